@@ -1,0 +1,2 @@
+"""raqib's crawler side: configuration, the command line, the Scrapy spider and its
+middlewares, crawl state, scheduling and the local Elasticsearch node manager."""

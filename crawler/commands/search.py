@@ -1,0 +1,62 @@
+"""`raqib search`: Arabic-aware search of the index, with highlights."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from crawler import commands
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "search", parents=[sub.common_parent], help="search the index (Arabic-aware, highlighted)",
+        description="Searches titles and texts. Arabic spelling variants match each other (hamza forms, taa "
+                    "marbuta, alef maqsura, diacritics, prefixes such as و/ال/بال). Syntax: words must all "
+                    "match; \"a phrase\"; -word excludes; a | b for either; word* for a prefix. Nothing you type "
+                    "is a syntax error.",
+    )
+    p.add_argument("query", nargs="*", help="words to search for (none: the newest articles)")
+    p.add_argument("--topic", action="append", default=[], metavar="T", help="only articles with this topic (repeatable)")
+    p.add_argument("--outlet", action="append", default=[], metavar="O", help="only this outlet (repeatable)")
+    p.add_argument("--lang", action="append", default=[], metavar="L", help="only this language, e.g. ar (repeatable)")
+    p.add_argument("--since", metavar="DATE", help="published on or after DATE (2024-05-01) or within a span (7d, 12h, 2w)")
+    p.add_argument("--seeds", action="store_true", help="only the seed documents")
+    p.add_argument("--sort", choices=("relevance", "date"), default="relevance")
+    p.add_argument("-n", "--size", type=int, default=10, help="how many hits (default 10)")
+    p.add_argument("--json", action="store_true", help="one JSON object per hit per line")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipelines.search import parse_since, search
+
+    query = " ".join(args.query)
+    try:
+        since = parse_since(args.since)
+    except ValueError as exc:
+        print(f"raqib search: {exc}", file=sys.stderr)
+        return 2
+    cfg = commands.settings(args)
+    client = commands.es_client(args, cfg)
+    tty = sys.stdout.isatty() and not args.json
+    marks = ("\033[1;33m", "\033[0m") if tty else (("<em>", "</em>") if args.json else ("[", "]"))
+    total, hits = search(client, query, alias=commands.alias(cfg), size=args.size, sort=args.sort,
+                         marks=marks, escape=args.json, topics=args.topic, outlets=args.outlet,
+                         langs=args.lang, since=since, seed=True if args.seeds else None)
+    if args.json:
+        for hit in hits:
+            print(json.dumps(hit.as_json(), ensure_ascii=False))
+        return 0
+    print(f"{total} article{'s' if total != 1 else ''} match" + (f"; the first {len(hits)}:" if total > len(hits) else ":"))
+    for i, hit in enumerate(hits, 1):
+        src = hit.source
+        meta = " · ".join(str(x) for x in (src.get("outlet_name") or src.get("outlet"), (src.get("published_at") or "")[:10],
+                                           src.get("lang"), ",".join(src.get("topics") or []) or None,
+                                           "seed" if src.get("seed") else None) if x)
+        print(f"\n{i}. {hit.title_marked or '(no title)'}\n   {meta}")
+        if src.get("url"):
+            print(f"   {src['url']}")
+        for snippet in hit.snippets:
+            print(f"   {snippet}")
+    return 0

@@ -1,0 +1,147 @@
+"""`settings.toml`: operational settings (politeness, the cluster, SMTP, state), with
+environment overrides for what differs per deployment or is secret.
+
+The schema below is the single list of settings: their section, type and default. Unknown
+keys are errors, so a misspelt setting is reported instead of silently ignored.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crawler.configfile import Checker, join, load_toml, resolve, parse_duration
+
+_str, _int, _float, _bool, _list, _dur = "str", "int", "float", "bool", "list", "duration"
+
+SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
+    "crawl": {
+        # Identify honestly: a name, a version and where to read about the crawler.
+        "user_agent": (_str, "raqib/{version} (news monitoring crawler; +{contact})"),
+        "contact": (_str, "https://github.com/raqib-monitor/raqib#crawler"),
+        "download_delay": (_float, 2.0),          # seconds between requests to one host
+        "concurrency_per_domain": (_int, 2),
+        "concurrency": (_int, 16),                # all hosts together
+        "autothrottle": (_bool, True),
+        "autothrottle_target_concurrency": (_float, 1.0),
+        "autothrottle_max_delay": (_float, 60.0),
+        "timeout": (_float, 30.0),
+        "retries": (_int, 3),
+        "max_page_bytes": (_int, 8 * 1024 * 1024),   # larger responses are cut off and counted
+        "max_decompressed_bytes": (_int, 32 * 1024 * 1024),
+        "max_articles_per_outlet": (_int, 0),       # 0: no cap beyond --max-pages
+        "refetch_after": (_dur, 0.0),             # revisit known articles after this long (0: only on a sign of change)
+        "proxy": (_str, ""),
+    },
+    "elasticsearch": {
+        "url": (_list, ["http://127.0.0.1:9200"]),
+        "alias": (_str, "raqib-articles"),
+        "crawls_index": (_str, "raqib-crawls"),
+        "request_timeout": (_float, 30.0),
+        "bulk_size": (_int, 200),
+        "replicas": (_int, -1),                   # -1: 0 on a single node, 1 when the cluster has more
+    },
+    "state": {
+        "dir": (_str, ""),                        # default: $XDG_STATE_HOME/raqib
+        "redis_url": (_str, ""),
+    },
+    "smtp": {
+        "host": (_str, "127.0.0.1"),
+        "port": (_int, 25),
+        "starttls": (_bool, False),
+        "ssl": (_bool, False),
+        "username": (_str, ""),
+        "password_env": (_str, "RAQIB_SMTP_PASSWORD"),
+        "sender": (_str, "raqib <raqib@localhost>"),
+        "timeout": (_float, 30.0),
+    },
+    "alerts": {
+        "ledger": (_str, ""),                     # default: <state dir>/alerts.sqlite3
+        "retry_max": (_dur, 3600.0),
+    },
+    "service": {
+        "jitter": (_dur, 30.0),
+        "min_interval": (_dur, 300.0),
+        "max_interval": (_dur, 6 * 3600.0),
+    },
+}
+
+# Environment variables that override a setting: deployment-specific or secret.
+ENV_OVERRIDES = {
+    "RAQIB_ES_URL": ("elasticsearch", "url"),
+    "RAQIB_REDIS_URL": ("state", "redis_url"),
+    "RAQIB_STATE_DIR": ("state", "dir"),
+    "RAQIB_SMTP_HOST": ("smtp", "host"),
+    "RAQIB_SMTP_PORT": ("smtp", "port"),
+    "RAQIB_SMTP_USER": ("smtp", "username"),
+}
+
+
+@dataclass
+class Settings:
+    values: dict[str, dict[str, Any]]
+    source: str
+
+    def __getitem__(self, section: str) -> dict[str, Any]:
+        return self.values[section]
+
+    def get(self, section: str, key: str) -> Any:
+        return self.values[section][key]
+
+
+def load_settings(config_dir: Path | None = None, *, overrides: dict[tuple[str, str], Any] | None = None) -> Settings:
+    path = resolve("settings.toml", config_dir)
+    raw = load_toml(path) if path.exists() else {}
+    return parse_settings(raw, str(path), overrides=overrides)
+
+
+def parse_settings(raw: dict, file: str = "settings.toml", *, overrides: dict[tuple[str, str], Any] | None = None) -> Settings:
+    check = Checker(file)
+    values = {section: {k: default for k, (_, default) in keys.items()} for section, keys in SCHEMA.items()}
+    raw = check.mapping(raw, "", allowed=SCHEMA)
+    for section, keys in SCHEMA.items():
+        given = check.mapping(raw.get(section), section, allowed=keys)
+        for key, value in given.items():
+            if key in keys:
+                values[section][key] = _coerce(check, join(section, key), keys[key][0], value)
+    for env, (section, key) in ENV_OVERRIDES.items():
+        if os.environ.get(env):
+            values[section][key] = _coerce(check, f"${env}", SCHEMA[section][key][0], os.environ[env], from_env=True)
+    for (section, key), value in (overrides or {}).items():
+        if value is not None:
+            values[section][key] = _coerce(check, f"{section}.{key}", SCHEMA[section][key][0], value, from_env=True)
+    check.raise_if_any()
+    return Settings(values, file)
+
+
+def _coerce(check: Checker, path: str, kind: str, value: Any, *, from_env: bool = False) -> Any:
+    if from_env and isinstance(value, str):
+        if kind == "int":
+            try:
+                return int(value)
+            except ValueError:
+                check.add(path, f"expected an integer, got {value!r}")
+                return None
+        if kind == "list":
+            return [v.strip() for v in value.split(",") if v.strip()]
+    if kind == "str":
+        if not isinstance(value, str):
+            check.add(path, f"expected a string, got {value!r}")
+        return value
+    if kind == "int":
+        return check.number(value, path, integer=True)
+    if kind == "float":
+        return check.number(value, path)
+    if kind == "bool":
+        return check.boolean(value, path)
+    if kind == "duration":
+        seconds = parse_duration(value)
+        if seconds is None:
+            check.add(path, f"expected a duration such as 90s, 15m, 2h or 1d, got {value!r}")
+        return seconds
+    if kind == "list":
+        if isinstance(value, str):
+            return [value]
+        return check.string_list(value, path)
+    raise AssertionError(kind)

@@ -1,0 +1,193 @@
+"""The article index: its template and write alias, and bulk writes that never duplicate.
+
+Every command that writes calls `ensure_index` first; it is idempotent and cheap when all is
+in place. Documents are written under a stable id (a hash of the canonical URL), so writing an
+article twice updates it; `bulk_index` also reads the stored content hash first so that an
+unchanged article is not rewritten and a changed one has its `version` counted.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+from elasticsearch import Elasticsearch
+from elasticsearch import exceptions as es_exc
+
+from pipelines.es import ClusterError, explain
+
+MAPPING_FILE = Path(__file__).with_name("mapping.json")
+DEFAULT_ALIAS = "raqib-articles"
+
+
+@lru_cache(maxsize=1)
+def mapping() -> dict:
+    data = json.loads(MAPPING_FILE.read_text(encoding="utf-8"))
+    data.pop("_comment", None)
+    return data
+
+
+def mapping_version() -> int:
+    return int(mapping()["_meta"]["raqib_mapping_version"])
+
+
+def has_arabic_analyzer(client: Elasticsearch) -> bool:
+    """Whether the cluster has the full distribution's language analyzers (analysis-common)."""
+    try:
+        client.indices.analyze(analyzer="arabic", text="اختبار")
+        return True
+    except es_exc.BadRequestError:
+        return False
+
+
+def index_settings(client: Elasticsearch, *, replicas: int = -1) -> dict:
+    if replicas < 0:
+        nodes = client.cluster.health().body.get("number_of_data_nodes", 1)
+        replicas = 1 if nodes > 1 else 0
+    analyzer = {"type": "arabic"} if has_arabic_analyzer(client) else {"type": "standard"}
+    return {
+        "number_of_shards": 1,
+        "number_of_replicas": replicas,
+        "refresh_interval": "1s",
+        "analysis": {"analyzer": {"raqib_text": analyzer}},
+    }
+
+
+def ensure_index(client: Elasticsearch, alias: str = DEFAULT_ALIAS, *, replicas: int = -1) -> str:
+    """Create (or update) the template, and the first index behind the write alias. Returns
+    the name of the index the alias writes to."""
+    try:
+        return _ensure_index(client, alias, replicas)
+    except ClusterError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise explain(exc, _client_urls(client)) from None
+
+
+def _ensure_index(client: Elasticsearch, alias: str, replicas: int) -> str:
+    settings = index_settings(client, replicas=replicas)
+    client.indices.put_index_template(
+        name=alias,
+        index_patterns=[f"{alias}-*"],
+        priority=200,
+        template={"settings": settings, "mappings": mapping(), "aliases": {}},
+        meta={"managed_by": "raqib", "raqib_mapping_version": mapping_version()},
+    )
+    if client.indices.exists_alias(name=alias):
+        found = client.indices.get_alias(name=alias).body
+        write = [name for name, a in found.items() if a["aliases"][alias].get("is_write_index", len(found) == 1)]
+        target = write[0] if write else sorted(found)[-1]
+        # New fields added by a newer raqib reach the existing index too (additions only).
+        client.indices.put_mapping(index=target, **_put_mapping_body())
+        return target
+    if client.indices.exists(index=alias):
+        raise ClusterError(
+            f"an index named {alias!r} exists where raqib expects its alias; it was not created by raqib. "
+            f"Rename or delete it, or use another alias (settings.toml: [elasticsearch] alias)."
+        )
+    first = f"{alias}-000001"
+    try:
+        client.indices.create(index=first, aliases={alias: {"is_write_index": True}})
+    except es_exc.BadRequestError as exc:
+        if "resource_already_exists_exception" not in str(exc):
+            raise
+        # Another process created it between our check and our create: fine.
+    client.cluster.health(index=first, wait_for_status="yellow", timeout="30s")
+    return first
+
+
+def _put_mapping_body() -> dict:
+    m = copy.deepcopy(mapping())
+    return {"properties": m["properties"], "dynamic_templates": m["dynamic_templates"], "meta": m["_meta"]}
+
+
+def _client_urls(client: Elasticsearch) -> list[str]:
+    try:
+        return [n.base_url for n in client.transport.node_pool.all()]
+    except Exception:  # noqa: BLE001
+        return ["(configured cluster)"]
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class BulkResult:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)   # (id, reason)
+
+    def merge(self, other: "BulkResult") -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.rejected += other.rejected
+
+
+def bulk_index(client: Elasticsearch, docs: Iterable[tuple[str, dict]], alias: str = DEFAULT_ALIAS,
+               *, refresh: bool | str = False) -> BulkResult:
+    """Write (id, document) pairs. A document whose `content_hash` equals the stored one is left
+    alone; a changed one is rewritten with `version` + 1 and its `first_seen_at` kept.
+
+    Rejections (a mapping error, say) are returned per document with the cluster's reason;
+    the rest of the batch is written. Connection failures raise ClusterError.
+    """
+    docs = list(docs)
+    result = BulkResult()
+    if not docs:
+        return result
+    try:
+        existing = _existing(client, alias, [doc_id for doc_id, _ in docs])
+        operations: list[dict] = []
+        kinds: dict[str, str] = {}
+        now = now_iso()
+        for doc_id, doc in docs:
+            old = existing.get(doc_id)
+            if old is not None and old.get("content_hash") == doc.get("content_hash") and old.get("content_hash"):
+                result.unchanged.append(doc_id)
+                continue
+            body = dict(doc)
+            body["indexed_at"] = now
+            if old is None:
+                body.setdefault("first_seen_at", body.get("crawled_at") or now)
+                body["version"] = 1
+                kinds[doc_id] = "created"
+            else:
+                body["first_seen_at"] = old.get("first_seen_at") or body.get("crawled_at") or now
+                body["version"] = int(old.get("version") or 1) + 1
+                kinds[doc_id] = "updated"
+            operations.append({"index": {"_index": alias, "_id": doc_id}})
+            operations.append(body)
+        if not operations:
+            return result
+        resp = client.bulk(operations=operations, refresh=refresh).body
+    except ClusterError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise explain(exc, _client_urls(client)) from None
+    for item in resp["items"]:
+        op = item.get("index") or next(iter(item.values()))
+        doc_id = op["_id"]
+        if op.get("status", 500) >= 300:
+            err = op.get("error") or {}
+            reason = f"{err.get('type', 'error')}: {err.get('reason', '')}"
+            caused = err.get("caused_by") or {}
+            if caused.get("reason"):
+                reason += f" ({caused['reason']})"
+            result.rejected.append((doc_id, reason))
+        elif kinds[doc_id] == "created":
+            result.created.append(doc_id)
+        else:
+            result.updated.append(doc_id)
+    return result
+
+
+def _existing(client: Elasticsearch, alias: str, ids: list[str]) -> dict[str, dict]:
+    resp = client.mget(index=alias, ids=ids, source_includes=["content_hash", "version", "first_seen_at"]).body
+    return {d["_id"]: d.get("_source", {}) for d in resp["docs"] if d.get("found")}

@@ -1,0 +1,190 @@
+"""Searching the article index the way an Arabic reader expects.
+
+The query is rewritten with the same normaliser that filled the `*_norm` fields, so
+«الامريكية» finds «الأمريكية» on any cluster; the raw query also runs against the analysed
+fields, which on a full cluster use the `arabic` analyzer. Both go through
+`simple_query_string`, which accepts anything a user can type (quotes, +, -, |, *) and never
+fails on a syntax error. Highlights are computed here, on the original text, with the same
+normaliser, so they mark exactly what matched.
+"""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from elasticsearch import Elasticsearch
+
+from pipelines import normalize
+from pipelines.es import ClusterError, explain
+from pipelines.index import DEFAULT_ALIAS
+
+_QUERY_WORD_RE = re.compile(r"(?:[^\W_]|[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640])+")
+_SOURCE_FIELDS = ["url", "canonical_url", "outlet", "outlet_name", "title", "text", "summary", "author",
+                  "published_at", "lang", "topics", "topic_scores", "seed", "discovered_via", "duplicate_of"]
+
+
+def normalize_query(query: str) -> str:
+    """Rewrite each word of a query to its index form, keeping the operators around it."""
+    folded = query.translate(normalize._CHAR_MAP)
+
+    def one(m: re.Match) -> str:
+        return normalize.stem(normalize.normalize_token(m.group()))
+
+    return _QUERY_WORD_RE.sub(one, folded)
+
+
+def query_keys(query: str) -> tuple[set[str], list[str]]:
+    """Stems a hit should be highlighted for (excluding negated words), and prefixes from `word*`."""
+    keys: set[str] = set()
+    prefixes: list[str] = []
+    for m in re.finditer(r"(-?)(" + _QUERY_WORD_RE.pattern + r")(\*?)", query.translate(normalize._CHAR_MAP)):
+        if m.group(1) == "-":
+            continue
+        key = normalize.stem(normalize.normalize_token(m.group(2)))
+        if m.group(3):
+            prefixes.append(normalize.normalize_token(m.group(2)))
+        keys.add(key)
+    return keys, prefixes
+
+
+def parse_since(value: str | None) -> str | None:
+    """An ISO date, or a span back from now: 7d, 12h, 2w."""
+    if not value:
+        return None
+    m = re.fullmatch(r"(\d+)\s*([hdw])", value.strip())
+    if m:
+        n, unit = int(m.group(1)), m.group(2)
+        delta = {"h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
+        return (datetime.now(timezone.utc) - delta).isoformat(timespec="seconds")
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"--since expects a date (2024-05-01) or a span (7d, 12h, 2w), got {value!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.isoformat(timespec="seconds")
+
+
+def build_query(query: str, *, topics=(), outlets=(), langs=(), since: str | None = None,
+                seed: bool | None = None) -> dict:
+    filters: list[dict] = []
+    if topics:
+        filters.append({"terms": {"topics": list(topics)}})
+    if outlets:
+        filters.append({"terms": {"outlet": list(outlets)}})
+    if langs:
+        filters.append({"terms": {"lang": list(langs)}})
+    if since:
+        filters.append({"range": {"published_at": {"gte": since}}})
+    if seed is not None:
+        filters.append({"term": {"seed": seed}})
+    if query.strip():
+        must = [{"bool": {"should": [
+            {"simple_query_string": {"query": normalize_query(query), "fields": ["title_norm^3", "text_norm"],
+                                     "default_operator": "and", "lenient": True}},
+            {"simple_query_string": {"query": query, "fields": ["title^3", "text", "summary"],
+                                     "default_operator": "and", "lenient": True}},
+        ], "minimum_should_match": 1}}]
+    else:
+        must = [{"match_all": {}}]
+    return {"bool": {"must": must, "filter": filters}}
+
+
+@dataclass
+class Hit:
+    id: str
+    score: float | None
+    source: dict[str, Any]
+    snippets: list[str] = field(default_factory=list)
+    title_marked: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        src = self.source
+        return {
+            "id": self.id, "score": self.score, "url": src.get("url") or src.get("canonical_url"),
+            "title": src.get("title"), "outlet": src.get("outlet"), "outlet_name": src.get("outlet_name"),
+            "published_at": src.get("published_at"), "lang": src.get("lang"), "topics": src.get("topics", []),
+            "seed": src.get("seed", False), "author": src.get("author"),
+            "highlights": self.snippets, "title_highlight": self.title_marked,
+        }
+
+
+def search(client: Elasticsearch, query: str, *, alias: str = DEFAULT_ALIAS, size: int = 20,
+           sort: str = "relevance", marks: tuple[str, str] = ("<em>", "</em>"), escape: bool = True,
+           **filters) -> tuple[int, list[Hit]]:
+    body_query = build_query(query, **filters)
+    sort_spec = [{"published_at": {"order": "desc", "missing": "_last"}}] if sort == "date" or not query.strip() else None
+    try:
+        resp = client.search(index=alias, query=body_query, size=size, sort=sort_spec,
+                             source_includes=_SOURCE_FIELDS, track_total_hits=True).body
+    except Exception as exc:  # noqa: BLE001
+        raise explain(exc, "the configured cluster") from None
+    keys, prefixes = query_keys(query)
+    hits = []
+    for h in resp["hits"]["hits"]:
+        src = h["_source"]
+        hits.append(Hit(
+            id=h["_id"], score=h.get("_score"), source=src,
+            snippets=highlight(src.get("text") or "", keys, prefixes, marks=marks, escape=escape),
+            title_marked=mark(src.get("title") or "", keys, prefixes, marks=marks, escape=escape),
+        ))
+    return resp["hits"]["total"]["value"], hits
+
+
+def _matches(token: normalize.Token, keys: set[str], prefixes: list[str]) -> bool:
+    return token.key in keys or any(token.norm.startswith(p) or token.key.startswith(p) for p in prefixes)
+
+
+def mark(text: str, keys: set[str], prefixes: list[str] = (), *, marks=("<em>", "</em>"), escape: bool = True) -> str:
+    """The whole text with every matching word wrapped in `marks`."""
+    esc = html.escape if escape else (lambda s: s)
+    out, pos = [], 0
+    for tok in normalize.iter_tokens(text):
+        if _matches(tok, keys, list(prefixes)):
+            out.append(esc(text[pos:tok.start]))
+            out.append(marks[0] + esc(text[tok.start:tok.end]) + marks[1])
+            pos = tok.end
+    out.append(esc(text[pos:]))
+    return "".join(out)
+
+
+def highlight(text: str, keys: set[str], prefixes: list[str] = (), *, width: int = 160, count: int = 2,
+              marks=("<em>", "</em>"), escape: bool = True) -> list[str]:
+    """Up to `count` snippets of about `width` characters around the densest runs of matches."""
+    if not keys and not prefixes:
+        return []
+    toks = [t for t in normalize.iter_tokens(text) if _matches(t, keys, list(prefixes))]
+    if not toks:
+        return []
+    # Score each match by how many distinct query words fall within one window after it.
+    windows = []
+    for i, t in enumerate(toks):
+        inside = [u for u in toks[i:] if u.end - t.start <= width]
+        windows.append((len({u.key for u in inside}), len(inside), -t.start, t))
+    windows.sort(reverse=True)
+    chosen: list[tuple[int, int]] = []
+    for _, _, _, t in windows:
+        start = max(0, t.start - width // 4)
+        end = min(len(text), start + width)
+        if any(not (end <= s or start >= e) for s, e in chosen):
+            continue
+        chosen.append((start, end))
+        if len(chosen) == count:
+            break
+    snippets = []
+    for start, end in sorted(chosen):
+        # widen to word boundaries so no word is cut in half
+        while start > 0 and not text[start - 1].isspace():
+            start -= 1
+        while end < len(text) and not text[end].isspace():
+            end += 1
+        piece = " ".join(text[start:end].split())
+        snippets.append(("…" if start > 0 else "") + mark(piece, keys, prefixes, marks=marks, escape=escape)
+                        + ("…" if end < len(text) else ""))
+    return snippets
+
+
+__all__ = ["search", "build_query", "normalize_query", "highlight", "mark", "parse_since", "Hit", "ClusterError"]

@@ -1,0 +1,82 @@
+"""Shared fixtures: one real Elasticsearch node per test session, isolated aliases per test.
+
+The node is started from the same integ-test distribution `raqib es start` uses, on a free
+port, unless RAQIB_TEST_ES_URL points at a node you already run.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(scope="session")
+def es_url():
+    url = os.environ.get("RAQIB_TEST_ES_URL")
+    if url:
+        yield url
+        return
+    from crawler.esnode import Node, free_port
+    from crawler.paths import cache_dir
+
+    port = free_port()
+    node = Node(port=port, base_dir=cache_dir() / "nodes" / f"test-{port}", cluster_name="raqib-test")
+    node.start()
+    try:
+        yield node.url
+    finally:
+        node.stop()
+        import shutil
+
+        shutil.rmtree(node.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def es(es_url):
+    from pipelines.es import connect
+
+    return connect(es_url)
+
+
+@pytest.fixture
+def alias(es):
+    """A fresh alias (and its indices) for one test, removed afterwards."""
+    name = f"raqib-test-{uuid.uuid4().hex[:10]}"
+    yield name
+    es.indices.delete(index=f"{name}-*", ignore_unavailable=True, allow_no_indices=True)
+    es.options(ignore_status=404).indices.delete_index_template(name=name)
+
+
+@pytest.fixture
+def config_dir(tmp_path, es_url, alias):
+    """A config directory that points raqib at the test node and the test's own alias;
+    files not written here fall back to the shipped ones."""
+    d = tmp_path / "config"
+    d.mkdir()
+    (d / "settings.toml").write_text(
+        f'[elasticsearch]\nurl = ["{es_url}"]\nalias = "{alias}"\n'
+        f'[state]\ndir = "{tmp_path / "state"}"\n',
+        encoding="utf-8",
+    )
+    return d
+
+
+@pytest.fixture
+def raqib(config_dir, monkeypatch, capsys):
+    """Run the `raqib` CLI in-process with the test config; returns (exit code, stdout, stderr)."""
+    from crawler.cli import main
+
+    monkeypatch.delenv("RAQIB_ES_URL", raising=False)
+
+    def run(*args: str):
+        code = main(["--config", str(config_dir), *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

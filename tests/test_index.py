@@ -1,0 +1,60 @@
+"""The index template and write alias, on the real node."""
+from pipelines.index import bulk_index, ensure_index, has_arabic_analyzer, mapping
+
+
+def test_template_and_write_alias_are_created_idempotently(es, alias):
+    first = ensure_index(es, alias)
+    assert ensure_index(es, alias) == first == f"{alias}-000001"
+    aliases = es.indices.get_alias(name=alias).body
+    assert aliases[first]["aliases"][alias]["is_write_index"] is True
+    template = es.indices.get_index_template(name=alias).body["index_templates"][0]["index_template"]
+    assert template["index_patterns"] == [f"{alias}-*"]
+
+
+def test_mapping_has_the_contract_fields_with_their_types(es, alias):
+    index = ensure_index(es, alias)
+    props = es.indices.get_mapping(index=index).body[index]["mappings"]["properties"]
+    expected = {
+        "url": "keyword", "canonical_url": "keyword", "outlet": "keyword", "outlet_name": "keyword",
+        "title": "text", "text": "text", "summary": "text", "author": "keyword",
+        "published_at": "date", "modified_at": "date", "crawled_at": "date", "indexed_at": "date",
+        "lang": "keyword", "topics": "keyword", "seed": "boolean", "discovered_via": "keyword",
+        "content_hash": "keyword", "locations": "geo_point",
+    }
+    for field, kind in expected.items():
+        assert props[field]["type"] == kind, field
+    for field in ("topic_scores", "matches", "entities"):
+        assert field in props
+
+
+def test_text_analyzer_matches_what_the_cluster_offers(es, alias):
+    index = ensure_index(es, alias)
+    settings = es.indices.get_settings(index=index).body[index]["settings"]["index"]
+    wanted = "arabic" if has_arabic_analyzer(es) else "standard"
+    assert settings["analysis"]["analyzer"]["raqib_text"]["type"] == wanted
+
+
+def test_unchanged_documents_are_not_rewritten_and_changes_are_counted(es, alias):
+    ensure_index(es, alias)
+    doc = {"title": "a", "text": "b", "content_hash": "h1", "outlet": "x"}
+    assert bulk_index(es, [("id1", doc)], alias, refresh=True).created == ["id1"]
+    assert bulk_index(es, [("id1", doc)], alias, refresh=True).unchanged == ["id1"]
+    changed = dict(doc, content_hash="h2", text="c")
+    assert bulk_index(es, [("id1", changed)], alias, refresh=True).updated == ["id1"]
+    stored = es.get(index=alias, id="id1").body["_source"]
+    assert stored["version"] == 2 and stored["text"] == "c"
+    assert es.count(index=alias).body["count"] == 1
+
+
+def test_a_rejected_document_is_reported_and_the_rest_is_written(es, alias):
+    ensure_index(es, alias)
+    good = ("ok", {"title": "fine", "content_hash": "g"})
+    bad = ("bad", {"title": "x", "content_hash": "b", "published_at": "not a date"})
+    result = bulk_index(es, [good, bad], alias, refresh=True)
+    assert result.created == ["ok"]
+    assert result.rejected[0][0] == "bad" and "published_at" in result.rejected[0][1]
+
+
+def test_mapping_file_is_the_one_definition():
+    m = mapping()
+    assert m["dynamic"] == "strict" and "_comment" not in m

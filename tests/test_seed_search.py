@@ -1,0 +1,60 @@
+"""`raqib seed` and `raqib search` end to end through the CLI, on the real node."""
+import json
+
+def _count(es, alias, **query):
+    es.indices.refresh(index=alias)
+    return es.count(index=alias, query=query or {"match_all": {}}).body["count"]
+
+
+def test_seeding_twice_leaves_exactly_five_seed_documents(raqib, es, alias):
+    code, out, _ = raqib("seed")
+    assert code == 0 and "5 new" in out
+    code, out, _ = raqib("seed")
+    assert code == 0 and "5 unchanged" in out
+    assert _count(es, alias, term={"seed": True}) == 5
+    assert _count(es, alias) == 5
+
+
+def test_seed_documents_carry_outlet_title_author_date_and_language(raqib, es, alias):
+    raqib("seed")
+    hits = es.search(index=alias, size=10).body["hits"]["hits"]
+    docs = {h["_source"]["outlet"]: h["_source"] for h in hits}
+    assert set(docs) == {"alittihad", "almarjie", "noonpost", "strategic_observatory", "almayadeen"}
+    assert docs["almarjie"]["author"] == "مصطفى كامل"
+    assert docs["almarjie"]["published_at"].startswith("2021-04-04T10:20:00+02:00")
+    assert docs["strategic_observatory"]["published_at"].startswith("2017-12-15")
+    assert all(d["lang"] == "ar" and d["seed"] is True and d["discovered_via"] == "seed" for d in docs.values())
+    # the outlet's boilerplate rules applied to the seed text, as they are to crawled pages
+    assert "ad a b" not in docs["almarjie"]["text"]
+    assert "المشاهدات" not in docs["strategic_observatory"]["text"]
+
+
+def test_search_without_hamza_finds_the_seeds_spelled_with_it(raqib):
+    raqib("seed")
+    code, out, _ = raqib("search", "الامريكية", "--json")
+    assert code == 0
+    hits = [json.loads(line) for line in out.splitlines()]
+    spelled_with_hamza = {"alittihad", "almarjie", "noonpost", "strategic_observatory"}
+    assert spelled_with_hamza <= {h["outlet"] for h in hits}
+    # the highlight marks the spelling in the text, not the normalised form
+    assert any("<em>الأمريكية</em>" in s for h in hits for s in h["highlights"])
+
+
+def test_search_filters_and_human_output(raqib):
+    raqib("seed")
+    code, out, _ = raqib("search", "داعش", "--outlet", "almayadeen")
+    assert code == 0
+    assert out.startswith("1 article match")
+    assert "[داعش]" in out or "\x1b[1;33mداعش" in out
+
+
+def test_anything_a_user_types_is_a_valid_query(raqib):
+    raqib("seed")
+    for query in ['"unbalanced', "(", "*", "\\", "a AND OR", "-", "||", "داعش)"]:
+        code, _, err = raqib("search", query)
+        assert code == 0, (query, err)
+
+
+def test_bad_since_is_a_clear_error(raqib):
+    code, _, err = raqib("search", "x", "--since", "yesterday-ish")
+    assert code == 2 and "--since expects a date" in err
