@@ -156,10 +156,12 @@ def bulk_index(client: Elasticsearch, docs: Iterable[tuple[str, dict]], alias: s
             body["indexed_at"] = now
             if old is None:
                 body.setdefault("first_seen_at", body.get("crawled_at") or now)
+                body["first_indexed_at"] = now   # what alert evaluation keys on
                 body["version"] = 1
                 kinds[doc_id] = "created"
             else:
                 body["first_seen_at"] = old.get("first_seen_at") or body.get("crawled_at") or now
+                body["first_indexed_at"] = old.get("first_indexed_at") or now
                 body["version"] = int(old.get("version") or 1) + 1
                 kinds[doc_id] = "updated"
             operations.append({"index": {"_index": alias, "_id": doc_id}})
@@ -189,5 +191,5 @@ def bulk_index(client: Elasticsearch, docs: Iterable[tuple[str, dict]], alias: s
 
 
 def _existing(client: Elasticsearch, alias: str, ids: list[str]) -> dict[str, dict]:
-    resp = client.mget(index=alias, ids=ids, source_includes=["content_hash", "version", "first_seen_at"]).body
+    resp = client.mget(index=alias, ids=ids, source_includes=["content_hash", "version", "first_seen_at", "first_indexed_at"]).body
     return {d["_id"]: d.get("_source", {}) for d in resp["docs"] if d.get("found")}
