@@ -55,15 +55,25 @@ SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
         "password_env": (_str, "RAQIB_SMTP_PASSWORD"),
         "sender": (_str, "raqib <raqib@localhost>"),
         "timeout": (_float, 30.0),
+        "ca_certs": (_str, ""),                   # CA file for a relay with a private certificate
     },
     "alerts": {
         "ledger": (_str, ""),                     # default: <state dir>/alerts.sqlite3
-        "retry_max": (_dur, 3600.0),
+        "retry_max": (_dur, 3600.0),              # longest wait between two tries of a failing channel
+        "retry_base": (_dur, 10.0),               # first wait; doubles per failed try up to retry_max
+        "give_up_after": (_dur, 7 * 86400.0),     # an undeliverable alert is abandoned (and logged) after this
+        "sweep_interval": (_dur, 60.0),           # `raqib run`: how often to evaluate articles indexed by others and retry
+        "overlap": (_dur, 120.0),                 # the sweep re-reads this far before its checkpoint (refresh lag, clock skew)
+        "send_budget": (_dur, 20.0),              # longest a crawl's bulk write waits for alert sends; the rest is retried later
     },
     "service": {
         "jitter": (_dur, 30.0),
-        "min_interval": (_dur, 300.0),
-        "max_interval": (_dur, 6 * 3600.0),
+        "min_interval": (_dur, 300.0),            # adaptive polling never crawls an outlet more often than this
+        "max_interval": (_dur, 6 * 3600.0),       # ... nor a silent or failing one less often than this
+        "adaptive": (_bool, True),                # shorten the interval of an outlet that keeps publishing, lengthen a quiet one
+        "max_parallel_crawls": (_int, 2),         # child crawl processes at once (each outlet runs alone)
+        "stop_timeout": (_dur, 120.0),            # on SIGTERM, how long a crawl may take to finish its in-flight batch
+        "crawl_timeout": (_dur, 3 * 3600.0),      # a crawl running longer is asked to stop
     },
 }
 

@@ -1,0 +1,96 @@
+"""Everything alerting needs from the configuration, loaded once per process and reloaded
+when a file changes: the rules, the settings, the ledger and the channels built from them.
+
+`on_indexed` runs after every bulk write of a crawl, so re-reading YAML each time would be
+waste; a changed alerts.yaml is still picked up by a running service without a restart.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from crawler.configfile import resolve
+from crawler.paths import state_dir as default_state_dir
+from pipelines.alerts.channels import Channel, build
+from pipelines.alerts.ledger import Backoff, Ledger
+from pipelines.alerts.rules import Rule, known_topics, load_rules
+
+_lock = threading.Lock()
+_cache: dict[str, tuple[tuple, "Alerting"]] = {}
+_ledgers: dict[str, Ledger] = {}
+
+
+@dataclass
+class Alerting:
+    rules: list[Rule]
+    settings: object
+    ledger: Ledger
+    state_dir: Path
+    backoff: Backoff
+    channels: dict[str, Channel] = field(default_factory=dict)
+
+    @property
+    def active_rules(self) -> list[Rule]:
+        return [r for r in self.rules if r.enabled and r.channels]
+
+    def rule(self, name: str) -> Rule | None:
+        return next((r for r in self.rules if r.name == name), None)
+
+    def channel(self, rule: Rule, key: str) -> Channel | None:
+        spec = rule.channel(key)
+        if spec is None:
+            return None
+        if key not in self.channels:
+            self.channels[key] = build(spec, self.settings, self.state_dir)
+        return self.channels[key]
+
+
+def state_dir_for(settings) -> Path:
+    configured = settings.get("state", "dir")
+    return Path(configured).expanduser() if configured else default_state_dir()
+
+
+def ledger_path(settings) -> Path:
+    configured = settings.get("alerts", "ledger")
+    return Path(configured).expanduser() if configured else state_dir_for(settings) / "alerts.sqlite3"
+
+
+def ledger_for(path: Path) -> Ledger:
+    with _lock:
+        key = str(path.resolve()) if path.exists() else str(path)
+        if key not in _ledgers:
+            _ledgers[key] = Ledger(path)
+        return _ledgers[key]
+
+
+def load(config_dir: Path | None = None, *, settings=None) -> Alerting:
+    """The alerting context for `config_dir`; cached until one of its files changes."""
+    from crawler.outlets import load_outlets
+    from crawler.settings import load_settings
+
+    files = [resolve(n, config_dir) for n in ("alerts.yaml", "settings.toml", "outlets.yaml", "topics.yaml")]
+    stamp = tuple(_mtime(f) for f in files) + (id(settings),)
+    key = str(config_dir)
+    with _lock:
+        hit = _cache.get(key)
+        if hit and hit[0] == stamp:
+            return hit[1]
+    settings = settings or load_settings(config_dir)
+    rules = load_rules(config_dir, outlets=load_outlets(config_dir), topics=known_topics(config_dir))
+    a = settings["alerts"]
+    ctx = Alerting(
+        rules=rules, settings=settings, ledger=ledger_for(ledger_path(settings)),
+        state_dir=state_dir_for(settings),
+        backoff=Backoff(base=a["retry_base"], cap=a["retry_max"], give_up_after=a["give_up_after"]),
+    )
+    with _lock:
+        _cache[key] = (stamp, ctx)
+    return ctx
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0

@@ -1,0 +1,145 @@
+"""Real receivers for alert tests: an HTTP endpoint (webhook, Slack) and an SMTP server
+(aiosmtpd), both on 127.0.0.1, which can be stopped and started again on the same port to
+produce a real outage."""
+from __future__ import annotations
+
+import datetime
+import email
+import email.policy
+import ipaddress
+import socket
+import ssl
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class HttpReceiver:
+    """Records every POST (headers, body, arrival time) and answers `status`."""
+
+    def __init__(self, port: int | None = None, status: int = 200):
+        self.port = port or free_port()
+        self.status = status
+        self.requests: list[dict] = []
+        self._cond = threading.Condition()
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def start(self) -> "HttpReceiver":
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                arrived = time.time()
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+                if receiver.status < 300:
+                    with receiver._cond:
+                        receiver.requests.append({"headers": dict(self.headers), "body": body, "time": arrived,
+                                                  "path": self.path})
+                        receiver._cond.notify_all()
+
+            def log_message(self, *args):
+                pass
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def wait_for(self, n: int, timeout: float = 10.0) -> list[dict]:
+        deadline = time.time() + timeout
+        with self._cond:
+            while len(self.requests) < n and time.time() < deadline:
+                self._cond.wait(max(0.01, deadline - time.time()))
+            return list(self.requests)
+
+
+class SmtpReceiver:
+    """aiosmtpd on a free port; `messages` are parsed email.message.EmailMessage objects."""
+
+    def __init__(self, *, tls_dir: Path | None = None, users: dict[str, str] | None = None):
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult
+
+        self.messages: list = []
+        self.envelopes: list = []
+        self.port = free_port()
+        receiver = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802
+                receiver.envelopes.append(envelope)
+                receiver.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+                return "250 OK"
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = users is not None and users.get(auth_data.login.decode()) == auth_data.password.decode()
+            return AuthResult(success=ok)
+
+        kwargs: dict = {}
+        if tls_dir is not None:
+            self.cert, key = make_cert(tls_dir)
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(self.cert, key)
+            kwargs.update(tls_context=ctx, require_starttls=True)
+        if users is not None:
+            kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=tls_dir is not None)
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **kwargs)
+
+    def start(self) -> "SmtpReceiver":
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def wait_for(self, n: int, timeout: float = 10.0) -> list:
+        deadline = time.time() + timeout
+        while len(self.messages) < n and time.time() < deadline:
+            time.sleep(0.02)
+        return list(self.messages)
+
+
+def make_cert(directory: Path) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1, for a real STARTTLS handshake."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = directory / "smtp.crt", directory / "smtp.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
