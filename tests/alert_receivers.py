@@ -95,7 +95,7 @@ class SmtpReceiver:
 
         def authenticator(server, session, envelope, mechanism, auth_data):
             ok = users is not None and users.get(auth_data.login.decode()) == auth_data.password.decode()
-            return AuthResult(success=ok)
+            return AuthResult(success=ok, handled=False)
 
         kwargs: dict = {}
         if tls_dir is not None:
