@@ -85,7 +85,9 @@ def normalize_text(text: str) -> str:
     return " ".join(text.split())
 
 
+@lru_cache(maxsize=200_000)
 def normalize_token(token: str) -> str:
+    """`normalize_text` for one word. Cached: it runs once per token of every article."""
     return _MARKS_RE.sub("", unicodedata.normalize("NFKC", token).casefold().translate(_CHAR_MAP))
 
 
@@ -122,6 +124,54 @@ def stem(token: str) -> str:
             word = canonical + word[len(variant):]
             break
     return word
+
+
+class Split(NamedTuple):
+    """One reading of a token as proclitics + word: `base` is the word, `article` whether
+    the definite article was among the proclitics."""
+    base: str
+    article: bool
+
+
+_CONJUNCTIONS = ("", "و", "ف")
+_PREPOSITIONS = ("", "ب", "ك", "ل")
+
+
+@lru_cache(maxsize=200_000)
+def proclitic_splits(token: str) -> tuple[Split, ...]:
+    """Every reading of a normalised token as optional و/ف, then ب/ك/ل, then ال, then a word
+    of at least two letters; the token itself (no proclitic) is always the first reading.
+
+    The stemmer must pick one reading and so leaves «بسوريا» alone (stripping ب would break
+    «بريطانيا»); a matcher that knows its vocabulary can try them all and accept a reading only
+    when its word is a known term, which is what the tagger does. «لل» is ل + ال with the
+    article's alef dropped, as Arabic writes it.
+    """
+    if not is_arabic(token):
+        return (Split(token, False),)
+    out: list[Split] = [Split(token, False)]
+    seen = {(token, False)}
+
+    def add(base: str, article: bool) -> None:
+        if len(base) >= 2 and (base, article) not in seen:
+            seen.add((base, article))
+            out.append(Split(base, article))
+
+    for conj in _CONJUNCTIONS:
+        if not token.startswith(conj):
+            continue
+        after_conj = token[len(conj):]
+        for prep in _PREPOSITIONS:
+            if not after_conj.startswith(prep):
+                continue
+            rest = after_conj[len(prep):]
+            if conj or prep:
+                add(rest, False)
+            if rest.startswith("ال"):
+                add(rest[2:], True)
+            elif prep == "ل" and rest.startswith("ل"):
+                add(rest[1:], True)
+    return tuple(out)
 
 
 def tokens(text: str) -> list[str]:

@@ -1,0 +1,337 @@
+"""Topic tagging with explainable weighted rules (`config/topics.yaml`).
+
+In the spirit of the Europe Media Monitor's category definitions, a topic is decided by
+*clues* rather than keywords. A clue is a concept (a named term list, an actor, a place) or a
+co-occurrence of concepts — all of several groups within a sentence, a paragraph or a number
+of words — that fires in a sentence unless a disambiguating concept is there too. Each
+sentence counts once, with the weight of the strongest clue firing in it, multiplied by its
+zone's weight (title, lead, body). A topic passes when the sum reaches its threshold *and* at
+least `min_sentences` sentences contributed, so that no single sentence, let alone a single
+keyword, can tag an article: a passing mention of Syria in a story on Yemen stays a mention.
+
+Everything a decision rests on is returned: the score of every topic (1.0 is the threshold)
+and the terms that fired, as written in the article, so an analyst can see why a tag is there.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from crawler.configfile import Checker, config_dir_from_env, load_yaml, resolve
+from pipelines import entities as entities_mod
+from pipelines.terms import Concept, Hit, Lexicon, Text, check_concept, check_within, near
+from pipelines.normalize import normalize_text
+
+TOPIC_FILE = "topics.yaml"
+ZONES = ("title", "lead", "body")
+TOPIC_KEYS = ("description", "threshold", "min_sentences", "requires_any", "clues")
+CLUE_KEYS = ("name", "any", "all", "within", "unless", "weight")
+SETTINGS_KEYS = ("zones", "lead_words", "max_matches")
+TOPIC_NAME_RE = r"[a-z][a-z0-9_]*"
+
+
+@dataclass(frozen=True)
+class Clue:
+    name: str
+    groups: tuple[tuple[str, ...], ...]   # concept names: one group for `any`, several for `all`
+    within: int | str
+    unless: tuple[str, ...]
+    weight: float
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    description: str
+    threshold: float
+    min_sentences: int
+    requires_any: tuple[str, ...]
+    clues: tuple[Clue, ...]
+
+
+@dataclass(frozen=True)
+class Settings:
+    zones: dict[str, float]
+    lead_words: int
+    max_matches: int
+
+
+@dataclass
+class TopicResult:
+    """How one topic came out on one text; `sentences` maps a sentence to (value, clue, hits)."""
+    topic: Topic
+    score: float = 0.0
+    passed: bool = False
+    sentences: dict[int, tuple[float, str, list[Hit]]] = field(default_factory=dict)
+    blocked_by: str | None = None   # a required topic that did not pass
+
+
+class Tagger:
+    """Built once from the rules and the gazetteer; calling it is cheap and thread-safe."""
+
+    def __init__(self, topics: list[Topic], settings: Settings, gazetteer: entities_mod.Gazetteer,
+                 concepts: list[Concept]):
+        self.topics = topics
+        self.settings = settings
+        self.gazetteer = gazetteer
+        self.lexicon = Lexicon([*gazetteer.concepts(), *concepts])
+
+    def __call__(self, title: str | None, text: str | None, lang: str | None = None) -> dict[str, Any]:
+        doc = Text(title or "", text or "", lead_tokens=self.settings.lead_words)
+        found = self.lexicon.find(doc)
+        results = self.evaluate(doc, found)
+        entities, locations = self.gazetteer.extract(found)
+        matches = {r.topic.name: self._terms(doc, r) for r in results if r.sentences}
+        passed = [r.topic.name for r in results if r.passed]
+        matched_terms: list[str] = []
+        for name in passed:
+            for term in matches[name]:
+                if term not in matched_terms:
+                    matched_terms.append(term)
+        return {
+            "topics": passed,
+            "topic_scores": {r.topic.name: round(r.score / r.topic.threshold, 3) for r in results},
+            "matches": matches,
+            "matched_terms": matched_terms,
+            "entities": entities,
+            "locations": locations,
+        }
+
+    def explain(self, title: str | None, text: str | None) -> tuple[Text, list[TopicResult]]:
+        """The full reasoning, sentence by sentence (for `raqib tag --explain` and the bench)."""
+        doc = Text(title or "", text or "", lead_tokens=self.settings.lead_words)
+        return doc, self.evaluate(doc, self.lexicon.find(doc))
+
+    def evaluate(self, doc: Text, found: dict[str, list[Hit]]) -> list[TopicResult]:
+        results = {t.name: self._score(t, doc, found) for t in self.topics}
+        for result in results.values():
+            topic = result.topic
+            result.passed = result.score >= topic.threshold and len(result.sentences) >= topic.min_sentences
+        for result in results.values():
+            required = result.topic.requires_any
+            if result.passed and required and not any(results[r].passed for r in required):
+                result.passed = False
+                result.blocked_by = " or ".join(required)
+        return list(results.values())
+
+    def _score(self, topic: Topic, doc: Text, found: dict[str, list[Hit]]) -> TopicResult:
+        result = TopicResult(topic)
+        for clue in topic.clues:
+            for sentence, hits in _fire(clue, doc, found):
+                if sentence not in result.sentences or result.sentences[sentence][0] < clue.weight:
+                    result.sentences[sentence] = (clue.weight, clue.name, hits)
+        zones = self.settings.zones
+        score = 0.0
+        for sentence, (value, _, hits) in result.sentences.items():
+            score += value * zones[doc.tokens[hits[0].first].zone]
+        result.score = score
+        return result
+
+    def _terms(self, doc: Text, result: TopicResult) -> list[str]:
+        """The terms that fired for a topic, as written, once each, in text order."""
+        spans = sorted({(h.first, h.last) for _, _, hits in result.sentences.values() for h in hits})
+        out, seen = [], set()
+        for first, last in spans:
+            surface = doc.span_text(first, last)
+            key = normalize_text(surface)
+            if key not in seen:
+                seen.add(key)
+                out.append(surface)
+            if len(out) >= self.settings.max_matches:
+                break
+        return out
+
+
+def _hits(groups: tuple[str, ...], found: dict[str, list[Hit]]) -> list[Hit]:
+    out: list[Hit] = []
+    for name in groups:
+        out.extend(found.get(name, ()))
+    return sorted(out, key=lambda h: h.first)
+
+
+def _fire(clue: Clue, doc: Text, found: dict[str, list[Hit]]):
+    """(sentence, hits) for every place the clue fires."""
+    groups = [_hits(g, found) for g in clue.groups]
+    if not all(groups):
+        return
+    unless = _hits(clue.unless, found) if clue.unless else []
+    tokens = doc.tokens
+    within = clue.within
+    if len(groups) == 1 or within in ("sentence", "paragraph"):
+        unit = (lambda h: tokens[h.first].paragraph) if within == "paragraph" else (lambda h: tokens[h.first].sentence)
+        by_unit: list[dict[int, list[Hit]]] = []
+        for group in groups:
+            d: dict[int, list[Hit]] = {}
+            for h in group:
+                d.setdefault(unit(h), []).append(h)
+            by_unit.append(d)
+        blocked = {unit(h) for h in unless}
+        for u, anchors in by_unit[0].items():
+            if u in blocked or not all(u in d for d in by_unit[1:]):
+                continue
+            others = [h for d in by_unit[1:] for h in d[u]]
+            for sentence in sorted({tokens[h.first].sentence for h in anchors}):
+                yield sentence, [h for h in anchors if tokens[h.first].sentence == sentence] + others
+        return
+    for anchor in groups[0]:
+        partners = []
+        for group in groups[1:]:
+            close = [h for h in group if near(doc, anchor, h, within)]
+            if not close:
+                break
+            partners.append(min(close, key=lambda h: abs(h.first - anchor.first)))
+        else:
+            involved = [anchor, *partners]
+            if any(near(doc, h, u, within) for h in involved for u in unless):
+                continue
+            yield tokens[anchor.first].sentence, involved
+
+
+# --- loading -----------------------------------------------------------------------------
+
+def load_tagger(config_dir: Path | None = None, *, topics_path: Path | None = None,
+                entities_path: Path | None = None) -> Tagger:
+    """Read, validate and compile the rules; every problem in the files is reported at once."""
+    topics_path = topics_path or resolve(TOPIC_FILE, config_dir)
+    gazetteer = entities_mod.load_gazetteer(config_dir, path=entities_path)
+    return parse_tagger(load_yaml(topics_path), gazetteer, str(topics_path))
+
+
+def parse_tagger(data: Any, gazetteer: entities_mod.Gazetteer, source: str = TOPIC_FILE) -> Tagger:
+    check = Checker(source)
+    data = check.mapping(data, "", allowed=("settings", "concepts", "topics"), required=("topics",))
+    settings = _settings(check, data.get("settings"))
+    concepts: list[Concept] = []
+    known: set[str] = {a.key for a in gazetteer.actors.values()} | {p.key for p in gazetteer.places.values()}
+    raw_concepts = data.get("concepts") or {}
+    if not isinstance(raw_concepts, dict):
+        check.add("concepts", "expected a mapping of concept names to terms")
+        raw_concepts = {}
+    for name, raw in raw_concepts.items():
+        if not isinstance(name, str) or ":" in name:
+            check.add(f"concepts.{name}", "a concept name is a plain word (actor:, place: and places: are the gazetteer's)")
+            continue
+        known.add(name)
+        concepts.extend(check_concept(check, name, raw, f"concepts.{name}"))
+
+    def resolve_ref(ref: Any, path: str) -> list[str]:
+        if not isinstance(ref, str) or not ref.strip():
+            check.add(path, f"expected a concept name, actor:NAME, place:NAME or places:CC, got {ref!r}")
+            return []
+        if ref.startswith("places:"):
+            names = gazetteer.places_in(ref.split(":", 1)[1])
+            if not names:
+                check.add(path, f"no place in {gazetteer.source} has country {ref.split(':', 1)[1]!r}")
+            return names
+        if ref not in known:
+            hint = "; actors: " + ", ".join(gazetteer.actors) if ref.startswith("actor:") else (
+                "; places: " + ", ".join(gazetteer.places) if ref.startswith("place:") else
+                "; concepts: " + ", ".join(sorted(raw_concepts)))
+            check.add(path, f"unknown reference {ref!r}{hint}")
+            return []
+        return [ref]
+
+    def refs(value: Any, path: str) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not value:
+            check.add(path, "expected a non-empty list of references")
+            return ()
+        out: list[str] = []
+        for i, ref in enumerate(value):
+            out.extend(resolve_ref(ref, f"{path}[{i}]"))
+        return tuple(dict.fromkeys(out))
+
+    topics: list[Topic] = []
+    raw_topics = data.get("topics") or {}
+    if not isinstance(raw_topics, dict):
+        check.add("topics", "expected a mapping of topic names to rules")
+        raw_topics = {}
+    for name, raw in raw_topics.items():
+        where = f"topics.{name}"
+        if not isinstance(name, str) or not _is_topic_name(name):
+            check.add(where, "a topic name is lower-case letters, digits and _ (it is stored as a keyword)")
+            continue
+        raw = check.mapping(raw, where, allowed=TOPIC_KEYS, required=("threshold", "clues"))
+        threshold = check.number(raw.get("threshold"), f"{where}.threshold", minimum=0.01)
+        min_sentences = check.number(raw.get("min_sentences"), f"{where}.min_sentences", minimum=1, integer=True)
+        requires = tuple(check.string_list(raw.get("requires_any"), f"{where}.requires_any"))
+        for i, r in enumerate(requires):
+            if r not in raw_topics or r == name:
+                check.add(f"{where}.requires_any[{i}]", f"{r!r} is not another topic in this file")
+            elif isinstance(raw_topics.get(r), dict) and raw_topics[r].get("requires_any"):
+                check.add(f"{where}.requires_any[{i}]", f"{r!r} has requires_any itself; chains are not supported")
+        clues: list[Clue] = []
+        raw_clues = raw.get("clues")
+        if raw_clues is not None and not isinstance(raw_clues, list):
+            check.add(f"{where}.clues", "expected a list of clues")
+            raw_clues = []
+        for i, rc in enumerate(raw_clues or []):
+            cw = f"{where}.clues[{i}]"
+            rc = check.mapping(rc, cw, allowed=CLUE_KEYS, required=("weight",))
+            if ("any" in rc) == ("all" in rc):
+                check.add(cw, "give exactly one of any: [concepts] or all: [[concepts], [concepts]]")
+                continue
+            if "any" in rc:
+                groups = (refs(rc["any"], f"{cw}.any"),)
+            else:
+                value = rc["all"]
+                if not isinstance(value, list) or len(value) < 2:
+                    check.add(f"{cw}.all", "expected a list of at least two groups of concepts")
+                    continue
+                groups = tuple(refs(g, f"{cw}.all[{j}]") for j, g in enumerate(value))
+            weight = check.number(rc.get("weight"), f"{cw}.weight", minimum=0.01)
+            within = check_within(check, rc.get("within"), f"{cw}.within")
+            unless = refs(rc["unless"], f"{cw}.unless") if rc.get("unless") is not None else ()
+            label = check.string(rc.get("name"), f"{cw}.name") or f"clue {i + 1}"
+            if weight is not None and all(groups):
+                clues.append(Clue(label, groups, within, unless, float(weight)))
+        if threshold is not None:
+            topics.append(Topic(name, str(raw.get("description") or "").strip(), float(threshold),
+                                int(min_sentences or 2), requires, tuple(clues)))
+    check.raise_if_any()
+    return Tagger(topics, settings, gazetteer, concepts)
+
+
+def _is_topic_name(name: str) -> bool:
+    import re
+
+    return re.fullmatch(TOPIC_NAME_RE, name) is not None
+
+
+def _settings(check: Checker, value: Any) -> Settings:
+    value = check.mapping(value, "settings", allowed=SETTINGS_KEYS)
+    zones = {"title": 3.0, "lead": 1.5, "body": 1.0}
+    raw_zones = check.mapping(value.get("zones"), "settings.zones", allowed=ZONES)
+    for zone in ZONES:
+        weight = check.number(raw_zones.get(zone), f"settings.zones.{zone}", minimum=0)
+        if weight is not None:
+            zones[zone] = float(weight)
+    lead = check.number(value.get("lead_words"), "settings.lead_words", minimum=0, integer=True)
+    max_matches = check.number(value.get("max_matches"), "settings.max_matches", minimum=1, integer=True)
+    return Settings(zones, 40 if lead is None else lead, max_matches or 25)
+
+
+@lru_cache(maxsize=8)
+def _cached(topics_path: str, entities_path: str, _stamp: tuple) -> Tagger:
+    return load_tagger(topics_path=Path(topics_path), entities_path=Path(entities_path))
+
+
+def default_tagger(config_dir: Path | str | None = None) -> Tagger:
+    """The tagger for the configured rules (`--config DIR` / RAQIB_CONFIG, else the shipped
+    ones), compiled once and reused until a rule file changes."""
+    config_dir = Path(config_dir) if config_dir else config_dir_from_env()
+    topics_path = resolve(TOPIC_FILE, config_dir)
+    entities_path = resolve(entities_mod.ENTITY_FILE, config_dir)
+    stamp = tuple(_mtime(p) for p in (topics_path, entities_path))
+    return _cached(str(topics_path), str(entities_path), stamp)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0

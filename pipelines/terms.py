@@ -1,0 +1,412 @@
+"""Term syntax and term matching, shared by the topic rules and the entity gazetteer.
+
+A term is written the way an analyst would type it, in any spelling (normalisation folds
+hamza forms, taa marbuta, diacritics and case), with three marks:
+
+* words separated by spaces form a phrase: the words must follow each other;
+* a trailing ``*`` on a word accepts any ending (``امريك*`` finds أمريكا, الأمريكية,
+  الأميركيين; ``strike*`` finds strikes);
+* a leading ``=`` makes a word case-sensitive (``=IS`` is the group, never the verb "is";
+  ``=US`` is never the pronoun "us").
+
+Arabic proclitics (و ف، ب ك ل، ال) are optional in front of every word, so ``داعش`` also finds
+«لداعش» and «وبداعش». A word written with the article requires it: ``الرقة`` finds «بالرقة»
+and «الرقة» but not «رقة» (tenderness), ``الاسد`` is never the last letters of «فاسد». The
+matcher tries every proclitic reading of a token (`normalize.proclitic_splits`) and keeps the
+ones whose word is a known term, which is how it can strip a ب the stemmer must leave alone.
+
+`Text` splits a title and a body into tokens with their zone (title, lead, body), sentence and
+paragraph, because the rules weigh where a term occurs and what occurs beside it.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+from pipelines.normalize import _WORD_RE, is_arabic, normalize_token, proclitic_splits
+
+# A wildcard needs this many letters before it: «ام*» would match half the Arabic lexicon.
+MIN_WILDCARD_STEM = 3
+
+# Abbreviations whose full stop does not end a sentence ("U.S. troops", "Lt. Gen.").
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr st gen lt col maj sgt capt adm gov sen rep jr sr no vs etc al fig".split()
+)
+_SENTENCE_END_RE = re.compile(r"[.!?؟…]")
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word of a term, normalised."""
+    text: str                 # the word without proclitics (and without the article)
+    prefix: bool = False      # written with a trailing *
+    article: bool = False     # written with the article: the article is required
+    case: str | None = None   # written with =: the exact surface form required
+
+    def matches(self, token: "Token") -> bool:
+        if self.case is not None:
+            return token.surface == self.case
+        for split in token.splits:
+            if self.article and not split.article:
+                continue
+            if split.base == self.text or (self.prefix and split.base.startswith(self.text)):
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class Term:
+    source: str               # as written in the configuration
+    words: tuple[Word, ...]
+
+
+def parse_term(source: str) -> Term:
+    """A term from its written form; ValueError says what is wrong with it."""
+    if not isinstance(source, str) or not source.strip():
+        raise ValueError("a term must be a non-empty string")
+    words: list[Word] = []
+    for raw in source.split():
+        case = raw.startswith("=")
+        body = raw[1:] if case else raw
+        prefix = body.endswith("*")
+        body = body[:-1] if prefix else body
+        if "*" in body or "=" in body:
+            raise ValueError(f"{raw!r}: * may only end a word and = only start one")
+        if case and prefix:
+            raise ValueError(f"{raw!r}: a case-sensitive word cannot also end in *")
+        parts = [m.group() for m in _WORD_RE.finditer(body)]
+        if not parts:
+            raise ValueError(f"{raw!r} has no letters or digits")
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if case:
+                words.append(Word(text=normalize_token(part), case=unicodedata.normalize("NFKC", part)))
+                continue
+            norm = normalize_token(part)
+            article = is_arabic(norm) and norm.startswith("ال") and len(norm) >= 4
+            base = norm[2:] if article else norm
+            is_prefix = prefix and last
+            if is_prefix and len(base) < MIN_WILDCARD_STEM:
+                raise ValueError(f"{raw!r}: a wildcard needs at least {MIN_WILDCARD_STEM} letters before *")
+            words.append(Word(text=base, prefix=is_prefix, article=article))
+    return Term(source=source.strip(), words=tuple(words))
+
+
+@dataclass(frozen=True)
+class Token:
+    start: int                # offsets in the zone's original string (title or text)
+    end: int
+    norm: str
+    surface: str
+    splits: tuple
+    zone: str                 # "title", "lead" or "body"
+    sentence: int             # 0 is the title; the text's sentences count from 1
+    paragraph: int            # 0 is the title
+
+
+@dataclass
+class Text:
+    """A title and a body as one token sequence, with zones, sentences and paragraphs."""
+    title: str
+    body: str
+    lead_tokens: int = 60
+    tokens: list[Token] = field(default_factory=list)
+    n_sentences: int = 0
+
+    def __post_init__(self) -> None:
+        self.tokens = list(self._tokenize())
+        self.n_sentences = (self.tokens[-1].sentence + 1) if self.tokens else 1
+
+    def source(self, token: Token) -> str:
+        return self.title if token.zone == "title" else self.body
+
+    def span_text(self, first: int, last: int) -> str:
+        """The original text of tokens first..last (inclusive), as the reader sees it."""
+        a, b = self.tokens[first], self.tokens[last]
+        return self.source(a)[a.start:b.end]
+
+    def _tokenize(self) -> Iterator[Token]:
+        for m in _WORD_RE.finditer(self.title or ""):
+            yield _token(m, "title", 0, 0)
+        # The lead is every sentence that starts within the first `lead_tokens` words: the
+        # first sentence or two of a news story, where it says what it is about.
+        body = self.body or ""
+        sentence, paragraph, count, lead_sentence = 1, 1, 0, 1
+        prev_end, prev_word = 0, ""
+        for m in _WORD_RE.finditer(body):
+            if count:
+                gap = body[prev_end:m.start()]
+                if "\n" in gap:
+                    sentence += 1
+                    paragraph += 1
+                elif _SENTENCE_END_RE.search(gap) and not _is_abbreviation(prev_word, gap):
+                    sentence += 1
+                if count < self.lead_tokens:
+                    lead_sentence = sentence
+            zone = "lead" if sentence <= lead_sentence and count < 3 * self.lead_tokens else "body"
+            yield _token(m, zone, sentence, paragraph)
+            count += 1
+            prev_end, prev_word = m.end(), m.group()
+
+
+def _token(m: re.Match, zone: str, sentence: int, paragraph: int) -> Token:
+    surface = unicodedata.normalize("NFKC", m.group())
+    norm = normalize_token(m.group())
+    return Token(m.start(), m.end(), norm, surface, proclitic_splits(norm), zone, sentence, paragraph)
+
+
+def _is_abbreviation(word: str, gap: str) -> bool:
+    """A full stop after a single Latin letter or a known abbreviation does not end a sentence."""
+    if not gap.lstrip().startswith(".") or any(c in gap for c in "!?؟…"):
+        return False
+    if gap.strip() != ".":
+        return False
+    return (len(word) == 1 and word.isascii() and word.isalpha()) or word.casefold() in _ABBREVIATIONS
+
+
+@dataclass(frozen=True)
+class Hit:
+    key: object               # what the term was registered for
+    term: Term
+    first: int                # token indices, inclusive
+    last: int
+
+
+class TermSet:
+    """Many terms compiled for one pass over a text.
+
+    Candidates are found by the first word of each term (an exact dictionary, a dictionary of
+    wildcard stems probed with every prefix of a token's readings, and one of case-sensitive
+    forms), then the remaining words are checked in place: the cost per token is a handful of
+    dictionary look-ups, whatever the number of terms.
+    """
+
+    def __init__(self) -> None:
+        self._exact: dict[str, list[tuple[Term, object]]] = {}
+        self._prefix: dict[str, list[tuple[Term, object]]] = {}
+        self._case: dict[str, list[tuple[Term, object]]] = {}
+        self._prefix_lengths: set[int] = set()
+
+    def add(self, term: Term, key: object) -> None:
+        first = term.words[0]
+        if first.case is not None:
+            self._case.setdefault(first.case, []).append((term, key))
+        elif first.prefix:
+            self._prefix.setdefault(first.text, []).append((term, key))
+            self._prefix_lengths.add(len(first.text))
+        else:
+            self._exact.setdefault(first.text, []).append((term, key))
+
+    def _candidates(self, token: Token) -> Iterable[tuple[Term, object]]:
+        found = self._case.get(token.surface)
+        if found:
+            yield from found
+        for split in token.splits:
+            found = self._exact.get(split.base)
+            if found:
+                yield from found
+            if self._prefix:
+                for n in self._prefix_lengths:
+                    if n <= len(split.base):
+                        found = self._prefix.get(split.base[:n])
+                        if found:
+                            yield from found
+
+    def find(self, text: Text) -> list[Hit]:
+        """Every occurrence of every term; a phrase never runs from the title into the text."""
+        hits: list[Hit] = []
+        tokens = text.tokens
+        n = len(tokens)
+        for i, token in enumerate(tokens):
+            in_title = token.zone == "title"
+            seen: set[tuple[int, int]] = set()
+            for term, key in self._candidates(token):
+                mark = (id(term), id(key))
+                if mark in seen:
+                    continue   # the same term reached through two readings of the token
+                seen.add(mark)
+                last = i + len(term.words) - 1
+                if last >= n or not term.words[0].matches(token):
+                    continue
+                if len(term.words) > 1 and not all(
+                    (tokens[i + k].zone == "title") == in_title and term.words[k].matches(tokens[i + k])
+                    for k in range(1, len(term.words))
+                ):
+                    continue
+                hits.append(Hit(key, term, i, last))
+        return hits
+
+
+# --- concepts: named term lists with their disambiguation -------------------------------
+
+LANGUAGES = ("ar", "en", "fr")
+CONCEPT_KEYS = (*LANGUAGES, "not", "unless_near", "only_near")
+NEAR_KEYS = ("within", "terms")
+
+
+@dataclass(frozen=True)
+class Near:
+    """Terms looked for around a hit: within N tokens, or in the same sentence or paragraph."""
+    within: int | str
+    terms: tuple[Term, ...]
+
+
+@dataclass(frozen=True)
+class Concept:
+    """A named list of terms, in any language, and what voids one of its hits:
+
+    * `not`: a longer term that contains the hit («الائتلاف الوطني السوري» is the opposition,
+      not a coalition the United States leads: ``not: [national coalition]``);
+    * `unless_near`: a term close by (الرقة near الكويت is the Kuwaiti district);
+    * `only_near`: a term that must be close by (تدمر is also the verb "destroys": only
+      near مدينة, ريف, اثار… is it Palmyra).
+    """
+    name: str
+    terms: tuple[Term, ...]
+    not_terms: tuple[Term, ...] = ()
+    unless_near: Near | None = None
+    only_near: Near | None = None
+
+
+def check_terms(check, value, path: str) -> tuple[Term, ...]:
+    """Terms from a YAML list, every bad one reported through the `Checker`."""
+    out = []
+    for i, raw in enumerate(check.string_list(value, path)):
+        try:
+            out.append(parse_term(raw))
+        except ValueError as exc:
+            check.add(f"{path}[{i}]", str(exc))
+    return tuple(out)
+
+
+def check_within(check, value, path: str, default: int | str = "sentence") -> int | str:
+    if value is None:
+        return default
+    if value in ("sentence", "paragraph"):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        check.add(path, f"expected sentence, paragraph or a number of words (1 or more), got {value!r}")
+        return default
+    return value
+
+
+def check_near(check, value, path: str) -> Near | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        value = {"terms": value}
+    value = check.mapping(value, path, allowed=NEAR_KEYS, required=("terms",))
+    terms = check_terms(check, value.get("terms"), f"{path}.terms")
+    return Near(check_within(check, value.get("within"), f"{path}.within", 10), terms) if terms else None
+
+
+def check_concept(check, name: str, value, path: str, *, extra_keys: Iterable[str] = ()) -> list[Concept]:
+    """The concepts of one YAML entry: its plain names, plus one concept per `ambiguous` item
+    (names that are also ordinary words, each with what tells it apart), all under one name.
+    `extra_keys` are the caller's own keys (coordinates…)."""
+    value = check.mapping(value, path, allowed=(*CONCEPT_KEYS, "ambiguous", *extra_keys))
+    out = []
+    main = _one_concept(check, name, value, path)
+    if main:
+        out.append(main)
+    raw_variants = value.get("ambiguous") or []
+    if not isinstance(raw_variants, list):
+        check.add(f"{path}.ambiguous", "expected a list of {ar/en/fr: [...], only_near/unless_near/not: ...}")
+        raw_variants = []
+    for i, raw in enumerate(raw_variants):
+        where = f"{path}.ambiguous[{i}]"
+        raw = check.mapping(raw, where, allowed=CONCEPT_KEYS)
+        if not any(raw.get(k) for k in ("not", "unless_near", "only_near")):
+            check.add(where, "an ambiguous name needs not, unless_near or only_near to tell it apart")
+        variant = _one_concept(check, name, raw, where)
+        if variant:
+            out.append(variant)
+        elif not any(raw.get(lang) for lang in LANGUAGES):
+            check.add(where, f"has no terms: give at least one under {', '.join(LANGUAGES)}")
+    if not out and not any(value.get(lang) for lang in LANGUAGES):
+        check.add(path, f"has no terms: give at least one under {', '.join(LANGUAGES)}")
+    return out
+
+
+def _one_concept(check, name: str, value: dict, path: str) -> Concept | None:
+    terms: list[Term] = []
+    for lang in LANGUAGES:
+        terms.extend(check_terms(check, value.get(lang), f"{path}.{lang}"))
+    not_terms = check_terms(check, value.get("not"), f"{path}.not")
+    unless_near = check_near(check, value.get("unless_near"), f"{path}.unless_near")
+    only_near = check_near(check, value.get("only_near"), f"{path}.only_near")
+    if not terms:
+        return None
+    return Concept(name=name, terms=tuple(terms), not_terms=not_terms, unless_near=unless_near, only_near=only_near)
+
+
+def near(text: Text, hit: Hit, other: Hit, within: int | str) -> bool:
+    """Whether two hits are within `within` of each other (words between them, sentence or paragraph)."""
+    a, b = text.tokens[hit.first], text.tokens[other.first]
+    if within == "sentence":
+        return a.sentence == b.sentence
+    if within == "paragraph":
+        return a.paragraph == b.paragraph
+    if (a.zone == "title") != (b.zone == "title"):
+        return False
+    gap = max(other.first - hit.last, hit.first - other.last)
+    return gap <= within
+
+
+class Lexicon:
+    """Concepts compiled into one `TermSet`: one pass over a text finds them all. Several
+    concepts may share a name (an entity's plain and ambiguous names): their hits merge."""
+
+    def __init__(self, concepts: Iterable[Concept]) -> None:
+        self.concepts: list[Concept] = list(concepts)
+        self.names = sorted({c.name for c in self.concepts})
+        self._terms = TermSet()
+        for i, concept in enumerate(self.concepts):
+            for term in concept.terms:
+                self._terms.add(term, ("is", i))
+            for term in concept.not_terms:
+                self._terms.add(term, ("not", i))
+            if concept.unless_near:
+                for term in concept.unless_near.terms:
+                    self._terms.add(term, ("unless", i))
+            if concept.only_near:
+                for term in concept.only_near.terms:
+                    self._terms.add(term, ("only", i))
+
+    def find(self, text: Text) -> dict[str, list[Hit]]:
+        """The valid hits of each concept name found, in text order; of overlapping hits of one
+        name, the longest."""
+        raw: dict[tuple[str, int], list[Hit]] = {}
+        for hit in self._terms.find(text):
+            raw.setdefault(hit.key, []).append(hit)
+        merged: dict[str, list[Hit]] = {}
+        for (kind, i), hits in raw.items():
+            if kind != "is":
+                continue
+            concept = self.concepts[i]
+            blockers = raw.get(("not", i), ())
+            unless = raw.get(("unless", i), ())
+            only = raw.get(("only", i), ())
+            for hit in hits:
+                if any(b.first <= hit.first and hit.last <= b.last and (b.last - b.first) > (hit.last - hit.first)
+                       for b in blockers):
+                    continue
+                if concept.unless_near and any(near(text, hit, u, concept.unless_near.within) for u in unless):
+                    continue
+                if concept.only_near and not any(near(text, hit, o, concept.only_near.within) for o in only):
+                    continue
+                merged.setdefault(concept.name, []).append(hit)
+        return {name: _longest(hits) for name, hits in merged.items()}
+
+
+def _longest(hits: list[Hit]) -> list[Hit]:
+    """Of hits that overlap, the longest («الولايات المتحدة الامريكية» over «الولايات المتحدة»)."""
+    hits = sorted(hits, key=lambda h: (h.first, -(h.last - h.first)))
+    out: list[Hit] = []
+    for hit in hits:
+        if out and hit.first <= out[-1].last:
+            continue
+        out.append(hit)
+    return out
