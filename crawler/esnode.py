@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import http.client
 import json
 import os
 import pwd
@@ -211,8 +212,9 @@ class Node:
     single_node: bool = True
     settings: dict = field(default_factory=dict)
     scheme: str = "http"
-    auth: tuple[str, str] | None = None
+    auth: tuple[str, str] | None = field(default=None, repr=False)   # a password: never in a repr
     ca_certs: str | None = None
+    home: Path | None = None    # another unpacked distribution (default: distribution_dir())
 
     @property
     def dir(self) -> Path:
@@ -242,6 +244,11 @@ class Node:
 
     def health(self, timeout: float = 5.0) -> dict | None:
         """Cluster health, or None when nothing answers as Elasticsearch on the port."""
+        return self._probe(timeout)[0]
+
+    def _probe(self, timeout: float) -> tuple[dict | None, str | None]:
+        """(health, problem): `problem` names a refusal that waiting will not cure, such as
+        rejected credentials or a certificate the CA does not vouch for; it never holds a secret."""
         req = urllib.request.Request(f"{self.url}/_cluster/health")
         if self.auth:
             import base64
@@ -255,9 +262,19 @@ class Node:
             ctx = ssl.create_default_context(cafile=self.ca_certs)
         try:
             with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
-                return json.loads(resp.read())
-        except (OSError, urllib.error.URLError, ValueError):
-            return None
+                return json.loads(resp.read()), None
+        except urllib.error.HTTPError as exc:
+            if exc.code == 401:
+                who = f"user {self.auth[0]!r}" if self.auth else "no credentials"
+                return None, f"it refused the credentials raqib checks its health with ({who}): 401"
+            return None, None
+        except urllib.error.URLError as exc:
+            reason = str(getattr(exc, "reason", exc))
+            if "CERTIFICATE_VERIFY_FAILED" in reason:
+                return None, f"its TLS certificate does not verify against {self.ca_certs or 'the system CAs'} ({reason})"
+            return None, None
+        except (OSError, ValueError, http.client.HTTPException):
+            return None, None
 
     def status(self) -> dict:
         pid = self.server_pid()
@@ -284,7 +301,7 @@ class Node:
                 f"port {self.port} on 127.0.0.1 is in use by another program (not a raqib node). "
                 f"Stop it, or choose another port: raqib es start --port {self.port + 1}"
             )
-        home = distribution_dir()
+        home = self.home or distribution_dir()
         java = find_java()
         self._prepare_dirs(home)
         env = dict(os.environ)
@@ -309,12 +326,20 @@ class Node:
             log.close()
         self._launcher_pidfile.write_text(str(proc.pid))
         deadline = time.monotonic() + timeout
+        refused_since: float | None = None
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise NodeError(self._explain_crash(proc.returncode))
-            health = self.health(timeout=2)
+            health, problem = self._probe(timeout=2)
             if health and _status_at_least(health.get("status"), wait_for):
                 return True
+            # A node still recovering its security index may refuse a valid password for a
+            # moment; a refusal that lasts is a wrong password or CA, and waiting will not help.
+            refused_since = (refused_since or time.monotonic()) if problem else None
+            if problem and time.monotonic() - refused_since > 20:
+                self.stop()
+                raise NodeError(f"Elasticsearch at {self.url} started, but {problem}; it was stopped. "
+                                f"Its log is in {self.dir / 'logs'}.")
             time.sleep(1)
         self.stop()
         raise NodeError(
@@ -352,6 +377,13 @@ class Node:
             with contextlib.suppress(OSError, ValueError, ProcessLookupError, PermissionError):
                 pid = int(pidfile.read_text().strip())
                 os.killpg(os.getpgid(pid), signal.SIGKILL)
+
+    def prepare(self) -> Path:
+        """Create the node's directory and configuration as `start` would, without starting it,
+        and return the config directory: certificates and the keystore are added there before
+        the first start (see crawler/esnode_security.py)."""
+        self._prepare_dirs(self.home or distribution_dir())
+        return self.dir / "config"
 
     # ---- internals
 

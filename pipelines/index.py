@@ -42,6 +42,14 @@ def has_arabic_analyzer(client: Elasticsearch) -> bool:
         return True
     except es_exc.BadRequestError:
         return False
+    except es_exc.AuthorizationException:
+        # `_analyze` without an index needs the cluster privilege `manage`, which raqib's
+        # least-privilege role (deploy/elasticsearch/raqib-role.json) does not grant; the
+        # modules every node runs (privilege `monitor`) answer the same question.
+        nodes = client.nodes.info(metric="plugins").body.get("nodes", {})
+        return bool(nodes) and all(
+            any(m.get("name") == "analysis-common" for m in node.get("modules", [])) for node in nodes.values()
+        )
 
 
 def index_settings(client: Elasticsearch, *, replicas: int = -1) -> dict:

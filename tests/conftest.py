@@ -80,3 +80,25 @@ def raqib(config_dir, monkeypatch, capsys):
         return code, out, err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def secure_cluster():
+    """A second real node with security on: TLS with a CA made for the session, raqib's
+    least-privilege role and user, and an API key for that user (crawler/esnode_security.py).
+    Its `env()` gives the RAQIB_ES_* variables that reach it; `admin()` a superuser client
+    for set-up only. Started on first use, stopped at the end of the session."""
+    import shutil
+
+    from crawler.esnode import free_port
+    from crawler.esnode_security import SecureCluster
+    from crawler.paths import cache_dir
+
+    port = free_port()
+    base = cache_dir() / "nodes" / f"secure-test-{port}"   # under the cache: the node's user must reach it
+    cluster = SecureCluster.start(base, port=port)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(base, ignore_errors=True)
