@@ -1,0 +1,114 @@
+"""`raqib status`: what the service is doing, read from its persisted state (works from any shell)."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import datetime
+
+from crawler import commands
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status", parents=[sub.common_parent],
+                       help="show the service: next run of each outlet, last results, back-offs, alerts",
+                       description="Reads the state `raqib run` persists in the state directory, so it works from "
+                                   "another shell and while the service is stopped.")
+    p.add_argument("--json", action="store_true", help="print the state as one JSON object")
+    p.set_defaults(run=run)
+
+
+def gather(args: argparse.Namespace) -> dict:
+    from crawler.service import read_state, service_alive
+    from pipelines.alerts import context as alert_context
+    from pipelines.alerts.ledger import Ledger
+
+    cfg = commands.settings(args)
+    state_dir = alert_context.state_dir_for(cfg)
+    data = read_state(state_dir)
+    ledger_path = alert_context.ledger_path(cfg)
+    alerts = data.get("alerts") or {}
+    if ledger_path.exists():
+        with Ledger(ledger_path) as ledger:
+            alerts = {**alerts, **ledger.summary()}
+    try:
+        configured = list(commands.outlets(args))
+    except Exception:  # noqa: BLE001 - status must work even with a broken outlets.yaml
+        configured = []
+    return {"state_dir": str(state_dir), "running": service_alive(data), "service": data.get("service") or {},
+            "outlets": data.get("outlets") or {}, "configured": configured, "alerts": alerts}
+
+
+def run(args: argparse.Namespace) -> int:
+    info = gather(args)
+    if getattr(args, "json", False):
+        print(json.dumps(info, ensure_ascii=False, default=str))
+        return 0
+    now = time.time()
+    svc = info["service"]
+    if info["running"]:
+        mode = f"every outlet every {svc['every']:g}s" if svc.get("every") else "each outlet on its schedule"
+        print(f"service: running (pid {svc.get('pid')} on {svc.get('host')}, since {_when(svc.get('started_at'), now)}; {mode})")
+    elif svc:
+        print(f"service: not running (last seen {_when(svc.get('stopped_at') or svc.get('heartbeat'), now)}); "
+              f"start it with `raqib run`")
+    else:
+        print(f"service: has never run with the state directory {info['state_dir']}; start it with `raqib run`")
+    outlets = info["outlets"]
+    names = list(dict.fromkeys([*info["configured"], *outlets]))
+    if names:
+        rows = [("outlet", "last run", "result", "next run", "interval")]
+        for name in names:
+            st = outlets.get(name)
+            if not st:
+                rows.append((name, "never", "-", "when the service starts", "-"))
+                continue
+            result = st.get("last_status") or "-"
+            if st.get("running_pid"):
+                result = f"running (pid {st['running_pid']})"
+            if st.get("failures"):
+                result += f", back-off after {st['failures']} failure{'s' if st['failures'] > 1 else ''}"
+            detail = st.get("last_summary") or ""
+            if st.get("last_error"):
+                detail = (detail + "; " if detail else "") + st["last_error"]
+            rows.append((name, _when(st.get("last_end") or st.get("last_start"), now), result,
+                         _when(st.get("next_run"), now) if info["running"] else "(service stopped)",
+                         _span(st.get("interval"))))
+            if detail:
+                rows.append(("", "", "  " + detail, "", ""))
+        widths = [max(len(r[i]) for r in rows if r[0] or i == 0) for i in range(5)]
+        for r in rows:
+            if not r[0] and r[2].startswith("  "):
+                print(" " * (widths[0] + 2) + r[2].strip())
+                continue
+            print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    alerts = info["alerts"]
+    line = "alerts:"
+    if alerts.get("last_run"):
+        line += f" last sweep {_when(alerts['last_run'], now)};"
+    line += f" {alerts.get('matches', 0)} match(es) recorded"
+    print(line)
+    for channel, counts in (alerts.get("channels") or {}).items():
+        text = f"  {channel}: {counts.get('sent', 0)} sent, {counts.get('pending', 0)} pending"
+        if counts.get("abandoned"):
+            text += f", {counts['abandoned']} abandoned"
+        if counts.get("last_error"):
+            text += f"; retry {_when(counts.get('retry_at'), now)} (attempt {counts.get('attempts', 0) + 1}): {counts['last_error']}"
+        print(text)
+    if alerts.get("last_error"):
+        print(f"  last error: {alerts['last_error']}")
+    return 0
+
+
+def _when(epoch, now: float) -> str:
+    if not epoch:
+        return "-"
+    t = datetime.fromtimestamp(float(epoch)).strftime("%Y-%m-%d %H:%M:%S")
+    delta = float(epoch) - now
+    return f"{t} ({'in ' + _span(delta) if delta > 0 else _span(-delta) + ' ago'})"
+
+
+def _span(seconds) -> str:
+    from crawler.service import _span as span
+
+    return span(float(seconds)) if seconds is not None else "-"

@@ -1,0 +1,507 @@
+"""`raqib run`: the long-running service. APScheduler decides when; child processes crawl.
+
+Scrapy's reactor cannot be restarted inside one process, so every crawl is a child process
+(`raqib crawl --outlet NAME --stats-json PATH`), and a crashing or hanging crawl cannot take
+the scheduler down with it. Around the children:
+
+* one APScheduler job per outlet, re-armed after each run with a one-off date trigger: at
+  most one run per outlet is ever pending (missed runs coalesce into one), never two at once
+  (`max_instances=1`, plus a lock file that also keeps a hand-started crawl of the same outlet
+  from overlapping);
+* adaptive polling: an outlet that published something is polled sooner, a quiet one later,
+  a failing one backs off exponentially, always within [service] min_interval/max_interval;
+  jitter spreads the outlets so they do not all start at once;
+* an alerts job: sweeps articles indexed by others (or while the service was down) and sends
+  due retries and digests, every [alerts] sweep_interval and after each crawl;
+* state persisted in `<state dir>/service.json` after every change, read by `raqib status`
+  from any process and by the next `raqib run`, which resumes the schedule instead of
+  starting over;
+* SIGTERM/SIGINT: no new crawl starts; each running crawl gets one SIGTERM, on which Scrapy
+  finishes the requests in flight and flushes its pipelines (the index writes what it has),
+  within [service] stop_timeout; only then is it killed.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from crawler.outlets import Outlet
+
+log = logging.getLogger("raqib.service")
+
+STATE_FILE = "service.json"
+CommandFactory = Callable[[Outlet, Path], list[str]]
+
+
+@dataclass
+class OutletState:
+    interval: float                    # seconds until the next run after a normal one
+    next_run: float | None = None      # epoch seconds
+    last_start: float | None = None
+    last_end: float | None = None
+    last_status: str | None = None     # ok | failed | stopped | timeout | interrupted
+    last_summary: str = ""
+    last_stats: dict[str, Any] = field(default_factory=dict)
+    last_error: str | None = None
+    failures: int = 0                  # consecutive failed runs: > 0 means in back-off
+    runs: int = 0
+    new_articles: int = 0              # in total, since the state was created
+    running_pid: int | None = None
+
+
+class StateStore:
+    """`service.json`: written atomically (temporary file, then rename), so a reader in
+    another process always sees a whole file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+
+    def load(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning("service state %s is unreadable (%s); starting with a fresh schedule", self.path, exc)
+            return {}
+
+    def save(self, data: dict[str, Any]) -> None:
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+            os.replace(tmp, self.path)
+
+
+class ServiceLock:
+    """One `raqib run` per state directory: a second one would double every crawl."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fh = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            other = fh.read().strip() or "?"
+            fh.close()
+            raise ServiceError(f"another `raqib run` (pid {other}) already uses the state directory {self.path.parent}; "
+                               f"stop it first, or give this one its own [state] dir") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+
+class ServiceError(Exception):
+    """The service cannot start; the message says why and what to do."""
+
+
+def crawl_lock(state_dir: Path, outlet: str):
+    """An exclusive, non-blocking lock on one outlet's crawl; None when someone holds it."""
+    path = state_dir / "locks" / f"crawl-{outlet}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(path, "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        return None
+    return fh
+
+
+def default_command(config_dir: Path | None, es: str | None, log_format: str = "text") -> CommandFactory:
+    """`raqib crawl` for one outlet, in a fresh interpreter, with the service's global options."""
+
+    def command(outlet: Outlet, stats_path: Path) -> list[str]:
+        argv = [sys.executable, "-m", "crawler.cli", "--log-format", log_format]
+        if config_dir is not None:
+            argv += ["--config", str(config_dir)]
+        if es:
+            argv += ["--es", es]
+        return argv + ["crawl", "--outlet", outlet.key, "--stats-json", str(stats_path)]
+
+    return command
+
+
+def next_interval(state: OutletState, *, base: float, lo: float, hi: float, ok: bool, new: int,
+                  adaptive: bool) -> float:
+    """The wait before an outlet's next crawl.
+
+    `base` is its configured schedule. A failure doubles the wait (at least the schedule) up to
+    `hi`: a failing site is not hammered. Otherwise, adaptively, a crawl that found new
+    articles shortens the wait by a quarter (not below `lo`), and a quiet one lengthens it by
+    half (not above `hi`); without adaptation the schedule is kept.
+    """
+    lo, hi = min(lo, base), max(hi, base)
+    if not ok:
+        return min(hi, max(state.interval, base) * 2)
+    if not adaptive:
+        return base
+    current = min(state.interval, base) if state.failures else state.interval
+    if new > 0:
+        return max(lo, min(current, base) * 0.75)
+    return min(hi, current * 1.5)
+
+
+def summarize(stats: dict[str, Any], outlet: str) -> tuple[int, int, str]:
+    """(new articles, errors, one-line summary) from a crawl's stats JSON, whichever of the
+    shapes `raqib crawl --stats-json` writes: {"outlets": {name: {...}}}, {name: {...}} or flat."""
+    per = stats
+    if isinstance(stats.get("outlets"), dict):
+        per = stats["outlets"].get(outlet, {})
+    elif isinstance(stats.get(outlet), dict):
+        per = stats[outlet]
+
+    def num(*keys):
+        for k in keys:
+            v = per.get(k)
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                return int(v)
+            if isinstance(v, dict):
+                return sum(int(x) for x in v.values() if isinstance(x, (int, float)))
+        return 0
+
+    new = num("indexed_new", "created", "new", "indexed")
+    errors = num("errors", "errors_by_kind")
+    parts = []
+    for label, keys in (("discovered", ("discovered",)), ("fetched", ("fetched",)),
+                        ("not modified", ("not_modified",)), ("extracted", ("extracted",)),
+                        ("new", ("indexed_new", "created", "new", "indexed")), ("updated", ("updated",)),
+                        ("duplicates", ("duplicates",)), ("errors", ("errors", "errors_by_kind"))):
+        if any(k in per for k in keys):
+            parts.append(f"{label} {num(*keys)}")
+    return new, errors, ", ".join(parts)
+
+
+class Service:
+    def __init__(self, *, config_dir: Path | None, settings, outlets: list[Outlet], state_dir: Path,
+                 command: CommandFactory, every: float | None = None, es_client_factory=None,
+                 alias: str | None = None):
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self.config_dir = config_dir
+        self.settings = settings
+        self.outlets = {o.key: o for o in outlets}
+        self.state_dir = state_dir
+        self.command = command
+        self.every = every
+        self.svc = settings["service"]
+        self.alias = alias or settings.get("elasticsearch", "alias")
+        self._client_factory = es_client_factory
+        self._client = None
+        self.store = StateStore(state_dir / STATE_FILE)
+        self.lock = ServiceLock(state_dir / "service.lock")
+        self.stopping = threading.Event()
+        self._children: dict[str, subprocess.Popen] = {}
+        self._children_lock = threading.Lock()
+        self._state_lock = threading.RLock()
+        self.state: dict[str, OutletState] = {}
+        self.alerts_state: dict[str, Any] = {}
+        self.started_at = time.time()
+        self.scheduler = BackgroundScheduler(
+            executors={"crawls": ThreadPoolExecutor(max(1, int(self.svc["max_parallel_crawls"]))),
+                       "alerts": ThreadPoolExecutor(1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone=timezone.utc,
+        )
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.lock.acquire()
+        self._restore()
+        now = time.time()
+        for key, outlet in self.outlets.items():
+            st = self.state[key]
+            jitter = random.uniform(0, self.svc["jitter"])
+            when = st.next_run if st.next_run and st.next_run > now else now + jitter   # missed runs: one, soon
+            st.next_run = when
+            self.scheduler.add_job(self._crawl_job, "date", run_date=_dt(when), args=[key], id=f"crawl:{key}",
+                                   executor="crawls", replace_existing=True)
+        sweep = float(self.settings.get("alerts", "sweep_interval"))
+        self.scheduler.add_job(self._alerts_job, "interval", seconds=max(1.0, sweep), id="alerts",
+                               executor="alerts", next_run_time=datetime.now(timezone.utc))
+        self._save()
+        self.scheduler.start()
+        log.info("raqib run: %d outlet(s) scheduled (%s); alerts every %gs; state in %s", len(self.outlets),
+                 ", ".join(f"{k} in {_span(self.state[k].next_run - now)}" for k in self.outlets),
+                 sweep, self.store.path)
+
+    def wait(self) -> None:
+        while not self.stopping.wait(5.0):
+            self._save()   # heartbeat: `raqib status` tells a live service from a dead one
+
+    def stop(self, *, force: bool = False) -> None:
+        """Stop scheduling, ask running crawls to finish, wait for them (see module doc)."""
+        if force:
+            # A second signal: a second SIGTERM makes Scrapy stop at once, without waiting for
+            # the requests in flight (what it has indexed stays indexed; the rest is refetched).
+            with self._children_lock:
+                children = list(self._children.values())
+            log.warning("stopping now: %d crawl(s) told to stop without finishing their batch", len(children))
+            for proc in children:
+                _signal(proc, signal.SIGTERM)
+            return
+        self.stopping.set()
+        log.info("stopping: no new crawls; %d running crawl(s) asked to finish their batch", len(self._children))
+        try:
+            self.scheduler.shutdown(wait=True)   # returns when running jobs (each waiting for its child) end
+        except Exception:  # noqa: BLE001 - not started
+            pass
+        self._save(stopped=True)
+        self.lock.release()
+        log.info("stopped")
+
+    # --- the crawl job ------------------------------------------------------------------
+
+    def _crawl_job(self, key: str) -> None:
+        if self.stopping.is_set():
+            return
+        outlet = self.outlets[key]
+        st = self.state[key]
+        held = crawl_lock(self.state_dir, key)
+        if held is None:
+            log.warning("crawl %s: another process is crawling this outlet; trying again in a minute", key)
+            with self._state_lock:
+                st.next_run = time.time() + 60
+            self._save()
+            self._reschedule(key, st.next_run)
+            return
+        stats_path = self.state_dir / "crawls" / f"{key}.json"
+        stats_path.parent.mkdir(parents=True, exist_ok=True)
+        stats_path.unlink(missing_ok=True)
+        argv = self.command(outlet, stats_path)
+        start = time.time()
+        status, error = "ok", None
+        try:
+            with self._state_lock:
+                st.last_start, st.running_pid = start, None
+            try:
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
+            except OSError as exc:
+                status, error = "failed", f"cannot start the crawl: {exc}"
+            else:
+                with self._children_lock:
+                    self._children[key] = proc
+                with self._state_lock:
+                    st.running_pid = proc.pid
+                self._save()
+                status, error = self._supervise(key, proc, start)
+                with self._children_lock:
+                    self._children.pop(key, None)
+        finally:
+            held.close()
+        stats = _read_json(stats_path)
+        new, errors, summary = summarize(stats, key)
+        end = time.time()
+        with self._state_lock:
+            base = self.every or outlet.schedule
+            lo = self.every or float(self.svc["min_interval"])
+            hi = self.every or float(self.svc["max_interval"])
+            ok = status in ("ok", "stopped")
+            st.interval = next_interval(st, base=base, lo=lo, hi=hi, ok=ok, new=new,
+                                        adaptive=bool(self.svc["adaptive"]) and not self.every)
+            st.failures = 0 if ok else st.failures + 1
+            st.last_end, st.last_status, st.last_error, st.running_pid = end, status, error, None
+            st.last_stats, st.last_summary = stats, summary
+            st.runs += 1
+            st.new_articles += new
+            jitter = random.uniform(0, min(self.svc["jitter"], st.interval / 4))
+            st.next_run = end + st.interval + jitter
+        line = (f"crawl {key}: {status} in {end - start:.1f}s"
+                + (f" ({summary})" if summary else "") + (f"; {error}" if error else "")
+                + (f"; next in {_span(st.next_run - end)}" if not self.stopping.is_set() else ""))
+        fields = {"outlet": key, "status": status, "seconds": round(end - start, 1), "new": new, "errors": errors,
+                  "stats": stats, "next_run": _iso(st.next_run), "interval": st.interval}
+        (log.info if status in ("ok", "stopped") else log.warning)(line, extra={"fields": fields})
+        self._save()
+        if not self.stopping.is_set():
+            self._reschedule(key, st.next_run)
+            if new:
+                self._kick_alerts()
+
+    def _supervise(self, key: str, proc: subprocess.Popen, start: float) -> tuple[str, str | None]:
+        """Wait for a child crawl; stop it on shutdown or when it overruns (see module doc)."""
+        asked_at = None
+        reason = None
+        while True:
+            try:
+                code = proc.wait(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            now = time.time()
+            if asked_at is None and self.stopping.is_set():
+                asked_at, reason = now, "stopped"        # exactly one SIGTERM: a second one forces Scrapy
+                _signal(proc, signal.SIGTERM)
+            elif asked_at is None and now - start > self.svc["crawl_timeout"]:
+                asked_at, reason = now, "timeout"
+                log.warning("crawl %s: running for %s, longer than [service] crawl_timeout; asking it to stop",
+                            key, _span(now - start))
+                _signal(proc, signal.SIGTERM)
+            elif asked_at is not None and now - asked_at > self.svc["stop_timeout"]:
+                log.error("crawl %s: did not stop within %s of being asked; killing it (articles it had not "
+                          "written yet are fetched again next time)", key, _span(self.svc["stop_timeout"]))
+                _signal(proc, signal.SIGKILL)
+                asked_at = float("inf")
+        if reason == "stopped":
+            return "stopped", None if code == 0 else f"exit code {code} while stopping"
+        if reason == "timeout":
+            return "timeout", f"stopped after {_span(time.time() - start)}"
+        if code == 0:
+            return "ok", None
+        if code < 0:
+            return "failed", f"killed by signal {-code}"
+        return "failed", f"exit code {code} (see the crawl's log lines above)"
+
+    def _reschedule(self, key: str, when: float) -> None:
+        try:
+            self.scheduler.add_job(self._crawl_job, "date", run_date=_dt(when), args=[key], id=f"crawl:{key}",
+                                   executor="crawls", replace_existing=True)
+        except Exception:  # noqa: BLE001 - shutting down
+            pass
+
+    # --- alerts -------------------------------------------------------------------------
+
+    def _kick_alerts(self) -> None:
+        try:
+            self.scheduler.modify_job("alerts", next_run_time=datetime.now(timezone.utc))
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _alerts_job(self) -> None:
+        from pipelines.alerts import evaluate_pending
+
+        if self.stopping.is_set():
+            return
+        try:
+            client = self._es()
+            report = evaluate_pending(client, self.alias, self.config_dir, settings=self.settings)
+        except Exception as exc:  # noqa: BLE001 - the cluster may be down; retried next time
+            from pipelines.es import redact
+
+            log.error("alerts: %s", redact(str(exc)))
+            self.alerts_state.update(last_error=redact(str(exc)), last_run=time.time())
+            return
+        self.alerts_state.update(last_run=time.time(), last_error="; ".join(report.errors[:3]) or None)
+        self.alerts_state["sent"] = self.alerts_state.get("sent", 0) + report.sent
+        if report.sent or report.new:
+            log.info("alerts: %d new match(es), %d message(s) sent, %d waiting for a retry",
+                     report.new, report.sent, report.failed)
+
+    def _es(self):
+        if self._client is None:
+            self._client = self._client_factory()
+        return self._client
+
+    # --- state --------------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        data = self.store.load()
+        saved = data.get("outlets", {}) if isinstance(data, dict) else {}
+        for key, outlet in self.outlets.items():
+            base = self.every or outlet.schedule
+            raw = saved.get(key)
+            st = OutletState(interval=base)
+            if isinstance(raw, dict):
+                known = {k: v for k, v in raw.items() if k in OutletState.__dataclass_fields__}
+                try:
+                    st = OutletState(**{**asdict(st), **known})
+                except TypeError:
+                    pass
+                if self.every:
+                    st.interval = base
+                if st.running_pid:
+                    st.last_status, st.running_pid = "interrupted", None
+                    st.last_error = "the service stopped while this crawl ran"
+            self.state[key] = st
+        self.alerts_state = data.get("alerts", {}) if isinstance(data.get("alerts"), dict) else {}
+
+    def _save(self, *, stopped: bool = False) -> None:
+        with self._state_lock:
+            data = {
+                "service": {"pid": None if stopped else os.getpid(), "host": socket.gethostname(),
+                            "started_at": self.started_at, "heartbeat": time.time(),
+                            "stopped_at": time.time() if stopped else None, "every": self.every},
+                "outlets": {k: asdict(v) for k, v in self.state.items()},
+                "alerts": self.alerts_state,
+            }
+        self.store.save(data)
+
+
+def read_state(state_dir: Path) -> dict[str, Any]:
+    return StateStore(state_dir / STATE_FILE).load()
+
+
+def service_alive(data: dict[str, Any]) -> bool:
+    svc = data.get("service") or {}
+    pid = svc.get("pid")
+    if not pid or svc.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, ValueError):
+        return False
+    return time.time() - float(svc.get("heartbeat") or 0) < 60
+
+
+def _signal(proc: subprocess.Popen, sig: int) -> None:
+    if proc.poll() is None:
+        try:
+            proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _dt(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, timezone.utc)
+
+
+def _iso(epoch: float | None) -> str | None:
+    return _dt(epoch).isoformat(timespec="seconds") if epoch else None
+
+
+def _span(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
