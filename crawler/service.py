@@ -169,34 +169,45 @@ def next_interval(state: OutletState, *, base: float, lo: float, hi: float, ok: 
     return min(hi, current * 1.5)
 
 
-def summarize(stats: dict[str, Any], outlet: str) -> tuple[int, int, str]:
-    """(new articles, errors, one-line summary) from a crawl's stats JSON, whichever of the
-    shapes `raqib crawl --stats-json` writes: {"outlets": {name: {...}}}, {name: {...}} or flat."""
+def summarize(stats: dict[str, Any], outlet: str) -> tuple[int, int, str, str | None]:
+    """(new articles, errors, one-line summary, the crawl's own verdict) from the JSON that
+    `raqib crawl --stats-json` writes ({"outlets": {name: {...}}, "totals": …}; a flat dict of
+    counts is read too). The verdict is the report's `status` (ok, ok with errors, failed,
+    blocked) when it has one."""
     per = stats
     if isinstance(stats.get("outlets"), dict):
         per = stats["outlets"].get(outlet, {})
     elif isinstance(stats.get(outlet), dict):
         per = stats[outlet]
 
-    def num(*keys):
-        for k in keys:
-            v = per.get(k)
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                return int(v)
-            if isinstance(v, dict):
-                return sum(int(x) for x in v.values() if isinstance(x, (int, float)))
-        return 0
+    def num(key: str, sub: str | None = None) -> int | None:
+        v = per.get(key)
+        if isinstance(v, bool):
+            return None
+        if isinstance(v, (int, float)):
+            return int(v)
+        if isinstance(v, dict):
+            if sub is not None:
+                x = v.get(sub)
+                return int(x) if isinstance(x, (int, float)) else 0
+            if isinstance(v.get("total"), (int, float)):
+                return int(v["total"])
+            return sum(int(x) for x in v.values() if isinstance(x, (int, float)) and not isinstance(x, bool))
+        return None
 
-    new = num("indexed_new", "created", "new", "indexed")
-    errors = num("errors", "errors_by_kind")
+    new = num("indexed", "new") if isinstance(per.get("indexed"), dict) else num("indexed_new") or num("indexed")
+    errors = num("errors") or 0
     parts = []
-    for label, keys in (("discovered", ("discovered",)), ("fetched", ("fetched",)),
-                        ("not modified", ("not_modified",)), ("extracted", ("extracted",)),
-                        ("new", ("indexed_new", "created", "new", "indexed")), ("updated", ("updated",)),
-                        ("duplicates", ("duplicates",)), ("errors", ("errors", "errors_by_kind"))):
-        if any(k in per for k in keys):
-            parts.append(f"{label} {num(*keys)}")
-    return new, errors, ", ".join(parts)
+    for label, value in (("discovered", num("discovered")), ("fetched", num("fetched")),
+                         ("not modified", num("not_modified")), ("extracted", num("extracted")),
+                         ("new", new), ("updated", num("indexed", "updated") if isinstance(per.get("indexed"), dict) else None),
+                         ("duplicates", num("duplicates")), ("errors", num("errors"))):
+        if value is not None:
+            parts.append(f"{label} {value}")
+    if per.get("blocked"):
+        parts.append(f"blocked: {per['blocked']}")
+    verdict = per.get("status") if isinstance(per.get("status"), str) else None
+    return new or 0, errors, ", ".join(parts), verdict
 
 
 class Service:
@@ -319,7 +330,11 @@ class Service:
         finally:
             held.close()
         stats = _read_json(stats_path)
-        new, errors, summary = summarize(stats, key)
+        new, errors, summary, verdict = summarize(stats, key)
+        if status == "ok" and verdict in ("failed", "blocked"):
+            # The process ended well but the outlet did not answer (or challenged us): that
+            # is what back-off is for.
+            status, error = "failed", f"the crawl reports the outlet {verdict}"
         end = time.time()
         with self._state_lock:
             base = self.every or outlet.schedule

@@ -31,7 +31,9 @@ while time.time() < deadline and not stop:
 if stop:
     time.sleep(0.3)          # finish the batch in flight
 with open(stats_path, "w") as fh:
-    json.dump({"outlets": {outlet: {"discovered": 7, "fetched": 3, "indexed": new, "errors": {"http_500": 0}}}}, fh)
+    json.dump({"outlets": {outlet: {"discovered": {"feed": 7, "total": 7}, "fetched": {"article": 3},
+                                    "indexed": {"new": new, "updated": 0, "unchanged": 0}, "errors": {},
+                                    "status": os.environ.get("FAKE_STATUS", "ok")}}}, fh)
 note("stopped" if stop else "end")
 sys.exit(code)
 '''
@@ -177,10 +179,12 @@ def test_a_restart_resumes_the_persisted_schedule(rig):
 
 
 def test_a_failing_outlet_backs_off_and_status_shows_it(rig, config_dir):
-    svc = rig([outlet("bad", schedule=10), outlet("good", schedule=10)],
-              env={"bad": {"FAKE_SLEEP": 0.1, "FAKE_EXIT": 3}, "good": {"FAKE_SLEEP": 0.1, "FAKE_NEW": 4}})
+    svc = rig([outlet("bad", schedule=10), outlet("good", schedule=10), outlet("walled", schedule=10)],
+              env={"bad": {"FAKE_SLEEP": 0.1, "FAKE_EXIT": 3}, "good": {"FAKE_SLEEP": 0.1, "FAKE_NEW": 4},
+                   "walled": {"FAKE_SLEEP": 0.1, "FAKE_STATUS": "blocked"}}, max_parallel_crawls=3)
     svc.start()
-    assert wait_until(lambda: all(read_state(rig.state_dir).get("outlets", {}).get(k, {}).get("runs") for k in ("bad", "good")))
+    assert wait_until(lambda: all(read_state(rig.state_dir).get("outlets", {}).get(k, {}).get("runs")
+                                  for k in ("bad", "good", "walled")))
     # `raqib status` in another process reads the same state
     out = subprocess.run([sys.executable, "-m", "crawler.cli", "--config", str(config_dir), "status"],
                          capture_output=True, text=True, cwd=ROOT, timeout=60)
@@ -189,6 +193,7 @@ def test_a_failing_outlet_backs_off_and_status_shows_it(rig, config_dir):
     st = read_state(rig.state_dir)["outlets"]
     assert st["bad"]["failures"] == 1 and st["bad"]["interval"] == 20        # doubled
     assert st["good"]["failures"] == 0 and st["good"]["interval"] == 7.5     # publishing: sooner
+    assert st["walled"]["failures"] == 1 and st["walled"]["last_error"] == "the crawl reports the outlet blocked"
     assert "service: running" in out.stdout
     assert re.search(r"bad\s+.*failed, back-off after 1 failure", out.stdout)
     assert "exit code 3" in out.stdout
@@ -232,9 +237,15 @@ def test_adaptive_interval_stays_within_bounds():
     assert next_interval(st, ok=True, new=5, **{**kw, "adaptive": False}) == 900
 
 
-def test_stats_of_any_documented_shape_are_summarised():
-    new, errors, line = summarize({"outlets": {"a": {"discovered": 9, "fetched": 4, "indexed": 2,
-                                                     "errors": {"timeout": 1, "http_503": 2}}}}, "a")
-    assert (new, errors) == (2, 3)
-    assert line == "discovered 9, fetched 4, new 2, errors 3"
-    assert summarize({}, "a") == (0, 0, "")
+def test_stats_of_the_crawl_report_are_summarised():
+    report = {"outlets": {"a": {"discovered": {"feed": 5, "sitemap": 4, "section": 0, "idwalk": 0, "total": 9, "new": 3},
+                                "fetched": {"article": 4, "feed": 1}, "not_modified": {"sitemap": 1}, "extracted": 4,
+                                "indexed": {"new": 2, "updated": 1, "unchanged": 1}, "duplicates": 0,
+                                "errors": {"timeout": 1, "http_5xx": 2}, "status": "ok with errors", "blocked": None}},
+              "totals": {}}
+    new, errors, line, verdict = summarize(report, "a")
+    assert (new, errors, verdict) == (2, 3, "ok with errors")
+    assert line == "discovered 9, fetched 5, not modified 1, extracted 4, new 2, updated 1, duplicates 0, errors 3"
+    assert summarize({}, "a") == (0, 0, "", None)
+    blocked = {"outlets": {"a": {"fetched": {}, "errors": {"blocked": 1}, "status": "blocked", "blocked": "a challenge page"}}}
+    assert summarize(blocked, "a")[2:] == ("fetched 0, errors 1, blocked: a challenge page", "blocked")
