@@ -124,10 +124,8 @@ class Tagger:
                 if sentence not in result.sentences or result.sentences[sentence][0] < clue.weight:
                     result.sentences[sentence] = (clue.weight, clue.name, hits)
         zones = self.settings.zones
-        score = 0.0
-        for sentence, (value, _, hits) in result.sentences.items():
-            score += value * zones[doc.tokens[hits[0].first].zone]
-        result.score = score
+        result.score = sum(value * zones[doc.tokens[hits[0].first].zone]
+                           for value, _, hits in result.sentences.values())
         return result
 
     def _terms(self, doc: Text, result: TopicResult) -> list[str]:
@@ -153,41 +151,45 @@ def _hits(groups: tuple[str, ...], found: dict[str, list[Hit]]) -> list[Hit]:
 
 
 def _fire(clue: Clue, doc: Text, found: dict[str, list[Hit]]):
-    """(sentence, hits) for every place the clue fires."""
+    """(sentence, hits) for every sentence where the clue fires."""
     groups = [_hits(g, found) for g in clue.groups]
     if not all(groups):
         return
     unless = _hits(clue.unless, found) if clue.unless else []
     tokens = doc.tokens
     within = clue.within
-    if len(groups) == 1 or within in ("sentence", "paragraph"):
-        unit = (lambda h: tokens[h.first].paragraph) if within == "paragraph" else (lambda h: tokens[h.first].sentence)
-        by_unit: list[dict[int, list[Hit]]] = []
-        for group in groups:
-            d: dict[int, list[Hit]] = {}
-            for h in group:
-                d.setdefault(unit(h), []).append(h)
-            by_unit.append(d)
-        blocked = {unit(h) for h in unless}
-        for u, anchors in by_unit[0].items():
-            if u in blocked or not all(u in d for d in by_unit[1:]):
-                continue
-            others = [h for d in by_unit[1:] for h in d[u]]
-            for sentence in sorted({tokens[h.first].sentence for h in anchors}):
-                yield sentence, [h for h in anchors if tokens[h.first].sentence == sentence] + others
+    if within not in ("sentence", "paragraph"):
+        # Anchored on each hit of the first group: the other groups within N words (or N
+        # sentences) of it, and no `unless` concept that close to any of them.
+        for anchor in groups[0]:
+            partners = []
+            for group in groups[1:]:
+                close = [h for h in group if near(doc, anchor, h, within)]
+                if not close:
+                    break
+                partners.append(min(close, key=lambda h: abs(h.first - anchor.first)))
+            else:
+                involved = [anchor, *partners]
+                if unless and any(near(doc, h, u, within) for h in involved for u in unless):
+                    continue
+                yield tokens[anchor.first].sentence, involved
         return
-    for anchor in groups[0]:
-        partners = []
-        for group in groups[1:]:
-            close = [h for h in group if near(doc, anchor, h, within)]
-            if not close:
-                break
-            partners.append(min(close, key=lambda h: abs(h.first - anchor.first)))
-        else:
-            involved = [anchor, *partners]
-            if any(near(doc, h, u, within) for h in involved for u in unless):
-                continue
-            yield tokens[anchor.first].sentence, involved
+    # Sentence or paragraph: every group present in the unit, no `unless` concept in it; the
+    # clue fires in each sentence of the unit that holds a hit of the first group.
+    key = "paragraph" if within == "paragraph" else "sentence"
+    by_unit: list[dict[int, list[Hit]]] = []
+    for group in groups:
+        d: dict[int, list[Hit]] = {}
+        for h in group:
+            d.setdefault(getattr(tokens[h.first], key), []).append(h)
+        by_unit.append(d)
+    blocked = {getattr(tokens[h.first], key) for h in unless}
+    for unit, anchors in by_unit[0].items():
+        if unit in blocked or not all(unit in d for d in by_unit[1:]):
+            continue
+        others = [h for d in by_unit[1:] for h in d[unit]]
+        for sentence in sorted({tokens[h.first].sentence for h in anchors}):
+            yield sentence, [h for h in anchors if tokens[h.first].sentence == sentence] + others
 
 
 # --- loading -----------------------------------------------------------------------------
@@ -202,7 +204,7 @@ def load_tagger(config_dir: Path | None = None, *, topics_path: Path | None = No
 
 def parse_tagger(data: Any, gazetteer: entities_mod.Gazetteer, source: str = TOPIC_FILE) -> Tagger:
     check = Checker(source)
-    data = check.mapping(data, "", allowed=("settings", "concepts", "topics"), required=("topics",))
+    data = check.mapping(data, "", allowed=("settings", "sets", "concepts", "topics"), required=("topics",))
     settings = _settings(check, data.get("settings"))
     concepts: list[Concept] = []
     known: set[str] = {a.key for a in gazetteer.actors.values()} | {p.key for p in gazetteer.places.values()}
@@ -217,10 +219,22 @@ def parse_tagger(data: Any, gazetteer: entities_mod.Gazetteer, source: str = TOP
         known.add(name)
         concepts.extend(check_concept(check, name, raw, f"concepts.{name}"))
 
-    def resolve_ref(ref: Any, path: str) -> list[str]:
+    raw_sets = data.get("sets") or {}
+    if not isinstance(raw_sets, dict):
+        check.add("sets", "expected a mapping of set names to lists of references")
+        raw_sets = {}
+
+    sets: dict[str, list[str]] = {}
+
+    def resolve_ref(ref: Any, path: str, in_set: bool = False) -> list[str]:
         if not isinstance(ref, str) or not ref.strip():
-            check.add(path, f"expected a concept name, actor:NAME, place:NAME or places:CC, got {ref!r}")
+            check.add(path, f"expected a concept name, a set name, actor:NAME, place:NAME or places:CC, got {ref!r}")
             return []
+        if ref in raw_sets:
+            if in_set:
+                check.add(path, f"{ref!r} is a set; a set lists concepts, actors and places, not other sets")
+                return []
+            return sets.get(ref, [])
         if ref.startswith("places:"):
             names = gazetteer.places_in(ref.split(":", 1)[1])
             if not names:
@@ -229,7 +243,7 @@ def parse_tagger(data: Any, gazetteer: entities_mod.Gazetteer, source: str = TOP
         if ref not in known:
             hint = "; actors: " + ", ".join(gazetteer.actors) if ref.startswith("actor:") else (
                 "; places: " + ", ".join(gazetteer.places) if ref.startswith("place:") else
-                "; concepts: " + ", ".join(sorted(raw_concepts)))
+                "; concepts: " + ", ".join(sorted(raw_concepts)) + "; sets: " + ", ".join(sorted(raw_sets)))
             check.add(path, f"unknown reference {ref!r}{hint}")
             return []
         return [ref]
@@ -244,6 +258,15 @@ def parse_tagger(data: Any, gazetteer: entities_mod.Gazetteer, source: str = TOP
         for i, ref in enumerate(value):
             out.extend(resolve_ref(ref, f"{path}[{i}]"))
         return tuple(dict.fromkeys(out))
+
+    for name, members in raw_sets.items():
+        if name in raw_concepts:
+            check.add(f"sets.{name}", "a set and a concept cannot share a name")
+        if not isinstance(members, list) or not members:
+            check.add(f"sets.{name}", "expected a non-empty list of references")
+            continue
+        resolved = [n for i, m in enumerate(members) for n in resolve_ref(m, f"sets.{name}[{i}]", True)]
+        sets[name] = list(dict.fromkeys(resolved))
 
     topics: list[Topic] = []
     raw_topics = data.get("topics") or {}

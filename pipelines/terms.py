@@ -281,13 +281,21 @@ def check_terms(check, value, path: str) -> tuple[Term, ...]:
     return tuple(out)
 
 
-def check_within(check, value, path: str, default: int | str = "sentence") -> int | str:
+_SENTENCES_RE = re.compile(r"^\s*(\d+)\s+sentences?\s*$")
+
+
+def check_within(check, value, path: str, default: int | str = "sentence") -> int | str | tuple:
+    """`sentence`, `paragraph`, a number of words, or "N sentences" (N before or after)."""
     if value is None:
         return default
     if value in ("sentence", "paragraph"):
         return value
+    if isinstance(value, str):
+        m = _SENTENCES_RE.match(value)
+        if m:
+            return ("sentences", int(m.group(1)))
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        check.add(path, f"expected sentence, paragraph or a number of words (1 or more), got {value!r}")
+        check.add(path, f"expected sentence, paragraph, a number of words (1 or more) or \"N sentences\", got {value!r}")
         return default
     return value
 
@@ -342,13 +350,16 @@ def _one_concept(check, name: str, value: dict, path: str) -> Concept | None:
     return Concept(name=name, terms=tuple(terms), not_terms=not_terms, unless_near=unless_near, only_near=only_near)
 
 
-def near(text: Text, hit: Hit, other: Hit, within: int | str) -> bool:
-    """Whether two hits are within `within` of each other (words between them, sentence or paragraph)."""
+def near(text: Text, hit: Hit, other: Hit, within) -> bool:
+    """Whether two hits are within `within` of each other: the same sentence or paragraph, N
+    words between them (never across the title and the text), or ("sentences", N)."""
     a, b = text.tokens[hit.first], text.tokens[other.first]
     if within == "sentence":
         return a.sentence == b.sentence
     if within == "paragraph":
         return a.paragraph == b.paragraph
+    if isinstance(within, tuple):
+        return abs(a.sentence - b.sentence) <= within[1] and (a.zone == "title") == (b.zone == "title")
     if (a.zone == "title") != (b.zone == "title"):
         return False
     gap = max(other.first - hit.last, hit.first - other.last)
