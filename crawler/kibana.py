@@ -90,7 +90,7 @@ ARTICLE_FIELD_LABELS = {
     "version": "Revisions",
 }
 # Index-internal search fields (normalised Arabic): useful to Elasticsearch, noise to a reader.
-ARTICLE_HIDDEN_FIELDS = ("title_norm", "text_norm", "simhash", "fetched_url")
+ARTICLE_HIDDEN_FIELDS = ("title_norm", "text_norm", "simhash", "minhash", "minhash_bands", "fetched_url")
 
 # The document every crawl writes to `raqib-crawls` (issue 10); the health dashboard reads it.
 CRAWL_FIELDS = {
@@ -802,7 +802,11 @@ def lucene_fields(query: str) -> list[str]:
 
 
 def default_fields_by_view(alias: str = "raqib-articles", crawls_index: str = DEFAULT_CRAWLS_INDEX) -> dict[str, dict[str, str]]:
-    return {alias: article_fields(), crawls_index: dict(CRAWL_FIELDS)}
+    """Fields per data view id: the configured index names and the default ones (the shipped files)."""
+    fields = {"raqib-articles": article_fields(), DEFAULT_CRAWLS_INDEX: dict(CRAWL_FIELDS)}
+    fields[alias] = fields["raqib-articles"]
+    fields[crawls_index] = fields[DEFAULT_CRAWLS_INDEX]
+    return fields
 
 
 # =========================================================================== import over HTTP
@@ -840,6 +844,11 @@ class KibanaTarget:
         password = env("RAQIB_KIBANA_PASSWORD")
         if not api_key and not user:
             api_key, user, password = env("RAQIB_ES_API_KEY"), env("RAQIB_ES_USER"), env("RAQIB_ES_PASSWORD")
+        parts = urllib.parse.urlsplit(url)
+        if parts.username:   # https://user:password@host: credentials given in the URL win
+            api_key, user = None, urllib.parse.unquote(parts.username)
+            password = urllib.parse.unquote(parts.password or "")
+            url = _strip_userinfo(url)
         ca = env("RAQIB_KIBANA_CA_CERTS") or env("RAQIB_ES_CA_CERTS")
         return cls(url=url.rstrip("/"), space=space, api_key=api_key or None, user=user or None,
                    password=password, ca_certs=ca or None, timeout=timeout)

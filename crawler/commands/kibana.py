@@ -77,11 +77,14 @@ def run_import(args: argparse.Namespace) -> int:
     from crawler.kibana import KibanaError, KibanaTarget, import_objects, read_ndjson
 
     try:
-        if args.file:
-            objects = [o for path in args.file for o in read_ndjson(path)]
-        else:
-            bundles, _ = _bundles(args)
-            objects = [o for objs in bundles.values() for o in objs]
+        objects = [o for path in args.file for o in read_ndjson(path)]
+    except KibanaError as exc:
+        print(f"raqib kibana: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.file:
+        bundles, _ = _bundles(args)
+        objects = [o for objs in bundles.values() for o in objs]
+    try:
         target = KibanaTarget.from_env(args.kibana, space=args.space, timeout=args.timeout)
         report = import_objects(target, objects, wait=args.wait,
                                 log=lambda m: print(f"raqib kibana: {m}", file=sys.stderr, flush=True))
