@@ -499,12 +499,6 @@ def crawl_objects(index: str = DEFAULT_CRAWLS_INDEX) -> list[dict]:
     return [view, indexed_per_day, fetched_per_day, silent, duration, crawls, health]
 
 
-BUNDLES = {
-    "raqib-articles.ndjson": "article_objects",
-    "raqib-crawls.ndjson": "crawl_objects",
-}
-
-
 def build_bundles(alias: str = "raqib-articles", outlets: dict | None = None,
                   crawls_index: str = DEFAULT_CRAWLS_INDEX) -> dict[str, list[dict]]:
     """File name -> objects, as shipped in deploy/kibana/."""
@@ -735,7 +729,6 @@ def _check_lens(where, obj, parsed, by_name, fields_by_view, problems):
 
 
 def _check_map(where, obj, parsed, by_name, fields_by_view, problems):
-    attrs = obj["attributes"]
     for layer in parsed.get("layerListJSON") or []:
         source = layer.get("sourceDescriptor") or {}
         ref_name = source.get("indexPatternRefName")
@@ -756,7 +749,6 @@ def _check_map(where, obj, parsed, by_name, fields_by_view, problems):
 
 
 def _check_dashboard(where, obj, parsed, by_name, fields_by_view, problems):
-    attrs = obj["attributes"]
     panels = parsed.get("panelsJSON")
     if not isinstance(panels, list) or not panels:
         problems.append(f"{where}: panelsJSON holds no panels")

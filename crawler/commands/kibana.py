@@ -94,11 +94,12 @@ def run_import(args: argparse.Namespace) -> int:
     done = len(report.created) + len(report.updated)
     print(f"Kibana at {target.shown_url}: {done} object{'s' if done != 1 else ''} imported "
           f"({len(report.created)} created, {len(report.updated)} updated), {len(report.failed)} failed")
+    width = max([len(str(e["id"])) for e in report.created + report.updated + [f for f, _ in report.failed]] + [0])
     for word, entries in (("created", report.created), ("updated", report.updated)):
         for e in entries:
-            print(f"  {word:8} {e['type']:14} {e['id']:40} {e['title']}")
+            print(f"  {word:8} {e['type']:14} {e['id']:{width}}  {e['title']}")
     for e, reason in report.failed:
-        print(f"  {'FAILED':8} {e['type']:14} {e['id']:40} {e['title']}: {reason}")
+        print(f"  {'FAILED':8} {e['type']:14} {e['id']:{width}}  {e['title']}: {reason}")
     dashboards = [e for e in report.created + report.updated if e["type"] == "dashboard"]
     for e in dashboards:
         print(f"open: {target.endpoint('/app/dashboards#/view/' + e['id'])}")
