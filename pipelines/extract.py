@@ -23,6 +23,7 @@ a block or challenge page, no text) raises `ExtractionError` with the URL and th
 """
 from __future__ import annotations
 
+import logging
 import re
 import zlib
 from datetime import datetime
@@ -76,6 +77,9 @@ GENERIC_DROP_LINES = [re.compile(p, re.I) for p in (
     r"^(شارك|مشاركة|share|share this|share this article|شارك هذا المقال|شارك الخبر)\s*[:：]?$",
     r"^(تابعونا على|follow us on)\b.{0,40}$",
     r"^(اقرأ|إقرأ|اقرا) (أيضا|أيضاً|ايضا|ايضاً)\s*[:：]?$",
+    # "read more: <another headline>", a link to another article inside the body
+    r"^(للمزيد|لمزيد من التفاصيل|(اقرأ|إقرأ|اقرا|طالع|شاهد) (أيضا|أيضاً|ايضا|ايضاً)|ذات صلة|مواضيع ذات صلة"
+    r"|read more|read also|see also|related)\s*[:：].{0,200}$",
 )]
 
 # Labels of the metadata lines Arabic sites print above or below an article:
@@ -145,20 +149,24 @@ def extract_article(body: bytes | str, url: str, *, outlet=None, headers: Mappin
     title, title_source = _pick_title(tree, embedded, selected["title"], ld, meta)
     text, method = _body(tree, url, hints, warnings, [embedded, ld])
     drop_patterns = [p if hasattr(p, "search") else re.compile(p) for p in hints.get("drop_text") or ()]
-    text, found = clean_text(text, title=title, drop=drop_patterns, tz=tz, convention=convention)
+    headline = next((t for t in (element_text(el) for el in tree.iter("h1")) if t), None)
+    text, found = clean_text(text, title=title, drop=drop_patterns, tz=tz, convention=convention,
+                             headline=headline)
 
     if len(text) < MIN_TEXT:
         _raise_if_blocked(decoded_text, hints, url)
-        raise ExtractionError(url, "no article text found on the page" if not text
-                              else f"only {len(text)} characters of text found: not an article")
+        raise ExtractionError(url, "no article text found on the page"
+                              + (f" (only {len(text)} characters of text)" if text else ""))
     if len(text) < 1000:
         _raise_if_blocked(decoded_text, hints, url)
 
-    published, date_source = _pick_published(tree, embedded, ld, meta, selected["date"], found, title,
+    page = _PageLines(tree, title)
+    published, date_source = _pick_published(tree, page, embedded, ld, meta, selected["date"], found,
                                              tz, convention, now, warnings)
     modified = _pick_modified(embedded, ld, meta, tz, now, warnings)
 
-    author = embedded.author or selected["author"] or ld.author or meta.author or found.get("author")
+    author = (embedded.author or selected["author"] or ld.author or meta.author or found.get("author")
+              or page.labelled_author(text, tz, convention))
     structured = bool(embedded) or bool(ld) or bool(meta.published) or title_source == "meta"
     method = f"metadata+{method}" if structured and method.startswith(("trafilatura", "body_selector")) else method
 
@@ -269,8 +277,35 @@ def _binary_kind(body: bytes) -> str | None:
     return None
 
 
+class _OnlyWhenDebugging(logging.Filter):
+    """trafilatura and htmldate log at WARNING/ERROR what raqib reports itself, once and with
+    the URL (an ExtractionError, a warning in the result); their own lines are shown only
+    when their loggers are set to DEBUG (`raqib -vv`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return logging.getLogger(record.name.split(".")[0]).isEnabledFor(logging.DEBUG)
+
+
+_quieted = False
+
+
+def _quiet_libraries() -> None:
+    global _quieted
+    if _quieted:
+        return
+    _quieted = True
+    quiet = _OnlyWhenDebugging()
+    names = [n for n in list(logging.root.manager.loggerDict) if n.split(".")[0] in ("trafilatura", "htmldate")]
+    for name in names + ["trafilatura", "htmldate"]:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _OnlyWhenDebugging) for f in logger.filters):
+            logger.addFilter(quiet)
+
+
 def _parse(text: str, url: str):
     from trafilatura.utils import load_html
+
+    _quiet_libraries()
 
     try:
         tree = load_html(text)
@@ -383,13 +418,15 @@ def _body(tree, url: str, hints: dict, warnings: list[str], structured: list[Met
     text = _trafilatura(tree, url, precision=True)
     method = "trafilatura"
     if len(text) < SHORT_TEXT:
+        # A fragment: the publisher's own full text (JSON-LD articleBody, embedded JSON) when
+        # it has one, else trafilatura's balanced mode, whichever is clearly longer.
+        for meta in structured:
+            body = (meta.body or "").strip()
+            if len(body) >= max(MIN_TEXT, FALLBACK_GAIN * len(text)):
+                return body, f"{meta.source}-body"
         balanced = _trafilatura(tree, url, precision=False)
         if len(balanced) >= FALLBACK_GAIN * max(len(text), 1):
             text, method = balanced, "trafilatura-fallback"
-    if len(text) < MIN_TEXT:
-        for meta in structured:
-            if meta.body and len(meta.body.strip()) >= MIN_TEXT:
-                return meta.body.strip(), f"{meta.source}-body"
     return text, method
 
 
@@ -451,11 +488,13 @@ def html_to_text(el) -> str:
 # --- cleaning the text ---------------------------------------------------------------------------
 
 def clean_text(text: str, *, title: str | None = None, drop: list[re.Pattern] | tuple = (),
-               tz=None, convention: str = "auto") -> tuple[str, dict[str, Any]]:
+               tz=None, convention: str = "auto", headline: str | None = None) -> tuple[str, dict[str, Any]]:
     """Remove what is not article text; return (text, what was found in removed lines:
-    'author' from a byline, 'date' (a ParsedDate) from a date line)."""
+    'author' from a byline, 'date' (a ParsedDate) from a date line). `headline` is the page's
+    <h1>, which may word the title differently from the metadata."""
     found: dict[str, Any] = {}
     title_form = " ".join(normalize.tokens(title or ""))
+    headings = {title_form, " ".join(normalize.tokens(headline or ""))} - {""}
     lines = [re.sub(r"[ \t\u00a0\u200f\u200e]+", " ", line).strip() for line in (text or "").splitlines()]
     lines = [line for line in lines if line]
     kept: list[str] = []
@@ -467,13 +506,16 @@ def clean_text(text: str, *, title: str | None = None, drop: list[re.Pattern] | 
             continue
         if any(p.match(line) for p in GENERIC_DROP_LINES):
             continue
-        if title_form and not kept and i < 4 and " ".join(normalize.tokens(line)) == title_form:
+        if headings and not kept and i < 4 and " ".join(normalize.tokens(line)) in headings:
             continue
         if near_edge and _is_metadata_line(line, title_form, found, tz, convention):
             continue
         if kept and kept[-1] == line:
             continue
         kept.append(line)
+    # A heading left with nothing under it («المصادر:» whose list was a sidebar widget).
+    while kept and kept[-1].endswith((":", "：")) and len(kept[-1].split()) <= 5:
+        kept.pop()
     return "\n".join(kept), found
 
 
@@ -529,8 +571,8 @@ def _harvest(line: str, found: dict, tz, convention: str) -> None:
 
 # --- dates ----------------------------------------------------------------------------------------
 
-def _pick_published(tree, embedded: Metadata, ld: Metadata, meta: Metadata, selected: str | None,
-                    found: dict, title: str | None, tz, convention: str, now, warnings: list[str]):
+def _pick_published(tree, page: "_PageLines", embedded: Metadata, ld: Metadata, meta: Metadata,
+                    selected: str | None, found: dict, tz, convention: str, now, warnings: list[str]):
     candidates: list[tuple[str | None, str]] = [
         (embedded.published, embedded.source),
         (selected, f"selector:{convention}"),
@@ -549,7 +591,7 @@ def _pick_published(tree, embedded: Metadata, ld: Metadata, meta: Metadata, sele
             return parsed, source if not source.startswith("selector") else f"selector:{parsed.convention}"
     if found.get("date") and _accept(found["date"], "page text", now, warnings):
         return found["date"], f"page-text:{found['date'].convention}"
-    near = _date_near_title(tree, title, tz, convention, now, warnings)
+    near = page.date_near_title(tz, convention, now, warnings)
     if near is not None:
         return near, f"page-text:{near.convention}"
     guessed = _htmldate(tree, tz, now, warnings)
@@ -575,37 +617,67 @@ def _pick_modified(embedded: Metadata, ld: Metadata, meta: Metadata, tz, now, wa
     return None
 
 
-_TITLE_WINDOW_BEFORE, _TITLE_WINDOW_AFTER = 4, 12
+class _PageLines:
+    """The page's visible text as lines, computed only when a field has to be looked for in
+    it: dates and bylines are printed next to the headline or right after the body, so only
+    those windows are searched (a sidebar's dates and names are further away)."""
 
+    BEFORE_TITLE, AFTER_TITLE, AFTER_BODY = 4, 12, 4
 
-def _date_near_title(tree, title: str | None, tz, convention: str, now, warnings: list[str]):
-    """A date printed next to the headline, where pages print it (the page's lines around the
-    title; a sidebar's dates are further away)."""
-    body = tree.find(".//body")
-    if body is None:
+    def __init__(self, tree, title: str | None):
+        self.tree, self.title = tree, title
+        self._lines: list[str] | None = None
+
+    @property
+    def lines(self) -> list[str]:
+        if self._lines is None:
+            body = self.tree.find(".//body")
+            self._lines = html_to_text(body).splitlines() if body is not None else []
+        return self._lines
+
+    def around_title(self) -> list[str]:
+        lines = self.lines
+        title_form = " ".join(normalize.tokens(self.title or ""))
+        index = None
+        if title_form:
+            for i, line in enumerate(lines):
+                form = " ".join(normalize.tokens(line))
+                if form and (form == title_form or (len(form) > 15 and title_form.startswith(form)) or
+                             (len(title_form) > 15 and title_form in form and len(form) < 3 * len(title_form))):
+                    index = i
+                    break
+        if index is None:
+            h1 = next((element_text(el) for el in self.tree.iter("h1")), None)
+            if h1:
+                index = next((i for i, line in enumerate(lines) if line.strip() == h1), None)
+        if index is None:
+            return []
+        return lines[max(0, index - self.BEFORE_TITLE): index + self.AFTER_TITLE]
+
+    def after_text(self, text: str) -> list[str]:
+        last = text.rsplit("\n", 1)[-1].strip()
+        if not last:
+            return []
+        for i in range(len(self.lines) - 1, -1, -1):
+            if self.lines[i].strip() == last:
+                return self.lines[i + 1: i + 1 + self.AFTER_BODY]
+        return []
+
+    def date_near_title(self, tz, convention: str, now, warnings: list[str]):
+        for line in self.around_title():
+            for _, parsed in dates.find_dates(line, tz=tz, convention=convention):
+                if _accept(parsed, "page text", now, warnings):
+                    return parsed
         return None
-    lines = html_to_text(body).splitlines()
-    title_form = " ".join(normalize.tokens(title or ""))
-    index = None
-    if title_form:
-        for i, line in enumerate(lines):
-            form = " ".join(normalize.tokens(line))
-            if form and (form == title_form or (len(form) > 15 and title_form.startswith(form)) or
-                         (len(title_form) > 15 and title_form in form and len(form) < 3 * len(title_form))):
-                index = i
-                break
-    if index is None:
-        h1 = next((element_text(el) for el in tree.iter("h1")), None)
-        if h1:
-            index = next((i for i, line in enumerate(lines) if line.strip() == h1), None)
-    if index is None:
+
+    def labelled_author(self, text: str, tz, convention: str) -> str | None:
+        """«الكاتب : …» / «بقلم: …» printed by the headline or under the body."""
+        title_form = " ".join(normalize.tokens(self.title or ""))
+        for line in self.around_title() + self.after_text(text):
+            found: dict[str, Any] = {}
+            if _is_metadata_line(line, title_form, found, tz, convention) and found.get("author"):
+                return found["author"]
         return None
-    window = lines[max(0, index - _TITLE_WINDOW_BEFORE): index + _TITLE_WINDOW_AFTER]
-    for line in window:
-        for _, parsed in dates.find_dates(line, tz=tz, convention=convention):
-            if _accept(parsed, "page text", now, warnings):
-                return parsed
-    return None
 
 
 def _htmldate(tree, tz, now, warnings: list[str]):

@@ -408,7 +408,8 @@ def read_embedded(data: Any, source: str = "embedded-json") -> Metadata:
         for item in classes:
             if isinstance(item, dict) and item.get("mapping") and plain(item.get("value")):
                 by_mapping.setdefault(str(item["mapping"]).lower(), plain(item.get("value")))
-        meta.section = meta.section or by_mapping.get("category") or by_mapping.get("section")
+        meta.section = (meta.section or by_mapping.get("category") or by_mapping.get("section")
+                        or by_mapping.get("posttype"))
         meta.country = by_mapping.get("country")
         if not meta.author and by_mapping.get("author"):
             meta.author = by_mapping["author"]
