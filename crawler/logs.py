@@ -19,8 +19,32 @@ class _RedactFilter(logging.Filter):
         return True
 
 
+class TextFormatter(logging.Formatter):
+    """The readable line, redacted whole: the filter cleans the message, but a traceback or
+    stack printed below it can carry a secret in an exception's text."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from pipelines.es import redact
+
+        return redact(super().format(record))
+
+
+def _scrub(value):
+    from pipelines.es import redact
+
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(v) for v in value]
+    return value
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line; extra fields given with `extra={"fields": {...}}` are merged in."""
+    """One JSON object per line; extra fields given with `extra={"fields": {...}}` are merged in.
+    Every string in it is redacted (fields and exception texts too), before encoding so that
+    JSON escaping cannot hide a secret from the redaction."""
 
     def format(self, record: logging.LogRecord) -> str:
         data = {
@@ -34,7 +58,7 @@ class JsonFormatter(logging.Formatter):
             data.update(fields)
         if record.exc_info:
             data["error"] = self.formatException(record.exc_info).splitlines()[-1]
-        return json.dumps(data, ensure_ascii=False, default=str)
+        return json.dumps(_scrub(data), ensure_ascii=False, default=str)
 
 
 def setup_logging(fmt: str = "text", verbosity: int = 0) -> None:
@@ -43,7 +67,7 @@ def setup_logging(fmt: str = "text", verbosity: int = 0) -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
     handler.addFilter(_RedactFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -59,6 +59,7 @@ def _forms(value: str) -> set[str]:
         forms.add(decoded.split(":", 1)[1])
     if ":" in value:
         forms.add(base64.b64encode(value.encode()).decode())
+        forms.add(value.split(":", 1)[1])
     return {f for f in forms if len(f) >= 4}
 
 

@@ -1,0 +1,189 @@
+"""Secrets never appear in raqib's output: not on stdout or stderr, not in logs (text or JSON,
+at any verbosity), not in --help, not in an error, not in a file raqib writes.
+
+The end-to-end test runs the real `raqib` commands as processes against the session's secured
+node with every secret variable set to a value made for the run, then searches everything the
+runs produced for each value and for the other forms a secret travels in (an API key decoded
+to `id:key` and its key part; the Basic authorization header).
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import logging
+import os
+import secrets
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from crawler.esnode_security import grant_api_key, make_ca
+from pipelines.es import redact, register_secret, secret_values
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _key_forms(key: dict) -> list[str]:
+    return [key["encoded"], key["api_key"], f"{key['id']}:{key['api_key']}"]
+
+
+def _registered_commands() -> list[str]:
+    from crawler.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sorted(sub.choices)
+
+
+# --------------------------------------------------------------------------- redact itself
+
+def test_redact_masks_every_form_of_an_api_key(monkeypatch):
+    key_id, secret = "VuaCfGcBCdbkQm-e5aOx", "ui2lp2axTNmsyakw9tvNnw"
+    encoded = base64.b64encode(f"{key_id}:{secret}".encode()).decode()
+    monkeypatch.setenv("RAQIB_ES_API_KEY", encoded)
+    text = redact(f"a {encoded} b {key_id}:{secret} c {secret} d")
+    assert text == "a *** b *** c *** d"
+    monkeypatch.setenv("RAQIB_ES_API_KEY", f"{key_id}:{secret}")   # the other form raqib accepts
+    assert redact(f"x {encoded} y {secret}") == "x *** y ***"
+
+
+def test_redact_masks_passwords_the_basic_header_and_url_user_info(monkeypatch):
+    monkeypatch.setenv("RAQIB_ES_USER", "raqib")
+    monkeypatch.setenv("RAQIB_ES_PASSWORD", "hunter2-long")
+    header = base64.b64encode(b"raqib:hunter2-long").decode()
+    assert redact(f"Authorization: Basic {header}") == "Authorization: Basic ***"
+    assert redact("https://raqib:other@es.example.org:9200/x") == "https://es.example.org:9200/x"
+    assert redact("password hunter2-long") == "password ***"
+
+
+def test_redact_guesses_secret_variables_by_name_and_takes_registered_ones(monkeypatch):
+    monkeypatch.setenv("ALERTS_HOOK_TOKEN", "tok-0123456789")     # an alert rule's secret_env may name any variable
+    monkeypatch.setenv("RAQIB_OUTLET_NAME", "alittihad-name")      # not a secret by its name
+    assert redact("tok-0123456789 alittihad-name") == "*** alittihad-name"
+    hook = f"https://hooks.invalid/services/{uuid.uuid4().hex}"
+    register_secret(hook)
+    assert hook in secret_values()
+    assert redact(f"POST {hook} failed") == "POST *** failed"
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_logs_redact_exception_texts_and_fields(fmt, monkeypatch, capsys):
+    from crawler.logs import setup_logging
+
+    secret = "pw-" + secrets.token_hex(8)
+    monkeypatch.setenv("RAQIB_SMTP_PASSWORD", secret)
+    setup_logging(fmt)
+    log = logging.getLogger("raqib.test")
+    try:
+        raise RuntimeError(f"login failed for {secret}")
+    except RuntimeError:
+        log.exception("delivery failed")
+    log.warning("sent", extra={"fields": {"auth": f"user:{secret}", "list": [secret]}})
+    err = capsys.readouterr().err
+    assert "delivery failed" in err and "login failed for ***" in err
+    assert secret not in err
+
+
+# --------------------------------------------------------------------------- whole runs
+
+@pytest.fixture(scope="module")
+def run_outputs(secure_cluster, tmp_path_factory):
+    """Run raqib's commands as real processes with every secret set; returns (outputs, files
+    left under the run's directory, secret values). Each output is (label, arguments, expected
+    exit code, exit code, stdout, stderr)."""
+    tmp = tmp_path_factory.mktemp("secrets")
+    token = secrets.token_hex(10)
+    alias = f"raqib-secrets-{uuid.uuid4().hex[:8]}"
+    config = tmp / "config"
+    config.mkdir()
+    (config / "settings.toml").write_text(f'[elasticsearch]\nalias = "{alias}"\n', encoding="utf-8")
+    with secure_cluster.admin() as admin:
+        read_only = grant_api_key(
+            admin, user=secure_cluster.user, password=secure_cluster.password, name="secrets-read-only",
+            role_descriptors={"r": {"cluster": ["monitor"], "indices": [{"names": ["raqib-*"], "privileges": ["read"]}]}},
+        )
+    wrong_key = base64.b64encode(f"{uuid.uuid4().hex[:20]}:wrong-{token}".encode()).decode()
+    other_ca = make_ca(tmp / "other-ca", name="secrets test other CA")
+    other_secrets = {
+        "RAQIB_SMTP_PASSWORD": f"smtp-{token}",
+        "RAQIB_WEBHOOK_SECRET": f"hook-{token}",
+        "RAQIB_SLACK_URL": f"https://hooks.invalid/services/T0/B0/{token}",
+        "RAQIB_KIBANA_PASSWORD": f"kibana-{token}",
+    }
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("RAQIB_ES_")}
+    base_env.update(other_secrets, RAQIB_CONFIG=str(config), RAQIB_STATE_DIR=str(tmp / "state"),
+                    HOME=str(tmp / "home"), PYTHONWARNINGS="default")
+    api_env = {**base_env, **secure_cluster.env(auth="api_key"),
+               # set but unused (the API key wins): must not leak either
+               "RAQIB_ES_USER": "raqib", "RAQIB_ES_PASSWORD": f"unused-{token}"}
+    password_env = {**base_env, **secure_cluster.env(auth="password")}
+
+    runs: list[tuple[str, dict, list[str], int]] = [
+        ("seed, debug log", api_env, ["-vv", "seed"], 0),
+        ("seed, JSON log", api_env, ["-vv", "--log-format", "json", "seed"], 0),
+        ("seed with password", password_env, ["-vv", "seed"], 0),
+        ("search", api_env, ["search", "داعش"], 0),
+        ("search --json, debug log", api_env, ["-vv", "search", "--json", "الامريكية"], 0),
+        ("search with password, JSON log", password_env, ["-vv", "--log-format", "json", "search", "x"], 0),
+        ("wrong key", {**api_env, "RAQIB_ES_API_KEY": wrong_key}, ["-vv", "seed"], 4),
+        ("wrong password", {**password_env, "RAQIB_ES_PASSWORD": f"wrongpw-{token}"}, ["-vv", "search", "x"], 4),
+        ("unknown CA", {**api_env, "RAQIB_ES_CA_CERTS": str(other_ca.cert)}, ["-vv", "seed"], 4),
+        ("http to the TLS node", {**api_env, "RAQIB_ES_URL": secure_cluster.url.replace("https:", "http:")},
+         ["-vv", "--log-format", "json", "seed"], 4),
+        ("key lacking privileges", {**api_env, "RAQIB_ES_API_KEY": read_only["encoded"]}, ["-vv", "seed"], 4),
+        ("--help", api_env, ["--help"], 0),
+    ]
+    commands = _registered_commands()
+    runs += [(f"{name} --help", api_env, [name, "--help"], 0) for name in commands]
+    if "alerts" in commands:
+        runs.append(("alerts list", api_env, ["-vv", "alerts", "list"], 0))
+
+    outputs = []
+    for label, env, args, expected in runs:
+        proc = subprocess.run([sys.executable, "-m", "crawler.cli", *args], env=env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+        outputs.append((label, args, expected, proc.returncode, proc.stdout, proc.stderr))
+    files = {str(p): p.read_text(errors="replace") for p in tmp.rglob("*") if p.is_file()}
+    values = [*other_secrets.values(), f"unused-{token}", f"wrongpw-{token}", secure_cluster.password,
+              *_key_forms(secure_cluster.api_key), *_key_forms(read_only), wrong_key, f"wrong-{token}",
+              base64.b64encode(f"raqib:{secure_cluster.password}".encode()).decode()]
+    yield outputs, files, values
+    with secure_cluster.admin() as admin:
+        admin.indices.delete(index=f"{alias}-*", ignore_unavailable=True, allow_no_indices=True)
+        admin.options(ignore_status=404).indices.delete_index_template(name=alias)
+
+
+def test_every_run_did_its_work(run_outputs):
+    """The search below only means something if the runs really ran: each exits as expected,
+    the debug runs logged at debug level, and seeding wrote the seeds."""
+    outputs, _, _ = run_outputs
+    for label, args, expected, code, out, err in outputs:
+        assert code == expected, (label, err[-2000:])
+        if "-vv" not in args:   # at -vv the transport logs retried connections with their tracebacks
+            assert "Traceback" not in err, label
+    out = {o[0]: o[4] for o in outputs}
+    err = {o[0]: o[5] for o in outputs}
+    assert "5 new" in out["seed, debug log"]
+    assert "DEBUG" in err["seed, debug log"]
+    assert '"level": "debug"' in err["seed, JSON log"]
+    assert '"outlet"' in out["search --json, debug log"]
+    assert "refused the API key" in err["wrong key"]
+    assert "was not issued by the CA in RAQIB_ES_CA_CERTS" in err["unknown CA"]
+    assert "denied an operation (403)" in err["key lacking privileges"]
+    assert "RAQIB_ES_API_KEY" in out["--help"]
+
+
+def test_no_secret_in_any_output_log_help_or_file(run_outputs):
+    outputs, files, values = run_outputs
+    assert len(values) >= 14 and all(len(v) >= 8 for v in values)
+    leaks = []
+    for label, _, _, _, out, err in outputs:
+        for value in values:
+            if value in out or value in err:
+                leaks.append((label, "stdout" if value in out else "stderr"))
+    for path, text in files.items():
+        leaks += [(path, "file") for value in values if value in text]
+    assert not leaks
