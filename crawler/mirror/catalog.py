@@ -1,0 +1,153 @@
+"""The articles the mirror serves: loaded from `data/articles.jsonl.gz`, dated, optionally
+multiplied for benchmarks.
+
+Each record was assigned to one outlet, with its site id, section, author and date, by
+`data/build_data.py`; this module only turns records into `Article`s at a given clock.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from importlib import resources
+
+DATA_FILE = "articles.jsonl.gz"
+TWEET_MARK = "@@TWEET@@"
+HEADING_MARK = "## "
+
+
+@dataclass
+class Article:
+    key: str                     # stable, e.g. "almarjie-012"
+    outlet: str
+    role: str                    # article | reserve | hidden | fault:<kind>
+    lang: str
+    title: str
+    paragraphs: list[str]        # "## " marks a heading, "@@TWEET@@" where a tweet is embedded
+    author: str | None
+    site_id: int
+    section: str
+    published: datetime | None   # aware; None for a reserve not yet published
+    modified: datetime | None
+    source: str                  # seed | snn | fakes | synthetic
+    source_id: str
+    selection_group: str
+    recent: bool = False
+    summary: str | None = None   # the page's own standfirst, when it has one
+    keywords: list[str] = field(default_factory=list)
+    country: str | None = None
+    views: int = 0
+    related: list[str] = field(default_factory=list)
+    tweet: str | None = None
+    highlight: str | None = None
+    duplicate_group: str | None = None
+    source_url: str | None = None
+
+    @property
+    def fault(self) -> str | None:
+        return self.role.split(":", 1)[1] if self.role.startswith("fault:") else None
+
+    @property
+    def seed(self) -> bool:
+        return self.source == "seed"
+
+    def body_lines(self) -> list[str]:
+        """The article's text as a reader sees it, one paragraph or heading per line."""
+        return [p.removeprefix(HEADING_MARK) for p in self.paragraphs if p != TWEET_MARK]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.body_lines())
+
+    def lead(self, limit: int = 220) -> str:
+        """A standfirst-like excerpt: the first sentence or so of the body."""
+        first = next((p for p in self.body_lines()), "")
+        if len(first) <= limit:
+            return first
+        cut = first[:limit]
+        space = cut.rfind(" ")
+        return (cut[:space] if space > 60 else cut) + "…"
+
+    @property
+    def word_count(self) -> int:
+        return len(self.text.split())
+
+
+def load_records() -> list[dict]:
+    data = resources.files("crawler.mirror").joinpath("data", DATA_FILE)
+    with data.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def build(records: list[dict], now: datetime) -> list[Article]:
+    out = []
+    for r in records:
+        if r.get("age_minutes") is not None:
+            published = (now - timedelta(minutes=r["age_minutes"])).replace(second=0, microsecond=0)
+        elif r.get("published"):
+            published = datetime.fromisoformat(r["published"])
+        else:
+            published = None
+        modified = published + timedelta(minutes=r.get("modified_after_minutes") or 0) if published else None
+        if modified and modified > now:
+            modified = published
+        out.append(Article(
+            key=r["key"], outlet=r["outlet"], role=r["role"], lang=r["lang"], title=r["title"],
+            paragraphs=list(r["paragraphs"]), author=r.get("author"), site_id=int(r["site_id"]),
+            section=r.get("section") or "", published=published, modified=modified, source=r["source"],
+            source_id=r["source_id"], selection_group=r["selection_group"], recent=bool(r.get("recent")),
+            summary=r.get("summary"), keywords=list(r.get("keywords") or []), country=r.get("country"),
+            views=int(r.get("views") or 0), related=list(r.get("related") or []), tweet=r.get("tweet"),
+            highlight=r.get("highlight"), duplicate_group=r.get("duplicate_group"), source_url=r.get("source_url"),
+        ))
+    return out
+
+
+def expand(articles: list[Article], outlet: str, total: int) -> list[Article]:
+    """More articles for benchmarks: new ids and dates, texts re-cut from the outlet's real ones.
+
+    Each synthetic text joins paragraphs of two real articles of the same language, so no two
+    synthetic pages are the same text (a near-duplicate detector would otherwise, rightly, drop
+    most of them). They are older than every real article, so feeds and home pages keep
+    showing the real recent ones.
+    """
+    base = [a for a in articles if a.outlet == outlet and a.role == "article" and not a.seed]
+    have = sum(1 for a in articles if a.outlet == outlet and a.role == "article")
+    need = total - have
+    if need <= 0 or not base:
+        return []
+    rng = random.Random(f"raqib-mirror-expand-{outlet}")
+    by_lang: dict[str, list[Article]] = {}
+    for a in base:
+        by_lang.setdefault(a.lang, []).append(a)
+    oldest = min(a.published for a in articles if a.outlet == outlet and a.published)
+    top_id = max(a.site_id for a in articles if a.outlet == outlet)
+    step = max(1, (top_id - min(a.site_id for a in base)) // max(1, len(base)))
+    out = []
+    for k in range(need):
+        a = base[k % len(base)]
+        pool = by_lang[a.lang]
+        b = pool[(k * 7 + 3) % len(pool)]
+        if b is a and len(pool) > 1:
+            b = pool[(pool.index(a) + 1) % len(pool)]
+        paras = [p for p in a.paragraphs if p != TWEET_MARK]
+        extra = [p for p in b.paragraphs if p != TWEET_MARK and not p.startswith(HEADING_MARK)]
+        cut = 1 + k % max(1, len(paras))
+        mixed = paras[:cut] + extra[: max(1, len(extra) // 2)] + paras[cut:]
+        when = oldest - timedelta(hours=6 * (k + 1) + rng.randrange(0, 5))
+        digest = hashlib.sha1(f"{outlet}-{k}".encode()).hexdigest()[:6]
+        out.append(Article(
+            key=f"{outlet}-x{k:05d}", outlet=outlet, role="article", lang=a.lang,
+            title=f"{a.title} ({digest})", paragraphs=mixed, author=a.author,
+            site_id=top_id + 1000 + (k + 1) * step, section=a.section if a.section != "news-2021" else "news/politics",
+            published=when, modified=when, source="synthetic", source_id=f"{a.source_id}+{b.source_id}",
+            selection_group=a.selection_group, keywords=a.keywords, country=a.country, views=a.views,
+        ))
+    return out
+
+
+def utc_iso(dt: datetime | None) -> str | None:
+    return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if dt else None
