@@ -79,7 +79,10 @@ GENERIC_DROP_LINES = [re.compile(p, re.I) for p in (
     r"^(اقرأ|إقرأ|اقرا) (أيضا|أيضاً|ايضا|ايضاً)\s*[:：]?$",
     # "read more: <another headline>", a link to another article inside the body
     r"^(للمزيد|لمزيد من التفاصيل|(اقرأ|إقرأ|اقرا|طالع|شاهد) (أيضا|أيضاً|ايضا|ايضاً)|ذات صلة|مواضيع ذات صلة"
-    r"|read more|read also|see also|related)\s*[:：].{0,200}$",
+    r"|read more|read also|see also|see more|related)\s*[:：].{0,200}$",
+    r"^(don'?t miss|must read|recommended|advertisement|story continues below( advertisement)?"
+    r"|لا تفوت|لا يفوتك|مقالات مقترحة|الأكثر قراءة)\s*[:：]?$",
+    r"^\[(\w+)\b[^\]]*\].*\[/\1\]$",       # a CMS shortcode left unrendered: [button …]…[/button]
 )]
 
 # Labels of the metadata lines Arabic sites print above or below an article:
@@ -513,10 +516,15 @@ def clean_text(text: str, *, title: str | None = None, drop: list[re.Pattern] | 
         if kept and kept[-1] == line:
             continue
         kept.append(line)
-    # A heading left with nothing under it («المصادر:» whose list was a sidebar widget).
-    while kept and kept[-1].endswith((":", "：")) and len(kept[-1].split()) <= 5:
+    # Below the last sentence: a heading left with nothing under it («المصادر:» whose list was
+    # a sidebar widget) or the article's tags, one or two words a line.
+    while kept and ((kept[-1].endswith((":", "：")) and len(kept[-1].split()) <= 5) or _is_tag_line(kept[-1])):
         kept.pop()
     return "\n".join(kept), found
+
+
+def _is_tag_line(line: str) -> bool:
+    return len(line.split()) <= 2 and len(line) <= 30 and not re.search(r"[.!?؟。…:\"»”)]$", line)
 
 
 def _is_metadata_line(line: str, title_form: str, found: dict, tz, convention: str) -> bool:
@@ -641,6 +649,8 @@ class _PageLines:
         index = None
         if title_form:
             for i, line in enumerate(lines):
+                if not 0.3 * len(self.title) <= len(line) <= 3 * len(self.title) + 20:
+                    continue              # cheap test first: most lines are far from the title's size
                 form = " ".join(normalize.tokens(line))
                 if form and (form == title_form or (len(form) > 15 and title_form.startswith(form)) or
                              (len(title_form) > 15 and title_form in form and len(form) < 3 * len(title_form))):
