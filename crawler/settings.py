@@ -32,6 +32,9 @@ SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
         "max_decompressed_bytes": (_int, 32 * 1024 * 1024),
         "max_articles_per_outlet": (_int, 0),       # 0: no cap beyond --max-pages
         "refetch_after": (_dur, 0.0),             # revisit known articles after this long (0: only on a sign of change)
+        "retry_backoff": (_dur, 5.0),             # pause of a host after a 5xx or timeout; doubled per retry
+        "retry_after_max": (_dur, 600.0),         # a longer Retry-After gives the URL up until the next crawl
+        "sitemap_window": (_dur, 7 * 86400.0),    # sitemap entries older than this wait for --backfill (0: take all)
         "proxy": (_str, ""),
     },
     "elasticsearch": {

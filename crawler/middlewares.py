@@ -1,0 +1,400 @@
+"""Downloader middlewares: where every request is checked before it leaves and every response
+is judged before a callback sees it. One job each:
+
+* `HostGuardMiddleware`: a request never leaves its outlet's `domains`, and never reaches a
+  private, loopback or link-local address unless the outlet's own home is on one.
+* `RobotsMiddleware`: robots.txt per RFC 9309, with Crawl-delay, and its Sitemap: lines kept
+  for discovery.
+* `PoliteRetryMiddleware`: retries 5xx, 429 and timeouts after pausing the whole host.
+* `BlockDetectionMiddleware`: 401/403/451 and challenge pages are blocks, never articles;
+  after a few in a row the outlet is left alone for the rest of the crawl.
+
+Each refusal is an `IgnoreRequest` subclass, so the spider's errback can count it by kind.
+Requests carry `meta["raqib"] = {"outlet": key, "kind": robots|feed|sitemap|section|article, …}`.
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from scrapy import Request
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http.request import NO_CALLBACK
+from scrapy.utils.httpobj import urlparse_cached
+from scrapy.utils.response import response_status_message
+
+from crawler.discovery.robots import Robots
+from crawler.scrapy_config import robots_token
+
+logger = logging.getLogger(__name__)
+
+
+class Refused(IgnoreRequest):
+    """A request raqib chose not to send; `kind` is its error kind in the stats."""
+    kind = "other"
+
+
+class Offsite(Refused):
+    kind = "offsite"
+
+
+class PrivateAddress(Refused):
+    kind = "private_address"
+
+
+class RobotsDisallowed(Refused):
+    kind = "robots"
+
+
+class Blocked(Refused):
+    """The outlet answered with a block or a challenge page."""
+    kind = "blocked"
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class OutletBlocked(Refused):
+    """Not sent: the outlet has blocked the crawler during this crawl."""
+    kind = "skipped_blocked"
+
+
+class RetryAfterTooLong(Refused):
+    kind = "http_429"
+
+
+def _info(request: Request) -> dict[str, Any] | None:
+    return request.meta.get("raqib")
+
+
+def _spider_outlets(crawler) -> dict[str, Any]:
+    return getattr(crawler.spider, "outlets", {}) if crawler.spider is not None else {}
+
+
+def address_allowed(address: str, *, private_ok: bool) -> bool:
+    """Whether a connection to this IP address may be made."""
+    try:
+        ip = ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return False
+    return private_ok or ip.is_global
+
+
+class HostGuardMiddleware:
+    """Runs first: nothing below it, not even a robots.txt fetch, may reach a host the
+    outlet does not own. Redirects come back through here, so they are checked too.
+
+    Names are resolved with the reactor's (caching) resolver before the check; the download
+    resolves again, so a DNS answer that changes in between is not caught: acceptable for
+    a crawler of a handful of known outlets, and said here so nobody assumes otherwise.
+    """
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self._resolved: dict[str, list[str]] = {}
+        self._private_ok: dict[str, bool] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    async def process_request(self, request: Request, spider=None):
+        info = _info(request)
+        if info is None:
+            raise Offsite(f"{request.url}: a request with no outlet")
+        outlet = _spider_outlets(self.crawler).get(info["outlet"])
+        if outlet is None:
+            raise Offsite(f"{request.url}: unknown outlet {info['outlet']!r}")
+        parts = urlparse_cached(request)
+        if parts.scheme not in ("http", "https"):
+            raise Offsite(f"{request.url}: only http and https are fetched")
+        host = (parts.hostname or "").lower()
+        if not outlet.allows_host(host):
+            raise Offsite(f"{request.url} is outside {outlet.key}'s domains ({', '.join(outlet.domains)})")
+        private_ok = await self._outlet_private_ok(outlet)
+        for address in await self._addresses(host):
+            if not address_allowed(address, private_ok=private_ok):
+                raise PrivateAddress(f"{request.url} resolves to {address}, a private or local address; "
+                                     f"{outlet.key}'s home is not on one, so it is not fetched")
+        return None
+
+    async def _outlet_private_ok(self, outlet) -> bool:
+        if outlet.key not in self._private_ok:
+            home_host = urlparse_cached(Request(outlet.home)).hostname or ""
+            addresses = await self._addresses(home_host)
+            self._private_ok[outlet.key] = any(not address_allowed(a, private_ok=False) for a in addresses)
+        return self._private_ok[outlet.key]
+
+    async def _addresses(self, host: str) -> list[str]:
+        if host in self._resolved:
+            return self._resolved[host]
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+            found = [host]
+        except ValueError:
+            found = await self._resolve(host)
+        self._resolved[host] = found
+        return found
+
+    async def _resolve(self, host: str) -> list[str]:
+        from scrapy.utils.defer import maybe_deferred_to_future
+        from twisted.internet import reactor
+
+        try:
+            address = await maybe_deferred_to_future(reactor.resolve(host))
+        except Exception:  # noqa: BLE001 - the download will fail with a DNS error, counted there
+            return []
+        return [address]
+
+
+class RobotsMiddleware:
+    """robots.txt, fetched once per host and crawl through the engine (so the host guard,
+    retries and stats apply to it), with a conditional GET against the copy in the crawl state.
+
+    RFC 9309 §2.3.1: 2xx → its rules; 4xx → no rules (everything allowed); 5xx, 429 or
+    unreachable → everything disallowed for this crawl.
+    """
+
+    PRIORITY = 1000
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.token = robots_token(crawler.settings.get("USER_AGENT") or "raqib")
+        self.max_delay = crawler.settings.getfloat("AUTOTHROTTLE_MAX_DELAY", 60.0)
+        self._robots: dict[str, Robots] = {}
+        self._pending: dict[str, asyncio.Future] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    @staticmethod
+    def origin(url: str) -> str:
+        parts = urlparse_cached(Request(url))
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def robots(self, url: str) -> Robots | None:
+        """The rules already read for this URL's host (None if not read yet)."""
+        return self._robots.get(self.origin(url))
+
+    async def process_request(self, request: Request, spider=None):
+        if request.meta.get("dont_obey_robotstxt"):
+            return None
+        robots = await self.fetch(request)
+        if not robots.allowed(request.url, self.token):
+            why = ("robots.txt could not be read, so the host is treated as disallowed (RFC 9309)"
+                   if robots.status == "unreachable" else "disallowed by robots.txt")
+            raise RobotsDisallowed(f"{request.url}: {why}")
+        if robots.crawl_delay(self.token):
+            request.meta["autothrottle_dont_adjust_delay"] = True
+        return None
+
+    async def fetch(self, request: Request) -> Robots:
+        origin = self.origin(request.url)
+        if origin in self._robots:
+            return self._robots[origin]
+        if origin in self._pending:
+            return await asyncio.shield(self._pending[origin])
+        future = asyncio.get_running_loop().create_future()
+        self._pending[origin] = future
+        try:
+            robots = await self._download(origin, request)
+        except Exception as exc:  # noqa: BLE001 - any failure means "unreachable"
+            logger.info("robots.txt of %s unreachable (%s): the host is treated as disallowed", origin, exc)
+            robots = Robots.disallow_all()
+        self._robots[origin] = robots
+        self._apply_crawl_delay(request, robots)
+        del self._pending[origin]
+        future.set_result(robots)
+        return robots
+
+    async def _download(self, origin: str, request: Request) -> Robots:
+        info = dict(_info(request) or {})
+        url = origin + "/robots.txt"
+        state = getattr(self.crawler.spider, "state", None)
+        stored = state.source(url) if state is not None else None
+        headers = {}
+        if stored is not None and stored.body is not None:
+            if stored.etag:
+                headers["If-None-Match"] = stored.etag
+            if stored.last_modified:
+                headers["If-Modified-Since"] = stored.last_modified
+        robots_request = Request(
+            url, headers=headers, priority=self.PRIORITY, callback=NO_CALLBACK, dont_filter=True,
+            meta={"dont_obey_robotstxt": True, "handle_httpstatus_all": True,
+                  "raqib": {"outlet": info.get("outlet"), "kind": "robots", "channel": None}},
+        )
+        response = await self.crawler.engine.download_async(robots_request)
+        if response.status == 304 and stored is not None and stored.body is not None:
+            return Robots.parse(stored.body)
+        if 200 <= response.status < 300:
+            if state is not None:
+                from crawler.state import SourceRecord
+
+                state.save_source(SourceRecord(
+                    url=url, outlet=info.get("outlet") or "", kind="robots",
+                    etag=_header(response, "ETag"), last_modified=_header(response, "Last-Modified"),
+                    body=bytes(response.body[:512 * 1024]), fetched_at=time.time(), last_status=response.status,
+                ))
+            return Robots.parse(response.body)
+        if 400 <= response.status < 500 and response.status != 429:
+            return Robots.allow_all()
+        logger.info("robots.txt of %s answered %s: the host is treated as disallowed for this crawl", origin, response.status)
+        return Robots.disallow_all()
+
+    def _apply_crawl_delay(self, request: Request, robots: Robots) -> None:
+        delay = robots.crawl_delay(self.token)
+        if not delay:
+            return
+        delay = min(delay, self.max_delay)
+        host = urlparse_cached(request).hostname or ""
+        downloader = self.crawler.engine.downloader
+        downloader.per_slot_settings.setdefault(host, {})["delay"] = max(delay, downloader.per_slot_settings.get(host, {}).get("delay", 0))
+        slot = downloader.slots.get(host)
+        if slot is not None:
+            slot.delay = max(slot.delay, delay)
+
+
+def _header(response, name: str) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
+
+
+def retry_after_seconds(value: bytes | str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    text = text.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class PoliteRetryMiddleware(RetryMiddleware):
+    """Scrapy's retries, plus a pause of the whole host before the retry: the server's
+    Retry-After when it sends one (429, 503), else `retry_backoff` doubled per attempt,
+    capped at AutoThrottle's maximum delay. A Retry-After longer than `retry_after_max`
+    gives the request up for this crawl rather than hold the crawl open."""
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.backoff = settings.getfloat("RAQIB_RETRY_BACKOFF", 5.0)
+        self.retry_after_max = settings.getfloat("RAQIB_RETRY_AFTER_MAX", 600.0)
+        self.max_pause = max(settings.getfloat("AUTOTHROTTLE_MAX_DELAY", 60.0), self.backoff)
+
+    def process_response(self, request, response, spider=None):
+        if request.meta.get("dont_retry", False) or response.status not in self.retry_http_codes:
+            return response
+        wait = retry_after_seconds(response.headers.get("Retry-After"))
+        if wait is not None and wait > self.retry_after_max:
+            raise RetryAfterTooLong(f"{request.url}: the server asks to wait {wait:.0f}s (Retry-After), more than "
+                                    f"retry_after_max; given up until the next crawl")
+        retry = self._retry(request, response_status_message(response.status))
+        if retry is None:
+            return response
+        self._pause(request, wait if wait is not None else self._backoff(request))
+        return retry
+
+    def process_exception(self, request, exception, spider=None):
+        retry = super().process_exception(request, exception)
+        if retry is not None:
+            self._pause(request, self._backoff(request))
+        return retry
+
+    def _backoff(self, request) -> float:
+        attempt = request.meta.get("retry_times", 0)
+        return min(self.backoff * (2 ** attempt), self.max_pause)
+
+    def _pause(self, request, seconds: float) -> None:
+        """Hold the request's download slot (its host) for `seconds`: the downloader waits
+        `delay` after `lastseen` before the next request, so `lastseen` is moved forward."""
+        if seconds <= 0:
+            return
+        downloader = getattr(self.crawler.engine, "downloader", None)
+        slot = downloader.slots.get(request.meta.get("download_slot")) if downloader is not None else None
+        if slot is None:
+            return
+        from time import monotonic
+
+        if not slot.delay:
+            slot.delay = 0.001   # the downloader only applies the wait when a slot has a delay
+        slot.lastseen = max(slot.lastseen, monotonic() + seconds)
+
+
+# Texts of challenge and block pages of the common CDNs and bot managers. An outlet adds its
+# own in `extraction.blocked_markers`.
+GENERIC_BLOCK_MARKERS = (
+    "cf-browser-verification", "cf_chl_opt", "cf-challenge", "challenge-platform", "Attention Required! | Cloudflare",
+    "_Incapsula_Resource", "ddos-guard", "sgcaptcha", "Request unsuccessful. Incapsula",
+)
+_MARKER_SCAN_BYTES = 64 * 1024
+BLOCK_THRESHOLD = 3
+
+
+def block_reason(status: int, body: bytes, content_type: str, markers: tuple[str, ...]) -> str | None:
+    """Why a response is a block or a challenge rather than content, or None."""
+    if status in (401, 403, 451):
+        return f"HTTP {status}"
+    if status in (200, 202, 429, 503) and ("html" in content_type or not content_type):
+        head = body[:_MARKER_SCAN_BYTES].decode("utf-8", errors="ignore")
+        for marker in markers:
+            if marker and marker in head:
+                return f"challenge page (HTTP {status}, contains {marker!r})"
+    return None
+
+
+class BlockDetectionMiddleware:
+    """Blocks and challenges never reach a callback as content. `BLOCK_THRESHOLD` blocks in a
+    row from one outlet mark it blocked for the rest of the crawl: its queued requests are
+    dropped (counted as skipped) instead of hammering a site that has said no."""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self._in_a_row: dict[str, int] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def _spider(self):
+        return self.crawler.spider
+
+    def process_request(self, request, spider=None):
+        info = _info(request)
+        if info and info.get("kind") != "robots":
+            blocked = getattr(self._spider(), "blocked_outlets", {})
+            if info["outlet"] in blocked:
+                raise OutletBlocked(f"{request.url}: {info['outlet']} blocks the crawler ({blocked[info['outlet']]})")
+        return None
+
+    def process_response(self, request, response, spider=None):
+        info = _info(request)
+        if not info or info.get("kind") == "robots":
+            return response
+        outlet = _spider_outlets(self.crawler).get(info["outlet"])
+        extra = tuple((outlet.extraction or {}).get("blocked_markers") or ()) if outlet is not None else ()
+        content_type = (response.headers.get("Content-Type") or b"").decode("latin-1").lower()
+        reason = block_reason(response.status, response.body, content_type, GENERIC_BLOCK_MARKERS + extra)
+        if reason is None:
+            if 200 <= response.status < 400:
+                self._in_a_row[info["outlet"]] = 0
+            return response
+        count = self._in_a_row.get(info["outlet"], 0) + 1
+        self._in_a_row[info["outlet"]] = count
+        spider = self._spider()
+        if count >= BLOCK_THRESHOLD and hasattr(spider, "mark_blocked"):
+            spider.mark_blocked(info["outlet"], f"{reason} on {count} requests in a row, last {request.url}")
+        raise Blocked(f"{request.url}: {reason}", status=response.status)

@@ -1,0 +1,580 @@
+"""The one spider: every outlet is crawled by this class, driven by its entry in outlets.yaml.
+
+Per outlet, a crawl:
+1. scans `home` (and the configured sections) for article links and pagination, reads the
+   feeds the home page links to, and the sitemaps robots.txt lists (robots.txt itself is
+   read by `crawler.middlewares.RobotsMiddleware` before the first request to a host);
+2. reads the configured feeds and sitemaps (sitemap indexes, gzip, news sitemaps);
+3. with `--backfill`, once that is done, walks older monthly sitemaps and numeric ids
+   (`backfill:` in the outlet's entry), within `--max-pages`.
+
+Feeds, sitemaps and section pages are fetched with conditional GETs (ETag, Last-Modified),
+and a source whose list of links is unchanged is not read further, because servers do not
+always honour validators. An article URL is fetched only when the frontier
+(`crawler.state.fetch_reason`) says so: never seen, left pending by an earlier crawl,
+failed and worth retrying, or shown with a newer lastmod than when it was fetched.
+
+Fetched article pages leave as `FetchedPage` items for the pipelines; everything else is
+counted per outlet in the stats (crawler/stats.py).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import scrapy
+from scrapy import Request, signals
+from scrapy.exceptions import DontCloseSpider, IgnoreRequest
+from scrapy.http import TextResponse
+from scrapy.spidermiddlewares.httperror import HttpError
+
+from crawler.discovery import DiscoveryError
+from crawler.discovery.backfill import IdTemplate, id_walk, sitemap_months
+from crawler.discovery.dates import iso_utc, parse_date
+from crawler.discovery.feeds import feed_links, parse_feed
+from crawler.discovery.sections import next_pages, page_links
+from crawler.discovery.sitemaps import INDEX, parse_sitemap
+from crawler.items import FetchedPage
+from crawler.middlewares import Refused, RobotsMiddleware
+from crawler.outlets import Outlet
+from crawler.state import (DISALLOWED, FAILED, GONE, INDEXED, PENDING, REJECTED, CrawlState, SourceRecord,
+                           fetch_reason)
+from crawler.stats import OutletStats
+from pipelines.urls import canonicalize, host_of, safe_url
+
+logger = logging.getLogger(__name__)
+
+SOURCE_PRIORITY = 10        # discovery before articles: the frontier fills before it drains
+ARTICLE_PRIORITY = 0
+BACKFILL_PRIORITY = -10
+MAX_SITEMAP_DEPTH = 3       # index → index → urlset is the deepest seen in the wild
+IDWALK_BATCH = 50
+PENDING_BATCH = 1000
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+@dataclass
+class CrawlContext:
+    """What one crawl works with; built by crawler.crawl.run_crawl and shared with the pipelines."""
+    outlets: list[Outlet]
+    settings: Any                     # crawler.settings.Settings
+    state: CrawlState
+    client: Any = None                # elasticsearch.Elasticsearch (None: nothing is written)
+    alias: str = "raqib-articles"
+    config_dir: Path | None = None
+    backfill: bool = False
+    max_pages: int | None = None
+    tagger: Any = None
+    cpu: Any = None                   # executor for extraction and enrichment
+    io: Any = None                    # executor for cluster calls
+    started_at: float = field(default_factory=time.time)
+    alerts: dict[str, int] = field(default_factory=dict)   # what the alerting hook reported during the crawl
+
+
+def _links_hash(items: Iterable[Any]) -> str:
+    return hashlib.sha256("\n".join(sorted(str(i) for i in items)).encode("utf-8")).hexdigest()
+
+
+def _header(response, name: str) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
+
+
+def classify_failure(failure) -> str:
+    """The error kind of a failed request, as counted in the stats."""
+    exc = failure.value
+    if isinstance(exc, Refused):
+        return exc.kind
+    if isinstance(exc, HttpError):
+        status = exc.response.status
+        if status in (404, 410):
+            return "http_404"
+        if status == 429:
+            return "http_429"
+        return "http_5xx" if status >= 500 else "http_4xx"
+    if isinstance(exc, IgnoreRequest):
+        return "redirect_loop" if "redirect" in str(exc).lower() else "other"
+    from scrapy import exceptions as sx
+    from twisted.internet import error as tx
+
+    checks = (
+        ("timeout", (getattr(sx, "DownloadTimeoutError", ()), tx.TimeoutError, tx.TCPTimedOutError)),
+        ("dns", (getattr(sx, "CannotResolveHostError", ()), tx.DNSLookupError)),
+        ("truncated", (getattr(sx, "ResponseDataLossError", ()),)),
+        ("too_large", (getattr(sx, "DownloadCancelledError", ()),)),
+        ("connection", (getattr(sx, "DownloadConnectionRefusedError", ()), getattr(sx, "DownloadFailedError", ()),
+                        tx.ConnectError, tx.ConnectionLost, tx.ConnectionDone, ConnectionError)),
+    )
+    for kind, classes in checks:
+        classes = tuple(c for c in classes if isinstance(c, type))
+        if classes and isinstance(exc, classes):
+            return kind
+    name = type(exc).__name__
+    if "Timeout" in name:
+        return "timeout"
+    if "DataLoss" in name or "PartialDownload" in name:
+        return "truncated"
+    return "other"
+
+
+# Failures that may go away by themselves: the article is tried again by a later crawl.
+_RETRYABLE = {"http_5xx", "http_429", "timeout", "dns", "connection", "truncated", "blocked", "other"}
+
+
+class OutletSpider(scrapy.Spider):
+    name = "raqib"
+
+    def __init__(self, context: CrawlContext, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ctx = context
+        self.state = context.state
+        self.outlets: dict[str, Outlet] = {o.key: o for o in context.outlets}
+        self.blocked_outlets: dict[str, str] = {}
+        settings = context.settings
+        self.refetch_after = float(settings.get("crawl", "refetch_after") or 0) if settings else 0.0
+        self.window = float(settings.get("crawl", "sitemap_window") or 0) if settings else 0.0
+        self.proxy = (settings.get("crawl", "proxy") or "") if settings else ""
+        cap = int(settings.get("crawl", "max_articles_per_outlet") or 0) if settings else 0
+        limits = [n for n in (context.max_pages, cap or None) if n]
+        self.budget: int | None = min(limits) if limits else None
+        self._now = time.time()
+        self._seen: dict[str, dict[str, set[str]]] = {k: {} for k in self.outlets}
+        self._scheduled_articles: dict[str, int] = {k: 0 for k in self.outlets}
+        self._sources: set[str] = set()
+        self._after_home_done: set[str] = set()
+        self._backfill_sitemaps: dict[str, deque[str]] = {k: deque() for k in self.outlets}
+        self._numbers: dict[str, set[int]] = {k: set() for k in self.outlets}
+        self._idwalk_next: dict[str, int | None] = {}
+        self._id_templates = {k: IdTemplate(o.backfill["id_template"]) for k, o in self.outlets.items()
+                              if o.backfill.get("id_template")}
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider._on_idle, signal=signals.spider_idle)
+        return spider
+
+    @property
+    def ostats(self) -> OutletStats:
+        return OutletStats(self.crawler.stats)
+
+    # --- requests ------------------------------------------------------------------------
+    def _request(self, outlet: Outlet, url: str, kind: str, callback, *, channel: str | None = None,
+                 priority: int = SOURCE_PRIORITY, validators: Any = None, **info: Any) -> Request:
+        meta: dict[str, Any] = {"raqib": {"outlet": outlet.key, "kind": kind, "channel": channel, **info}}
+        if kind == "sitemap":
+            meta["download_maxsize"] = self.crawler.settings.getint("RAQIB_SITEMAP_MAXSIZE")
+        if self.proxy:
+            meta["proxy"] = self.proxy
+        headers = {}
+        if validators is not None:
+            if validators.etag:
+                headers["If-None-Match"] = validators.etag
+            if validators.last_modified:
+                headers["If-Modified-Since"] = validators.last_modified
+        return Request(url, callback=callback, errback=self.errback, meta=meta, headers=headers,
+                       priority=priority, dont_filter=True)
+
+    def _source(self, outlet: Outlet, url: str, kind: str, *, conditional: bool = True, backoff: bool = True,
+                priority: int = SOURCE_PRIORITY, **info: Any) -> Iterator[Request]:
+        """A feed, sitemap or section request, once per crawl, conditional on what we stored."""
+        url = safe_url(url)
+        if url in self._sources:
+            return
+        if not outlet.allows_host(host_of(url)):
+            self.ostats.error(outlet.key, "offsite")
+            logger.info("%s: %s %s is outside the outlet's domains; not fetched", outlet.key, kind, url)
+            return
+        self._sources.add(url)
+        stored = self.state.source(url)
+        if backoff and stored is not None and stored.retry_at > self._now:
+            self.ostats.inc(outlet.key, "skipped/source_backoff")
+            return
+        callback = {"feed": self.parse_feed, "sitemap": self.parse_sitemap, "section": self.parse_section}[kind]
+        validators = stored if conditional and stored is not None and stored.fetched_at else None
+        yield self._request(outlet, url, kind, callback, channel=kind if kind != "section" else "section",
+                            priority=priority, validators=validators, **info)
+
+    async def start(self):
+        for outlet in self.outlets.values():
+            self.state.save_outlet(outlet.key, last_crawl_at=self._now)
+            for request in self._outlet_start(outlet):
+                yield request
+
+    def _outlet_start(self, outlet: Outlet) -> Iterator[Request]:
+        yield from self._source(outlet, outlet.home, "section", backoff=False, depth=0, home=True)
+        for url in outlet.sections:
+            yield from self._source(outlet, url, "section", depth=0)
+        for url in outlet.feeds:
+            yield from self._source(outlet, url, "feed")
+        for url in outlet.sitemaps:
+            yield from self._source(outlet, url, "sitemap", depth=0)
+        # What earlier crawls found but did not finish (a budget, a crash, a failure).
+        for rec in self.state.pending(outlet.key, self.budget or PENDING_BATCH):
+            seen = self._seen[outlet.key].setdefault("*", set())
+            if rec.key in seen or not self._has_budget(outlet):
+                continue
+            seen.add(rec.key)
+            yield self._article_request(outlet, rec.url, rec.key, rec.channel, rec.lastmod,
+                                        "pending" if rec.status == PENDING else "retry", rec)
+        if self.ctx.backfill and outlet.backfill.get("sitemap_template"):
+            today = datetime.now(timezone.utc).date()
+            start = outlet.backfill.get("sitemap_start") or f"{today.year}-{today.month}"
+            self._backfill_sitemaps[outlet.key].extend(
+                safe_url(u) for u in sitemap_months(outlet.backfill["sitemap_template"], start, today))
+
+    def _after_home(self, outlet: Outlet) -> Iterator[Request]:
+        """Sitemaps from robots.txt (read by then, before the home page was requested), or a
+        probe of /sitemap.xml when nothing names one."""
+        if outlet.key in self._after_home_done:
+            return
+        self._after_home_done.add(outlet.key)
+        robots_mw = self.crawler.get_downloader_middleware(RobotsMiddleware)
+        robots = robots_mw.robots(outlet.home) if robots_mw is not None else None
+        listed = robots.sitemaps(outlet.home) if robots is not None else []
+        for url in listed:
+            yield from self._source(outlet, url, "sitemap", depth=0)
+        if not listed and not outlet.sitemaps:
+            probe = RobotsMiddleware.origin(outlet.home) + "/sitemap.xml"
+            yield from self._source(outlet, probe, "sitemap", depth=0, probe=True)
+
+    def _has_budget(self, outlet: Outlet) -> bool:
+        return self.budget is None or self._scheduled_articles[outlet.key] < self.budget
+
+    def _article_request(self, outlet: Outlet, url: str, key: str, channel: str, lastmod: str | None,
+                         reason: str, rec=None) -> Request:
+        self._scheduled_articles[outlet.key] += 1
+        self.ostats.inc(outlet.key, f"scheduled/{reason}")
+        validators = rec if reason in ("changed", "refetch") and rec is not None else None
+        priority = BACKFILL_PRIORITY if channel == "idwalk" else ARTICLE_PRIORITY
+        return self._request(outlet, url, "article", self.parse_article, channel=channel, priority=priority,
+                             validators=validators, key=key, lastmod=lastmod, reason=reason)
+
+    def _consider(self, outlet: Outlet, url: str, channel: str, lastmod: datetime | None = None, *,
+                  windowed: bool = False, trust_pattern: bool = False) -> Iterator[Request]:
+        """Decide about one article URL a source listed: count it, remember it, maybe fetch it."""
+        url = safe_url(url)
+        if not outlet.allows_host(host_of(url)):
+            if channel in ("feed", "sitemap"):
+                self.ostats.error(outlet.key, "offsite")
+            return
+        if not trust_pattern and not outlet.is_article(url):
+            if channel in ("feed", "sitemap"):
+                self.ostats.inc(outlet.key, "skipped/not_article_url")
+            return
+        key = canonicalize(url)
+        seen = self._seen[outlet.key]
+        in_channel = seen.setdefault(channel, set())
+        if key not in in_channel:
+            in_channel.add(key)
+            self.ostats.inc(outlet.key, f"discovered/{channel}")
+        everywhere = seen.setdefault("*", set())
+        if key in everywhere:
+            return
+        everywhere.add(key)
+        self.ostats.inc(outlet.key, "discovered/total")
+        if windowed and self.window and lastmod is not None and lastmod.timestamp() < self._now - self.window:
+            self.ostats.inc(outlet.key, "skipped/older_than_window")
+            return
+        template = self._id_templates.get(outlet.key)
+        number = template.number(url) if template is not None else None
+        if number is not None:
+            self._numbers[outlet.key].add(number)
+        lastmod_iso = iso_utc(lastmod)
+        before, rec = self.state.discovered(outlet.key, key, url, channel, lastmod_iso, number, now=self._now)
+        if before is None:
+            self.ostats.inc(outlet.key, "discovered/new")
+        reason = fetch_reason(before, lastmod_iso, now=self._now, refetch_after=self.refetch_after)
+        if reason is None:
+            self.ostats.inc(outlet.key, "skipped/known")
+            return
+        if outlet.key in self.blocked_outlets:
+            self.ostats.inc(outlet.key, "skipped/outlet_blocked")
+            return
+        if not self._has_budget(outlet):
+            self.ostats.inc(outlet.key, "deferred")
+            if rec.status != PENDING and reason in ("changed", "refetch"):
+                rec.status = PENDING   # the sign of change must survive until a crawl has budget
+                self.state.save_article(rec)
+            return
+        yield self._article_request(outlet, rec.url, key, channel, lastmod_iso or rec.lastmod, reason, before)
+
+    # --- callbacks ------------------------------------------------------------------------
+    def _outlet(self, response) -> tuple[Outlet, dict[str, Any]]:
+        info = response.meta["raqib"]
+        return self.outlets[info["outlet"]], info
+
+    def _save_source(self, outlet: Outlet, response, kind: str, digest: str | None, *,
+                     children: list | None = None, newest: str | None = None) -> bool:
+        """Store validators and the hash of what the source lists; True when that changed."""
+        url = response.request.url
+        old = self.state.source(url)
+        changed = old is None or digest is None or old.content_hash != digest
+        now = time.time()
+        self.state.save_source(SourceRecord(
+            url=url, outlet=outlet.key, kind=kind,
+            etag=_header(response, "ETag"), last_modified=_header(response, "Last-Modified"),
+            content_hash=digest, children=children if children is not None else (old.children if old else []),
+            newest=newest, fetched_at=now, changed_at=now if changed else (old.changed_at if old else None),
+            last_status=response.status,
+        ))
+        return changed
+
+    def _not_modified(self, outlet: Outlet, response) -> None:
+        old = self.state.source(response.request.url)
+        if old is not None:
+            old.fetched_at = time.time()
+            old.failures, old.retry_at, old.last_status = 0, 0.0, 304
+            self.state.save_source(old)
+
+    def parse_section(self, response):
+        outlet, info = self._outlet(response)
+        if info.get("home"):
+            yield from self._after_home(outlet)
+        if response.status == 304:
+            self._not_modified(outlet, response)
+            stored = self.state.source(response.request.url)
+            for feed, _ in (stored.children if stored is not None else []):
+                yield from self._source(outlet, feed, "feed")
+            return
+        if not isinstance(response, TextResponse):
+            self.ostats.error(outlet.key, "not_html")
+            self.state.source_failed(response.request.url, outlet.key, "section", status=response.status,
+                                     error="not an HTML page")
+            return
+        html = response.text
+        links = page_links(html, response.url)
+        articles = [u for u in links if outlet.allows_host(host_of(u)) and outlet.is_article(u)]
+        depth = int(info.get("depth") or 0)
+        nexts = [u for u in next_pages(html, response.url) if outlet.allows_host(host_of(u))] \
+            if depth < outlet.section_depth else []
+        feeds = feed_links(html, response.url)
+        # The feeds a page announces are kept with it: a later 304 still leads to them.
+        changed = self._save_source(outlet, response, "section", _links_hash(articles + nexts),
+                                    children=[[feed, None] for feed in feeds])
+        for feed in feeds:
+            yield from self._source(outlet, feed, "feed")
+        if not changed:
+            self.ostats.inc(outlet.key, "skipped/source_unchanged")
+            return
+        for url in articles:
+            yield from self._consider(outlet, url, "section")
+        for url in nexts[:1]:
+            yield from self._source(outlet, url, "section", depth=depth + 1)
+
+    def parse_feed(self, response):
+        outlet, _ = self._outlet(response)
+        if response.status == 304:
+            self._not_modified(outlet, response)
+            return
+        try:
+            entries = parse_feed(response.body, response.url)
+        except DiscoveryError as exc:
+            self._source_error(outlet, response.request.url, "feed", "feed_parse", f"the feed {exc}", response.status)
+            return
+        if not self._save_source(outlet, response, "feed", _links_hash(f"{e.url} {e.lastmod}" for e in entries)):
+            self.ostats.inc(outlet.key, "skipped/source_unchanged")
+            return
+        for entry in entries:
+            yield from self._consider(outlet, entry.url, "feed", entry.lastmod)
+
+    def parse_sitemap(self, response):
+        outlet, info = self._outlet(response)
+        backfill = bool(info.get("backfill"))
+        depth = int(info.get("depth") or 0)
+        if response.status == 304:
+            self._not_modified(outlet, response)
+            stored = self.state.source(response.request.url)
+            if stored is not None and stored.children:
+                yield from self._children(outlet, stored.children, stored.children, depth)
+            return
+        try:
+            sitemap = parse_sitemap(response.body, response.url)
+        except DiscoveryError as exc:
+            self._source_error(outlet, response.request.url, "sitemap", "sitemap_parse", f"the sitemap {exc}",
+                               response.status)
+            return
+        if sitemap.kind == INDEX:
+            children = [[link.url, iso_utc(link.lastmod)] for link in sitemap.links]
+            old = self.state.source(response.request.url)
+            self._save_source(outlet, response, "sitemap", _links_hash(map(tuple, children)), children=children)
+            if depth >= MAX_SITEMAP_DEPTH:
+                logger.info("%s: sitemap index %s nested deeper than %d; not followed", outlet.key, response.url, MAX_SITEMAP_DEPTH)
+                return
+            yield from self._children(outlet, children, old.children if old else [], depth, backfill=backfill)
+            return
+        dated = [link.lastmod for link in sitemap.links if link.lastmod is not None]
+        newest = iso_utc(max(dated)) if dated else None
+        changed = self._save_source(outlet, response, "sitemap",
+                                    _links_hash(f"{link.url} {link.lastmod}" for link in sitemap.links), newest=newest)
+        if not changed and not backfill:
+            self.ostats.inc(outlet.key, "skipped/source_unchanged")
+            return
+        links = sorted(sitemap.links, key=lambda link: link.lastmod or datetime.min.replace(tzinfo=timezone.utc), reverse=True)
+        for link in links:
+            yield from self._consider(outlet, link.url, "sitemap", link.lastmod, windowed=not backfill)
+
+    def _children(self, outlet: Outlet, children: list, previous: list, depth: int, *, backfill: bool = False) -> Iterator[Request]:
+        """Child sitemaps of an index worth a request in this crawl. A normal crawl skips a
+        child whose lastmod in the index is unchanged since it was read, or older than the
+        sitemap window, or (undated) whose newest entry is; those wait for --backfill."""
+        before = {url: lastmod for url, lastmod in previous}
+        window_start = iso_utc(datetime.fromtimestamp(self._now - self.window, timezone.utc)) if self.window else None
+        for url, lastmod in children:
+            url = safe_url(url)
+            stored = self.state.source(url)
+            fetched = stored is not None and stored.fetched_at is not None
+            if backfill:
+                self._backfill_sitemaps[outlet.key].append(url)
+                continue
+            recent = True
+            if lastmod is not None:
+                if window_start and lastmod < window_start:
+                    recent = False
+                elif fetched and before.get(url) == lastmod:
+                    self.ostats.inc(outlet.key, "skipped/sitemap_unchanged")
+                    continue
+            elif fetched and window_start and stored.newest and stored.newest < window_start:
+                recent = False
+            if not recent:
+                self.ostats.inc(outlet.key, "skipped/sitemap_older_than_window")
+                if self.ctx.backfill:
+                    self._backfill_sitemaps[outlet.key].append(url)
+                continue
+            yield from self._source(outlet, url, "sitemap", depth=depth + 1)
+
+    def parse_article(self, response):
+        outlet, info = self._outlet(response)
+        key = info["key"]
+        if response.status == 304:
+            rec = self.state.article(key)
+            if rec is not None:
+                rec.fetched_at = time.time()
+                rec.fetched_lastmod = info.get("lastmod") or rec.lastmod
+                if rec.doc_id:
+                    rec.status = INDEXED
+                self.state.save_article(rec)
+            return
+        content_type = (_header(response, "Content-Type") or "").split(";")[0].strip().lower()
+        if content_type and content_type not in _HTML_TYPES and not isinstance(response, TextResponse):
+            self.ostats.error(outlet.key, "not_html")
+            self.article_failed(key, outlet.key, "not_html", f"not an HTML page ({content_type})", REJECTED)
+            return
+        headers = {k.decode("latin-1").lower(): v[0].decode("latin-1") for k, v in response.headers.items() if v}
+        yield FetchedPage(
+            outlet=outlet.key, key=key, url=response.request.meta.get("redirect_urls", [response.url])[0],
+            final_url=response.url, status=response.status, headers=headers, body=response.body,
+            channel=info.get("channel") or "section",
+            fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            lastmod=info.get("lastmod"), reason=info.get("reason") or "new",
+        )
+
+    # --- failures -------------------------------------------------------------------------
+    def errback(self, failure):
+        request = failure.request
+        info = request.meta.get("raqib") or {}
+        outlet = self.outlets.get(info.get("outlet"))
+        if outlet is None:
+            return
+        kind = classify_failure(failure)
+        what = info.get("kind")
+        message = str(failure.value) or type(failure.value).__name__
+        if kind == "skipped_blocked":
+            self.ostats.inc(outlet.key, "skipped/outlet_blocked")
+        elif what == "article" and info.get("channel") == "idwalk" and kind == "http_404":
+            self.ostats.inc(outlet.key, "skipped/idwalk_missing")
+        elif what == "sitemap" and info.get("probe") and kind in ("http_404", "http_4xx"):
+            self.ostats.inc(outlet.key, "skipped/no_sitemap_xml")
+        else:
+            self.ostats.error(outlet.key, kind)
+            logger.info("%s: %s %s failed: %s: %s", outlet.key, what, request.url, kind, message)
+        if what == "article":
+            status = (DISALLOWED if kind == "robots" else GONE if kind == "http_404"
+                      else FAILED if kind in _RETRYABLE else REJECTED)
+            if kind != "skipped_blocked":
+                self.article_failed(info["key"], outlet.key, kind, message, status)
+        elif what in ("feed", "sitemap", "section") and kind not in ("skipped_blocked", "robots", "offsite", "private_address"):
+            response = getattr(failure.value, "response", None)
+            self.state.source_failed(request.url, outlet.key, what, status=getattr(response, "status", None), error=f"{kind}: {message}")
+        if info.get("home"):
+            return list(self._after_home(outlet))
+        return None
+
+    def _source_error(self, outlet: Outlet, url: str, what: str, kind: str, message: str, status: int | None) -> None:
+        self.ostats.error(outlet.key, kind)
+        logger.warning("%s: %s %s", outlet.key, url, message)
+        self.state.source_failed(url, outlet.key, what, status=status, error=message)
+
+    def article_failed(self, key: str, outlet: str, kind: str, message: str, status: str) -> None:
+        """Record a failed article in the frontier (also called by the pipelines)."""
+        rec = self.state.article(key)
+        if rec is None:
+            return
+        rec.status = status
+        rec.attempts += 1
+        rec.error = f"{kind}: {message}"[:500]
+        rec.fetched_at = time.time()
+        if status in (GONE, REJECTED):
+            rec.fetched_lastmod = rec.lastmod
+        self.state.save_article(rec)
+
+    def mark_blocked(self, outlet: str, reason: str) -> None:
+        if outlet in self.blocked_outlets:
+            return
+        self.blocked_outlets[outlet] = reason
+        self.ostats.set(outlet, "blocked", reason)
+        self.state.save_outlet(outlet, blocked_at=time.time(), blocked_reason=reason)
+        logger.warning("%s blocks or challenges the crawler (%s); its remaining requests are dropped for this crawl",
+                       outlet, reason)
+
+    # --- backfill, when everything else is done -------------------------------------------
+    def _on_idle(self, spider=None):
+        if not self.ctx.backfill:
+            return
+        requests: list[Request] = []
+        for outlet in self.outlets.values():
+            if outlet.key in self.blocked_outlets or not self._has_budget(outlet):
+                continue
+            queue = self._backfill_sitemaps[outlet.key]
+            while queue and not requests:
+                url = queue.popleft()
+                if url in self._sources:
+                    continue
+                requests.extend(self._source(outlet, url, "sitemap", conditional=False, backoff=False,
+                                             priority=BACKFILL_PRIORITY, depth=1, backfill=True))
+            if requests:
+                continue
+            requests.extend(self._idwalk(outlet))
+        for request in requests:
+            self.crawler.engine.crawl(request)
+        if requests:
+            raise DontCloseSpider
+
+    def _idwalk(self, outlet: Outlet) -> list[Request]:
+        template = self._id_templates.get(outlet.key)
+        if template is None:
+            return []
+        if outlet.key not in self._idwalk_next:
+            known = self._numbers[outlet.key] | self.state.numbers(outlet.key)
+            self._numbers[outlet.key] = known
+            self._idwalk_next[outlet.key] = max(known) if known else None
+        top = self._idwalk_next[outlet.key]
+        if top is None:
+            return []
+        room = IDWALK_BATCH if self.budget is None else min(IDWALK_BATCH, self.budget - self._scheduled_articles[outlet.key])
+        ids = id_walk(self._numbers[outlet.key], int(outlet.backfill.get("id_min", 1)), room, below=top)
+        if not ids:
+            self._idwalk_next[outlet.key] = None
+            return []
+        self._idwalk_next[outlet.key] = ids[-1]
+        out: list[Request] = []
+        for number in ids:
+            self._numbers[outlet.key].add(number)
+            out.extend(self._consider(outlet, template.url(number), "idwalk", trust_pattern=True))
+        return out

@@ -1,0 +1,204 @@
+"""Per-outlet crawl statistics: counted in Scrapy's stats collector under `raqib/<outlet>/…`,
+turned into one report (printed, and written as JSON with `raqib crawl --stats-json`).
+
+Keys (all per outlet):
+  discovered/<channel>, discovered/total, discovered/new    unique article URLs found
+  requests/<kind>, fetched/<kind>, not_modified/<kind>       kind: robots feed sitemap section article
+  scheduled/<reason>, skipped/<why>, deferred               what the frontier decided
+  extracted, indexed/{new,updated,unchanged}, duplicates
+  errors/<kind>                                              see ERROR_KINDS
+  bytes, first_at, last_at
+"""
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from scrapy import signals
+
+PREFIX = "raqib"
+CHANNELS = ("feed", "sitemap", "section", "idwalk")
+KINDS = ("robots", "feed", "sitemap", "section", "article")
+ERROR_KINDS = (
+    "http_404", "http_4xx", "http_429", "http_5xx", "timeout", "dns", "connection", "truncated",
+    "too_large", "redirect_loop", "robots", "offsite", "private_address", "blocked", "not_html",
+    "encoding", "extraction", "feed_parse", "sitemap_parse", "index_rejected", "index_unavailable", "other",
+)
+
+
+class OutletStats:
+    """A thin, typed front to the stats collector, so every count lands under one scheme."""
+
+    def __init__(self, stats):
+        self.stats = stats
+
+    def inc(self, outlet: str, name: str, n: int = 1) -> None:
+        self.stats.inc_value(f"{PREFIX}/{outlet}/{name}", n)
+
+    def error(self, outlet: str, kind: str, n: int = 1) -> None:
+        self.inc(outlet, f"errors/{kind if kind in ERROR_KINDS else 'other'}", n)
+
+    def seen(self, outlet: str) -> None:
+        now = time.time()
+        self.stats.min_value(f"{PREFIX}/{outlet}/first_at", now)
+        self.stats.max_value(f"{PREFIX}/{outlet}/last_at", now)
+
+    def set(self, outlet: str, name: str, value: Any) -> None:
+        self.stats.set_value(f"{PREFIX}/{outlet}/{name}", value)
+
+    def get(self, outlet: str, name: str, default: Any = 0) -> Any:
+        return self.stats.get_value(f"{PREFIX}/{outlet}/{name}", default)
+
+
+class StatsExtension:
+    """Counts every response per outlet and kind (bytes, 304s) from Scrapy's signals, so no
+    callback can forget to."""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.ostats = OutletStats(crawler.stats)
+        crawler.signals.connect(self.request_scheduled, signal=signals.request_reached_downloader)
+        crawler.signals.connect(self.response_received, signal=signals.response_received)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def request_scheduled(self, request, spider=None) -> None:
+        info = request.meta.get("raqib")
+        if info:
+            self.ostats.inc(info["outlet"], f"requests/{info['kind']}")
+            self.ostats.seen(info["outlet"])
+
+    def response_received(self, response, request, spider=None) -> None:
+        info = request.meta.get("raqib")
+        if not info:
+            return
+        outlet = info["outlet"]
+        self.ostats.seen(outlet)
+        self.ostats.inc(outlet, "bytes", len(response.body))
+        if response.status == 304:
+            self.ostats.inc(outlet, f"not_modified/{info['kind']}")
+        elif 200 <= response.status < 300:
+            self.ostats.inc(outlet, f"fetched/{info['kind']}")
+
+
+def _tree(flat: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = out
+        parts = key.split("/")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node[parts[-1]] = value
+    return out
+
+
+def build_report(stats: dict[str, Any], outlets: Iterable[str], *, started_at: float, finished_at: float,
+                 finish_reason: str | None = None, outlet_status: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The report of one crawl, from the stats collector's flat dict."""
+    per: dict[str, dict[str, Any]] = {}
+    for outlet in outlets:
+        prefix = f"{PREFIX}/{outlet}/"
+        flat = {k[len(prefix):]: v for k, v in stats.items() if k.startswith(prefix)}
+        t = _tree(flat)
+        discovered = {c: int(t.get("discovered", {}).get(c, 0)) for c in CHANNELS}
+        discovered["total"] = int(t.get("discovered", {}).get("total", 0))
+        discovered["new"] = int(t.get("discovered", {}).get("new", 0))
+        indexed = {k: int(t.get("indexed", {}).get(k, 0)) for k in ("new", "updated", "unchanged")}
+        first, last = flat.get("first_at"), flat.get("last_at")
+        entry = {
+            "discovered": discovered,
+            "requests": {k: int(v) for k, v in sorted(t.get("requests", {}).items())},
+            "fetched": {k: int(v) for k, v in sorted(t.get("fetched", {}).items())},
+            "not_modified": {k: int(v) for k, v in sorted(t.get("not_modified", {}).items())},
+            "scheduled": {k: int(v) for k, v in sorted(t.get("scheduled", {}).items())},
+            "skipped": {k: int(v) for k, v in sorted(t.get("skipped", {}).items())},
+            "deferred": int(flat.get("deferred", 0)),
+            "extracted": int(flat.get("extracted", 0)),
+            "indexed": indexed,
+            "duplicates": int(flat.get("duplicates", 0)),
+            "errors": {k: int(v) for k, v in sorted(t.get("errors", {}).items()) if v},
+            "bytes": int(flat.get("bytes", 0)),
+            "duration_s": round(last - first, 2) if first is not None and last is not None else 0.0,
+        }
+        status = (outlet_status or {}).get(outlet, {})
+        entry["blocked"] = status.get("blocked")
+        entry["status"] = _status(entry, status)
+        per[outlet] = entry
+    totals: dict[str, Any] = {
+        "requests": sum(sum(o["requests"].values()) for o in per.values()),
+        "articles_fetched": sum(o["fetched"].get("article", 0) for o in per.values()),
+        "indexed_new": sum(o["indexed"]["new"] for o in per.values()),
+        "indexed_updated": sum(o["indexed"]["updated"] for o in per.values()),
+        "errors": sum(sum(o["errors"].values()) for o in per.values()),
+        "bytes": sum(o["bytes"] for o in per.values()),
+    }
+    duration = max(finished_at - started_at, 1e-9)
+    totals["pages_per_s"] = round(sum(sum(o["fetched"].values()) + sum(o["not_modified"].values()) for o in per.values()) / duration, 2)
+    return {
+        "started_at": _iso(started_at), "finished_at": _iso(finished_at),
+        "duration_s": round(finished_at - started_at, 2), "finish_reason": finish_reason,
+        "outlets": per, "totals": totals,
+    }
+
+
+def _status(entry: dict[str, Any], status: dict[str, Any]) -> str:
+    if status.get("blocked"):
+        return "blocked"
+    fetched = sum(entry["fetched"].values()) + sum(entry["not_modified"].values())
+    if fetched == 0 and entry["errors"]:
+        return "failed"
+    if entry["errors"]:
+        return "ok with errors"
+    return "ok"
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
+
+
+def _fmt_counts(counts: dict[str, int]) -> str:
+    items = [f"{k} {v}" for k, v in counts.items() if v]
+    return ", ".join(items) if items else "0"
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report as text for a terminal: one block per outlet."""
+    lines = [f"crawl finished in {report['duration_s']:.1f}s ({report.get('finish_reason') or 'finished'})"]
+    for name, o in report["outlets"].items():
+        d = o["discovered"]
+        lines.append(f"\n{name}: {o['status']}" + (f" — {o['blocked']}" if o.get("blocked") else ""))
+        lines.append(f"  discovered   {d['total']} article URLs ({d['new']} new): "
+                     + ", ".join(f"{c} {d[c]}" for c in CHANNELS))
+        lines.append(f"  requests     {_fmt_counts(o['requests'])}")
+        lines.append(f"  fetched      {_fmt_counts(o['fetched'])}")
+        lines.append(f"  not modified {_fmt_counts(o['not_modified'])}")
+        skipped = dict(o["skipped"])
+        if o["deferred"]:
+            skipped["deferred to next crawl"] = o["deferred"]
+        lines.append(f"  not fetched  {_fmt_counts(skipped)}")
+        i = o["indexed"]
+        lines.append(f"  extracted    {o['extracted']}; indexed {i['new']} new, {i['updated']} updated, "
+                     f"{i['unchanged']} unchanged; duplicates {o['duplicates']}")
+        lines.append(f"  errors       {_fmt_counts(o['errors'])}")
+        lines.append(f"  bytes        {o['bytes']:,}; {o['duration_s']:.1f}s")
+    t = report["totals"]
+    lines.append(f"\ntotal: {t['requests']} requests, {t['articles_fetched']} articles fetched, "
+                 f"{t['indexed_new']} new and {t['indexed_updated']} updated in the index, {t['errors']} errors, "
+                 f"{t['pages_per_s']} pages/s")
+    return "\n".join(lines)
+
+
+def write_json(report: dict[str, Any], path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    tmp.replace(path)

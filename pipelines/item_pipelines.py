@@ -1,0 +1,316 @@
+"""The Scrapy item pipelines of a crawl: thin wrappers around the plain functions, one step
+each, in this order:
+
+  ExtractPipeline (100)  pipelines.extract.extract_article → title, text, dates, author…;
+                         the canonical URL (rel=canonical, AMP) and the document id
+  EnrichPipeline  (200)  pipelines.document.enrich → language, topics, entities, hashes
+  DedupePipeline  (300)  pipelines.dedupe → `duplicate_of` for copies of an indexed article
+  IndexPipeline   (400)  pipelines.index.bulk_index in batches, through a durable spool
+
+CPU-bound steps run on one worker thread so the downloads go on meanwhile; cluster calls run
+on their own threads. A page that yields no article is dropped and counted, never indexed.
+
+Nothing fetched is lost: a document is written to the spool (crawl state) before the bulk
+request, and removed only once Elasticsearch has answered for it. If the cluster is down,
+documents stay spooled and are written at the next flush or by the next crawl; their
+article ids are stable, so a repeat write is an update, never a second copy.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from scrapy.exceptions import DropItem
+
+from crawler.items import FetchedPage
+from crawler.state import INDEXED, REJECTED
+from pipelines import dedupe, document
+from pipelines.urls import article_identity, canonicalize, safe_url
+
+logger = logging.getLogger(__name__)
+
+FLUSH_INTERVAL = 2.0        # seconds: alerts should leave within seconds of a page's arrival
+RETRY_MAX = 60.0            # seconds between bulk attempts while the cluster is unreachable
+
+# What extract_article returns that is stored as is.
+ARTICLE_FIELDS = (
+    "title", "text", "summary", "author", "published_at", "modified_at", "date_source",
+    "extraction_method", "keywords", "section", "country",
+)
+
+
+class _Step:
+    def __init__(self, crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    @property
+    def spider(self):
+        return self.crawler.spider
+
+    @property
+    def ctx(self):
+        return self.crawler.spider.ctx
+
+    @property
+    def ostats(self):
+        return self.crawler.spider.ostats
+
+    async def cpu(self, fn, *args, **kwargs):
+        executor = self.ctx.cpu
+        if executor is None:
+            return fn(*args, **kwargs)
+        return await asyncio.wrap_future(executor.submit(partial(fn, *args, **kwargs)))
+
+    async def io(self, fn, *args, **kwargs):
+        executor = self.ctx.io
+        if executor is None:
+            return fn(*args, **kwargs)
+        return await asyncio.wrap_future(executor.submit(partial(fn, *args, **kwargs)))
+
+    def drop(self, item: FetchedPage, kind: str, message: str, *, status: str = REJECTED) -> DropItem:
+        self.ostats.error(item.outlet, kind)
+        self.spider.article_failed(item.key, item.outlet, kind, message, status)
+        return DropItem(f"{item.outlet}: {kind}: {message}", log_level="INFO")
+
+
+def _extraction_kind(exc: Exception) -> str:
+    from pipelines.extract import BlockedPageError
+
+    if isinstance(exc, BlockedPageError):
+        return "blocked"
+    reason = getattr(exc, "reason", str(exc)).lower()
+    if reason.startswith("not an html page"):
+        return "not_html"
+    if "mb, more than" in reason:
+        return "too_large"
+    if "encod" in reason or "decode" in reason or "charset" in reason:
+        return "encoding"
+    return "extraction"
+
+
+class ExtractPipeline(_Step):
+    """The article in the page, its canonical URL and document id."""
+
+    async def process_item(self, item: FetchedPage, spider=None):
+        from pipelines.extract import ExtractionError, extract_article
+
+        outlet = self.spider.outlets[item.outlet]
+        try:
+            article = await self.cpu(extract_article, item.body, item.final_url, outlet=outlet, headers=item.headers)
+        except ExtractionError as exc:
+            raise self.drop(item, _extraction_kind(exc), exc.reason if hasattr(exc, "reason") else str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - one odd page must not stop the crawl
+            logger.warning("%s: extraction failed on %s: %s: %s", item.outlet, item.final_url, type(exc).__name__, exc)
+            raise self.drop(item, "extraction", f"{type(exc).__name__}: {exc}") from None
+        if not (article.get("title") or "").strip() or not (article.get("text") or "").strip():
+            raise self.drop(item, "extraction", "no title or no text")
+        item.article = article
+        hint = article.get("canonical_url_hint")
+        item.canonical_url = article_identity(item.final_url, hint, outlet)
+        item.doc_id = document.doc_id_for(item.canonical_url)
+        item.extras["public_url"] = (safe_url(hint, item.final_url) if hint and canonicalize(hint, item.final_url) == item.canonical_url
+                                     else item.final_url)
+        self.ostats.inc(item.outlet, "extracted")
+        return item
+
+
+class EnrichPipeline(_Step):
+    """Language, topics and the other fields every stored article carries; only the fields
+    the index mapping knows are kept (it is strict)."""
+
+    def open_spider(self, spider=None):
+        from pipelines.index import mapping
+
+        self.fields = set(mapping()["properties"])
+
+    async def process_item(self, item: FetchedPage, spider=None):
+        outlet = self.spider.outlets[item.outlet]
+        article = item.article or {}
+        fields: dict[str, Any] = {k: article.get(k) for k in ARTICLE_FIELDS if article.get(k) not in (None, "", [])}
+        fields.update(
+            url=item.extras.get("public_url") or item.final_url, canonical_url=item.canonical_url,
+            fetched_url=item.final_url, outlet=outlet.key, outlet_name=outlet.name,
+            discovered_via=item.channel, crawled_at=item.fetched_at,
+        )
+        hint = article.get("declared_lang") or outlet.language
+        doc = await self.cpu(document.enrich, fields, lang_hint=hint, tagger=self.ctx.tagger)
+        item.doc = {k: v for k, v in doc.items() if k in self.fields}
+        return item
+
+
+class DedupePipeline(_Step):
+    """Marks a copy of an already indexed article (same text elsewhere) with `duplicate_of`."""
+
+    def open_spider(self, spider=None):
+        self.recent = dedupe.RecentIndex()
+
+    async def process_item(self, item: FetchedPage, spider=None):
+        fp = await self.cpu(dedupe.fingerprint, item.doc)
+        item.doc.update(fp.fields())
+        match = dedupe.best_match(fp, self.recent.candidates(fp), exclude=item.doc_id)
+        if match is None and self.ctx.client is not None:
+            try:
+                stored = await self.io(dedupe.cluster_candidates, self.ctx.client, self.ctx.alias, fp, exclude=item.doc_id)
+            except Exception as exc:  # noqa: BLE001 - the index step reports an unreachable cluster
+                logger.debug("duplicate lookup failed: %s", exc)
+                stored = []
+            match = dedupe.best_match(fp, stored, exclude=item.doc_id)
+        if match is not None:
+            item.doc["duplicate_of"] = match.doc_id
+            item.duplicate_of = match.doc_id
+            self.ostats.inc(item.outlet, "duplicates")
+        else:
+            item.doc.pop("duplicate_of", None)
+        self.recent.add(item.doc_id, fp, item.duplicate_of)
+        return item
+
+
+@dataclass
+class _Queued:
+    doc_id: str
+    outlet: str
+    keys: list[str]
+    doc: dict[str, Any]
+    lastmod: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    duplicate: bool = False
+
+
+class IndexPipeline(_Step):
+    """Bulk writes in batches of `bulk_size`, at least every FLUSH_INTERVAL seconds, and the
+    alerting hook after each write."""
+
+    def open_spider(self, spider=None):
+        self.queue: dict[str, _Queued] = {}
+        self.lock = asyncio.Lock()
+        self.bulk_size = int(self.ctx.settings.get("elasticsearch", "bulk_size")) if self.ctx.settings else 200
+        self.failures = 0
+        self.next_try = 0.0
+        self.unavailable: set[str] = set()
+        self.hook = None
+        try:
+            from pipelines.alerts import evaluate as alerts
+        except ImportError:
+            alerts = None
+        self.hook = getattr(alerts, "on_indexed", None)
+        # Documents a previous crawl spooled but could not write go first.
+        for doc_id, outlet, key, doc in self.ctx.state.spooled(limit=100_000):
+            self.queue[doc_id] = _Queued(doc_id, outlet, [key], doc, duplicate=bool(doc.get("duplicate_of")))
+        if self.queue:
+            logger.info("%d documents left by an earlier crawl are written first", len(self.queue))
+        self.task = asyncio.ensure_future(self._every_interval())
+
+    async def _every_interval(self):
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            try:
+                await self.flush()
+            except Exception:  # noqa: BLE001
+                logger.exception("periodic index flush failed")
+
+    async def process_item(self, item: FetchedPage, spider=None):
+        if self.ctx.client is None:
+            return item
+        self.ctx.state.spool_put(item.doc_id, item.outlet, item.key, item.doc)
+        queued = self.queue.get(item.doc_id)
+        keys = ([*queued.keys, item.key] if queued is not None else [item.key])
+        self.queue[item.doc_id] = _Queued(item.doc_id, item.outlet, keys, item.doc, item.lastmod,
+                                          item.headers.get("etag"), item.headers.get("last-modified"),
+                                          duplicate=item.duplicate_of is not None)
+        if len(self.queue) >= self.bulk_size:
+            await self.flush()
+        return item
+
+    async def flush(self, *, final: bool = False) -> None:
+        async with self.lock:
+            while self.queue and (final or time.monotonic() >= self.next_try):
+                batch = list(self.queue.values())[: self.bulk_size]
+                if not await self._write(batch):
+                    break
+
+    async def _write(self, batch: list[_Queued]) -> bool:
+        from pipelines.es import ClusterError
+        from pipelines.index import bulk_index
+
+        try:
+            result = await self.io(bulk_index, self.ctx.client, [(q.doc_id, q.doc) for q in batch], self.ctx.alias)
+        except ClusterError as exc:
+            self.failures += 1
+            wait = min(FLUSH_INTERVAL * 2 ** self.failures, RETRY_MAX)
+            self.next_try = time.monotonic() + wait
+            if self.failures == 1:
+                logger.warning("cannot write to Elasticsearch (%s); %d documents are kept in the spool and "
+                               "retried (next in %.0fs, and by the next crawl)", exc, len(self.queue), wait)
+            for q in batch:
+                self.unavailable.add(q.doc_id)
+            return False
+        if self.failures:
+            logger.warning("Elasticsearch is reachable again; writing the spooled documents")
+        self.failures, self.next_try = 0, 0.0
+        by_id = {q.doc_id: q for q in batch}
+        now = time.time()
+        for doc_id, kind in [(i, "new") for i in result.created] + [(i, "updated") for i in result.updated] + \
+                            [(i, "unchanged") for i in result.unchanged]:
+            q = by_id[doc_id]
+            self.ostats.inc(q.outlet, f"indexed/{kind}")
+            self._mark(q, INDEXED, now)
+        for doc_id, reason in result.rejected:
+            q = by_id[doc_id]
+            self.ostats.error(q.outlet, "index_rejected")
+            logger.warning("%s: Elasticsearch rejected %s: %s", q.outlet, q.doc.get("url"), reason)
+            self._mark(q, REJECTED, now, error=f"index_rejected: {reason}"[:500])
+        for q in batch:
+            self.queue.pop(q.doc_id, None)
+            self.unavailable.discard(q.doc_id)
+        self.ctx.state.spool_remove(by_id)
+        fresh = [i for i in result.created if not by_id[i].duplicate]
+        if self.hook is not None and fresh:
+            try:
+                outcome = await self.io(self.hook, self.ctx.client, self.ctx.alias, fresh, self.ctx.config_dir,
+                                        settings=self.ctx.settings)
+            except Exception as exc:  # noqa: BLE001 - alerting never stops the crawl
+                logger.warning("alert evaluation after indexing failed: %s", exc)
+            else:
+                for name in ("matched", "new", "sent", "failed"):
+                    value = getattr(outcome, name, 0)
+                    if isinstance(value, int):
+                        self.ctx.alerts[name] = self.ctx.alerts.get(name, 0) + value
+        return True
+
+    def _mark(self, q: _Queued, status: str, now: float, error: str | None = None) -> None:
+        state = self.ctx.state
+        for key in q.keys:
+            rec = state.article(key)
+            if rec is None:
+                continue
+            rec.status = status
+            rec.fetched_at = rec.fetched_at if status != INDEXED else now
+            rec.fetched_lastmod = q.lastmod or rec.lastmod
+            rec.error = error
+            if status == INDEXED:
+                rec.indexed_at = now
+                rec.doc_id = q.doc_id
+                rec.content_hash = q.doc.get("content_hash")
+                rec.etag, rec.last_modified = q.etag, q.last_modified
+                rec.attempts = 0
+            state.save_article(rec)
+
+    async def close_spider(self, spider=None):
+        self.task.cancel()
+        if self.ctx.client is None:
+            return
+        await self.flush(final=True)
+        if self.queue:
+            for q in self.queue.values():
+                self.ostats.error(q.outlet, "index_unavailable")
+            logger.warning("%d documents could not be written to Elasticsearch; they stay in the spool and the "
+                           "next crawl writes them first", len(self.queue))
