@@ -53,6 +53,18 @@ _ARABIC_LETTER = re.compile(r"[\u0621-\u064A\u0660-\u0669\u0671-\u06D3\u06F0-\u0
 _NON_ASCII_WORD = re.compile(r"[^\x00-\x7f\s]{3,}")
 
 
+def _nbsp_or_replace(exc: UnicodeDecodeError):
+    """A lone 0xA0 in UTF-8 is a no-break space typed in a Latin-1 editor: read it as one;
+    any other invalid byte becomes U+FFFD."""
+    bad = exc.object[exc.start:exc.end]
+    if bad == b"\xa0":
+        return "\u00a0", exc.end
+    return "\ufffd", exc.end
+
+
+codecs.register_error("raqib-nbsp", _nbsp_or_replace)
+
+
 class Decoded(NamedTuple):
     text: str
     encoding: str        # the codec that produced `text`, e.g. "utf-8", "windows-1256"
@@ -179,8 +191,8 @@ def _decode(body: bytes, encoding: str, source: str, warnings: list[str] | tuple
     try:
         text = body.decode(encoding)
     except UnicodeDecodeError:
-        text = body.decode(encoding, "replace")
-        count = text.count("\ufffd")
+        text = body.decode(encoding, "raqib-nbsp" if encoding == "utf-8" else "replace")
+        count = text.count("\ufffd") + (text.count("\u00a0") - body.count(b"\xc2\xa0") if encoding == "utf-8" else 0)
         warnings.append(f"{count} byte sequence{'s' if count != 1 else ''} invalid in {encoding} "
                         f"replaced by U+FFFD")
     except LookupError:   # cannot happen for normalised labels; never lose the page over it

@@ -83,6 +83,10 @@ GENERIC_DROP_LINES = [re.compile(p, re.I) for p in (
     r"^(don'?t miss|must read|recommended|advertisement|story continues below( advertisement)?"
     r"|لا تفوت|لا يفوتك|مقالات مقترحة|الأكثر قراءة)\s*[:：]?$",
     r"^\[(\w+)\b[^\]]*\].*\[/\1\]$",       # a CMS shortcode left unrendered: [button …]…[/button]
+    r"^(\d+\s*)?(comments?|تعليقات?|التعليقات)$",  # a comment counter
+    # a row of page tools: «طباعة | أرسل لصديق»
+    r"^((طباعة|اطبع|أرسل لصديق|ارسل لصديق|إرسال لصديق|أرسل إلى صديق|حفظ|تكبير الخط|تصغير الخط|print|email|e-mail"
+    r"|send to a friend|save)\s*[|/•·\\-]*\s*){2,}$",
 )]
 
 # Labels of the metadata lines Arabic sites print above or below an article:
@@ -97,6 +101,13 @@ _GENERIC_BLOCK_MARKERS = (
     "attention required! | cloudflare", "_incapsula_resource", "ddos-guard", "checking your browser before accessing",
     "please enable cookies.</", "enable javascript and cookies to continue",
 )
+
+# Embedded social posts: quoted statements are part of the story (readers and annotators count
+# them as article text), but a post that repeats the headline is the outlet promoting this very
+# article, and is dropped.
+_SOCIAL_EMBEDS = CSSSelector(
+    "blockquote.twitter-tweet, blockquote.twitter-video, blockquote.instagram-media, blockquote.tiktok-embed, "
+    "blockquote.reddit-card, div.fb-post, div.fb-video, blockquote.threads-post, blockquote.bluesky-embed")
 
 _BLOCK_TAGS = {
     "p", "div", "section", "article", "main", "header", "footer", "aside", "nav", "h1", "h2", "h3", "h4",
@@ -143,13 +154,15 @@ def extract_article(body: bytes | str, url: str, *, outlet=None, headers: Mappin
     selected = {name: _select_text(tree, hints.get(f"{name}_selector"), warnings, name)
                 for name in ("title", "author", "date", "summary")}
 
+    _unwrap_layout_tables(tree)
+    # The title first: it is needed to recognise what repeats it.
+    title, title_source = _pick_title(tree, embedded, selected["title"], ld, meta)
+    _drop_promotional_embeds(tree, title)
     for selector in hints.get("drop_selectors") or ():
         for el in _css(selector, tree, warnings, "drop_selectors"):
             if el.getparent() is not None:
                 el.drop_tree()
 
-    # Title (needed to clean the text), then the body.
-    title, title_source = _pick_title(tree, embedded, selected["title"], ld, meta)
     text, method = _body(tree, url, hints, warnings, [embedded, ld])
     drop_patterns = [p if hasattr(p, "search") else re.compile(p) for p in hints.get("drop_text") or ()]
     headline = next((t for t in (element_text(el) for el in tree.iter("h1")) if t), None)
@@ -235,9 +248,10 @@ def _decode_body(body: bytes | str, url: str, content_type: str | None, warnings
             raise ExtractionError(url, f"the body is gzip data that cannot be decompressed ({exc})") from None
         warnings.append("the body was gzip-compressed without Content-Encoding; decompressed")
     mime = (content_type or "").split(";")[0].strip().lower()
-    if mime and not _html_like_mime(mime) and not _sniff_html(body):
-        raise ExtractionError(url, f"not an HTML page: the server says it is {mime}")
     kind = _binary_kind(body)
+    if mime and not _html_like_mime(mime) and not _sniff_html(body):
+        raise ExtractionError(url, f"not an HTML page: the server says it is {mime}"
+                                   + (f" and the body looks like {kind}" if kind else ""))
     if kind:
         raise ExtractionError(url, f"not an HTML page: the body looks like {kind}")
     decoded = decode_html(body, content_type)
@@ -327,6 +341,32 @@ def _css(selector: str, tree, warnings: list[str], what: str) -> list:
     except Exception as exc:     # cssselect raises several exception types for bad selectors
         warnings.append(f"the outlet's {what} {selector!r} is not a valid CSS selector ({exc}); ignored")
         return []
+
+
+def _unwrap_layout_tables(tree) -> None:
+    """Old portals set the whole article in a one-column table. Read as a table its paragraphs
+    would be fused into one cell; a table none of whose rows has two cells is layout, so it
+    becomes plain blocks."""
+    for table in list(tree.iter("table")):
+        rows = table.xpath("./tr | ./tbody/tr | ./thead/tr | ./tfoot/tr")
+        if not rows or any(len(row.xpath("./td | ./th")) > 1 for row in rows):
+            continue
+        if not table.xpath(".//p | .//br | .//div"):
+            continue
+        for el in [table, *table.xpath("./tbody | ./thead | ./tfoot"), *rows,
+                   *[cell for row in rows for cell in row.xpath("./td | ./th")]]:
+            el.tag = "div"
+            for attr in ("width", "cellpadding", "cellspacing", "border", "colspan", "rowspan"):
+                el.attrib.pop(attr, None)
+
+
+def _drop_promotional_embeds(tree, title: str | None) -> None:
+    title_form = " ".join(normalize.tokens(title or ""))
+    if len(title_form) < 10:
+        return
+    for el in _SOCIAL_EMBEDS(tree):
+        if el.getparent() is not None and title_form in " ".join(normalize.tokens(element_text(el))):
+            el.drop_tree()
 
 
 def _selector_label(tree, selector: str) -> str:
@@ -498,7 +538,8 @@ def clean_text(text: str, *, title: str | None = None, drop: list[re.Pattern] | 
     found: dict[str, Any] = {}
     title_form = " ".join(normalize.tokens(title or ""))
     headings = {title_form, " ".join(normalize.tokens(headline or ""))} - {""}
-    lines = [re.sub(r"[ \t\u00a0\u200f\u200e]+", " ", line).strip() for line in (text or "").splitlines()]
+    text = _INVISIBLE.sub("", text or "")
+    lines = [_unwrap_cell(_SPACES.sub(" ", line).strip()) for line in text.splitlines()]
     lines = [line for line in lines if line]
     kept: list[str] = []
     n = len(lines)
@@ -516,15 +557,26 @@ def clean_text(text: str, *, title: str | None = None, drop: list[re.Pattern] | 
         if kept and kept[-1] == line:
             continue
         kept.append(line)
-    # Below the last sentence: a heading left with nothing under it («المصادر:» whose list was
-    # a sidebar widget) or the article's tags, one or two words a line.
-    while kept and ((kept[-1].endswith((":", "：")) and len(kept[-1].split()) <= 5) or _is_tag_line(kept[-1])):
+    # A heading left with nothing under it («المصادر:» whose list was a sidebar widget).
+    while kept and kept[-1].endswith((":", "：")) and len(kept[-1].split()) <= 5:
         kept.pop()
     return "\n".join(kept), found
 
 
-def _is_tag_line(line: str) -> bool:
-    return len(line.split()) <= 2 and len(line) <= 30 and not re.search(r"[.!?؟。…:\"»”)]$", line)
+# Direction marks and overrides, zero-width spaces, byte-order marks and the replacement
+# character of undecodable bytes: invisible, or noise, and they split words for search.
+_INVISIBLE = re.compile("[\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\ufffd]")
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_ONE_CELL = re.compile(r"^\|\s(.*?)\s\|$")
+
+
+def _unwrap_cell(line: str) -> str:
+    """A table row with a single cell is page layout (old portals set articles in tables),
+    not tabular data: «| text |» becomes «text»."""
+    match = _ONE_CELL.match(line)
+    if not match or re.search(r"(?<!\\)\s\|\s", match.group(1)):
+        return line
+    return match.group(1).replace("\\|", "|").strip()
 
 
 def _is_metadata_line(line: str, title_form: str, found: dict, tz, convention: str) -> bool:

@@ -142,3 +142,11 @@ def test_labels():
     assert normalize_label("cp1256") == "windows-1256"
     assert normalize_label("UTF8") == "utf-8"
     assert normalize_label("x-klingon") is None
+
+
+def test_lone_a0_in_utf8_is_a_no_break_space():
+    """A Latin-1 no-break space typed into a UTF-8 page: a space, not a replacement character."""
+    body = page("بدأ" + "\xa0" + "المهاجم " + ARABIC).encode("utf-8").replace("\xa0".encode("utf-8"), b"\xa0")
+    decoded = decode_html(body, "text/html; charset=utf-8")
+    assert decoded.encoding == "utf-8"
+    assert "بدأ\u00a0المهاجم" in decoded.text and "\ufffd" not in decoded.text

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -301,3 +302,19 @@ def test_assabah_arabic_page_snippets():
         assert snippet not in out["text"], snippet
     assert " ".join(out["title"].split()) == " ".join(expected["title"].split())
     assert out["declared_lang"] == "ar"
+
+
+def test_layout_table_keeps_paragraphs_and_drops_tool_rows():
+    """Old portals set the article in a one-column table; its paragraphs stay paragraphs."""
+    rows = "".join(f"<p>{p}</p>" for p in SEED[:3])
+    page = (f'<html><body><table width="100%"><tr><td><h1>عنوان</h1></td></tr><tr><td class="text">{rows}</td></tr>'
+            '<tr><td><a href="/print">طباعة</a> | <a href="/send">أرسل لصديق</a></td></tr></table></body></html>')
+    out = extract_article(page.encode("utf-8"), URL, now=NOW)
+    assert out["text"].split("\n") == SEED[:3]
+
+
+def test_invisible_characters_are_removed():
+    body = "<p>" + SEED[0].replace(" ", " \u200f", 3) + "\u202d \u202c" + "\ufeff" + "</p>" + BODY
+    out = extract_article(html(body=body), URL, now=NOW)
+    assert not re.search("[\u200e\u200f\u202a-\u202e\ufeff]", out["text"])
+    assert out["text"].split("\n")[0] == SEED[0]

@@ -240,17 +240,15 @@ def almarjie_page() -> bytes:
 <div class="ad-slot">{html.escape(ads[0])}</div>
 <div class="ad-slot">{html.escape(ads[1])}</div>
 <div id="content">
-  <div class="article-header">
-    <h1 class="article-title">{html.escape(title)}</h1>
-    <div class="article-info">
-      <span class="article-date">{html.escape(date_line)}</span>
-      <span class="article-source">{html.escape(source)}</span>
-      <span class="article-writer">{html.escape(writer)}</span>
-      <a class="print-link" href="/print/1140">{html.escape(print_link)}</a>
-    </div>
-  </div>
-  <div class="article-body">
+  <div class="col-md-8 article">
+    <div class="articleTitle"><h1>{html.escape(title)}</h1></div>
+    <div class="articleDate"><span class="date">{html.escape(date_line)}</span></div>
+    <div class="articleSource"><span>{html.escape(source)}</span></div>
+    <div class="articleWriter"><a href="/Writer/55">{html.escape(writer)}</a></div>
+    <div class="articleTools"><a class="print" href="/print/1140">{html.escape(print_link)}</a></div>
+    <div class="articleBody" id="NewsStory">
 {ps(body)}
+    </div>
   </div>
   <div class="related"><h3>موضوعات ذات صلة</h3><ul>
     <li><a href="/1139">«داعش» في البادية السورية.. خريطة الانتشار</a></li>
