@@ -130,9 +130,13 @@ class Tagger:
 
     def _terms(self, doc: Text, result: TopicResult) -> list[str]:
         """The terms that fired for a topic, as written, once each, in text order."""
-        spans = sorted({(h.first, h.last) for _, _, hits in result.sentences.values() for h in hits})
-        out, seen = [], set()
+        spans = sorted({(h.first, h.last) for _, _, hits in result.sentences.values() for h in hits},
+                       key=lambda span: (span[0], -span[1]))
+        out, seen, reach = [], set(), -1
         for first, last in spans:
+            if last <= reach:
+                continue   # inside a longer term that also fired («التحالف» in «التحالف الدولي»)
+            reach = last
             surface = doc.span_text(first, last)
             key = normalize_text(surface)
             if key not in seen:
