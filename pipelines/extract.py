@@ -56,15 +56,21 @@ OUTPUT_KEYS = (
 
 
 class ExtractionError(ValueError):
-    """The page holds no article; `str()` names the URL and what was wrong."""
+    """The page holds no article; `str()` names the URL and what was wrong, `kind` says which
+    of KINDS it is (for per-kind crawl statistics)."""
 
-    def __init__(self, url: str | None, reason: str):
-        self.url, self.reason = url, reason
+    KINDS = ("empty", "too_large", "not_html", "unparseable", "no_text", "blocked")
+
+    def __init__(self, url: str | None, reason: str, kind: str = "no_text"):
+        self.url, self.reason, self.kind = url, reason, kind
         super().__init__(f"{url or '(no URL)'}: {reason}")
 
 
 class BlockedPageError(ExtractionError):
     """The page is a block or challenge page (a CDN's "checking your browser", a 403 body)."""
+
+    def __init__(self, url: str | None, reason: str):
+        super().__init__(url, reason, kind="blocked")
 
 
 # --- boilerplate that is never article text, on any site ------------------------------------
@@ -235,30 +241,31 @@ def _header(headers: Mapping | Any, name: str) -> str | None:
 
 def _decode_body(body: bytes | str, url: str, content_type: str | None, warnings: list[str]) -> tuple[str, str]:
     if body is None or len(body) == 0:
-        raise ExtractionError(url, "the response body is empty")
+        raise ExtractionError(url, "the response body is empty", "empty")
     if isinstance(body, str):
         return body, "unicode"
     if len(body) > MAX_BODY_BYTES:
         raise ExtractionError(url, f"the page is {len(body) / 2**20:.1f} MB, more than the "
-                                   f"{MAX_BODY_BYTES // 2**20} MB an article page can be")
+                                   f"{MAX_BODY_BYTES // 2**20} MB an article page can be", "too_large")
     if body[:2] == b"\x1f\x8b":     # gzip the server did not declare as Content-Encoding
         try:
             body = _gunzip(body)
         except (OSError, EOFError, zlib.error, ValueError) as exc:
-            raise ExtractionError(url, f"the body is gzip data that cannot be decompressed ({exc})") from None
+            raise ExtractionError(url, f"the body is gzip data that cannot be decompressed ({exc})",
+                                  "too_large" if "MB once decompressed" in str(exc) else "unparseable") from None
         warnings.append("the body was gzip-compressed without Content-Encoding; decompressed")
     mime = (content_type or "").split(";")[0].strip().lower()
     kind = _binary_kind(body)
     if mime and not _html_like_mime(mime) and not _sniff_html(body):
         raise ExtractionError(url, f"not an HTML page: the server says it is {mime}"
-                                   + (f" and the body looks like {kind}" if kind else ""))
+                                   + (f" and the body looks like {kind}" if kind else ""), "not_html")
     if kind:
-        raise ExtractionError(url, f"not an HTML page: the body looks like {kind}")
+        raise ExtractionError(url, f"not an HTML page: the body looks like {kind}", "not_html")
     decoded = decode_html(body, content_type)
     warnings.extend(decoded.warnings)
     if not _sniff_html(body) and "<" not in decoded.text[:4096]:
         raise ExtractionError(url, "not an HTML page: no markup in the body"
-                                   + (f" (Content-Type {mime})" if mime else ""))
+                                   + (f" (Content-Type {mime})" if mime else ""), "not_html")
     return decoded.text, decoded.encoding
 
 
@@ -327,9 +334,9 @@ def _parse(text: str, url: str):
     try:
         tree = load_html(text)
     except (ParserError, ValueError, TypeError) as exc:
-        raise ExtractionError(url, f"the page cannot be parsed as HTML ({exc})") from None
+        raise ExtractionError(url, f"the page cannot be parsed as HTML ({exc})", "unparseable") from None
     if tree is None:
-        raise ExtractionError(url, "not an HTML page: the parser found no document in it")
+        raise ExtractionError(url, "not an HTML page: the parser found no document in it", "not_html")
     return tree
 
 
@@ -780,7 +787,7 @@ def read_page_file(path) -> bytes:
         try:
             return _gunzip(data)
         except (OSError, EOFError, zlib.error, ValueError) as exc:
-            raise ExtractionError(str(path), f"cannot decompress the gzip file ({exc})") from None
+            raise ExtractionError(str(path), f"cannot decompress the gzip file ({exc})", "unparseable") from None
     return data
 
 

@@ -226,26 +226,30 @@ def test_html_to_text_keeps_paragraphs_and_drops_scripts():
 
 # --- what is not an article -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("body, headers, reason", [
-    (b"", None, "empty"),
-    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", None, "PDF"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", {"Content-Type": "image/png"}, "image/png"),
-    (b'{"id": 1, "title": "not a page"}', {"Content-Type": "application/json"}, "application/json"),
-    (b"just a line of plain text without any markup at all", {"Content-Type": "text/plain"}, "not an HTML page"),
-    (b"\x00\x01\x02\x03binary\x00\x00stuff" * 50, None, "binary"),
+@pytest.mark.parametrize("body, headers, reason, kind", [
+    (b"", None, "empty", "empty"),
+    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", None, "PDF", "not_html"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", {"Content-Type": "image/png"}, "image/png", "not_html"),
+    (b'{"id": 1, "title": "not a page"}', {"Content-Type": "application/json"}, "application/json", "not_html"),
+    (b"just a line of plain text without any markup at all", {"Content-Type": "text/plain"}, "not an HTML page",
+     "not_html"),
+    (b"\x00\x01\x02\x03binary\x00\x00stuff" * 50, None, "binary", "not_html"),
     (b"<html><head><title>x</title></head><body><nav><a href='/'>Home</a></nav></body></html>", None,
-     "no article text"),
+     "no article text", "no_text"),
+    (b"\x1f\x8b\x08\x00garbage-not-really-gzip", None, "cannot be decompressed", "unparseable"),
 ])
-def test_not_an_article(body, headers, reason):
+def test_not_an_article(body, headers, reason, kind):
     with pytest.raises(ExtractionError) as err:
         extract_article(body, URL, headers=headers)
     assert reason in str(err.value)
     assert URL in str(err.value)
+    assert err.value.kind == kind and kind in ExtractionError.KINDS
 
 
 def test_huge_body_is_refused_before_parsing():
-    with pytest.raises(ExtractionError, match="MB"):
+    with pytest.raises(ExtractionError, match="MB") as err:
         extract_article(b"<html><body><p>" + b"x" * (MAX_BODY_BYTES + 1), URL)
+    assert err.value.kind == "too_large"
 
 
 @pytest.mark.parametrize("page, hints", [
@@ -256,8 +260,9 @@ def test_huge_body_is_refused_before_parsing():
      .encode("utf-8"), {"blocked_markers": ["طلبك محجوب"]}),
 ])
 def test_block_and_challenge_pages(page, hints):
-    with pytest.raises(BlockedPageError, match="block or challenge page"):
+    with pytest.raises(BlockedPageError, match="block or challenge page") as err:
         extract_article(page, URL, outlet=outlet(**hints) if hints else None)
+    assert err.value.kind == "blocked"
 
 
 def test_undeclared_gzip_body_is_decompressed():
