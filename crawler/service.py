@@ -23,6 +23,7 @@ the scheduler down with it. Around the children:
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import logging
 import os
@@ -231,6 +232,7 @@ class Service:
         self.lock = ServiceLock(state_dir / "service.lock")
         self.stopping = threading.Event()
         self._children: dict[str, subprocess.Popen] = {}
+        self._job_seq = itertools.count(1)
         self._children_lock = threading.Lock()
         self._state_lock = threading.RLock()
         self.state: dict[str, OutletState] = {}
@@ -251,11 +253,10 @@ class Service:
         now = time.time()
         for key, outlet in self.outlets.items():
             st = self.state[key]
-            jitter = random.uniform(0, self.svc["jitter"])
+            jitter = random.uniform(0, min(self.svc["jitter"], st.interval / 4))
             when = st.next_run if st.next_run and st.next_run > now else now + jitter   # missed runs: one, soon
             st.next_run = when
-            self.scheduler.add_job(self._crawl_job, "date", run_date=_dt(when), args=[key], id=f"crawl:{key}",
-                                   executor="crawls", replace_existing=True)
+            self._reschedule(key, when)
         sweep = float(self.settings.get("alerts", "sweep_interval"))
         self.scheduler.add_job(self._alerts_job, "interval", seconds=max(1.0, sweep), id="alerts",
                                executor="alerts", next_run_time=datetime.now(timezone.utc))
@@ -315,7 +316,10 @@ class Service:
             with self._state_lock:
                 st.last_start, st.running_pid = start, None
             try:
-                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
+                # The crawl's own report goes to the stats file and into one log line here;
+                # its log lines (stderr) pass through.
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        start_new_session=True)
             except OSError as exc:
                 status, error = "failed", f"cannot start the crawl: {exc}"
             else:
@@ -339,7 +343,7 @@ class Service:
         with self._state_lock:
             base = self.every or outlet.schedule
             lo = self.every or float(self.svc["min_interval"])
-            hi = self.every or float(self.svc["max_interval"])
+            hi = float(self.svc["max_interval"])      # a failing outlet backs off even under --every
             ok = status in ("ok", "stopped")
             st.interval = next_interval(st, base=base, lo=lo, hi=hi, ok=ok, new=new,
                                         adaptive=bool(self.svc["adaptive"]) and not self.every)
@@ -397,9 +401,13 @@ class Service:
         return "failed", f"exit code {code} (see the crawl's log lines above)"
 
     def _reschedule(self, key: str, when: float) -> None:
+        """Arm the outlet's next run. Exactly one is pending per outlet (one at start, one
+        added by each run as it ends), so missed runs cannot pile up. Each gets a fresh job
+        id: re-using the id of the job that is running races with APScheduler removing that
+        spent one-off job, and could lose the new one."""
         try:
-            self.scheduler.add_job(self._crawl_job, "date", run_date=_dt(when), args=[key], id=f"crawl:{key}",
-                                   executor="crawls", replace_existing=True)
+            self.scheduler.add_job(self._crawl_job, "date", run_date=_dt(when), args=[key],
+                                   id=f"crawl:{key}:{next(self._job_seq)}", executor="crawls")
         except Exception:  # noqa: BLE001 - shutting down
             pass
 
