@@ -288,16 +288,26 @@ def _sniff_html(body: bytes) -> bool:
     return bool(re.search(rb"<(!doctype html|html|head|body|meta|title|p|div|article)[\s>/]", head))
 
 
+_CONTROL_BYTES = bytes(set(range(32)) - {9, 10, 12, 13, 27})
+_FEED_ROOT = re.compile(rb"^\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<(rss|feed|rdf:RDF|urlset|sitemapindex)\b", re.S)
+
+
 def _binary_kind(body: bytes) -> str | None:
     head = body[:16]
     for magic, kind in _BINARY_MAGIC:
         if head.startswith(magic):
             return kind
     sample = body[:4096]
-    if b"\x00" in sample and not sample.startswith((b"\xff\xfe", b"\xfe\xff")):
-        # UTF-16 without a BOM has NULs in every other byte; anything else with NULs is binary.
-        if not (sample[1::2].count(0) > len(sample) // 3 or sample[0::2].count(0) > len(sample) // 3):
-            return "binary data (it contains NUL bytes)"
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")) or sample[1::2].count(0) > len(sample) // 3 \
+            or sample[0::2].count(0) > len(sample) // 3:
+        return None          # UTF-16, with or without a BOM: NULs in every other byte
+    # Text has almost no control bytes; a stray NUL in a real page must not cost the page.
+    controls = len(sample) - len(sample.translate(None, _CONTROL_BYTES))
+    if sample and controls > 0.05 * len(sample):
+        return "binary data (it is full of control bytes)"
+    feed = _FEED_ROOT.match(body[:2048])
+    if feed:
+        return {b"urlset": "a sitemap", b"sitemapindex": "a sitemap index"}.get(feed.group(3), "a news feed")
     return None
 
 

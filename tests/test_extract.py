@@ -237,6 +237,8 @@ def test_html_to_text_keeps_paragraphs_and_drops_scripts():
     (b"<html><head><title>x</title></head><body><nav><a href='/'>Home</a></nav></body></html>", None,
      "no article text", "no_text"),
     (b"\x1f\x8b\x08\x00garbage-not-really-gzip", None, "cannot be decompressed", "unparseable"),
+    (b'<?xml version="1.0"?>\n<rss version="2.0"><channel><title>t</title></channel></rss>',
+     {"Content-Type": "application/xml"}, "a news feed", "not_html"),
 ])
 def test_not_an_article(body, headers, reason, kind):
     with pytest.raises(ExtractionError) as err:
@@ -244,6 +246,11 @@ def test_not_an_article(body, headers, reason, kind):
     assert reason in str(err.value)
     assert URL in str(err.value)
     assert err.value.kind == kind and kind in ExtractionError.KINDS
+
+
+def test_a_stray_nul_byte_does_not_make_a_page_binary():
+    page = html().replace(b"<article>", b"<article>\x00")
+    assert extract_article(page, URL, now=NOW)["text"].startswith(SEED[0][:60])
 
 
 def test_huge_body_is_refused_before_parsing():
