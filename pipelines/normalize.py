@@ -68,6 +68,23 @@ _WAW_INITIAL = (
     "واجه", "واحد", "وادي", "وارد", "واضح", "واسع", "وكر",
 )
 
+# Names that Arabic writes with a one-letter proclitic glued on («بسوريا», «لداعش», «فواشنطن»).
+# The stemmer cannot strip ب ل ك ف from any word («بريطانيا», «لبنان», «فرنسا» begin with them),
+# but it can when what remains is one of these names. Normalised, without the article.
+_NAMES = frozenset("""
+    سوريا سوريه داعش امريكا اميركا واشنطن روسيا موسكو ايران طهران تركيا انقره اسرائيل دمشق حلب
+    حمص حماه ادلب درعا منبج كوباني تدمر بغداد اربيل مصر ليبيا لبنان قطر عمان بيروت اوباما ترامب
+    بوتين اردوغان قسد
+""".split())
+_NAME_PROCLITICS = ("وب", "ول", "وك", "فب", "فل", "فك", "ب", "ل", "ك", "ف", "و")
+
+# Words whose forms the suffix rules would part or confuse, given one stem: the country in both
+# spellings (سوريا, سورية) and its adjective all meet, while «سورة» (a surah) and «سور» (a
+# wall) keep the stem the suffix rules give them.
+_SAME_WORD = {
+    **dict.fromkeys(("سوريا", "سوريه", "سوري", "سوريين", "سوريون", "سوريان", "سوريات"), "سوريا"),
+}
+
 # Spelling variants that survive letter folding, unified at the stem level.
 # Key: a stem prefix as written; value: the canonical spelling.
 _VARIANT_PREFIXES = (
@@ -105,6 +122,9 @@ def stem(token: str) -> str:
     if not is_arabic(token) or len(token) < 3:
         return token
     word = token
+    for proclitic in ("", *_NAME_PROCLITICS):
+        if word.startswith(proclitic) and word[len(proclitic):] in _NAMES:
+            return _canonical(word[len(proclitic):])   # a name: no suffix to strip
     if (
         word.startswith("و")
         and not word.startswith("وال")
@@ -116,13 +136,20 @@ def stem(token: str) -> str:
         if word.startswith(prefix) and len(word) - len(prefix) >= 2:
             word = word[len(prefix):]
             break
+    if word in _SAME_WORD:
+        return _SAME_WORD[word]
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 2:
             word = word[: -len(suffix)]
+    return _canonical(word)
+
+
+def _canonical(word: str) -> str:
+    if word in _SAME_WORD:
+        return _SAME_WORD[word]
     for variant, canonical in _VARIANT_PREFIXES:
         if word.startswith(variant):
-            word = canonical + word[len(variant):]
-            break
+            return canonical + word[len(variant):]
     return word
 
 

@@ -123,3 +123,23 @@ def test_proclitic_readings_offer_the_word_behind_a_preposition():
     # the token itself is always the first reading, and Latin words have only that one
     assert proclitic_splits("بريطانيا")[0].base == "بريطانيا"
     assert proclitic_splits("isis") == (("isis", False),)
+
+
+def test_a_one_letter_proclitic_on_a_name_is_stripped_but_not_from_words_that_begin_with_it():
+    # from the seed sentences: «لـ«داعش»», and the usual «بسوريا», «لواشنطن», «وبأميركا»
+    assert stem(normalize_text("بسوريا")) == stem(normalize_text("سوريا"))
+    assert stem(normalize_text("لداعش")) == stem(normalize_text("وبداعش")) == "داعش"
+    assert stem(normalize_text("وبأميركا")) == stem(normalize_text("أمريكا"))
+    assert stem(normalize_text("للبنان")) == stem(normalize_text("لبنان"))
+    # names and words that begin with ب ل ك ف keep their first letter
+    for word in ("بريطانيا", "لبنان", "فرنسا", "بغداد", "كركوك"):
+        assert stem(normalize_text(word))[0] == normalize_text(word)[0], word
+
+
+def test_both_spellings_of_syria_and_its_adjective_meet_but_a_surah_does_not():
+    syria = stem(normalize_text("سوريا"))
+    for form in ("سورية", "السورية", "السوريين", "بسوريا", "وسوريا", "السوري"):
+        assert stem(normalize_text(form)) == syria, form
+    assert stem(normalize_text("سورة")) != syria    # «سورة البقرة»
+    forms = index_form(_text("seed_001_lead")).split()
+    assert forms.count(syria) == 2                  # «في سوريا» and «قوات سوريا الديمقراطية»
