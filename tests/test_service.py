@@ -249,3 +249,23 @@ def test_stats_of_the_crawl_report_are_summarised():
     assert summarize({}, "a") == (0, 0, "", None)
     blocked = {"outlets": {"a": {"fetched": {}, "errors": {"blocked": 1}, "status": "blocked", "blocked": "a challenge page"}}}
     assert summarize(blocked, "a")[2:] == ("fetched 0, errors 1, blocked: a challenge page", "blocked")
+
+
+def test_raqib_run_refuses_to_start_on_a_broken_alerts_file_or_option(config_dir, raqib):
+    (config_dir / "alerts.yaml").write_text("alerts:\n  - name: x\n    notify: [{type: email}]\n", encoding="utf-8")
+    code, _, err = raqib("run")
+    assert code == 3 and "alerts[0] (x).notify[0].to: is required" in err
+    code, _, err = raqib("run", "--every", "soon")
+    assert code == 2 and "--every expects a duration" in err
+    code, _, err = raqib("run", "--outlet", "nowhere")
+    assert code == 3 and "no outlet named 'nowhere'" in err
+
+
+def test_status_before_the_service_ever_ran(config_dir, raqib):
+    code, out, _ = raqib("status")
+    assert code == 0
+    assert "service: has never run with the state directory" in out
+    assert "almayadeen" in out and "when the service starts" in out
+    code, out, _ = raqib("status", "--json")
+    info = json.loads(out)
+    assert info["running"] is False and "almayadeen" in info["configured"]
