@@ -100,6 +100,12 @@ class Tagger:
             "locations": locations,
         }
 
+    def entities(self, text: str | None) -> dict[str, list[str]]:
+        """The actors and places a short text names, by canonical name: how a search can treat
+        «تنظيم الدولة», «داعش» and "ISIL" as one actor (match `entities.actors: ISIS`)."""
+        entities, _ = self.gazetteer.extract(self.lexicon.find(Text("", text or "")))
+        return entities
+
     def explain(self, title: str | None, text: str | None) -> tuple[Text, list[TopicResult]]:
         """The full reasoning, sentence by sentence (for `raqib tag --explain` and the bench)."""
         doc = Text(title or "", text or "", lead_tokens=self.settings.lead_words)

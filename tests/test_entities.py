@@ -97,3 +97,12 @@ def test_a_bad_gazetteer_reports_every_problem_at_once():
         "places.Vague.ambiguous[0]: an ambiguous name needs not, unless_near or only_near",
     ):
         assert expected in text, (expected, text)
+
+
+def test_every_alias_of_isis_resolves_to_one_actor(tagger):
+    for alias in ("داعش", "تنظيم الدولة", "الدولة الإسلامية في العراق والشام", "ISIS", "ISIL", "Daesh",
+                  "Islamic State", "IS fighters", "État islamique", "لداعش"):
+        assert tagger.entities(alias)["actors"] == ["ISIS"], alias
+    assert tagger.entities("what is this")["actors"] == []        # the verb is not the group
+    assert tagger.entities("قسد")["actors"] == ["SDF"]
+    assert tagger.entities("أمريكا")["actors"] == tagger.entities("أميركا")["actors"] == ["United States"]
