@@ -80,9 +80,14 @@ def raqib_extractor() -> Callable[[bytes, str], str]:
 
     def run(body: bytes, url: str) -> str:
         try:
-            return extract_article(body, url)["text"]
-        except ExtractionError:
+            article = extract_article(body, url)
+        except ExtractionError as exc:
+            run.stats[f"error:{exc.kind}"] += 1
             return ""
+        run.stats[f"method:{article['extraction_method']}"] += 1
+        run.stats[f"date:{(article['date_source'] or 'none').split(':')[0]}"] += 1
+        return article["text"]
+    run.stats = Counter()
     return run
 
 
@@ -92,6 +97,7 @@ def trafilatura_extractor() -> Callable[[bytes, str], str]:
 
     def run(body: bytes, url: str) -> str:
         return trafilatura.extract(body.decode("utf-8"), include_comments=False) or ""
+    run.stats = Counter()
     return run
 
 
@@ -117,6 +123,8 @@ def evaluate_scrapinghub(data: Path, extract: Callable[[bytes, str], str], *, sh
         "cpu_ms_per_page_median": round(1000 * statistics.median(cpu), 2),
         "cpu_ms_per_page_p95": round(1000 * sorted(cpu)[int(0.95 * (len(cpu) - 1))], 2),
     })
+    if getattr(extract, "stats", None):
+        result["outcomes"] = dict(sorted(extract.stats.items()))
     if show_worst:
         def f1_of(c):
             p, r = page_precision(*c) or 0.0, page_recall(*c) or 0.0
@@ -156,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"default: {DEFAULT_DATA}")
     parser.add_argument("--worst", type=int, default=0, metavar="N", help="print the N worst pages")
     parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.relative_to(ROOT)}")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="do not also measure trafilatura with its defaults on the same machine")
     args = parser.parse_args(argv)
     if not (args.data / "scrapinghub" / "ground-truth.json").exists():
         print(f"extraction_eval: no benchmark data under {args.data} (expected scrapinghub/ground-truth.json); "
@@ -166,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     result["scrapinghub"] = evaluate_scrapinghub(args.data / "scrapinghub", extract, show_worst=args.worst)
     if (args.data / "arabic").exists():
         result["arabic_assabah"] = evaluate_arabic(args.data / "arabic", extract)
+    if args.extractor == "raqib" and not args.no_baseline:
+        baseline = evaluate_scrapinghub(args.data / "scrapinghub", trafilatura_extractor())
+        result["baseline_trafilatura_defaults"] = {k: baseline[k] for k in (
+            "f1", "precision", "recall", "cpu_ms_per_page_mean", "cpu_ms_per_page_median")}
     result.update({"versions": versions(), "cpu_cores": os.cpu_count(), "machine": platform.machine(),
                    "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     print(json.dumps(result, indent=2, ensure_ascii=False))

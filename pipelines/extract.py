@@ -50,8 +50,8 @@ MIN_TEXT = 25
 
 OUTPUT_KEYS = (
     "title", "text", "summary", "author", "published_at", "modified_at", "date_source",
-    "extraction_method", "canonical_url_hint", "declared_lang", "keywords", "section", "country",
-    "encoding", "warnings",
+    "extraction_method", "canonical_url_hint", "amp_url_hint", "declared_lang", "keywords", "section",
+    "country", "encoding", "warnings",
 )
 
 
@@ -126,7 +126,7 @@ _SKIP_TAGS = {"script", "style", "noscript", "template", "svg", "iframe", "objec
 _BINARY_MAGIC = (
     (b"%PDF", "a PDF document"), (b"\x89PNG", "a PNG image"), (b"GIF8", "a GIF image"),
     (b"\xff\xd8\xff", "a JPEG image"), (b"RIFF", "a RIFF (WebP/WAV/AVI) file"), (b"PK\x03\x04", "a ZIP archive"),
-    (b"\x00\x00\x00", "binary data"), (b"ID3", "an MP3 file"), (b"OggS", "an Ogg file"), (b"\x7fELF", "an executable"),
+    (b"ID3", "an MP3 file"), (b"OggS", "an Ogg file"), (b"\x7fELF", "an executable"),
     (b"\xd0\xcf\x11\xe0", "an MS Office document"),
 )
 
@@ -136,7 +136,8 @@ _BINARY_MAGIC = (
 def extract_article(body: bytes | str, url: str, *, outlet=None, headers: Mapping | Any = None,
                     now: datetime | None = None) -> dict[str, Any]:
     """Extract one article; `outlet` is a `crawler.outlets.Outlet` (hints, zone), `headers` the
-    response headers (a dict or Scrapy `Headers`). Returns the fields of OUTPUT_KEYS."""
+    response headers (a dict or Scrapy `Headers`), `now` the reference for "in the future"
+    (default: the clock). Returns the fields of OUTPUT_KEYS; raises ExtractionError."""
     hints: dict[str, Any] = dict(getattr(outlet, "extraction", None) or {})
     tz = outlet.tz if outlet is not None else dates.UTC
     convention = hints.get("date_convention", "auto")
