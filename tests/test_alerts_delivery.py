@@ -227,7 +227,7 @@ def test_two_processes_never_claim_the_same_delivery(tmp_path):
         ledger = Ledger(path)            # its own connection, as another process has
         got = []
         for _ in range(20):
-            got += [d.key for d in ledger.claim_due(limit=15)]
+            got += [d.key for d in ledger.claim_due(owner=str(threading.get_ident()), limit=15)]
         claims.append(got)
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
@@ -246,3 +246,13 @@ def test_a_failing_rules_file_never_breaks_the_crawl(es, alias, config_dir, capl
     assert report.sent == 0
     assert "notify[0].type: expected one of webhook" in report.errors[0]
     assert "the next sweep will retry" in caplog.text
+
+
+def test_an_expired_lease_taken_by_another_process_is_not_sent_twice(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    ledger.record("r", ["file:x"], [{"id": "a1"}], now=100.0)
+    [mine] = ledger.claim_due(owner="slow", now=100.0, lease=10)
+    [theirs] = ledger.claim_due(owner="other", now=111.0, lease=10)      # the slow one's lease ran out
+    assert mine.key == theirs.key
+    assert ledger.renew([mine.key], owner="slow", now=112.0) == []      # so the slow one must not send it
+    assert ledger.renew([theirs.key], owner="other", now=112.0) == [theirs.key]

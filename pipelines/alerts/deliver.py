@@ -8,7 +8,9 @@ batch: its deliveries wait for their back-off instead of each costing another ti
 from __future__ import annotations
 
 import logging
+import os
 import time
+import uuid
 from dataclasses import dataclass, field
 from itertools import groupby
 
@@ -42,67 +44,80 @@ class AlertReport:
         return {k: getattr(self, k) for k in ("matched", "new", "sent", "articles_sent", "failed", "abandoned", "errors")}
 
 
+LEASE = 120.0   # seconds; renewed before each send, so only a dead process's lease runs out
+CLAIM = 200     # deliveries taken per round
+
+
 def deliver_due(ctx: Alerting, *, budget: float | None = None, now: float | None = None) -> AlertReport:
     """Send every due delivery (within `budget` seconds); failures are rescheduled."""
     report = AlertReport()
     start = time.monotonic()
-    claimed = ctx.ledger.claim_due(now=now, lease=max(300.0, 4 * (budget or 60.0)))
-    if not claimed:
-        return report
+    owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
     failed_channels: dict[str, str] = {}
-    groups = _messages(ctx, claimed)
-    for i, (rule_name, channel_key, batch) in enumerate(groups):
-        keys = [d.key for d in batch]
-        if budget is not None and time.monotonic() - start > budget:
-            # Out of time: hand the rest back untouched so the next pass (or the service)
-            # sends it; the crawl is not held up any longer.
-            ctx.ledger.release(k for _, _, b in groups[i:] for k in (d.key for d in b))
-            break
-        rule = ctx.rule(rule_name)
-        channel = ctx.channel(rule, channel_key) if rule else None
-        if channel is None:
-            why = f"rule {rule_name!r} was removed" if rule is None else f"channel {channel_key} was removed from rule {rule_name!r}"
-            ctx.ledger.abandon(keys, why)
-            report.abandoned += len(keys)
-            log.warning("alert not sent: %s since it matched", why)
-            continue
-        if channel_key in failed_channels:
-            ctx.ledger.mark_failed(keys, failed_channels[channel_key], ctx.backoff, attempted=False)
-            continue
-        articles = [d.article for d in batch]
-        delivery = render.delivery_id(rule_name, channel_key, [d.article_id for d in batch])
-        try:
-            channel.send(rule_name, articles, delivery=delivery)
-        except PartialDelivery as exc:
-            ctx.ledger.mark_sent(keys)
-            report.sent += 1
-            report.articles_sent += len(keys)
-            report.errors.append(str(exc))
-            log.warning("alert %s partly delivered: %s", rule_name, exc)
-        except DeliveryError as exc:
-            failed_channels[channel_key] = str(exc)
-            abandoned = ctx.ledger.mark_failed(keys, str(exc), ctx.backoff)
-            report.errors.append(str(exc))
-            if abandoned:
-                report.abandoned += len(abandoned)
-                log.error("alert %s abandoned after %s of failures: %s", rule_name,
-                          _span(ctx.backoff.give_up_after), exc)
-            else:
-                report.failed += 1
-                log.warning("alert %s not delivered (attempt %d), will retry: %s", rule_name,
-                            batch[0].attempts + 1, exc)
-        except Exception as exc:  # noqa: BLE001 - a bug in one channel must not lose the others' alerts
-            failed_channels[channel_key] = f"{channel_key}: {type(exc).__name__}: {exc}"
-            ctx.ledger.mark_failed(keys, failed_channels[channel_key], ctx.backoff)
-            report.failed += 1
-            report.errors.append(failed_channels[channel_key])
-            log.exception("alert %s: unexpected error in %s", rule_name, channel_key)
+    while True:
+        claimed = ctx.ledger.claim_due(owner=owner, now=now, lease=LEASE, limit=CLAIM)
+        if not claimed:
+            return report
+        groups = _messages(ctx, claimed)
+        for i, (rule_name, channel_key, batch) in enumerate(groups):
+            if budget is not None and time.monotonic() - start > budget:
+                # Out of time: hand the rest back untouched so the next pass (or the service)
+                # sends it; the crawl is not held up any longer.
+                ctx.ledger.release(k for _, _, b in groups[i:] for k in (d.key for d in b))
+                return report
+            held = set(ctx.ledger.renew([d.key for d in batch], owner=owner, lease=LEASE))
+            batch = [d for d in batch if d.key in held]
+            if batch:
+                _send(ctx, rule_name, channel_key, batch, failed_channels, report)
+        if len(claimed) < CLAIM:
+            return report
+
+
+def _send(ctx: Alerting, rule_name: str, channel_key: str, batch: list[Delivery], failed_channels: dict[str, str],
+          report: AlertReport) -> None:
+    keys = [d.key for d in batch]
+    rule = ctx.rule(rule_name)
+    channel = ctx.channel(rule, channel_key) if rule else None
+    if channel is None:
+        why = f"rule {rule_name!r} was removed" if rule is None else f"channel {channel_key} was removed from rule {rule_name!r}"
+        ctx.ledger.abandon(keys, why)
+        report.abandoned += len(keys)
+        log.warning("alert not sent: %s since it matched", why)
+        return
+    if channel_key in failed_channels:
+        ctx.ledger.mark_failed(keys, failed_channels[channel_key], ctx.backoff, attempted=False)
+        return
+    articles = [d.article for d in batch]
+    delivery = render.delivery_id(rule_name, channel_key, [d.article_id for d in batch])
+    try:
+        channel.send(rule_name, articles, delivery=delivery)
+    except PartialDelivery as exc:
+        ctx.ledger.mark_sent(keys)
+        report.sent += 1
+        report.articles_sent += len(keys)
+        report.errors.append(str(exc))
+        log.warning("alert %s partly delivered: %s", rule_name, exc)
+    except DeliveryError as exc:
+        failed_channels[channel_key] = str(exc)
+        abandoned = ctx.ledger.mark_failed(keys, str(exc), ctx.backoff)
+        report.errors.append(str(exc))
+        if abandoned:
+            report.abandoned += len(abandoned)
+            log.error("alert %s abandoned after %s of failures: %s", rule_name, _span(ctx.backoff.give_up_after), exc)
         else:
-            ctx.ledger.mark_sent(keys)
-            report.sent += 1
-            report.articles_sent += len(keys)
-            log.info("alert sent: %s → %s (%d article%s)", rule_name, channel_key, len(keys), "s" if len(keys) != 1 else "")
-    return report
+            report.failed += 1
+            log.warning("alert %s not delivered (attempt %d), will retry: %s", rule_name, batch[0].attempts + 1, exc)
+    except Exception as exc:  # noqa: BLE001 - a bug in one channel must not lose the others' alerts
+        failed_channels[channel_key] = f"{channel_key}: {type(exc).__name__}: {exc}"
+        ctx.ledger.mark_failed(keys, failed_channels[channel_key], ctx.backoff)
+        report.failed += 1
+        report.errors.append(failed_channels[channel_key])
+        log.exception("alert %s: unexpected error in %s", rule_name, channel_key)
+    else:
+        ctx.ledger.mark_sent(keys)
+        report.sent += 1
+        report.articles_sent += len(keys)
+        log.info("alert sent: %s → %s (%d article%s)", rule_name, channel_key, len(keys), "s" if len(keys) != 1 else "")
 
 
 def _messages(ctx: Alerting, claimed: list[Delivery]) -> list[tuple[str, str, list[Delivery]]]:

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     created_at  REAL NOT NULL,
     attempts    INTEGER NOT NULL DEFAULT 0,
     lease_until REAL,
+    lease_owner TEXT,
     last_error  TEXT,
     sent_at     REAL,
     PRIMARY KEY (rule, article_id, channel)
@@ -102,6 +103,9 @@ class Ledger:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(deliveries)")}
+            if "lease_owner" not in columns:   # a ledger written by the first release
+                db.execute("ALTER TABLE deliveries ADD COLUMN lease_owner TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -168,9 +172,11 @@ class Ledger:
 
     # --- deliveries ---------------------------------------------------------------------
 
-    def claim_due(self, *, now: float | None = None, lease: float = 300.0, limit: int = 500) -> list[Delivery]:
+    def claim_due(self, *, owner: str, now: float | None = None, lease: float = 120.0,
+                  limit: int = 200) -> list[Delivery]:
         """Take the deliveries that are due and not held by another process, for `lease`
-        seconds. For a digest, every due row of the same (rule, channel) is taken together."""
+        seconds, in the name of `owner`. A long batch renews its lease before each send
+        (`renew`), so a lease only runs out when its holder is gone."""
         now = time.time() if now is None else now
         with self._tx() as db:
             rows = db.execute(
@@ -179,9 +185,23 @@ class Ledger:
                 "WHERE d.state = 'pending' AND d.due_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?) "
                 "ORDER BY d.due_at, d.created_at LIMIT ?", (now, now, limit)).fetchall()
             db.executemany(
-                "UPDATE deliveries SET lease_until = ? WHERE rule = ? AND article_id = ? AND channel = ?",
-                [(now + lease, r[0], r[1], r[2]) for r in rows])
+                "UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE rule = ? AND article_id = ? AND channel = ?",
+                [(now + lease, owner, r[0], r[1], r[2]) for r in rows])
         return [Delivery(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+
+    def renew(self, keys: Iterable[tuple[str, str, str]], *, owner: str, lease: float = 120.0,
+              now: float | None = None) -> list[tuple[str, str, str]]:
+        """Extend the lease on deliveries `owner` still holds; returns those (a delivery whose
+        lease expired and was taken by another process is no longer ours to send)."""
+        now = time.time() if now is None else now
+        held = []
+        with self._tx() as db:
+            for key in keys:
+                cur = db.execute("UPDATE deliveries SET lease_until = ? WHERE rule = ? AND article_id = ? AND channel = ? "
+                                 "AND state = 'pending' AND lease_owner = ?", (now + lease, *key, owner))
+                if cur.rowcount:
+                    held.append(key)
+        return held
 
     def mark_sent(self, keys: Iterable[tuple[str, str, str]], *, now: float | None = None) -> None:
         now = time.time() if now is None else now
