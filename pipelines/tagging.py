@@ -22,7 +22,7 @@ from typing import Any
 
 from crawler.configfile import Checker, config_dir_from_env, load_yaml, resolve
 from pipelines import entities as entities_mod
-from pipelines.terms import Concept, Hit, Lexicon, Text, check_concept, check_within, near
+from pipelines.terms import Concept, Hit, Lexicon, Nearby, Text, check_concept, check_within
 from pipelines.normalize import normalize_text
 
 TOPIC_FILE = "topics.yaml"
@@ -171,16 +171,18 @@ def _fire(clue: Clue, doc: Text, found: dict[str, list[Hit]]):
     if within not in ("sentence", "paragraph"):
         # Anchored on each hit of the first group: the other groups within N words (or N
         # sentences) of it, and no `unless` concept that close to any of them.
+        others = [Nearby(doc, g) for g in groups[1:]]
+        blockers = Nearby(doc, unless)
         for anchor in groups[0]:
             partners = []
-            for group in groups[1:]:
-                close = [h for h in group if near(doc, anchor, h, within)]
+            for group in others:
+                close = group.around(anchor, within)
                 if not close:
                     break
                 partners.append(min(close, key=lambda h: abs(h.first - anchor.first)))
             else:
                 involved = [anchor, *partners]
-                if unless and any(near(doc, h, u, within) for h in involved for u in unless):
+                if blockers and any(blockers.any_near(h, within) for h in involved):
                     continue
                 yield tokens[anchor.first].sentence, involved
         return

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -29,6 +30,8 @@ from pipelines.normalize import _WORD_RE, is_arabic, normalize_token, proclitic_
 
 # A wildcard needs this many letters before it: «ام*» would match half the Arabic lexicon.
 MIN_WILDCARD_STEM = 3
+# A term is a name or a short phrase; the limit keeps `not` look-ups to a few positions.
+MAX_TERM_WORDS = 8
 
 # Abbreviations whose full stop does not end a sentence ("U.S. troops", "Lt. Gen.").
 _ABBREVIATIONS = frozenset(
@@ -91,6 +94,8 @@ def parse_term(source: str) -> Term:
             if is_prefix and len(base) < MIN_WILDCARD_STEM:
                 raise ValueError(f"{raw!r}: a wildcard needs at least {MIN_WILDCARD_STEM} letters before *")
             words.append(Word(text=base, prefix=is_prefix, article=article))
+    if len(words) > MAX_TERM_WORDS:
+        raise ValueError(f"{source.strip()!r} has {len(words)} words; a term has at most {MAX_TERM_WORDS}")
     return Term(source=source.strip(), words=tuple(words))
 
 
@@ -188,6 +193,7 @@ class TermSet:
         self._prefix: dict[str, list[tuple[Term, object]]] = {}
         self._case: dict[str, list[tuple[Term, object]]] = {}
         self._prefix_lengths: set[int] = set()
+        self._cache: dict[tuple[str, str], tuple[tuple[Term, object], ...]] = {}
 
     def add(self, term: Term, key: object) -> None:
         first = term.words[0]
@@ -198,8 +204,21 @@ class TermSet:
             self._prefix_lengths.add(len(first.text))
         else:
             self._exact.setdefault(first.text, []).append((term, key))
+        self._cache.clear()
 
-    def _candidates(self, token: Token) -> Iterable[tuple[Term, object]]:
+    def _candidates(self, token: Token) -> tuple[tuple[Term, object], ...]:
+        """Terms whose first word may match the token; cached per word form, since a news
+        vocabulary is small next to the number of tokens."""
+        key = (token.surface, token.norm)
+        cached = self._cache.get(key)
+        if cached is None:
+            if len(self._cache) > 200_000:
+                self._cache.clear()
+            cached = self._cache[key] = tuple(
+                dict.fromkeys(c for c in self._lookup(token) if c[0].words[0].matches(token)))
+        return cached
+
+    def _lookup(self, token: Token) -> Iterable[tuple[Term, object]]:
         found = self._case.get(token.surface)
         if found:
             yield from found
@@ -221,14 +240,9 @@ class TermSet:
         n = len(tokens)
         for i, token in enumerate(tokens):
             in_title = token.zone == "title"
-            seen: set[tuple[int, int]] = set()
-            for term, key in self._candidates(token):
-                mark = (id(term), id(key))
-                if mark in seen:
-                    continue   # the same term reached through two readings of the token
-                seen.add(mark)
+            for term, key in self._candidates(token):   # first word matched, each term once
                 last = i + len(term.words) - 1
-                if last >= n or not term.words[0].matches(token):
+                if last >= n:
                     continue
                 if len(term.words) > 1 and not all(
                     (tokens[i + k].zone == "title") == in_title and term.words[k].matches(tokens[i + k])
@@ -366,6 +380,44 @@ def near(text: Text, hit: Hit, other: Hit, within) -> bool:
     return gap <= within
 
 
+class Nearby:
+    """Hits indexed by position, sentence and paragraph, so that "which of them are within W
+    of this hit?" costs a look-up rather than a scan: long articles stay linear."""
+
+    def __init__(self, text: Text, hits: Iterable[Hit]):
+        self.text = text
+        self.hits = sorted(hits, key=lambda h: h.first)
+        self._firsts = [h.first for h in self.hits]
+        self._longest = max((h.last - h.first for h in self.hits), default=0)
+        self._by_sentence: dict[int, list[Hit]] = {}
+        self._by_paragraph: dict[int, list[Hit]] = {}
+        for h in self.hits:
+            token = text.tokens[h.first]
+            self._by_sentence.setdefault(token.sentence, []).append(h)
+            self._by_paragraph.setdefault(token.paragraph, []).append(h)
+
+    def __bool__(self) -> bool:
+        return bool(self.hits)
+
+    def around(self, hit: Hit, within) -> list[Hit]:
+        token = self.text.tokens[hit.first]
+        if within == "sentence":
+            return self._by_sentence.get(token.sentence, [])
+        if within == "paragraph":
+            return self._by_paragraph.get(token.paragraph, [])
+        if isinstance(within, tuple):
+            out: list[Hit] = []
+            for s in range(token.sentence - within[1], token.sentence + within[1] + 1):
+                out.extend(h for h in self._by_sentence.get(s, ()) if near(self.text, hit, h, within))
+            return out
+        lo = bisect_left(self._firsts, hit.first - within - self._longest)
+        hi = bisect_right(self._firsts, hit.last + within)
+        return [h for h in self.hits[lo:hi] if near(self.text, hit, h, within)]
+
+    def any_near(self, hit: Hit, within) -> bool:
+        return bool(self.hits) and bool(self.around(hit, within))
+
+
 class Lexicon:
     """Concepts compiled into one `TermSet`: one pass over a text finds them all. Several
     concepts may share a name (an entity's plain and ambiguous names): their hits merge."""
@@ -397,19 +449,27 @@ class Lexicon:
             if kind != "is":
                 continue
             concept = self.concepts[i]
-            blockers = raw.get(("not", i), ())
-            unless = raw.get(("unless", i), ())
-            only = raw.get(("only", i), ())
+            blockers = {(b.first, b.last) for b in raw.get(("not", i), ())}
+            unless = Nearby(text, raw.get(("unless", i), ())) if concept.unless_near else None
+            only = Nearby(text, raw.get(("only", i), ())) if concept.only_near else None
             for hit in hits:
-                if any(b.first <= hit.first and hit.last <= b.last and (b.last - b.first) > (hit.last - hit.first)
-                       for b in blockers):
+                if blockers and _inside_longer(hit, blockers):
                     continue
-                if concept.unless_near and any(near(text, hit, u, concept.unless_near.within) for u in unless):
+                if unless and unless.any_near(hit, concept.unless_near.within):
                     continue
-                if concept.only_near and not any(near(text, hit, o, concept.only_near.within) for o in only):
+                if only is not None and not only.any_near(hit, concept.only_near.within):
                     continue
                 merged.setdefault(concept.name, []).append(hit)
         return {name: _longest(hits) for name, hits in merged.items()}
+
+
+def _inside_longer(hit: Hit, spans: set[tuple[int, int]]) -> bool:
+    """Whether a longer span starts at or before the hit and ends at or after it (a `not`
+    term is a handful of words, so only the few start positions before the hit are tried)."""
+    return any((first, last) in spans
+               for first in range(max(0, hit.first - MAX_TERM_WORDS), hit.first + 1)
+               for last in range(hit.last, hit.last + MAX_TERM_WORDS + 1)
+               if (last - first) > (hit.last - hit.first))
 
 
 def _longest(hits: list[Hit]) -> list[Hit]:
