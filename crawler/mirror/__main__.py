@@ -23,7 +23,17 @@ def main(argv: list[str] | None = None) -> int:
                        help="this outlet answers every request with a CDN challenge")
     serve.add_argument("--new-site", action="store_true", help="include the sixth site in the written config")
     serve.add_argument("--config-dir", type=Path, help="where to write outlets.yaml (default: a new temporary directory)")
+    sub.add_parser("faults", help="print the table of faults (kind, outlet, channel, what a crawl must do)")
+    bench = sub.add_parser("bench", help="measure how fast the mirror serves article pages to a concurrent client")
+    bench.add_argument("--articles-per-outlet", type=int, default=1000, metavar="N")
+    bench.add_argument("--clients", type=int, default=8, help="concurrent keep-alive connections (default 8)")
     args = parser.parse_args(argv)
+    if args.command == "faults":
+        from crawler.mirror.faults import markdown_table
+        print(markdown_table())
+        return 0
+    if args.command == "bench":
+        return run_bench(args.articles_per_outlet, args.clients)
 
     from crawler.mirror import Mirror, MirrorError
 
@@ -55,6 +65,62 @@ def main(argv: list[str] | None = None) -> int:
         mirror.close()
     print(f"stopped; {len(mirror.requests())} requests served")
     return 0
+
+
+def run_bench(per_outlet: int, clients: int) -> int:
+    """Fetch every article page of a large mirror, as a crawler would (gzip, keep-alive,
+    several connections), and print pages per second and the server's CPU time per page."""
+    import http.client
+    import json
+    import queue
+    import resource
+    import time
+    from urllib.parse import urlsplit
+
+    from crawler.mirror import Mirror
+
+    started = time.perf_counter()
+    with Mirror(articles_per_outlet=per_outlet) as m:
+        build = time.perf_counter() - started
+        urls = [t["url"] for key in m.outlets for t in m.truth(key)]
+        work: queue.Queue = queue.Queue()
+        for u in urls:
+            work.put(u)
+        sizes: list[int] = []
+        errors: list[str] = []
+
+        def client() -> None:
+            conns: dict[str, http.client.HTTPConnection] = {}
+            while True:
+                try:
+                    url = work.get_nowait()
+                except queue.Empty:
+                    break
+                parts = urlsplit(url)
+                conn = conns.get(parts.netloc) or conns.setdefault(
+                    parts.netloc, http.client.HTTPConnection(parts.hostname, parts.port, timeout=30))
+                conn.request("GET", parts.path, headers={"Accept-Encoding": "gzip"})
+                resp = conn.getresponse()
+                body = resp.read()
+                (sizes if resp.status == 200 else errors).append(len(body) if resp.status == 200 else url)
+            for c in conns.values():
+                c.close()
+
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - t0
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    result = {"pages": len(sizes), "errors": len(errors), "seconds": round(wall, 2),
+              "pages_per_second": round(len(sizes) / wall, 1), "cpu_ms_per_page_incl_client": round(1000 * cpu / max(1, len(sizes)), 2),
+              "mean_gzip_bytes": round(sum(sizes) / max(1, len(sizes))), "build_seconds": round(build, 2)}
+    print(json.dumps(result))
+    return 0 if not errors else 1
 
 
 if __name__ == "__main__":

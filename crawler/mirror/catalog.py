@@ -114,28 +114,28 @@ def expand(articles: list[Article], outlet: str, total: int) -> list[Article]:
     most of them). They are older than every real article, so feeds and home pages keep
     showing the real recent ones.
     """
-    base = [a for a in articles if a.outlet == outlet and a.role == "article" and not a.seed]
+    langs = [a.lang for a in articles if a.outlet == outlet and a.role == "article" and not a.seed]
+    main_lang = max(set(langs), key=langs.count) if langs else None
+    base = [a for a in articles if a.outlet == outlet and a.role == "article" and not a.seed and a.lang == main_lang]
     have = sum(1 for a in articles if a.outlet == outlet and a.role == "article")
     need = total - have
-    if need <= 0 or not base:
+    if need <= 0 or len(base) < 2:
         return []
     rng = random.Random(f"raqib-mirror-expand-{outlet}")
-    by_lang: dict[str, list[Article]] = {}
-    for a in base:
-        by_lang.setdefault(a.lang, []).append(a)
     oldest = min(a.published for a in articles if a.outlet == outlet and a.published)
     top_id = max(a.site_id for a in articles if a.outlet == outlet)
     step = max(1, (top_id - min(a.site_id for a in base)) // max(1, len(base)))
     out = []
+    n = len(base)
     for k in range(need):
-        a = base[k % len(base)]
-        pool = by_lang[a.lang]
-        b = pool[(k * 7 + 3) % len(pool)]
-        if b is a and len(pool) > 1:
-            b = pool[(pool.index(a) + 1) % len(pool)]
+        # The pair (first text, second text) is different for every k while k < n * (n - 1)
+        # (about 2,000 per outlet); beyond that texts repeat.
+        i, rnd = k % n, k // n
+        a = base[i]
+        b = base[(i + 1 + rnd % (n - 1)) % n]
         paras = [p for p in a.paragraphs if p != TWEET_MARK]
         extra = [p for p in b.paragraphs if p != TWEET_MARK and not p.startswith(HEADING_MARK)]
-        cut = 1 + k % max(1, len(paras))
+        cut = 1 + (k + rnd) % max(1, len(paras))
         mixed = paras[:cut] + extra[: max(1, len(extra) // 2)] + paras[cut:]
         when = oldest - timedelta(hours=6 * (k + 1) + rng.randrange(0, 5))
         digest = hashlib.sha1(f"{outlet}-{k}".encode()).hexdigest()[:6]

@@ -33,11 +33,14 @@ class ConfigRewriteError(Exception):
     pass
 
 
-def write_config(directory: Path, mirror: "Mirror", include_new_site: bool = False) -> Path:
+def write_config(directory: Path, mirror: "Mirror", include_new_site: bool = False,
+                 source: Path | None = None) -> Path:
+    """`source`: the outlets.yaml to rewrite (default: the shipped one)."""
     from crawler.mirror.mirror import MirrorError
     from crawler.mirror.sites import NEW_SITE
 
-    shipped = yaml.safe_load((shipped_config_dir() / "outlets.yaml").read_text(encoding="utf-8"))
+    source = source or shipped_config_dir() / "outlets.yaml"
+    shipped = yaml.safe_load(source.read_text(encoding="utf-8"))
     entries = dict((shipped or {}).get("outlets") or {})
     if include_new_site:
         entries.update(new_site_entries())
@@ -128,7 +131,8 @@ def rewrite_pattern(pattern: str, domains: list[str], host: str, port: int | Non
     except re.error as exc:
         raise ConfigRewriteError(f"cannot read the host part {host_re!r} of {pattern!r}: {exc}") from None
     samples = [d for d in domains] + [f"www.{d}" for d in domains]
-    if not any(compiled.fullmatch(s) for s in samples):
+    literal = None if re.search(r"(?<!\\)[()\[\]?*+|{}^$]", host_re) else re.sub(r"\\(.)", r"\1", host_re)
+    if not (any(compiled.fullmatch(s) for s in samples) or (literal and on_domains(literal, domains))):
         raise ConfigRewriteError(
             f"the host part {host_re!r} of {pattern!r} matches none of the domains ({', '.join(domains)}); "
             "write the pattern as ^https?://<host regex>/<path regex>")

@@ -3,7 +3,7 @@
 Every fault lives on one outlet, at a URL of that outlet's real shape (an article fault's URL
 matches the outlet's `article_pattern`), linked from the channel named in `channel`, so an
 ordinary crawl of a mirror built with `faults=True` runs into all of them. `FAULTS` is the
-one table of them; the README of this package is generated from the same words.
+one table of them; the package README shows it as `markdown_table()` prints it.
 """
 from __future__ import annotations
 
@@ -114,6 +114,14 @@ FAULTS: tuple[Fault, ...] = (
           "refuse entity expansion (defusedxml or equivalent), count a feed error, read the real feed", False),
 )
 BY_KIND = {f.kind: f for f in FAULTS}
+
+
+def markdown_table() -> str:
+    """The fault table as the package README shows it (a test keeps the two in step)."""
+    rows = ["| kind | outlet | linked from | served | a correct crawl | indexed |", "|---|---|---|---|---|---|"]
+    rows += [f"| `{f.kind}` | {f.outlet} | {f.channel} | {f.served} | {f.expect} | {'yes' if f.indexed else 'no'} |"
+             for f in FAULTS]
+    return "\n".join(rows)
 # Fault pages without an article of their own get a neutral headline to be listed under.
 HEADLINES = (
     "مؤتمر صحافي مشترك لوزيري الخارجية في العاصمة", "تعديلات جديدة على قانون الانتخابات النيابية",

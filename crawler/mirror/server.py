@@ -11,6 +11,7 @@ import email.utils
 import gzip
 import hashlib
 import itertools
+import re
 import socket
 import threading
 import time
@@ -142,6 +143,16 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):   # the RequestLog replaces stderr logging
         pass
 
+    def parse_request(self) -> bool:
+        # A request line may carry raw UTF-8 (nginx accepts it); http.server would split it at
+        # bytes such as 0x85 and 0xA0, which are whitespace in latin-1. Escape them first.
+        raw = self.raw_requestline
+        self.raw_target = None
+        if any(b > 0x7F for b in raw):
+            self.raw_target = raw.split(b" ")[1].decode("utf-8", "replace") if raw.count(b" ") >= 2 else None
+            self.raw_requestline = re.sub(rb"[\x80-\xff]", lambda m: b"%%%02X" % m.group()[0], raw)
+        return super().parse_request()
+
     def do_GET(self):
         self._serve()
 
@@ -164,7 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
         request = Request(self.command, target, path, query, headers, srv.host)
         entry = srv.log.start({
             "time": time.time(), "outlet": srv.outlet, "host": headers.get("host", srv.host),
-            "server": srv.host, "method": self.command, "path": target, "decoded_path": path,
+            "server": srv.host, "method": self.command, "path": self.raw_target or target, "decoded_path": path,
             "headers": headers, "user_agent": headers.get("user-agent"),
             "if_none_match": headers.get("if-none-match"), "if_modified_since": headers.get("if-modified-since"),
             "status": None, "bytes": 0,

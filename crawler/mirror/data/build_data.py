@@ -251,7 +251,7 @@ def main(corpus_path: str) -> None:
         recs = []
         for a, role in items:
             paras = paragraphs(a["text"])
-            title = a["title"] or paras[0][:80]
+            title = " ".join((a["title"] or paras[0][:80]).split())     # runs of spaces in the source
             if a["source_repo"].startswith("fakenewssyria"):
                 paras = strip_leading_title(title, paras)
             recs.append(dict(

@@ -125,7 +125,12 @@ class Site:
         return self.memo("on_pages", lambda: [a for a in self.listed() if a.fault not in SITEMAP_ONLY])
 
     def home_items(self) -> list[Article]:
-        return self.listed_on_pages()[: self.home_size]
+        """The latest articles; the page robots.txt forbids is always among them (pinned),
+        so every crawl of the home page meets a link it must not follow."""
+        def build():
+            items = self.listed_on_pages()[: self.home_size]
+            return items + [a for a in self.hidden() if a not in items and a.published]
+        return self.memo("home", build)
 
     def feed_items(self) -> list[Article]:
         return self.listed_on_pages()[: self.feed_size]
@@ -305,11 +310,13 @@ class Site:
                 if a.role == "article" or (a.fault and F.BY_KIND[a.fault].indexed)]
 
     def truth_entry(self, a: Article) -> dict:
-        also = [self.url(p) for p, how in self.alias_paths(a).items()]
+        aliases = self.alias_paths(a).items()
+        also = [self.url(p) for p, how in aliases if how != "redirect"]
+        moved = [self.url(p) for p, how in aliases if how == "redirect"]
         return {
             "outlet": self.key, "key": a.key, "site_id": a.site_id,
             "url": self.url(self.article_path(a)), "canonical_url": self.url(self.canonical_path(a)),
-            "also_at": also, "title": a.title, "text": a.text, "summary": a.summary,
+            "also_at": also, "redirects_from": moved, "title": a.title, "text": a.text, "summary": a.summary,
             "author": a.author, "published_at": utc_iso(a.published),
             "published_date": a.published.astimezone(ZoneInfo(self.timezone)).date().isoformat(),
             "published_precision": "day" if self.day_precision else "minute",

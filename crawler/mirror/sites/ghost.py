@@ -116,11 +116,15 @@ class LevantMonitor(Site):
                             minutes=self.minutes(a)))
         return join(out)
 
-    def listing(self, items: list[Article], root: str, page: int, title: str, body_class: str) -> Response:
+    def listing(self, items: list[Article], root: str, page: int, title: str, body_class: str,
+                home: bool = False) -> Response:
         pages = max(1, -(-len(items) // PER_PAGE))
         if not 1 <= page <= pages:
             return self.not_found()
         chunk = items[(page - 1) * PER_PAGE: page * PER_PAGE]
+        if home and page == 1:
+            # Ghost shows featured posts first on the home page: the hidden one is featured.
+            chunk = [a for a in self.hidden() if a not in chunk] + chunk
         url = lambda n: self.url(root if n == 1 else f"{root}page/{n}/")
         head = [f'<link rel="canonical" href="{url(page)}">']
         nav = []
@@ -138,7 +142,7 @@ class LevantMonitor(Site):
     def home(self, req: Request, m) -> Response:
         page = int(m.group(1)) if m.lastindex else 1
         return self.listing(self.listed_on_pages(), "/", page,
-                            "Levant Monitor" + (f" (Page {page})" if page > 1 else ""), "home-template")
+                            "Levant Monitor" + (f" (Page {page})" if page > 1 else ""), "home-template", home=True)
 
     def tag_page(self, req: Request, m) -> Response:
         slug = m.group(1)

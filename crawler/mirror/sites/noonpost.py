@@ -120,6 +120,9 @@ class NoonPost(Site):
         if page > pages:
             return self.not_found()
         chunk = items[(page - 1) * PER_PAGE: page * PER_PAGE]
+        if home and page == 1:
+            # WordPress puts sticky posts on top of the first home page: the hidden one is sticky.
+            chunk = [a for a in self.hidden() if a not in chunk] + chunk
 
         def page_url(n: int) -> str:
             return self.url(root if n == 1 else f"{root}page/{n}/")
