@@ -655,7 +655,7 @@ def _pick_published(tree, page: "_PageLines", embedded: Metadata, ld: Metadata, 
         (embedded.published, embedded.source),
         (selected, f"selector:{convention}"),
         (ld.published, "json-ld"),
-        (meta.published, meta.source if meta.source != "meta" else "meta"),
+        (meta.published, meta.source),
     ]
     candidates += [(value, source) for source, value in time_elements(tree) if source != "time"]
     for value, source in candidates:

@@ -17,8 +17,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from lxml import etree
-
 ARTICLE_TYPES = {
     "article", "newsarticle", "reportagenewsarticle", "analysisnewsarticle", "opinionnewsarticle",
     "backgroundnewsarticle", "reviewnewsarticle", "askpublicnewsarticle", "satiricalarticle",
@@ -43,7 +41,7 @@ DESCRIPTION_META = ("og:description", "description", "twitter:description", "dc.
 KEYWORD_META = ("keywords", "news_keywords", "article:tag", "og:article:tag", "parsely-tags")
 SECTION_META = ("article:section", "og:article:section", "parsely-section", "section")
 
-_TAG = re.compile(r"<[^>]*>")
+_TAG = re.compile(r"</?[A-Za-z!][^>]*>")     # a tag, not a lone "<" in "a < b"
 _SPACE = re.compile(r"\s+")
 _SCRIPT_TEXT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.I | re.S)
 _JSON_COMMENTS = re.compile(r"^\s*(<!--|//\s*<!\[CDATA\[|<!\[CDATA\[)|(-->|//\s*\]\]>|\]\]>)\s*$")
@@ -444,7 +442,3 @@ def _itertext_visible(el):
             yield node.tail
 
     yield from walk(el)
-
-
-def is_element(node) -> bool:
-    return isinstance(node, etree._Element) and isinstance(node.tag, str)

@@ -330,3 +330,8 @@ def test_invisible_characters_are_removed():
     out = extract_article(html(body=body), URL, now=NOW)
     assert not re.search("[\u200e\u200f\u202a-\u202e\ufeff]", out["text"])
     assert out["text"].split("\n")[0] == SEED[0]
+
+
+def test_a_lone_less_than_sign_is_text_not_a_tag():
+    head = '<meta property="og:title" content="التضخم &lt; 2% والأسعار &gt; المتوقع">'
+    assert extract_article(html(head), URL, now=NOW)["title"] == "التضخم < 2% والأسعار > المتوقع"
