@@ -250,7 +250,7 @@ def _decode_body(body: bytes | str, url: str, content_type: str | None, warnings
                                    f"{MAX_BODY_BYTES // 2**20} MB an article page can be", "too_large")
     if body[:2] == b"\x1f\x8b":     # gzip the server did not declare as Content-Encoding
         try:
-            body = _gunzip(body)
+            body = gunzip_page(body)
         except (OSError, EOFError, zlib.error, ValueError) as exc:
             raise ExtractionError(url, f"the body is gzip data that cannot be decompressed ({exc})",
                                   "too_large" if "MB once decompressed" in str(exc) else "unparseable") from None
@@ -270,7 +270,8 @@ def _decode_body(body: bytes | str, url: str, content_type: str | None, warnings
     return decoded.text, decoded.encoding
 
 
-def _gunzip(body: bytes) -> bytes:
+def gunzip_page(body: bytes) -> bytes:
+    """Decompress a gzipped page, refusing more than MAX_BODY_BYTES of output (a gzip bomb)."""
     out = zlib.decompressobj(31).decompress(body, MAX_BODY_BYTES + 1)
     if len(out) > MAX_BODY_BYTES:
         raise ValueError(f"more than {MAX_BODY_BYTES // 2**20} MB once decompressed")
@@ -796,7 +797,7 @@ def read_page_file(path) -> bytes:
     data = path.read_bytes()
     if path.suffix == ".gz" or data[:2] == b"\x1f\x8b":
         try:
-            return _gunzip(data)
+            return gunzip_page(data)
         except (OSError, EOFError, zlib.error, ValueError) as exc:
             raise ExtractionError(str(path), f"cannot decompress the gzip file ({exc})", "unparseable") from None
     return data

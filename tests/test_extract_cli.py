@@ -127,3 +127,15 @@ def test_unreachable_url(cli):
     code, records, err = cli(f"http://127.0.0.1:{port}/a", "--timeout", "5")
     assert code == 1 and not records
     assert "cannot fetch it" in err and "Traceback" not in err
+
+
+def test_page_on_stdin(cli, monkeypatch):
+    import io
+    import sys
+
+    data = gzip.compress((GOLDEN / "noonpost-26480.html").read_bytes())
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    code, [record], err = cli("-", "--url", "https://www.noonpost.com/26480/")
+    assert code == 0, err
+    assert record["source"] == "-" and record["outlet"] == "noonpost"
+    assert record["date_source"] == "json-ld"

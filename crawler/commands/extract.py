@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "else is ever fetched. A page that fails is reported on stderr and the others go on; "
                     "the exit code is 1 if any failed.",
     )
-    p.add_argument("sources", nargs="+", metavar="PATH_OR_URL", help="saved pages (.html, .html.gz), directories, or http(s) URLs")
+    p.add_argument("sources", nargs="+", metavar="PATH_OR_URL",
+                   help="saved pages (.html, .html.gz), directories, http(s) URLs, or - for a page on stdin")
     p.add_argument("--url", metavar="URL",
                    help="the address a saved page was fetched from: resolves relative links and chooses the outlet "
                         "(only with a single file)")
@@ -110,7 +111,7 @@ def _expand(sources: list[str]):
     """Files and URLs as given; a directory stands for the pages directly in it, sorted."""
     for source in sources:
         path = Path(source)
-        if not _is_url(source) and path.is_dir():
+        if source != "-" and not _is_url(source) and path.is_dir():
             found = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(PAGE_SUFFIXES))
             if not found:
                 print(f"raqib extract: {source}: no .html or .html.gz files in this directory", file=sys.stderr)
@@ -122,6 +123,18 @@ def _expand(sources: list[str]):
 def _read(source: str, url: str | None, content_type: str | None) -> tuple[str, bytes, dict]:
     from pipelines.extract import ExtractionError, read_page_file
 
+    if source == "-":
+        data = sys.stdin.buffer.read()
+        if data[:2] == b"\x1f\x8b":
+            import zlib
+
+            from pipelines.extract import gunzip_page
+
+            try:
+                data = gunzip_page(data)
+            except (zlib.error, EOFError, ValueError) as exc:
+                raise PageError(f"cannot decompress the gzip data on stdin ({exc})") from None
+        return url or "stdin:", data, ({"Content-Type": content_type} if content_type else {})
     path = Path(source)
     if not path.exists():
         raise PageError("no such file")
