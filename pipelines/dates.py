@@ -168,11 +168,15 @@ def parse_date(value: str | None, *, tz: tzinfo | str | None = None, convention:
             dt = None
         if dt is not None:
             given = dt.tzinfo is not None
-            dt = dt if given else dt.replace(tzinfo=zone(tz))
-            return ParsedDate(dt.astimezone(UTC), "rfc2822", given, True)
+            utc = _to_utc(dt if given else dt.replace(tzinfo=zone(tz)))
+            if utc:
+                return ParsedDate(utc, "rfc2822", given, True)
     if re.fullmatch(r"\d{9,10}(\.\d+)?|\d{12,13}", text):   # Unix time, seconds or milliseconds
         seconds = float(text) / (1000 if len(text) >= 12 and "." not in text else 1)
-        return ParsedDate(datetime.fromtimestamp(seconds, UTC), "unix", True, True)
+        try:
+            return ParsedDate(datetime.fromtimestamp(seconds, UTC), "unix", True, True)
+        except (OverflowError, OSError, ValueError):
+            return None
     return find_date(text, tz=tz, convention=convention)
 
 
@@ -227,7 +231,8 @@ def _parse_iso(text: str, local: tzinfo) -> ParsedDate | None:
     given = dt.tzinfo is not None
     if not given:
         dt = dt.replace(tzinfo=local)
-    return ParsedDate(dt.astimezone(UTC), "iso", given, has_time)
+    utc = _to_utc(dt)
+    return ParsedDate(utc, "iso", given, has_time) if utc else None
 
 
 def _from_match(match: re.Match, local: tzinfo, convention: str) -> ParsedDate | None:
@@ -268,7 +273,16 @@ def _from_match(match: re.Match, local: tzinfo, convention: str) -> ParsedDate |
         dt = datetime(year, month, day, hour, minute, second, tzinfo=tz)
     except ValueError:
         return None
-    return ParsedDate(dt.astimezone(UTC), family, given, has_time)
+    utc = _to_utc(dt)
+    return ParsedDate(utc, family, given, has_time) if utc else None
+
+
+def _to_utc(dt: datetime) -> datetime | None:
+    """In UTC; None at the ends of the calendar, where the shift would leave it (year 1, 9999)."""
+    try:
+        return dt.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
 
 
 def _zone_offset(text: str) -> tzinfo | None:

@@ -129,3 +129,8 @@ def test_assumed_zone_gets_more_slack_than_a_given_one():
 def test_to_iso_refuses_naive_datetimes():
     with pytest.raises(ValueError):
         dates.to_iso(datetime(2021, 1, 1))
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+03:00", "9999-12-31T23:59:59-05:00", "1 يناير 0001"])
+def test_ends_of_the_calendar_do_not_crash(text):
+    assert dates.parse_date(text, tz="Asia/Beirut") is None
