@@ -87,9 +87,28 @@ def test_each_page_shows_the_truth_and_its_boilerplate(mirror, outlet):
             assert t["author"] in squashed
 
 
-def test_a_syndicated_item_sits_on_two_outlets(mirror):
-    groups = [(k, t["duplicate_group"]) for k in FIVE for t in mirror.truth(k) if t["duplicate_group"]]
-    assert len(groups) == 2 and groups[0][1] == groups[1][1] and groups[0][0] != groups[1][0]
+def test_syndicated_copies_sit_on_different_outlets(mirror):
+    members: dict[str, list[str]] = {}
+    for k in FIVE:
+        for t in mirror.truth(k):
+            if t["duplicate_group"]:
+                members.setdefault(t["duplicate_group"], []).append(k)
+    assert sorted(members["spa-coalition-41-strikes"]) == ["almarjie", "almayadeen", "strategic_observatory"]
+    for group, outlets in members.items():
+        assert len(outlets) >= 2 and len(set(outlets)) == len(outlets), group   # never twice on one outlet
+
+
+def test_channels_say_where_a_crawl_finds_each_article(mirror):
+    may = mirror.truth("almayadeen")
+    assert all("sitemap" in t["channels"] for t in may)
+    politics = [t for t in may if "section" in t["channels"]]
+    assert politics and all("/news/politics/" in unquote(t["url"]) for t in politics)
+    assert {t["depth"]["section"] for t in politics} == {1, 2}
+    marjie = mirror.truth("almarjie")
+    normal = mirror.truth("almarjie", channels=("home", "feed", "sitemap", "section"))
+    assert 10 <= len(normal) < len(marjie) and all("idwalk" in t["channels"] for t in marjie)
+    noon = mirror.truth("noonpost")
+    assert max(t["depth"]["home"] for t in noon) >= 4
 
 
 def test_ids_and_urls_are_stable_across_runs():

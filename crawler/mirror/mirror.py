@@ -137,10 +137,15 @@ class Mirror:
     def clear_requests(self) -> None:
         self.log.clear()
 
-    def truth(self, outlet: str) -> list[dict]:
+    def truth(self, outlet: str, channels: Iterable[str] | None = None) -> list[dict]:
+        """What a complete crawl of the outlet must index, newest first. `channels`: only
+        the articles linked from at least one of them (e.g. ("home", "feed", "sitemap",
+        "section") for a crawl without --backfill); see README for each entry's keys."""
         site = self._site(outlet)
+        wanted = set(channels) if channels is not None else None
         with self._ctx.lock:
-            return [site.truth_entry(a) for a in site.expected()]
+            entries = [site.truth_entry(a) for a in site.expected()]
+        return [e for e in entries if wanted is None or wanted & set(e["channels"])]
 
     def fault_urls(self) -> dict[str, str]:
         if not self.faults:

@@ -30,10 +30,14 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent.parent
 OUT = HERE / "articles.jsonl.gz"
 
-# The three syndicated copies of one SPA item: two go to different outlets, on purpose,
-# so the crawl meets a real cross-outlet near-duplicate.
-NEAR_DUPLICATES = {"snn-alweeam-2015-07-31-1668": "almarjie", "snn-alyaum-2015-07-31-1817": "strategic_observatory"}
+# The three syndicated copies of one SPA item go to three outlets, on purpose, so the crawl
+# meets a real cross-outlet near-duplicate. Other syndicated copies the draw brings together
+# are kept when they land on different outlets (and get a `duplicate_group` too); a copy that
+# lands on the same outlet as its twin is replaced, as one site does not publish a text twice.
+NEAR_DUPLICATES = {"snn-alweeam-2015-07-31-1668": "almarjie", "snn-alyaum-2015-07-31-1817": "strategic_observatory",
+                   "snn-3alyoum-2015-07-31-0241": "almayadeen"}
 NEAR_DUPLICATE_GROUP = "spa-coalition-41-strikes"
+DUPLICATE_JACCARD = 0.5      # word 4-gram overlap from which two texts count as one story
 
 OUTLETS = ("almayadeen", "noonpost", "almarjie", "alittihad", "strategic_observatory")
 NEW_SITE = "levant_monitor"
@@ -243,6 +247,7 @@ def main(corpus_path: str) -> None:
     plan[NEW_SITE] += [(a, "article") for a in take("ar-top-", 3) + take("ar-ord", 5)]
     plan[NEW_SITE] += [(a, "reserve") for a in take("en-fakes-", 2)]
     plan[NEW_SITE] += [(a, "hidden") for a in take("en-fakes-", 1)]
+    dedupe(plan, take)
 
     seeds = seed_records()
     records: list[dict] = []
@@ -267,6 +272,50 @@ def main(corpus_path: str) -> None:
         for r in records:
             fh.write(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n")
     print(f"wrote {len(records)} articles to {OUT} ({OUT.stat().st_size} bytes)")
+
+
+DUPLICATE_GROUPS: dict[str, str] = {}
+
+
+def shingles(a: dict) -> set[str]:
+    words = re.findall(r"\w+", a["text"])
+    return {" ".join(words[i:i + 4]) for i in range(len(words) - 3)}
+
+
+def similar(x: set[str], y: set[str]) -> bool:
+    return bool(x and y) and len(x & y) / len(x | y) >= DUPLICATE_JACCARD
+
+
+def dedupe(plan: dict[str, list[tuple[dict, str]]], take) -> None:
+    """Replace same-outlet near-duplicates; name the cross-outlet groups (DUPLICATE_GROUPS)."""
+    while True:
+        placed = [(o, i, a) for o, items in plan.items() for i, (a, _) in enumerate(items)]
+        sh = {a["id"]: shingles(a) for _, _, a in placed}
+        clash = next(((o, j, b) for n, (o, i, a) in enumerate(placed) for (o2, j, b) in placed[n + 1:]
+                      if o == o2 and similar(sh[a["id"]], sh[b["id"]])), None)
+        if clash is None:
+            break
+        outlet, j, b = clash
+        role = plan[outlet][j][1]
+        group = b["selection_group"]
+        plan[outlet][j] = (take(group, 1, need_cp1256=role.startswith("fault:"))[0], role)
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.get(x, x) != x:
+            x = parent[x]
+        return x
+    for n, (o, _, a) in enumerate(placed):
+        for (o2, _, b) in placed[n + 1:]:
+            if o != o2 and similar(sh[a["id"]], sh[b["id"]]):
+                parent[find(b["id"])] = find(a["id"])
+    members: dict[str, list[str]] = {}
+    for x in parent:
+        members.setdefault(find(x), []).append(x)
+    for root, ids in members.items():
+        for x in ids + [root]:
+            if x not in NEAR_DUPLICATES:
+                DUPLICATE_GROUPS[x] = f"syndicated-{root}"
 
 
 def encodable(a: dict) -> bool:
@@ -329,6 +378,8 @@ def assign(outlet: str, recs: list[dict], rng: random.Random) -> None:
         r["country"] = country(r["title"] + "\n" + text) if r["lang"] == "ar" else None
         if r["source_id"] in NEAR_DUPLICATES:
             r["duplicate_group"] = NEAR_DUPLICATE_GROUP
+        elif r["source_id"] in DUPLICATE_GROUPS:
+            r["duplicate_group"] = DUPLICATE_GROUPS[r["source_id"]]
     if outlet == "almayadeen":
         for r in recs:
             if r["section"] == "news-2021" and r["published"]:

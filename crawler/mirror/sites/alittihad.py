@@ -175,7 +175,7 @@ class AlKhanadeq(Site):
 
     # --- truth ---------------------------------------------------------------------------
     def channels(self, a: Article) -> list[str]:
-        return super().channels(a) + ["section", "idwalk"]
+        return super().channels(a) + ["listing", "idwalk"]
 
     def boilerplate(self, a: Article) -> list[str]:
         return ["روزنامة المحور", f"الكاتب: {a.author or 'الخنادق'}", dates.levantine_line(a.published),

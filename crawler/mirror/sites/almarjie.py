@@ -177,7 +177,7 @@ class AlMarjie(Site):
 
     # --- truth ---------------------------------------------------------------------------
     def channels(self, a: Article) -> list[str]:
-        return super().channels(a) + ["idwalk"]
+        return super().channels(a) + ["listing", "idwalk"]
 
     def boilerplate(self, a: Article) -> list[str]:
         return [BANNER, "ad a b", "ad ad ad", "طباعة", self.date_line(a), "الأكثر قراءة", "جميع الحقوق محفوظة لمركز سيمو"]

@@ -358,8 +358,15 @@ class AlMayadeen(Site):
 
     def channels(self, a: Article) -> list[str]:
         out = super().channels(a) + ["sitemap"]
-        if a.section == "news/politics":
-            out.append("section")
+        out.append("section" if a.section == "news/politics" else "listing")
+        return out
+
+    def depth(self, a: Article) -> dict[str, int]:
+        out = super().depth(a)
+        politics = self.memo("politics", lambda: [x for x in self.listed_on_pages() if x.section == "news/politics"])
+        page = self.paged_depth(politics, a, PAGE_SIZE)
+        if page:
+            out["section"] = page
         return out
 
     def boilerplate(self, a: Article) -> list[str]:

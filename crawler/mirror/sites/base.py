@@ -289,12 +289,24 @@ class Site:
 
     # --- ground truth -------------------------------------------------------------------
     def channels(self, a: Article) -> list[str]:
+        """Where the article is linked: home (page 1), home_pagination (later home pages),
+        section (the sections the shipped config lists), listing (other listing pages),
+        feed, sitemap, idwalk (reachable by the config's backfill id template)."""
         out = []
         if a in self.home_items():
             out.append("home")
+        elif self.depth(a).get("home"):
+            out.append("home_pagination")
         if a in self.feed_items() and self.has_feed():
             out.append("feed")
         return out
+
+    def depth(self, a: Article) -> dict[str, int]:
+        """The page (1 = first) on which the article is listed in paginated channels."""
+        return {"home": 1} if a in self.home_items() else {}
+
+    def paged_depth(self, items: list[Article], a: Article, size: int) -> int | None:
+        return items.index(a) // size + 1 if a in items else None
 
     def has_feed(self) -> bool:
         return True
@@ -321,7 +333,7 @@ class Site:
             "published_date": a.published.astimezone(ZoneInfo(self.timezone)).date().isoformat(),
             "published_precision": "day" if self.day_precision else "minute",
             "modified_at": utc_iso(a.modified), "lang": a.lang, "recent": a.recent,
-            "channels": self.channels(a), "fault": a.fault, "seed": a.seed,
+            "channels": self.channels(a), "depth": self.depth(a), "fault": a.fault, "seed": a.seed,
             "duplicate_group": a.duplicate_group, "source_id": a.source_id,
             "selection_group": a.selection_group,
             "boilerplate": [b for b in self.boilerplate(a) if b not in a.text and b not in a.title],

@@ -258,7 +258,11 @@ class LevantMonitor(Site):
 
     # --- truth ---------------------------------------------------------------------------
     def channels(self, a: Article) -> list[str]:
-        return super().channels(a) + ["sitemap", "section"]
+        return super().channels(a) + ["sitemap", "listing"]
+
+    def depth(self, a: Article) -> dict[str, int]:
+        page = self.paged_depth(self.listed_on_pages(), a, PER_PAGE)
+        return {"home": page} if page else {}
 
     def boilerplate(self, a: Article) -> list[str]:
         return ["Sign up for more like this.", "Powered by Ghost", "min read"]

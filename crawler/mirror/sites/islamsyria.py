@@ -145,7 +145,7 @@ class IslamSyria(Site):
 
     # --- truth ---------------------------------------------------------------------------
     def channels(self, a: Article) -> list[str]:
-        return super().channels(a) + ["section", "idwalk"]
+        return super().channels(a) + ["listing", "idwalk"]
 
     def boilerplate(self, a: Article) -> list[str]:
         return ["المشاهدات :", "مقالات ذات صلة", "أرسل لصديق", f"التاريخ : {dates.portal_date(a.published)}"]

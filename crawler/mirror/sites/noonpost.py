@@ -372,8 +372,11 @@ class NoonPost(Site):
 
     # --- truth ---------------------------------------------------------------------------
     def channels(self, a: Article) -> list[str]:
-        out = super().channels(a) + ["sitemap", "section"]
-        return out
+        return super().channels(a) + ["sitemap", "listing"]
+
+    def depth(self, a: Article) -> dict[str, int]:
+        page = self.paged_depth(self.listed_on_pages(), a, PER_PAGE)
+        return {"home": page} if page else {}
 
     def boilerplate(self, a: Article) -> list[str]:
         return ["اترك تعليقاً", "جميع الحقوق محفوظة لموقع نون بوست", "مقالات ذات صلة", "أحدث المقالات"]
