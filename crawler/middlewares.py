@@ -22,6 +22,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from scrapy import Request
+from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http.request import NO_CALLBACK
@@ -49,6 +50,15 @@ class PrivateAddress(Refused):
 
 class RobotsDisallowed(Refused):
     kind = "robots"
+
+
+class RobotsUnreachable(Refused):
+    """robots.txt could not be read, so the host is treated as disallowed (RFC 9309); `kind`
+    is the cause (dns, timeout, connection) or robots_unreachable for a 5xx answer."""
+
+    def __init__(self, message: str, kind: str = "robots_unreachable"):
+        super().__init__(message)
+        self.kind = kind
 
 
 class Blocked(Refused):
@@ -188,9 +198,11 @@ class RobotsMiddleware:
             return None
         robots = await self.fetch(request)
         if not robots.allowed(request.url, self.token):
-            why = ("robots.txt could not be read, so the host is treated as disallowed (RFC 9309)"
-                   if robots.status == "unreachable" else "disallowed by robots.txt")
-            raise RobotsDisallowed(f"{request.url}: {why}")
+            if robots.status == "unreachable":
+                raise RobotsUnreachable(f"{request.url}: not fetched, robots.txt of the host could not be read "
+                                        f"({robots.cause_message}); the host counts as disallowed (RFC 9309)",
+                                        robots.cause_kind)
+            raise RobotsDisallowed(f"{request.url}: disallowed by robots.txt")
         if robots.crawl_delay(self.token):
             request.meta["autothrottle_dont_adjust_delay"] = True
         return None
@@ -206,8 +218,11 @@ class RobotsMiddleware:
         try:
             robots = await self._download(origin, request)
         except Exception as exc:  # noqa: BLE001 - any failure means "unreachable"
-            logger.info("robots.txt of %s unreachable (%s): the host is treated as disallowed", origin, exc)
-            robots = Robots.disallow_all()
+            from crawler.spider import classify_exception
+
+            kind = classify_exception(exc)
+            logger.info("robots.txt of %s unreachable (%s: %s): the host is treated as disallowed", origin, kind, exc)
+            robots = Robots.disallow_all(cause_kind=kind, cause_message=f"{kind}: {exc}")
         self._robots[origin] = robots
         self._apply_crawl_delay(request, robots)
         del self._pending[origin]
@@ -246,7 +261,7 @@ class RobotsMiddleware:
         if 400 <= response.status < 500 and response.status != 429:
             return Robots.allow_all()
         logger.info("robots.txt of %s answered %s: the host is treated as disallowed for this crawl", origin, response.status)
-        return Robots.disallow_all()
+        return Robots.disallow_all(cause_message=f"HTTP {response.status}")
 
     def _apply_crawl_delay(self, request: Request, robots: Robots) -> None:
         delay = robots.crawl_delay(self.token)
@@ -255,10 +270,29 @@ class RobotsMiddleware:
         delay = min(delay, self.max_delay)
         host = urlparse_cached(request).hostname or ""
         downloader = self.crawler.engine.downloader
-        downloader.per_slot_settings.setdefault(host, {})["delay"] = max(delay, downloader.per_slot_settings.get(host, {}).get("delay", 0))
+        # A Crawl-delay is a minimum: no random jitter below it (Scrapy's default is ±50%).
+        per_slot = downloader.per_slot_settings.setdefault(host, {})
+        per_slot["delay"] = max(delay, per_slot.get("delay", 0))
+        per_slot["jitter"] = 0.0
         slot = downloader.slots.get(host)
         if slot is not None:
             slot.delay = max(slot.delay, delay)
+            slot.jitter = 0.0
+
+
+class GuardedHTTPDownloadHandler(HTTP11DownloadHandler):
+    """Scrapy's HTTP/1.1 download handler with one last look before a request leaves: requests
+    of an outlet that blocked the crawler while they waited in a host's queue are not sent.
+    (Downloader middlewares see requests when they enter the downloader, long before a
+    polite per-host delay lets them out.)"""
+
+    async def download_request(self, request: Request):
+        info = _info(request)
+        if info and info.get("kind") != "robots":
+            blocked = getattr(self._crawler.spider, "blocked_outlets", {})
+            if info["outlet"] in blocked:
+                raise OutletBlocked(f"{request.url}: {info['outlet']} blocks the crawler ({blocked[info['outlet']]})")
+        return await super().download_request(request)
 
 
 def _header(response, name: str) -> str | None:

@@ -79,6 +79,10 @@ def scrapy_settings(cfg: Settings, *, log_level: str = "WARNING") -> dict[str, A
         "RAQIB_MAX_DECOMPRESSED": int(crawl["max_decompressed_bytes"]),
         "DOWNLOAD_FAIL_ON_DATALOSS": True,
         # components
+        "DOWNLOAD_HANDLERS": {
+            "http": "crawler.middlewares.GuardedHTTPDownloadHandler",
+            "https": "crawler.middlewares.GuardedHTTPDownloadHandler",
+        },
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,

@@ -41,7 +41,7 @@ from crawler.discovery.feeds import feed_links, parse_feed
 from crawler.discovery.sections import next_pages, page_links
 from crawler.discovery.sitemaps import INDEX, parse_sitemap
 from crawler.items import FetchedPage
-from crawler.middlewares import Refused, RobotsMiddleware
+from crawler.middlewares import Refused, RobotsMiddleware, RobotsUnreachable
 from crawler.outlets import Outlet
 from crawler.state import (DISALLOWED, FAILED, GONE, INDEXED, PENDING, REJECTED, CrawlState, SourceRecord,
                            fetch_reason)
@@ -88,7 +88,10 @@ def _header(response, name: str) -> str | None:
 
 def classify_failure(failure) -> str:
     """The error kind of a failed request, as counted in the stats."""
-    exc = failure.value
+    return classify_exception(failure.value)
+
+
+def classify_exception(exc: BaseException) -> str:
     if isinstance(exc, Refused):
         return exc.kind
     if isinstance(exc, HttpError):
@@ -124,7 +127,7 @@ def classify_failure(failure) -> str:
 
 
 # Failures that may go away by themselves: the article is tried again by a later crawl.
-_RETRYABLE = {"http_5xx", "http_429", "timeout", "dns", "connection", "truncated", "blocked", "other"}
+_RETRYABLE = {"http_5xx", "http_429", "timeout", "dns", "connection", "truncated", "blocked", "robots_unreachable", "other"}
 
 
 class OutletSpider(scrapy.Spider):
@@ -237,6 +240,8 @@ class OutletSpider(scrapy.Spider):
         self._after_home_done.add(outlet.key)
         robots_mw = self.crawler.get_downloader_middleware(RobotsMiddleware)
         robots = robots_mw.robots(outlet.home) if robots_mw is not None else None
+        if robots is not None and robots.status == "unreachable":
+            return          # nothing on the host may be fetched in this crawl
         listed = robots.sitemaps(outlet.home) if robots is not None else []
         for url in listed:
             yield from self._source(outlet, url, "sitemap", depth=0)
@@ -276,6 +281,8 @@ class OutletSpider(scrapy.Spider):
             self.ostats.inc(outlet.key, f"discovered/{channel}")
         everywhere = seen.setdefault("*", set())
         if key in everywhere:
+            if lastmod is not None:   # keep the newest lastmod any source gives
+                self.state.discovered(outlet.key, key, url, channel, iso_utc(lastmod), now=self._now)
             return
         everywhere.add(key)
         self.ostats.inc(outlet.key, "discovered/total")
@@ -499,7 +506,8 @@ class OutletSpider(scrapy.Spider):
                       else FAILED if kind in _RETRYABLE else REJECTED)
             if kind != "skipped_blocked":
                 self.article_failed(info["key"], outlet.key, kind, message, status)
-        elif what in ("feed", "sitemap", "section") and kind not in ("skipped_blocked", "robots", "offsite", "private_address"):
+        elif what in ("feed", "sitemap", "section") and kind not in ("skipped_blocked", "robots", "offsite", "private_address") \
+                and not isinstance(failure.value, RobotsUnreachable):
             response = getattr(failure.value, "response", None)
             self.state.source_failed(request.url, outlet.key, what, status=getattr(response, "status", None), error=f"{kind}: {message}")
         if info.get("home"):

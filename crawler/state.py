@@ -17,6 +17,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -81,7 +82,7 @@ def fetch_reason(rec: ArticleRecord | None, lastmod: str | None, *, now: float,
     """
     if rec is None:
         return "new"
-    newer = bool(lastmod and (not rec.fetched_lastmod or lastmod > rec.fetched_lastmod))
+    newer = _newer(lastmod, rec)
     if rec.status == PENDING:
         return "pending"
     if rec.status == DISALLOWED:
@@ -98,6 +99,19 @@ def fetch_reason(rec: ArticleRecord | None, lastmod: str | None, *, now: float,
     if refetch_after > 0 and rec.fetched_at is not None and now - rec.fetched_at >= refetch_after:
         return "refetch"
     return None
+
+
+def _newer(lastmod: str | None, rec: ArticleRecord) -> bool:
+    """Whether a source's lastmod says the article changed after we fetched it: compared
+    with the lastmod known at that fetch, or, when none was known, with the fetch time."""
+    if not lastmod:
+        return False
+    if rec.fetched_lastmod:
+        return lastmod > rec.fetched_lastmod
+    if rec.fetched_at is None:
+        return True
+    fetched = datetime.fromtimestamp(rec.fetched_at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    return lastmod > fetched
 
 
 class CrawlState(ABC):

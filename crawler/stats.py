@@ -24,7 +24,7 @@ CHANNELS = ("feed", "sitemap", "section", "idwalk")
 KINDS = ("robots", "feed", "sitemap", "section", "article")
 ERROR_KINDS = (
     "http_404", "http_4xx", "http_429", "http_5xx", "timeout", "dns", "connection", "truncated",
-    "too_large", "redirect_loop", "robots", "offsite", "private_address", "blocked", "not_html",
+    "too_large", "redirect_loop", "robots", "robots_unreachable", "offsite", "private_address", "blocked", "not_html",
     "encoding", "extraction", "feed_parse", "sitemap_parse", "index_rejected", "index_unavailable", "other",
 )
 

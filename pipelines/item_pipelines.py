@@ -294,7 +294,7 @@ class IndexPipeline(_Step):
                 continue
             rec.status = status
             rec.fetched_at = rec.fetched_at if status != INDEXED else now
-            rec.fetched_lastmod = q.lastmod or rec.lastmod
+            rec.fetched_lastmod = max(filter(None, (q.lastmod, rec.lastmod)), default=None)
             rec.error = error
             if status == INDEXED:
                 rec.indexed_at = now

@@ -65,7 +65,11 @@ class Site:
             def do_GET(self):
                 site._serve(self)
 
-        self._server = ThreadingHTTPServer((host, 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass    # a client closing a faulty response early is what the faults are for
+
+        self._server = Server((host, 0), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

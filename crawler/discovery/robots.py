@@ -13,8 +13,10 @@ class Robots:
     """The rules of one host. `Robots.allow_all()` when there is no robots.txt (4xx), and
     `Robots.disallow_all()` while it cannot be read (5xx, network error): RFC 9309 §2.3.1."""
 
-    def __init__(self, text: str, *, status: str = "ok"):
+    def __init__(self, text: str, *, status: str = "ok", cause_kind: str = "robots_unreachable",
+                 cause_message: str = ""):
         self.status = status
+        self.cause_kind, self.cause_message = cause_kind, cause_message   # why it is unreachable
         self._rules = Protego.parse(text)
         self.text = text
 
@@ -27,8 +29,9 @@ class Robots:
         return cls("", status="missing")
 
     @classmethod
-    def disallow_all(cls) -> "Robots":
-        return cls("User-agent: *\nDisallow: /\n", status="unreachable")
+    def disallow_all(cls, *, cause_kind: str = "robots_unreachable", cause_message: str = "") -> "Robots":
+        return cls("User-agent: *\nDisallow: /\n", status="unreachable", cause_kind=cause_kind,
+                   cause_message=cause_message)
 
     def allowed(self, url: str, user_agent: str) -> bool:
         return self._rules.can_fetch(url, user_agent)

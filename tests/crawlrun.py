@@ -1,0 +1,68 @@
+"""Running `raqib crawl` as the service does, in its own process, against a test config."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Fast but still polite enough for loopback servers: no delay, one retry, short timeouts.
+FAST = {
+    "download_delay": 0.0, "autothrottle": False, "timeout": 3.0, "retries": 1,
+    "retry_backoff": "0.2s", "sitemap_window": 0,
+}
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+    stats: dict
+
+    def outlet(self, key: str) -> dict:
+        return self.stats["outlets"][key]
+
+
+def _toml(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def write_config(directory: Path, *, es_url: str, alias: str, state_dir: Path, outlets_yaml: str | None = None,
+                 **crawl) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    values = {**FAST, **crawl}
+    lines = ["[crawl]"] + [f"{k} = {_toml(v)}" for k, v in values.items()]
+    lines += ["[elasticsearch]", f"url = [{json.dumps(es_url)}]", f"alias = {json.dumps(alias)}", "bulk_size = 50",
+              "[state]", f"dir = {json.dumps(str(state_dir))}",
+              "[alerts]", f"ledger = {json.dumps(str(state_dir / 'alerts.sqlite3'))}"]
+    (directory / "settings.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if outlets_yaml is not None:
+        (directory / "outlets.yaml").write_text(outlets_yaml, encoding="utf-8")
+    # No alert rules: these tests are about the crawl (alerting has its own tests).
+    (directory / "alerts.yaml").write_text("alerts: []\n", encoding="utf-8")
+    return directory
+
+
+def crawl(config_dir: Path, *args: str, timeout: float = 180.0) -> Result:
+    stats_path = config_dir / "last-stats.json"
+    if stats_path.exists():
+        stats_path.unlink()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAQIB_")}
+    env["RAQIB_HOME"] = str(ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "crawler.cli", "--config", str(config_dir), "crawl", "--stats-json", str(stats_path), *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+    stats = json.loads(stats_path.read_text(encoding="utf-8")) if stats_path.exists() else {}
+    return Result(proc.returncode, proc.stdout, proc.stderr, stats)
