@@ -29,13 +29,11 @@ def content_hash(title: str | None, text: str | None) -> str:
     return hashlib.sha256(basis.encode("utf-8")).hexdigest()
 
 
-def default_tagger() -> Tagger | None:
-    """The topic tagger built from config/topics.yaml, when tagging is available."""
-    try:
-        from pipelines import tagging
-    except ImportError:
-        return None
-    return tagging.default_tagger()
+def default_tagger(config_dir=None) -> Tagger:
+    """The topic tagger built from topics.yaml and entities.yaml (`config_dir`'s, else the shipped ones)."""
+    from pipelines import tagging
+
+    return tagging.default_tagger(config_dir)
 
 
 def enrich(article: dict[str, Any], *, lang_hint: str | None = None, tagger: Tagger | None = None) -> dict[str, Any]:

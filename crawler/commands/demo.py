@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     client = commands.es_client(args, cfg)
     alias = commands.alias(cfg)
     ensure_index(client, alias)
-    docs = seed_documents(load_seeds(), commands.outlets(args), tagger=document.default_tagger())
+    docs = seed_documents(load_seeds(), commands.outlets(args), tagger=document.default_tagger(commands.config_dir(args)))
     result = bulk_index(client, docs, alias, refresh="wait_for")
     print(f"[2/3] seeds indexed: {len(docs)} ({len(result.created)} new, {len(result.unchanged)} unchanged)")
     query = "الامريكية"

@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = commands.settings(args)
     outlets = commands.outlets(args)
     seeds = load_seeds()
-    docs = seed_documents(seeds, outlets, tagger=document.default_tagger())
+    docs = seed_documents(seeds, outlets, tagger=document.default_tagger(commands.config_dir(args)))
     client = commands.es_client(args, cfg)
     alias = commands.alias(cfg)
     ensure_index(client, alias)
