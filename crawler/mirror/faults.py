@@ -117,10 +117,17 @@ BY_KIND = {f.kind: f for f in FAULTS}
 
 
 def markdown_table() -> str:
-    """The fault table as the package README shows it (a test keeps the two in step)."""
-    rows = ["| kind | outlet | linked from | served | a correct crawl | indexed |", "|---|---|---|---|---|---|"]
-    rows += [f"| `{f.kind}` | {f.outlet} | {f.channel} | {f.served} | {f.expect} | {'yes' if f.indexed else 'no'} |"
-             for f in FAULTS]
+    """The fault table as the package README shows it (a test keeps the two in step), with
+    each fault's path on its outlet's host (stable from run to run; only ports change)."""
+    from urllib.parse import unquote
+
+    from crawler.mirror.mirror import Mirror
+
+    paths = {kind: unquote(url) for kind, url in Mirror(faults=True).fault_urls().items()}
+    rows = ["| kind | outlet | path | linked from | served | a correct crawl | indexed |",
+            "|---|---|---|---|---|---|---|"]
+    rows += [f"| `{f.kind}` | {f.outlet} | `{paths[f.kind]}` | {f.channel} | {f.served} | {f.expect} | "
+             f"{'yes' if f.indexed else 'no'} |" for f in FAULTS]
     return "\n".join(rows)
 # Fault pages without an article of their own get a neutral headline to be listed under.
 HEADLINES = (

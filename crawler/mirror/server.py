@@ -138,6 +138,9 @@ class HostServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 30                     # idle keep-alive connections are dropped after this
+    # Headers and body go out in two writes; with Nagle's algorithm and delayed ACKs each
+    # keep-alive response would then wait about 40 ms.
+    disable_nagle_algorithm = True
     server: HostServer
 
     def log_message(self, format, *args):   # the RequestLog replaces stderr logging
