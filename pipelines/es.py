@@ -229,7 +229,11 @@ def explain(exc: BaseException, urls: list[str] | str) -> ClusterError:
             f"indices raqib-*: create_index, write, read, manage). The cluster said: {_reason(exc)}"
         )
     if isinstance(exc, (TransportConnectionError, es_exc.ConnectionError, es_exc.ConnectionTimeout)):
-        tls_only = [u for u in urls if urlsplit(u).scheme == "http" and _speaks_tls(u)]
+        # A node with TLS on hangs up on plain http without a word; only then is it worth
+        # knocking with a handshake (a refused or timed-out connection is an outage, and an
+        # outage must stay cheap to report).
+        hung_up = re.search(r"RemoteDisconnected|Connection aborted|reset by peer|Remote end closed", text)
+        tls_only = [u for u in urls if hung_up and urlsplit(u).scheme == "http" and _speaks_tls(u)]
         if tls_only:
             fixed = ", ".join(redact_url(u).replace("http://", "https://", 1) for u in tls_only)
             return ClusterError(

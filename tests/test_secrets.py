@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import logging
 import os
 import secrets
@@ -89,17 +90,54 @@ def test_logs_redact_exception_texts_and_fields(fmt, monkeypatch, capsys):
 
 # --------------------------------------------------------------------------- whole runs
 
+ALERT_RULES = """
+alerts:
+  - name: everything-arabic
+    match: {{languages: [ar]}}
+    notify:
+      - {{type: webhook, url: "{hook}", secret_env: RAQIB_WEBHOOK_SECRET}}
+      - {{type: slack, url_env: RAQIB_SLACK_URL}}
+      - {{type: email, to: [analyst@example.org]}}
+      - {{type: file, path: alerts.jsonl}}
+"""
+
+
 @pytest.fixture(scope="module")
-def run_outputs(secure_cluster, tmp_path_factory):
-    """Run raqib's commands as real processes with every secret set; returns (outputs, files
-    left under the run's directory, secret values). Each output is (label, arguments, expected
-    exit code, exit code, stdout, stderr)."""
+def receivers(tmp_path_factory):
+    """A webhook endpoint (the Slack URL points at it too) and an SMTP server that requires
+    STARTTLS and a password: the places raqib's other secrets are used for real."""
+    from alert_receivers import HttpReceiver, SmtpReceiver
+
+    hook = HttpReceiver().start()
+    smtp_password = "smtp-" + secrets.token_hex(10)
+    smtp = SmtpReceiver(tls_dir=tmp_path_factory.mktemp("smtp-tls"), users={"raqib": smtp_password}).start()
+    yield hook, smtp, smtp_password
+    hook.stop()
+    smtp.stop()
+
+
+@pytest.fixture(scope="module")
+def run_outputs(secure_cluster, receivers, tmp_path_factory):
+    """Run raqib's commands as real processes with every secret set: seed, search, a crawl of
+    a mirrored outlet whose alerts go out through a signed webhook, Slack, authenticated mail
+    and a file, failures of every kind, and every --help. Returns (outputs, files left under
+    the run's directory, secret values, receivers). Each output is (label, arguments,
+    expected exit code, exit code, stdout, stderr)."""
+    from crawler.mirror import Mirror
+    from crawlrun import write_config
+
+    hook, smtp, smtp_password = receivers
     tmp = tmp_path_factory.mktemp("secrets")
     token = secrets.token_hex(10)
     alias = f"raqib-secrets-{uuid.uuid4().hex[:8]}"
-    config = tmp / "config"
-    config.mkdir()
-    (config / "settings.toml").write_text(f'[elasticsearch]\nalias = "{alias}"\n', encoding="utf-8")
+    config = write_config(tmp / "config", es_url=secure_cluster.url, alias=alias, state_dir=tmp / "state")
+    with (config / "settings.toml").open("a", encoding="utf-8") as fh:
+        fh.write(f'retry_base = "0.2s"\n[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nstarttls = true\n'
+                 f'username = "raqib"\nca_certs = "{smtp.cert}"\n')
+    (config / "alerts.yaml").write_text(ALERT_RULES.format(hook=hook.url), encoding="utf-8")
+    mirror = Mirror(outlets=["almayadeen"])
+    mirror.__enter__()
+    mirror.write_config(config)
     with secure_cluster.admin() as admin:
         read_only = grant_api_key(
             admin, user=secure_cluster.user, password=secure_cluster.password, name="secrets-read-only",
@@ -108,14 +146,14 @@ def run_outputs(secure_cluster, tmp_path_factory):
     wrong_key = base64.b64encode(f"{uuid.uuid4().hex[:20]}:wrong-{token}".encode()).decode()
     other_ca = make_ca(tmp / "other-ca", name="secrets test other CA")
     other_secrets = {
-        "RAQIB_SMTP_PASSWORD": f"smtp-{token}",
+        "RAQIB_SMTP_PASSWORD": smtp_password,
         "RAQIB_WEBHOOK_SECRET": f"hook-{token}",
-        "RAQIB_SLACK_URL": f"https://hooks.invalid/services/T0/B0/{token}",
+        "RAQIB_SLACK_URL": f"http://127.0.0.1:{hook.port}/services/T0/B0/{token}",
         "RAQIB_KIBANA_PASSWORD": f"kibana-{token}",
     }
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("RAQIB_ES_")}
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("RAQIB_")}
     base_env.update(other_secrets, RAQIB_CONFIG=str(config), RAQIB_STATE_DIR=str(tmp / "state"),
-                    HOME=str(tmp / "home"), PYTHONWARNINGS="default")
+                    RAQIB_HOME=str(ROOT), HOME=str(tmp / "home"), PYTHONWARNINGS="default")
     api_env = {**base_env, **secure_cluster.env(auth="api_key"),
                # set but unused (the API key wins): must not leak either
                "RAQIB_ES_USER": "raqib", "RAQIB_ES_PASSWORD": f"unused-{token}"}
@@ -128,6 +166,12 @@ def run_outputs(secure_cluster, tmp_path_factory):
         ("search", api_env, ["search", "داعش"], 0),
         ("search --json, debug log", api_env, ["-vv", "search", "--json", "الامريكية"], 0),
         ("search with password, JSON log", password_env, ["-vv", "--log-format", "json", "search", "x"], 0),
+        ("crawl and alerts, JSON log", api_env,
+         ["-vv", "--log-format", "json", "crawl", "--outlet", "almayadeen", "--max-pages", "3",
+          "--stats-json", str(tmp / "stats.json")], 0),
+        ("crawl again, text", api_env, ["-vv", "crawl", "--outlet", "almayadeen", "--max-pages", "3"], 0),
+        ("alerts list", api_env, ["-vv", "alerts", "list"], 0),
+        ("alerts test", api_env, ["-vv", "alerts", "test", "everything-arabic"], 0),
         ("wrong key", {**api_env, "RAQIB_ES_API_KEY": wrong_key}, ["-vv", "seed"], 4),
         ("wrong password", {**password_env, "RAQIB_ES_PASSWORD": f"wrongpw-{token}"}, ["-vv", "search", "x"], 4),
         ("unknown CA", {**api_env, "RAQIB_ES_CA_CERTS": str(other_ca.cert)}, ["-vv", "seed"], 4),
@@ -136,21 +180,25 @@ def run_outputs(secure_cluster, tmp_path_factory):
         ("key lacking privileges", {**api_env, "RAQIB_ES_API_KEY": read_only["encoded"]}, ["-vv", "seed"], 4),
         ("--help", api_env, ["--help"], 0),
     ]
-    commands = _registered_commands()
-    runs += [(f"{name} --help", api_env, [name, "--help"], 0) for name in commands]
-    if "alerts" in commands:
-        runs.append(("alerts list", api_env, ["-vv", "alerts", "list"], 0))
+    runs += [(f"{name} --help", api_env, [name, "--help"], 0) for name in _registered_commands()]
 
     outputs = []
-    for label, env, args, expected in runs:
-        proc = subprocess.run([sys.executable, "-m", "crawler.cli", *args], env=env, cwd=ROOT,
-                              capture_output=True, text=True, timeout=300)
-        outputs.append((label, args, expected, proc.returncode, proc.stdout, proc.stderr))
+    try:
+        for label, env, args, expected in runs:
+            proc = subprocess.run([sys.executable, "-m", "crawler.cli", *args], env=env, cwd=ROOT,
+                                  capture_output=True, text=True, timeout=300)
+            outputs.append((label, args, expected, proc.returncode, proc.stdout, proc.stderr))
+    finally:
+        mirror.__exit__(None, None, None)
     files = {str(p): p.read_text(errors="replace") for p in tmp.rglob("*") if p.is_file()}
+    with secure_cluster.admin() as admin:   # crawl statistics kept in the cluster (once the crawl writes them)
+        admin.indices.refresh(index="raqib-crawls*", ignore_unavailable=True, allow_no_indices=True)
+        docs = admin.search(index="raqib-crawls*", size=1000, ignore_unavailable=True, allow_no_indices=True).body
+    files["cluster: raqib-crawls*"] = json.dumps(docs["hits"]["hits"], ensure_ascii=False)
     values = [*other_secrets.values(), f"unused-{token}", f"wrongpw-{token}", secure_cluster.password,
               *_key_forms(secure_cluster.api_key), *_key_forms(read_only), wrong_key, f"wrong-{token}",
               base64.b64encode(f"raqib:{secure_cluster.password}".encode()).decode()]
-    yield outputs, files, values
+    yield outputs, files, values, (hook, smtp)
     with secure_cluster.admin() as admin:
         admin.indices.delete(index=f"{alias}-*", ignore_unavailable=True, allow_no_indices=True)
         admin.options(ignore_status=404).indices.delete_index_template(name=alias)
@@ -159,7 +207,7 @@ def run_outputs(secure_cluster, tmp_path_factory):
 def test_every_run_did_its_work(run_outputs):
     """The search below only means something if the runs really ran: each exits as expected,
     the debug runs logged at debug level, and seeding wrote the seeds."""
-    outputs, _, _ = run_outputs
+    outputs, files, _, (hook, smtp) = run_outputs
     for label, args, expected, code, out, err in outputs:
         assert code == expected, (label, err[-2000:])
         if "-vv" not in args:   # at -vv the transport logs retried connections with their tracebacks
@@ -174,10 +222,19 @@ def test_every_run_did_its_work(run_outputs):
     assert "was not issued by the CA in RAQIB_ES_CA_CERTS" in err["unknown CA"]
     assert "denied an operation (403)" in err["key lacking privileges"]
     assert "RAQIB_ES_API_KEY" in out["--help"]
+    # the crawl indexed articles and its alerts went out through every channel, so each
+    # secret was really used: signed webhook, Slack URL, SMTP login after STARTTLS
+    stats = json.loads(files[next(p for p in files if p.endswith("stats.json"))])
+    assert stats["outlets"]["almayadeen"]["indexed"]["new"] >= 1
+    posts = hook.wait_for(2)
+    assert any(p["path"] == "/hook" and p["headers"].get("X-Raqib-Signature", "").startswith("sha256=") for p in posts)
+    assert any(p["path"].startswith("/services/T0/B0/") for p in posts)
+    assert smtp.wait_for(1)
+    assert any(p.endswith("alerts.jsonl") for p in files)
 
 
 def test_no_secret_in_any_output_log_help_or_file(run_outputs):
-    outputs, files, values = run_outputs
+    outputs, files, values, _ = run_outputs
     assert len(values) >= 14 and all(len(v) >= 8 for v in values)
     leaks = []
     for label, _, _, _, out, err in outputs:
