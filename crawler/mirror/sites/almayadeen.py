@@ -17,7 +17,7 @@ from crawler.mirror import dates, faults as F
 from crawler.mirror.catalog import Article
 from crawler.mirror.render import Markup, esc, fill, join, paragraphs_html, script_json, xml
 from crawler.mirror.server import Request, Response
-from crawler.mirror.sites.base import Site, encode_path
+from crawler.mirror.sites.base import Site
 
 HARAKAT = re.compile("[\u0640\u064b-\u065f\u0670]")
 SECTION_NAMES = {"news/politics": "سياسة", "articles": "مقالات", "press": "صحافة",
@@ -375,8 +375,6 @@ class AlMayadeen(Site):
             out.append(DISCLAIMERS[a.section])
         if self.tweet(a) is not None:
             out += ["pic.twitter.com/", "@AlMayadeenNews"]
-        if a.highlight:
-            pass   # the AMP page's highlight repeats the title: not boilerplate to test for
         return out
 
     def truth_entry(self, a: Article) -> dict:

@@ -10,7 +10,7 @@ import hashlib
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
 from typing import Callable, Iterable
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -201,11 +201,9 @@ class Site:
 
     def serve_fault(self, a: Article, req: Request) -> Response:
         kind = a.fault
-        page = self.render_article(a, req) if kind not in ("http_503", "timeout", "redirect_offsite",
-                                                           "redirect_private", "empty", "pdf", "image",
-                                                           "binary_as_html", "gzip_bomb", "sitemap_url_404") else None
         if kind == "sitemap_url_404":
             return self.not_found()
+        page = self.render_article(a, req) if kind in SERVES_THE_PAGE else None
         target = None
         if kind == "redirect_loop":
             target = self.url(self.loop_partner(a))
@@ -257,7 +255,7 @@ class Site:
         top = max(a.site_id for a in self.articles)
         out = []
         for i, kind in enumerate(kinds):
-            published = self.ctx.now.replace(second=0, microsecond=0) - _minutes(37 + 211 * i)
+            published = self.ctx.now.replace(second=0, microsecond=0) - timedelta(minutes=37 + 211 * i)
             out.append(Article(
                 key=f"{self.key}-fault-{kind}", outlet=self.key, role=f"fault:{kind}", lang="ar",
                 title=F.HEADLINES[(i + len(self.key)) % len(F.HEADLINES)], paragraphs=list(donor.paragraphs),
@@ -348,11 +346,8 @@ PAGE_FAULTS = {"http_503", "http_500_transient", "http_429", "timeout", "slow_bo
                "redirect_offsite", "redirect_private", "truncated", "empty", "huge", "huge_chunked", "pdf",
                "image", "binary_as_html", "gzip_bomb"}
 SITEMAP_ONLY = {"sitemap_url_404"}
-
-
-def _minutes(n: int):
-    from datetime import timedelta
-    return timedelta(minutes=n)
+# Faults whose bytes are (a damaged or delayed copy of) the article page itself.
+SERVES_THE_PAGE = {"http_500_transient", "http_429", "slow_body", "truncated", "huge", "huge_chunked"}
 
 
 def challenge(site: Site, req: Request) -> Response:

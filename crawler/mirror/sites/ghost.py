@@ -10,13 +10,12 @@ site declares <html lang="en"> even on its Arabic posts.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from datetime import timezone
 
 from crawler.mirror import dates
 from crawler.mirror.catalog import Article
-from crawler.mirror.render import Markup, cdata, esc, fill, join, paragraphs_html, script_json, xml
+from crawler.mirror.render import Markup, cdata, esc, fill, join, paragraphs_html, script_json
 from crawler.mirror.server import Request, Response
 from crawler.mirror.sites.base import Site
 
