@@ -1,0 +1,1205 @@
+"""`raqib outlets check`: a live look at each outlet, before the first crawl and whenever one
+goes quiet: what robots.txt allows, which feeds and sitemaps exist, whether `article_pattern`
+matches what they list, what a sample article extracts to, and a verdict with the config fix.
+
+`check_outlet(outlet, options) -> OutletReport` is the whole probe; `check_outlets` runs it
+for several outlets at once (one thread per outlet: they are different hosts, and within an
+outlet requests stay sequential with the crawl's delay).
+
+Plain HTTP (`http.client`), not Scrapy: Scrapy's reactor runs once per process, and a probe
+must report what every single request answered, not only what survived the middlewares. The
+rules are the crawl's own, imported from where the crawl keeps them: the User-Agent and its
+robots token (`crawler.scrapy_config`), robots.txt per RFC 9309 (`crawler.discovery.robots`),
+the address guard and block detection (`crawler.middlewares`), the feed, sitemap and listing
+parsers (`crawler.discovery`), and the extraction, language and tagging of the pipelines. A
+request never leaves the outlet's domains, never reaches a private address unless `home` is on
+one (the connection goes to the address that was checked), waits the crawl's delay (or a
+longer Crawl-delay) between requests to a host, and an outlet gets at most `max_requests`.
+"""
+from __future__ import annotations
+
+import http.client
+import re
+import socket
+import ssl
+import threading
+import time
+import zlib
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Iterator
+from urllib.parse import parse_qsl, urlsplit
+
+from crawler.discovery import DiscoveryError, Link
+from crawler.discovery.feeds import feed_links, parse_feed
+from crawler.discovery.robots import Robots
+from crawler.discovery.sections import page_links, parse_html
+from crawler.discovery.sitemaps import INDEX, parse_sitemap
+from crawler.middlewares import GENERIC_BLOCK_MARKERS, address_allowed, block_reason
+from crawler.outlets import Outlet
+from crawler.scrapy_config import SITEMAP_MAX_BYTES, robots_token
+from pipelines.urls import article_identity, canonicalize, host_of, safe_url
+
+# Verdicts, least to most severe; the last three make `raqib outlets check` exit non-zero.
+OK, WARNINGS, CONFIG_WRONG, UNREACHABLE, BLOCKED = "ok", "warnings", "config_wrong", "unreachable", "blocked"
+VERDICTS = (OK, WARNINGS, CONFIG_WRONG, UNREACHABLE, BLOCKED)
+FAILING = frozenset({CONFIG_WRONG, UNREACHABLE, BLOCKED})
+# A finding's level decides the verdict it leads to; a note is a suggestion that leaves it ok.
+LEVEL_VERDICT = {"note": OK, "warning": WARNINGS, "config": CONFIG_WRONG, "unreachable": UNREACHABLE,
+                 "blocked": BLOCKED}
+
+MAX_REQUESTS = 30          # per outlet, redirects and robots.txt included
+MAX_REDIRECTS = 5          # the crawl's REDIRECT_MAX_TIMES
+MAX_SECTIONS = 4           # configured sections read (first page only)
+MAX_FEEDS = 4
+MAX_SITEMAPS = 4           # top-level sitemaps read ...
+MAX_CHILDREN = 2           # ... and children opened per sitemap index (the newest)
+EXAMPLES = 3
+STALE_DAYS = 30            # a feed or sitemap whose newest entry is older looks abandoned
+SHORT_TEXT = 300           # a sample with less text than this was probably cut
+# Where feeds and sitemaps usually are, tried only when nothing names one (the crawl itself
+# probes /sitemap.xml in that case, and reads no guessed feed: a found one must be configured).
+GUESSED_FEEDS = ("/feed/", "/rss", "/rss.xml", "/feed")
+GUESSED_SITEMAPS = ("/sitemap.xml", "/sitemap_index.xml", "/wp-sitemap.xml")
+
+_REDIRECTS = (301, 302, 303, 307, 308)
+BLOCKED_ADVICE = ("open the home page in a browser on this machine: if it loads there, the site refuses crawlers; "
+                  "ask the outlet to allow raqib's User-Agent, or crawl through another network (crawl.proxy in "
+                  "settings.toml); meanwhile set enabled: false")
+_ACCEPT = {
+    "robots": "text/plain,*/*;q=0.5",
+    "feed": "application/rss+xml,application/atom+xml,application/feed+json,application/xml;q=0.9,*/*;q=0.5",
+    "sitemap": "application/xml,text/xml;q=0.9,*/*;q=0.5",
+}
+_ACCEPT_HTML = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"   # the crawl's default
+
+
+@dataclass
+class ProbeOptions:
+    user_agent: str
+    timeout: float = 30.0              # whole exchange of one request (connect, headers, body)
+    delay: float = 2.0                 # between two requests to one host
+    max_delay: float = 60.0            # cap on robots.txt Crawl-delay
+    samples: int = 2                   # sample articles to extract
+    max_requests: int = MAX_REQUESTS
+    max_page_bytes: int = 8 * 1024 * 1024
+    max_sitemap_bytes: int = SITEMAP_MAX_BYTES
+    max_decompressed: int = 32 * 1024 * 1024
+    proxy: str = ""                    # http://[user:password@]host:port, as the crawl's `crawl.proxy`
+    tagger: Callable | None = None     # pipelines.tagging.Tagger; None: no topics
+
+    @classmethod
+    def from_settings(cls, cfg, **overrides: Any) -> "ProbeOptions":
+        """The crawl's politeness and limits, from settings.toml."""
+        from crawler.scrapy_config import user_agent
+
+        crawl = cfg["crawl"]
+        values = dict(user_agent=user_agent(cfg), timeout=float(crawl["timeout"]),
+                      delay=float(crawl["download_delay"]), max_delay=float(crawl["autothrottle_max_delay"]),
+                      max_page_bytes=int(crawl["max_page_bytes"]),
+                      max_sitemap_bytes=max(SITEMAP_MAX_BYTES, int(crawl["max_page_bytes"])),
+                      max_decompressed=int(crawl["max_decompressed_bytes"]), proxy=crawl.get("proxy") or "")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+@dataclass
+class Finding:
+    level: str                         # note | warning | config | unreachable | blocked
+    message: str
+    suggestion: str | None = None      # the config change that fixes it, when there is one
+    key: str | None = None             # the outlets.yaml key concerned
+
+
+@dataclass
+class Source:
+    """One page the probe read to find articles: home, a section, a feed or a sitemap."""
+    url: str
+    kind: str                          # home | section | feed | sitemap
+    origin: list[str]                  # configured, home (linked from), robots.txt, guessed, index
+    status: int | None = None
+    error: str | None = None           # why it gave nothing (HTTP status, parse error, robots, …)
+    final_url: str | None = None
+    format: str | None = None          # feeds: rss/atom/json; sitemaps: index/urlset; pages: html
+    entries: int = 0                   # links, items or <loc>s read
+    on_domains: int = 0                # ... of them on the outlet's domains
+    matched: int = 0                   # ... of those matching article_pattern
+    newest: str | None = None          # newest item date / lastmod (ISO, UTC)
+    children: int = 0                  # sitemap index: child sitemaps listed
+    parent: str | None = None          # sitemap child: the index that lists it
+    feeds_linked: list[str] = field(default_factory=list)
+    matched_examples: list[str] = field(default_factory=list)
+    unmatched_examples: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Sample:
+    url: str
+    channel: str                       # where it was found: home, section, feed, sitemap
+    matches_pattern: bool = True
+    status: int | None = None
+    final_url: str | None = None
+    error: str | None = None
+    title: str | None = None
+    published_at: str | None = None
+    date_source: str | None = None
+    modified_at: str | None = None
+    author: str | None = None
+    lang: str | None = None
+    lang_prob: float | None = None
+    declared_lang: str | None = None
+    text_chars: int = 0
+    words: int = 0
+    topics: list[str] = field(default_factory=list)
+    extraction_method: str | None = None
+    canonical_url: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class OutletReport:
+    outlet: str
+    name: str
+    home: str
+    verdict: str = OK
+    findings: list[Finding] = field(default_factory=list)
+    robots: dict[str, Any] = field(default_factory=dict)
+    sources: list[Source] = field(default_factory=list)
+    channels: dict[str, dict[str, int]] = field(default_factory=dict)
+    pattern_suggestion: dict[str, Any] | None = None
+    samples: list[Sample] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    duration_s: float = 0.0
+    checked_at: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict in FAILING
+
+    def add(self, level: str, message: str, suggestion: str | None = None, key: str | None = None) -> None:
+        self.findings.append(Finding(level, message, suggestion, key))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --- HTTP ------------------------------------------------------------------------------------------
+
+@dataclass
+class Response:
+    url: str
+    final_url: str
+    status: int | None = None
+    reason: str = ""
+    headers: dict[str, str] = field(default_factory=dict)   # lower-case names
+    body: bytes = b""
+    error: str | None = None           # offsite, private_address, robots, dns, timeout, connection, tls, …
+    message: str = ""
+    redirects: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status is not None and 200 <= self.status < 300
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    def describe(self) -> str:
+        if self.error:
+            return self.message or self.error
+        text = f"HTTP {self.status} {self.reason}".rstrip()
+        if not self.ok and "html" in self.content_type:
+            title = _page_title(self.body)
+            if title:
+                text += f" (page title «{title}»)"
+        return text
+
+
+class _Refused(Exception):
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind, self.message = kind, message
+
+
+class Fetcher:
+    """The probe's HTTP client for one outlet: guard, robots.txt, delay, budget, redirects."""
+
+    def __init__(self, outlet: Outlet, options: ProbeOptions, *, sleep: Callable[[float], None] = time.sleep):
+        self.outlet = outlet
+        self.options = options
+        self.token = robots_token(options.user_agent)
+        self.markers = GENERIC_BLOCK_MARKERS + tuple(outlet.extraction.get("blocked_markers") or ())
+        self.log: list[dict[str, Any]] = []
+        self.robots_seen: dict[str, "RobotsResult"] = {}
+        self._sleep = sleep
+        self._last: dict[str, float] = {}
+        self._addresses: dict[str, list[str]] = {}
+        self._private_ok: bool | None = None
+        self._delay = options.delay
+        self._tls = _tls_context()
+        self._proxy_auth: dict[str, str] = {}
+        proxy = urlsplit(options.proxy) if options.proxy else None
+        if proxy is not None and proxy.username:
+            import base64
+
+            token = base64.b64encode(f"{proxy.username}:{proxy.password or ''}".encode()).decode()
+            self._proxy_auth = {"Proxy-Authorization": f"Basic {token}"}
+
+    @property
+    def remaining(self) -> int:
+        return self.options.max_requests - len(self.log)
+
+    # guard ------------------------------------------------------------------------------
+    def private_ok(self) -> bool:
+        """Private and loopback addresses are reachable only when home itself is on one."""
+        if self._private_ok is None:
+            home = host_of(self.outlet.home)
+            self._private_ok = any(not address_allowed(a, private_ok=False) for a in self._resolve(home))
+        return self._private_ok
+
+    def _resolve(self, host: str) -> list[str]:
+        if host not in self._addresses:
+            try:
+                infos = socket.getaddrinfo(host.strip("[]"), None, type=socket.SOCK_STREAM)
+                self._addresses[host] = list(dict.fromkeys(info[4][0] for info in infos))
+            except (socket.gaierror, UnicodeError, OSError):
+                self._addresses[host] = []
+        return self._addresses[host]
+
+    def guard(self, url: str) -> str:
+        """The address to connect to for `url`; raises _Refused when the crawl would not go there."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise _Refused("offsite", "only http and https are fetched")
+        host = host_of(url)
+        if not self.outlet.allows_host(host):
+            raise _Refused("offsite", f"outside {self.outlet.key}'s domains ({', '.join(self.outlet.domains)}); "
+                                      "not fetched")
+        addresses = self._resolve(host)
+        if not addresses:
+            raise _Refused("dns", f"cannot resolve the host {host} (DNS)")
+        for address in addresses:
+            if not address_allowed(address, private_ok=self.private_ok()):
+                raise _Refused("private_address", f"resolves to {address}, a private or local address, and "
+                                                  f"{self.outlet.key}'s home is not on one; not fetched")
+        return addresses[0]
+
+    # robots.txt -------------------------------------------------------------------------
+    def robots(self, url: str) -> "RobotsResult":
+        origin = _origin(url)
+        if origin not in self.robots_seen:
+            response = self._get(origin + "/robots.txt", "robots", self.options.max_page_bytes)
+            result = RobotsResult.from_response(response, self.markers)
+            self.robots_seen[origin] = result
+            delay = result.robots.crawl_delay(self.token)
+            if delay:
+                self._delay = max(self._delay, min(delay, self.options.max_delay))
+        return self.robots_seen[origin]
+
+    def allowed(self, url: str) -> bool:
+        try:
+            self.guard(url)
+        except _Refused:
+            return False
+        return self.robots(url).robots.allowed(url, self.token)
+
+    # requests ---------------------------------------------------------------------------
+    def get(self, url: str, kind: str) -> Response:
+        limit = self.options.max_sitemap_bytes if kind == "sitemap" else self.options.max_page_bytes
+        return self._get(url, kind, limit)
+
+    def _get(self, url: str, kind: str, limit: int) -> Response:
+        current, hops = safe_url(url), []
+        while True:
+            try:
+                address = self.guard(current)
+                if self.remaining <= 0:
+                    raise _Refused("budget", f"not fetched, the probe's budget of {self.options.max_requests} "
+                                             "requests for this outlet is spent")
+                if kind != "robots":
+                    robots = self.robots(current)
+                    if not robots.robots.allowed(current, self.token):
+                        if robots.state == "unreachable":
+                            raise _Refused("robots_unreachable", f"not fetched, robots.txt of the host could not be "
+                                                                 f"read ({robots.message}); the crawl treats the host "
+                                                                 "as disallowed (RFC 9309)")
+                        raise _Refused("robots", f"disallowed for {self.token} by robots.txt")
+            except _Refused as exc:
+                where = f"redirected from {hops[-1]} to {current}" if hops else current
+                return Response(url, current, error=exc.kind, message=f"{where}: {exc.message}", redirects=hops)
+            response = self._exchange(current, address, kind, limit)
+            response.url, response.redirects = url, hops
+            location = response.headers.get("location")
+            if response.status in _REDIRECTS and location:
+                if len(hops) >= MAX_REDIRECTS:
+                    return Response(url, current, status=response.status, error="redirect_loop",
+                                    message=f"more than {MAX_REDIRECTS} redirects (last to {location})", redirects=hops)
+                hops.append(current)
+                current = safe_url(location, current)
+                continue
+            return response
+
+    def _wait(self, host: str) -> None:
+        last = self._last.get(host)
+        if last is not None:
+            pause = last + self._delay - time.monotonic()
+            if pause > 0:
+                self._sleep(pause)
+
+    def _exchange(self, url: str, address: str, kind: str, limit: int) -> Response:
+        parts = urlsplit(url)
+        host = host_of(url)
+        self._wait(host)
+        started = time.monotonic()
+        entry: dict[str, Any] = {"url": url, "kind": kind, "status": None, "bytes": 0, "error": None}
+        self.log.append(entry)
+        response = Response(url, url)
+        watchdog: threading.Timer | None = None
+        fired = threading.Event()
+        conn = None
+        try:
+            conn = self._connection(parts, address)
+            sock = conn.sock
+
+            def expire() -> None:   # the whole exchange, not each read, is bounded
+                fired.set()
+                try:
+                    (conn.sock or sock).shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+            watchdog = threading.Timer(self.options.timeout, expire)
+            watchdog.daemon = True
+            watchdog.start()
+            target = url if (self.options.proxy and parts.scheme == "http") else (parts.path or "/") + \
+                (f"?{parts.query}" if parts.query else "")
+            conn.putrequest("GET", target, skip_host=True, skip_accept_encoding=True)
+            conn.putheader("Host", _host_header(parts))
+            for name, value in self._headers(kind, parts.scheme).items():
+                conn.putheader(name, value)
+            conn.endheaders()
+            raw = conn.getresponse()
+            response.status, response.reason = raw.status, raw.reason
+            response.headers = {k.lower(): v for k, v in raw.getheaders()}
+            if raw.status in _REDIRECTS:
+                raw.close()
+            else:
+                response.body = self._read(raw, limit, url)
+        except _Refused as exc:
+            response.error, response.message = exc.kind, exc.message
+        except Exception as exc:  # noqa: BLE001 - every network failure becomes a reported kind
+            kind_, message = ("timeout", f"no complete answer within {self.options.timeout:g} s") if fired.is_set() \
+                else _classify(exc, url)
+            response.error, response.message = kind_, message
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+            if conn is not None:
+                conn.close()
+            self._last[host] = time.monotonic()
+        entry.update(status=response.status, bytes=len(response.body), error=response.error,
+                     seconds=round(time.monotonic() - started, 3))
+        return response
+
+    def _connection(self, parts, address: str) -> http.client.HTTPConnection:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        timeout = self.options.timeout
+        if self.options.proxy:
+            # Through the crawl's proxy: CONNECT for https, the absolute URL for http.
+            proxy = urlsplit(self.options.proxy)
+            if parts.scheme == "https":
+                conn = http.client.HTTPSConnection(proxy.hostname, proxy.port or 8080, timeout=timeout, context=self._tls)
+                conn.set_tunnel(parts.hostname, port, headers=self._proxy_auth)
+            else:
+                conn = http.client.HTTPConnection(proxy.hostname, proxy.port or 8080, timeout=timeout)
+            conn.connect()
+            return conn
+        # Connect to the address the guard checked, not to whatever a second lookup returns.
+        sock = socket.create_connection((address, port), timeout=timeout)
+        if parts.scheme == "https":
+            try:
+                sock = self._tls.wrap_socket(sock, server_hostname=parts.hostname)
+            except Exception:
+                sock.close()
+                raise
+        conn = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
+        conn.sock = sock
+        return conn
+
+    def _headers(self, kind: str, scheme: str) -> dict[str, str]:
+        headers = {
+            "User-Agent": self.options.user_agent,
+            "Accept": _ACCEPT.get(kind, _ACCEPT_HTML),
+            "Accept-Language": "ar,en;q=0.7",
+            "Accept-Encoding": "gzip, deflate",
+            "Connection": "close",
+        }
+        if self.options.proxy and scheme == "http":   # https: only the CONNECT carries it
+            headers.update(self._proxy_auth)
+        return headers
+
+    def _read(self, raw: http.client.HTTPResponse, limit: int, url: str) -> bytes:
+        chunks, size = [], 0
+        while True:
+            chunk = raw.read(64 * 1024)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                raise _Refused("too_large", f"the answer is larger than {_size(limit)}; the crawl abandons such pages")
+            chunks.append(chunk)
+        if raw.length:   # fewer bytes than Content-Length promised
+            raise _Refused("truncated", f"the connection closed after {_size(size)}, before the end of the answer")
+        body = b"".join(chunks)
+        encoding = (raw.getheader("Content-Encoding") or "").strip().lower()
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            inflater = zlib.decompressobj(47 if encoding != "deflate" else zlib.MAX_WBITS)
+            try:
+                body = inflater.decompress(body, self.options.max_decompressed + 1)
+            except zlib.error as exc:
+                if encoding != "deflate":
+                    raise _Refused("bad_encoding", f"the {encoding} body cannot be decompressed ({exc})") from None
+                body = zlib.decompressobj(-zlib.MAX_WBITS).decompress(b"".join(chunks), self.options.max_decompressed + 1)
+            if len(body) > self.options.max_decompressed:
+                raise _Refused("too_large", f"the body inflates to more than {_size(self.options.max_decompressed)}")
+        return body
+
+
+@dataclass
+class RobotsResult:
+    url: str
+    state: str                         # ok | missing | unreachable
+    robots: Robots
+    status: int | None = None
+    message: str = ""
+    block: str | None = None           # a block or challenge page served as robots.txt
+    html: bool = False                 # a 200 that is an HTML page, not robots rules
+
+    @classmethod
+    def from_response(cls, response: Response, markers: tuple[str, ...]) -> "RobotsResult":
+        """RFC 9309 §2.3.1, as the crawl applies it: 2xx its rules, 4xx no rules, anything
+        else (5xx, 429, no answer) everything disallowed."""
+        url = response.final_url
+        if response.error:
+            return cls(url, "unreachable", Robots.disallow_all(), None, response.describe())
+        block = block_reason(response.status, response.body, response.headers.get("content-type", "").lower(), markers)
+        if response.ok:
+            html = response.content_type in ("text/html", "application/xhtml+xml") or \
+                response.body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html"))
+            return cls(url, "ok", Robots.parse(response.body), response.status, "", block, html)
+        if 400 <= response.status < 500 and response.status != 429:
+            return cls(url, "missing", Robots.allow_all(), response.status, response.describe(), block)
+        return cls(url, "unreachable", Robots.disallow_all(), response.status, response.describe(), block)
+
+
+def _tls_context() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    try:
+        import certifi
+
+        context.load_verify_locations(certifi.where())
+    except (ImportError, OSError):
+        pass
+    return context
+
+
+def _classify(exc: BaseException, url: str) -> tuple[str, str]:
+    host = host_of(url)
+    if isinstance(exc, socket.gaierror):
+        return "dns", f"cannot resolve the host {host} (DNS)"
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "timeout", "no answer in time"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "tls", f"the TLS certificate of {host} cannot be verified ({exc.verify_message or exc})"
+    if isinstance(exc, ssl.SSLError):
+        return "tls", f"TLS failed with {host} ({exc.reason or exc})"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection", f"{host} refused the connection"
+    if isinstance(exc, http.client.IncompleteRead):
+        return "truncated", "the connection closed before the end of the answer"
+    if isinstance(exc, (http.client.RemoteDisconnected, ConnectionError)):
+        return "connection", f"{host} closed the connection without a complete answer"
+    if isinstance(exc, http.client.HTTPException):
+        return "protocol", f"not a valid HTTP answer ({type(exc).__name__}: {exc})"
+    if isinstance(exc, OSError):
+        return "connection", f"cannot connect to {host} ({exc.strerror or exc})"
+    return "other", f"{type(exc).__name__}: {exc}"
+
+
+def _host_header(parts) -> str:
+    host = host_of(parts.geturl())
+    if ":" in host:
+        host = f"[{host}]"   # IPv6 literal
+    default = 443 if parts.scheme == "https" else 80
+    return host if parts.port in (None, default) else f"{host}:{parts.port}"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _size(n: int) -> str:
+    return f"{n / (1024 * 1024):.0f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
+
+
+def _page_title(body: bytes) -> str | None:
+    m = re.search(rb"<title[^>]*>(.*?)</title>", body[:64 * 1024], re.I | re.S)
+    if not m:
+        return None
+    title = " ".join(m.group(1).decode("utf-8", errors="replace").split())
+    return title[:80] or None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def _age_days(iso: str | None, now: datetime) -> float | None:
+    if not iso:
+        return None
+    return (now - datetime.fromisoformat(iso.replace("Z", "+00:00"))).total_seconds() / 86400
+
+
+# --- URL shapes: what a pattern should have matched -------------------------------------------------
+
+def _segment_shape(segment: str) -> str:
+    if not segment:
+        return ""
+    stem, dot, ext = segment.rpartition(".")
+    if dot and stem and ext.lower() in ("html", "htm", "php", "aspx", "asp", "shtml"):
+        return _segment_shape(stem) + re.escape("." + ext)
+    if segment.isdigit():
+        return r"\d+"
+    m = re.fullmatch(r"\d+([-_])[^/]+", segment)
+    if m:
+        return r"\d+" + re.escape(m.group(1)) + "[^/]+"
+    if len(segment) > 20 or not segment.isascii() or "%" in segment or segment.count("-") >= 2 \
+            or segment.count("_") >= 2:
+        return "[^/]+"
+    return re.escape(segment)
+
+
+def url_shape(url: str) -> tuple[str, str]:
+    """(host without www., regex of path and query) shared by URLs of one kind: numbers become
+    \\d+, slugs [^/]+, other path words stay literal."""
+    parts = urlsplit(url)
+    host = host_of(url)
+    host = host[4:] if host.startswith("www.") and host.count(".") >= 2 else host
+    if parts.port:
+        host += f":{parts.port}"
+    segments = parts.path.split("/")
+    path = "/".join(_segment_shape(s) for s in segments)
+    if path.endswith("/") and path != "/":
+        path = path[:-1] + "/?"
+    query = ""
+    if parts.query:
+        pairs = sorted(parse_qsl(parts.query, keep_blank_values=True))
+        query = re.escape("?") + "&".join(
+            re.escape(k) + "=" + (r"\d+" if v.isdigit() else "[^&]*") for k, v in pairs)
+    return host, path + query
+
+
+def suggest_pattern(urls: Iterable[str], *, min_count: int = 2) -> dict[str, Any] | None:
+    """The most common URL shape among `urls` as an `article_pattern`, with its count and
+    examples; None when no shape repeats or the commonest is a fixed address."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for url in urls:
+        groups.setdefault(url_shape(url), []).append(url)
+    ranked = sorted(((k, v) for k, v in groups.items() if "\\d+" in k[1] or "[^/]+" in k[1] or "[^&]*" in k[1]),
+                    key=lambda kv: -len(kv[1]))
+    if not ranked or len(ranked[0][1]) < min_count:
+        return None
+    (host, shape), members = ranked[0]
+    pattern = rf"^https?://(www\.)?{re.escape(host)}{shape}$"
+    compiled = re.compile(pattern)
+    if not all(compiled.search(u) for u in members):   # a shape always matches its own URLs
+        return None
+    return {"pattern": pattern, "count": len(members), "examples": members[:EXAMPLES]}
+
+
+# --- the probe ---------------------------------------------------------------------------------------
+
+class _Probe:
+    def __init__(self, outlet: Outlet, options: ProbeOptions, fetcher: Fetcher | None = None):
+        self.outlet = outlet
+        self.options = options
+        self.fetch = fetcher or Fetcher(outlet, options)
+        self.now = datetime.now(timezone.utc)
+        self.report = OutletReport(outlet.key, outlet.name, outlet.home,
+                                   checked_at=self.now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        # canonical URL -> (url, date, channel) per channel, and every on-domain URL seen
+        self.matched: dict[str, dict[str, tuple[str, datetime | None]]] = {}
+        self.unmatched: dict[str, dict[str, str]] = {}
+        self.blocks: list[tuple[str, str]] = []          # (url, reason)
+        self.home_links_feeds: list[str] = []
+        self.source_unmatched: dict[int, list[str]] = {}  # id(source) -> its URLs not matching the pattern
+        self.suggested: set[str] = set()                  # URLs a suggestion already names
+
+    # helpers ---------------------------------------------------------------------------------
+    def _block(self, response: Response) -> str | None:
+        if response.error or response.status is None:
+            return None
+        reason = block_reason(response.status, response.body, response.headers.get("content-type", "").lower(),
+                              self.fetch.markers)
+        if reason:
+            self.blocks.append((response.final_url, reason))
+        return reason
+
+    def _collect(self, source: Source, channel: str, links: Iterable[Link | str]) -> None:
+        """Count what a source lists: on the domains, matching the pattern; keep examples."""
+        matched = self.matched.setdefault(channel, {})
+        unmatched = self.unmatched.setdefault(channel, {})
+        for link in links:
+            url, date = (link.url, link.lastmod) if isinstance(link, Link) else (link, None)
+            source.entries += 1
+            if not self.outlet.allows_host(host_of(url)):
+                continue
+            source.on_domains += 1
+            key = canonicalize(url)
+            if self.outlet.is_article(url):
+                source.matched += 1
+                if len(source.matched_examples) < EXAMPLES:
+                    source.matched_examples.append(url)
+                old = matched.get(key)
+                if old is None or (date and (old[1] is None or date > old[1])):
+                    matched[key] = (url, date)
+            else:
+                if len(source.unmatched_examples) < EXAMPLES:
+                    source.unmatched_examples.append(url)
+                self.source_unmatched.setdefault(id(source), []).append(url)
+                unmatched.setdefault(key, url)
+
+    def _failed_source(self, source: Source, response: Response) -> None:
+        source.status = response.status
+        source.final_url = response.final_url
+        block = self._block(response)
+        source.error = f"blocked: {block}" if block else response.describe()
+
+    # steps -------------------------------------------------------------------------------------
+    def run(self) -> OutletReport:
+        started = time.monotonic()
+        try:
+            if self.check_robots() and self.check_home():
+                self.check_sections()
+                self.check_feeds()
+                self.check_sitemaps()
+                self.check_pattern()
+                self.check_samples()
+            self.check_blocks()
+        finally:
+            self.report.requests = self.fetch.log
+            self.report.duration_s = round(time.monotonic() - started, 2)
+            self.report.channels = self._channels()
+            self.report.verdict = max((LEVEL_VERDICT[f.level] for f in self.report.findings),
+                                      key=VERDICTS.index, default=OK)
+        return self.report
+
+    def check_robots(self) -> bool:
+        """robots.txt of home's host; False when nothing may be fetched there."""
+        robots = self.fetch.robots(self.outlet.home)
+        token = self.fetch.token
+        info: dict[str, Any] = {"url": robots.url, "state": robots.state, "status": robots.status,
+                                "token": token, "message": robots.message,
+                                "sitemaps": robots.robots.sitemaps(self.outlet.home),
+                                "crawl_delay": robots.robots.crawl_delay(token),
+                                "allows_home": robots.robots.allowed(self.outlet.home, token),
+                                "allows_site": robots.robots.allowed(_origin(self.outlet.home) + "/", token),
+                                "disallowed": []}
+        self.report.robots = info
+        if robots.block and robots.state == "unreachable":
+            self.blocks.append((robots.url, robots.block))
+            self.report.add("blocked", f"robots.txt was refused to raqib: {robots.block}; nothing else was requested",
+                            BLOCKED_ADVICE)
+            return False
+        if robots.state == "unreachable":
+            kind = self.fetch.log[-1].get("error") if self.fetch.log else None
+            self.report.add("unreachable", f"robots.txt could not be read ({robots.message}); the crawl treats the "
+                                           "host as disallowed until it can (RFC 9309), so nothing else was requested",
+                            "check the address in `home` and that this machine reaches the site"
+                            if kind in ("dns", "connection", "tls") else "try again later")
+            return False
+        if robots.block:
+            self.report.add("warning", f"robots.txt was refused ({robots.block}); the crawl reads that as no rules, "
+                                       "but the site may refuse the pages too")
+        if robots.state == "missing":
+            self.report.add("note", f"no robots.txt ({robots.message}): everything is allowed, no Sitemap: lines")
+        if robots.html:
+            self.report.add("note", "robots.txt is an HTML page, not robots rules: the crawl reads it as no rules")
+        if not info["allows_site"]:
+            self.report.add("blocked", f"robots.txt disallows the whole site for {token} (raqib's User-Agent): the "
+                                       "crawl fetches nothing from it",
+                            "ask the outlet to allow raqib, or disable the outlet (enabled: false)")
+        elif not info["allows_home"]:
+            self.report.add("warning", f"robots.txt disallows home for {token}: the crawl cannot scan it for links",
+                            "set home to a page robots.txt allows", "home")
+        delay = info["crawl_delay"]
+        if delay and delay > self.options.delay:
+            self.report.add("note", f"robots.txt asks for {delay:g} s between requests (Crawl-delay); the crawl "
+                                    f"waits {min(delay, self.options.max_delay):g} s")
+        return bool(info["allows_site"])
+
+    def check_home(self) -> bool:
+        source = Source(self.outlet.home, "home", ["configured"])
+        self.report.sources.append(source)
+        if not self.fetch.robots(self.outlet.home).robots.allowed(self.outlet.home, self.fetch.token):
+            source.error = "disallowed by robots.txt"
+            return True
+        response = self.fetch.get(self.outlet.home, "home")
+        if not response.ok:
+            self._failed_source(source, response)
+            if source.error.startswith("blocked"):
+                self.report.add("blocked", f"home was refused to raqib: {source.error[9:]}", BLOCKED_ADVICE)
+                return False
+            if response.error == "offsite" and response.redirects:
+                target = response.final_url
+                self.report.add("config", f"home redirects to {target}, outside the outlet's domains "
+                                          f"({', '.join(self.outlet.domains)}); the crawl does not follow it",
+                                f"if the outlet moved, set home: {target} and add {host_of(target)} to domains",
+                                "home")
+                return True
+            if response.error in ("robots", "robots_unreachable", "private_address", "offsite", "redirect_loop"):
+                self.report.add("config", f"home {self.outlet.home} cannot be read: {source.error}",
+                                "set home to the outlet's front page", "home")
+                return True
+            if response.error or response.status >= 500 or response.status == 429:
+                self.report.add("unreachable", f"home {self.outlet.home} failed: {source.error}",
+                                "check the address and this machine's connection, or try again later")
+                return False
+            self.report.add("config", f"home {self.outlet.home} answered {source.error}",
+                            "set home to the outlet's front page", "home")
+            return True
+        source.status, source.final_url, source.format = response.status, response.final_url, "html"
+        if self._block(response):
+            source.error = f"blocked: {self.blocks[-1][1]}"
+            self.report.add("blocked", f"home was refused to raqib: {self.blocks[-1][1]}", BLOCKED_ADVICE)
+            return False
+        if response.redirects and canonicalize(response.final_url) != canonicalize(self.outlet.home):
+            self.report.add("note", f"home redirects to {response.final_url}",
+                            f"set home: {response.final_url} (one request less per crawl)", "home")
+        html = response.body.decode("utf-8", errors="replace")
+        self._collect(source, "home", page_links(html, response.final_url))
+        self.home_links_feeds = feed_links(html, response.final_url)
+        source.feeds_linked = list(self.home_links_feeds)
+        if source.entries == 0:
+            self.report.add("warning", "home has no links at all: it may be built by JavaScript, which the crawl "
+                                       "does not run", "configure feeds or sitemaps for this outlet", "feeds")
+        return True
+
+    def check_sections(self) -> None:
+        for url in self.outlet.sections[:MAX_SECTIONS]:
+            source = Source(url, "section", ["configured"])
+            self.report.sources.append(source)
+            response = self.fetch.get(url, "section")
+            if response.error in ("robots", "robots_unreachable"):
+                source.error = response.message
+                self.report.add("warning", f"section {url}: {response.message}; the crawl skips it",
+                                "remove it from sections", "sections")
+                continue
+            if not response.ok:
+                self._failed_source(source, response)
+                level = "warning" if (response.error in ("timeout", "connection") or (response.status or 0) >= 500) \
+                    else "config"
+                if not source.error.startswith("blocked"):
+                    self.report.add(level, f"section {url} failed: {source.error}",
+                                    "fix or remove it in sections" if level == "config" else None, "sections")
+                continue
+            source.status, source.final_url, source.format = response.status, response.final_url, "html"
+            if self._block(response):
+                source.error = f"blocked: {self.blocks[-1][1]}"
+                continue
+            html = response.body.decode("utf-8", errors="replace")
+            self._collect(source, "section", page_links(html, response.final_url))
+            for feed in feed_links(html, response.final_url):
+                if feed not in self.home_links_feeds:
+                    self.home_links_feeds.append(feed)
+            if source.on_domains and not source.matched:
+                self.report.add("warning", f"section {url} lists {source.on_domains} links on the domains, none "
+                                           "matching article_pattern", None, "sections")
+        if len(self.outlet.sections) > MAX_SECTIONS:
+            self.report.add("note", f"only the first {MAX_SECTIONS} of {len(self.outlet.sections)} sections were read")
+
+    def check_feeds(self) -> None:
+        configured = [safe_url(u) for u in self.outlet.feeds]
+        linked = [u for u in self.home_links_feeds if u not in configured]
+        wanted: list[tuple[str, list[str]]] = [(u, ["configured"] + (["home"] if u in self.home_links_feeds else []))
+                                               for u in configured] + [(u, ["home"]) for u in linked]
+        guessed = not wanted
+        if guessed:
+            origin = _origin(self.report.sources[0].final_url or self.outlet.home)
+            wanted = [(origin + path, ["guessed"]) for path in GUESSED_FEEDS]
+        found_any = False
+        for url, origin in wanted[:MAX_FEEDS]:
+            source = Source(url, "feed", origin)
+            response = self.fetch.get(url, "feed")
+            if guessed and not response.ok and response.error not in ("budget",):
+                continue   # a guess that is not there is no finding
+            self.report.sources.append(source)
+            if not response.ok:
+                self._failed_source(source, response)
+                self._feed_failed(source, response, origin, linked)
+                continue
+            source.status, source.final_url = response.status, response.final_url
+            try:
+                entries, problems = _links_and_problems(parse_feed(response.body, response.final_url))
+            except DiscoveryError as exc:
+                if guessed:
+                    self.report.sources.pop()
+                    continue
+                block = self._block(response)
+                source.error = f"blocked: {block}" if block else f"the feed {exc}"
+                self._feed_failed(source, response, origin, linked)
+                continue
+            found_any = True
+            self._markup(source, problems)
+            source.format = _feed_format(response.body)
+            self._collect(source, "feed", entries)
+            dated = [e.lastmod for e in entries if e.lastmod]
+            source.newest = _iso(max(dated)) if dated else None
+            self._judge_listing(source, "feed")
+            if "configured" not in origin and url not in self.suggested and source.matched:
+                how = "linked from home" if "home" in origin else "found at a usual address, linked from nowhere"
+                also = "the crawl reads it while home links it; " if "home" in origin else \
+                    "the crawl does not read a feed that is neither configured nor linked; "
+                self.report.add("note", f"feed {url} ({how}) is not in feeds",
+                                also + f"add it to feeds: [{url}]", "feeds")
+        if guessed and not found_any:
+            self.report.add("note", "no feed: none configured, none linked from home, none at "
+                                    + ", ".join(GUESSED_FEEDS), None, "feeds")
+        elif len(wanted) > MAX_FEEDS:
+            self.report.add("note", f"only {MAX_FEEDS} of {len(wanted)} feeds were read")
+
+    def _feed_failed(self, source: Source, response: Response, origin: list[str], linked: list[str]) -> None:
+        if source.error and source.error.startswith("blocked"):
+            return
+        transient = response.error in ("timeout", "connection", "budget") or (response.status or 0) >= 500
+        if "configured" in origin:
+            alternatives = [u for u in linked if u != source.url]
+            fix = (f"feed discovered at {alternatives[0]} (linked from home): put it in feeds instead of "
+                   f"{source.url}" if alternatives else f"remove {source.url} from feeds")
+            if alternatives and not transient:
+                self.suggested.add(alternatives[0])
+            self.report.add("warning" if transient else "config", f"configured feed {source.url} failed: {source.error}",
+                            None if transient else fix, "feeds")
+        else:
+            self.report.add("warning", f"home links a feed at {source.url} that failed: {source.error}; each crawl "
+                                       "will count it as an error")
+
+    def check_sitemaps(self) -> None:
+        robots_listed = list(self.report.robots.get("sitemaps") or [])
+        configured = [safe_url(u) for u in self.outlet.sitemaps]
+        wanted: list[tuple[str, list[str]]] = []
+        for url in robots_listed + configured:
+            if url not in [w for w, _ in wanted]:
+                wanted.append((url, [o for o, group in (("robots.txt", robots_listed), ("configured", configured))
+                                     if url in group]))
+        guessed = not wanted
+        if guessed:
+            origin = _origin(self.report.sources[0].final_url or self.outlet.home)
+            wanted = [(origin + path, ["guessed"]) for path in GUESSED_SITEMAPS]
+        found_any = False
+        for url, origin in wanted[:MAX_SITEMAPS]:
+            if self._sitemap(url, origin, guessed=guessed):
+                found_any = True
+                if guessed:
+                    how = "the crawl probes /sitemap.xml by itself while nothing names a sitemap; " \
+                        if url.endswith("/sitemap.xml") else "the crawl does not look there by itself; "
+                    self.report.add("note", f"sitemap at {url} is not configured", how + f"add it to sitemaps: [{url}]",
+                                    "sitemaps")
+                    break
+        if guessed and not found_any:
+            self.report.add("note", "no sitemap: robots.txt names none, none configured, none at "
+                                    + ", ".join(GUESSED_SITEMAPS), None, "sitemaps")
+        for url, origin in wanted:
+            if origin == ["robots.txt"] and any(s.url == url and not s.error for s in self.report.sources):
+                self.report.add("note", f"sitemap {url} (robots.txt) is not in sitemaps; the crawl reads robots.txt's "
+                                        "Sitemap: lines by itself", None, "sitemaps")
+        if len(wanted) > MAX_SITEMAPS:
+            self.report.add("note", f"only {MAX_SITEMAPS} of {len(wanted)} sitemaps were read")
+
+    def _sitemap(self, url: str, origin: list[str], *, guessed: bool = False, parent: str | None = None) -> bool:
+        source = Source(url, "sitemap", origin, parent=parent)
+        response = self.fetch.get(url, "sitemap")
+        if guessed and not response.ok and response.error != "budget":
+            return False
+        self.report.sources.append(source)
+        if not response.ok:
+            self._failed_source(source, response)
+            self._sitemap_failed(source, response, origin)
+            return False
+        source.status, source.final_url = response.status, response.final_url
+        try:
+            sitemap = parse_sitemap(response.body, response.final_url)
+        except DiscoveryError as exc:
+            if guessed:
+                self.report.sources.pop()
+                return False
+            block = self._block(response)
+            source.error = f"blocked: {block}" if block else f"the sitemap {exc}"
+            self._sitemap_failed(source, response, origin)
+            return False
+        self._markup(source, getattr(sitemap, "problems", None) or [])
+        dated = [link.lastmod for link in sitemap.links if link.lastmod]
+        source.newest = _iso(max(dated)) if dated else None
+        if sitemap.kind == INDEX:
+            source.format, source.children, source.entries = "index", len(sitemap.links), len(sitemap.links)
+            if parent is None:     # the crawl follows deeper indexes; the probe opens one level
+                for child in _newest_children(sitemap.links)[:MAX_CHILDREN]:
+                    self._sitemap(child.url, ["index"], parent=url)
+            return True
+        source.format = "urlset"
+        self._collect(source, "sitemap", sitemap.links)
+        self._judge_listing(source, "sitemap")
+        return True
+
+    def _sitemap_failed(self, source: Source, response: Response, origin: list[str]) -> None:
+        if source.error and source.error.startswith("blocked"):
+            return
+        transient = response.error in ("timeout", "connection", "budget") or (response.status or 0) >= 500
+        if "configured" in origin and not transient:
+            self.report.add("config", f"configured sitemap {source.url} failed: {source.error}",
+                            f"remove {source.url} from sitemaps", "sitemaps")
+        elif "robots.txt" in origin:
+            self.report.add("warning", f"robots.txt names a sitemap at {source.url} that failed: {source.error}")
+        else:
+            self.report.add("warning", f"sitemap {source.url} failed: {source.error}")
+
+    def _markup(self, source: Source, problems: list[str]) -> None:
+        if problems:
+            self.report.add("warning", f"{source.kind} {source.url} is broken XML, read only as far as it goes "
+                                       f"({problems[0]})")
+
+    def _judge_listing(self, source: Source, kind: str) -> None:
+        """A feed or sitemap that looks abandoned, or lists articles the pattern misses."""
+        age = _age_days(source.newest, self.now)
+        if age is not None and age > STALE_DAYS:
+            self.report.add("warning", f"{kind} {source.url}: its newest entry is {age:.0f} days old "
+                                       f"({source.newest[:10]}); it looks abandoned",
+                            f"look for a current {kind} on the site" + (f" and replace it in {kind}s" if
+                                                                         "configured" in source.origin else ""))
+        missed = source.on_domains - source.matched
+        # Feed items are articles almost by definition; sitemaps also list sections and tags.
+        if kind == "feed" and source.on_domains >= 3 and missed * 2 > source.on_domains and source.matched:
+            shape = suggest_pattern(self.source_unmatched.get(id(source), []))
+            fix = (f"{shape['count']} of them look like {shape['examples'][0]}; widen article_pattern to match "
+                   f"them too (alone they match '{shape['pattern']}')") if shape else None
+            self.report.add("warning", f"{missed} of {source.on_domains} items of feed {source.url} do not match "
+                                       f"article_pattern, e.g. {source.unmatched_examples[0]}", fix, "article_pattern")
+
+    def check_pattern(self) -> None:
+        matched = {k for channel in self.matched.values() for k in channel}
+        if matched:
+            return
+        listed = [*self.unmatched.get("feed", {}).values(), *self.unmatched.get("sitemap", {}).values()]
+        pages = [*self.unmatched.get("home", {}).values(), *self.unmatched.get("section", {}).values()]
+        everything = list(dict.fromkeys(listed + pages))
+        if not everything:
+            if not any(s.error is None and s.kind != "home" for s in self.report.sources):
+                self.report.add("config", "no article URL was found anywhere: home has no links on the domains "
+                                          "and no feed or sitemap works",
+                                "configure a feed or a sitemap (see the sources above for what answered)", "feeds")
+            return
+        shape = suggest_pattern(listed) or suggest_pattern(pages, min_count=3)
+        self.report.pattern_suggestion = shape
+        fix = (f"{shape['count']} of them look like {shape['examples'][0]}: "
+               f"article_pattern: '{shape['pattern']}' matches those") if shape else \
+            "write article_pattern to match the outlet's article addresses (see the examples)"
+        self.report.add("config", f"no URL matched article_pattern; {len(everything)} URLs on the outlet's domains "
+                                  f"were found, like {everything[0]}", fix, "article_pattern")
+
+    def _candidates(self) -> list[tuple[str, str, bool]]:
+        """Sample candidates: the newest dated article (feed, sitemap), then one from a page,
+        alternating; (url, channel, matches_pattern)."""
+        dated: list[tuple[datetime, str, str]] = []
+        undated: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for channel in ("feed", "sitemap", "home", "section"):
+            for key, (url, date) in self.matched.get(channel, {}).items():
+                if key in seen:
+                    continue
+                seen.add(key)
+                (dated.append((date, url, channel)) if date else undated.append((url, channel)))
+        dated.sort(key=lambda d: d[0], reverse=True)
+        ordered: list[tuple[str, str, bool]] = []
+        a, b = [(u, c, True) for _, u, c in dated], [(u, c, True) for u, c in undated]
+        while a or b:
+            for queue in (a, b):
+                if queue:
+                    ordered.append(queue.pop(0))
+        if not ordered and self.report.pattern_suggestion:
+            shape = re.compile(self.report.pattern_suggestion["pattern"])
+            pool = [u for ch in ("feed", "sitemap", "home", "section") for u in self.unmatched.get(ch, {}).values()]
+            channel_of = {u: ch for ch in ("feed", "sitemap", "home", "section") for u in self.unmatched.get(ch, {}).values()}
+            ordered = [(u, channel_of[u], False) for u in dict.fromkeys(pool) if shape.search(u)][:1]
+        return ordered
+
+    def check_samples(self) -> None:
+        wanted = max(0, self.options.samples)
+        if not wanted:
+            return
+        candidates = self._candidates()
+        disallowed = [url for url, _, _ in candidates if not self.fetch.allowed(url)]
+        if disallowed:
+            self.report.robots["disallowed"] = disallowed[:EXAMPLES]
+            self.report.add("note", f"{len(disallowed)} of {len(candidates)} article URLs found are disallowed by "
+                                    f"robots.txt (the crawl skips them), e.g. {disallowed[0]}")
+        found = len(candidates)
+        candidates = [c for c in candidates if c[0] not in disallowed]
+        attempts = wanted + 2
+        good = 0
+        for url, channel, matches in candidates:
+            if good >= wanted or attempts <= 0 or self.fetch.remaining <= 0:
+                break
+            attempts -= 1
+            sample = self._sample(url, channel, matches)
+            self.report.samples.append(sample)
+            if sample.error is None:
+                good += 1
+        self._judge_samples(found, len(candidates))
+
+    def _sample(self, url: str, channel: str, matches: bool) -> Sample:
+        from pipelines.document import enrich
+        from pipelines.extract import ExtractionError, extract_article
+
+        sample = Sample(url, channel, matches)
+        response = self.fetch.get(url, "article")
+        sample.status, sample.final_url = response.status, response.final_url
+        block = self._block(response)
+        if block:
+            sample.error = f"blocked: {block}"
+            return sample
+        if not response.ok:
+            sample.error = response.describe()
+            return sample
+        try:
+            article = extract_article(response.body, response.final_url, outlet=self.outlet, headers=response.headers)
+        except ExtractionError as exc:
+            sample.error = f"{exc.kind}: {exc.reason}"
+            if exc.kind == "blocked":
+                self.blocks.append((response.final_url, exc.reason))
+                sample.error = f"blocked: {exc.reason}"
+            return sample
+        hint = article.get("declared_lang") or self.outlet.language
+        doc = enrich({"title": article.get("title"), "text": article.get("text")}, lang_hint=hint,
+                     tagger=self.options.tagger)
+        sample.title, sample.published_at = article.get("title"), article.get("published_at")
+        sample.date_source, sample.modified_at = article.get("date_source"), article.get("modified_at")
+        sample.author, sample.declared_lang = article.get("author"), article.get("declared_lang")
+        sample.extraction_method, sample.warnings = article.get("extraction_method"), list(article.get("warnings") or [])
+        sample.lang, sample.lang_prob = doc.get("lang"), doc.get("lang_prob")
+        sample.text_chars, sample.words = len(article.get("text") or ""), int(doc.get("word_count") or 0)
+        sample.topics = list(doc.get("topics") or [])
+        sample.canonical_url = article_identity(response.final_url, article.get("canonical_url_hint"), self.outlet)
+        return sample
+
+    def _judge_samples(self, found: int, allowed: int) -> None:
+        samples = self.report.samples
+        if not samples:
+            if found and not allowed:
+                self.report.add("blocked", f"robots.txt disallows all {found} article URLs found: the crawl will "
+                                           "index nothing from this outlet")
+            elif allowed:
+                self.report.add("warning", "no sample article was fetched: the request budget was spent on discovery")
+            return
+        good = [s for s in samples if s.error is None]
+        failed = [s for s in samples if s.error is not None and not s.error.startswith("blocked")]
+        content = [s for s in failed if s.error.split(":")[0] in ("no_text", "not_html", "empty", "unparseable")]
+        if failed and not good:
+            level = "config" if len(content) == len(failed) else "warning"
+            fix = ("check that article_pattern matches article pages only, or set extraction.body_selector"
+                   if level == "config" else None)
+            self.report.add(level, f"no sample article could be extracted: {failed[0].url}: {failed[0].error}", fix,
+                            "article_pattern" if level == "config" else None)
+        elif failed:
+            self.report.add("warning", f"{len(failed)} of {len(samples)} sample articles failed: {failed[0].url}: "
+                                       f"{failed[0].error}")
+        for s in good:
+            if not s.matches_pattern:
+                continue
+            if s.published_at is None:
+                self.report.add("warning", f"no publication date found in {s.url}",
+                                "set extraction.date_selector (and date_convention) for this outlet", "extraction")
+            if self.outlet.language and s.lang and s.lang != self.outlet.language:
+                self.report.add("warning", f"{s.url} reads as {s.lang}, the outlet's language is "
+                                           f"{self.outlet.language}", "check language, or the page's text extraction")
+            if s.text_chars < SHORT_TEXT:
+                self.report.add("warning", f"only {s.text_chars} characters of text extracted from {s.url}",
+                                "the body may be cut: check extraction.body_selector", "extraction")
+            for w in s.warnings:
+                if "selector" in w or "metadata" in w or "JSON" in w:
+                    self.report.add("warning", f"{s.url}: {w}", "the page layout may have changed; update the "
+                                                                "outlet's extraction hints", "extraction")
+
+    def check_blocks(self) -> None:
+        """Blocks met after home (sections, feeds, articles): the crawl gives an outlet up after
+        a few in a row, so more than one is a blocked outlet."""
+        if any(f.level == "blocked" for f in self.report.findings) or not self.blocks:
+            return
+        url, reason = self.blocks[-1]
+        blocked_samples = [s for s in self.report.samples if (s.error or "").startswith("blocked")]
+        if len(self.blocks) >= 2 or (blocked_samples and not any(s.error is None for s in self.report.samples)):
+            self.report.add("blocked", f"{len(self.blocks)} requests were refused to raqib (last {url}: {reason}); "
+                                       "the crawl gives an outlet up after a few in a row", BLOCKED_ADVICE)
+        else:
+            self.report.add("warning", f"{url} was refused to raqib: {reason}")
+
+    def _channels(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        all_found: set[str] = set()
+        all_matched: set[str] = set()
+        for channel in ("home", "section", "feed", "sitemap"):
+            matched = set(self.matched.get(channel, {}))
+            found = matched | set(self.unmatched.get(channel, {}))
+            if any(s.kind == channel for s in self.report.sources):
+                out[channel] = {"urls": len(found), "matched": len(matched)}
+            all_found |= found
+            all_matched |= matched
+        out["total"] = {"urls": len(all_found), "matched": len(all_matched)}
+        return out
+
+
+def _newest_children(links: list[Link]) -> list[Link]:
+    """The children worth opening: newest lastmod first; undated ones that look like posts."""
+    dated = sorted((link for link in links if link.lastmod), key=lambda link: link.lastmod, reverse=True)
+    if dated:
+        return dated
+    posts = [link for link in links if re.search(r"post|news|article|خبر", link.url, re.I)]
+    return posts + [link for link in links if link not in posts]
+
+
+def _links_and_problems(parsed) -> tuple[list[Link], list[str]]:
+    """parse_feed's result: a list of links, or an object with `links` and `problems`."""
+    if isinstance(parsed, list):
+        return parsed, []
+    return list(parsed.links), list(getattr(parsed, "problems", None) or [])
+
+
+def _feed_format(body: bytes) -> str:
+    head = body.lstrip()[:400].lower()
+    if head.startswith((b"{", b"[")):
+        return "json"
+    if b"<feed" in head:
+        return "atom"
+    if b"<rdf" in head:
+        return "rss1"
+    return "rss"
+
+
+# --- entry points ----------------------------------------------------------------------------------------
+
+def check_outlet(outlet: Outlet, options: ProbeOptions) -> OutletReport:
+    """Probe one outlet live and judge it; never raises for anything the site does."""
+    return _Probe(outlet, options).run()
+
+
+def check_outlets(outlets: list[Outlet], options: ProbeOptions, *, workers: int = 4) -> Iterator[OutletReport]:
+    """Reports in the order of `outlets`, each as soon as it and those before it are done."""
+    if not outlets:
+        return
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(outlets))), thread_name_prefix="outlets-check") as pool:
+        yield from pool.map(lambda o: check_outlet(o, options), outlets)
