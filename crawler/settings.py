@@ -83,6 +83,7 @@ SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
 # Environment variables that override a setting: deployment-specific or secret.
 ENV_OVERRIDES = {
     "RAQIB_ES_URL": ("elasticsearch", "url"),
+    "RAQIB_ES_ALIAS": ("elasticsearch", "alias"),
     "RAQIB_REDIS_URL": ("state", "redis_url"),
     "RAQIB_STATE_DIR": ("state", "dir"),
     "RAQIB_SMTP_HOST": ("smtp", "host"),
@@ -101,6 +102,15 @@ class Settings:
 
     def get(self, section: str, key: str) -> Any:
         return self.values[section][key]
+
+    @property
+    def state_dir(self) -> Path:
+        """Where crawl state, the spool and the alert ledger live: `[state] dir` (or
+        $RAQIB_STATE_DIR, folded in above), else the per-user default."""
+        from crawler.paths import state_dir as default_state_dir
+
+        configured = self.values["state"]["dir"]
+        return Path(configured).expanduser() if configured else default_state_dir()
 
 
 def load_settings(config_dir: Path | None = None, *, overrides: dict[tuple[str, str], Any] | None = None) -> Settings:

@@ -11,24 +11,24 @@ def config_dir(args: argparse.Namespace) -> Path | None:
     return config_dir_from_env(getattr(args, "config", None))
 
 
-def settings(args: argparse.Namespace):
-    from crawler.settings import load_settings
+def load_settings(args: argparse.Namespace):
+    from crawler.settings import load_settings as _load
 
     es = getattr(args, "es", None)
-    return load_settings(config_dir(args), overrides={("elasticsearch", "url"): es})
+    return _load(config_dir(args), overrides={("elasticsearch", "url"): es})
 
 
-def outlets(args: argparse.Namespace):
-    from crawler.outlets import load_outlets
+def load_outlets(args: argparse.Namespace):
+    from crawler.outlets import load_outlets as _load
 
-    return load_outlets(config_dir(args))
+    return _load(config_dir(args))
 
 
 def es_client(args: argparse.Namespace, cfg=None):
     """A checked client for the configured cluster (ClusterError with advice when unreachable)."""
     from pipelines.es import connect
 
-    cfg = cfg or settings(args)
+    cfg = cfg or load_settings(args)
     return connect(cfg.get("elasticsearch", "url"), request_timeout=cfg.get("elasticsearch", "request_timeout"))
 
 

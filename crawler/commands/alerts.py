@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _context(args):
     from pipelines.alerts import context
 
-    cfg = commands.settings(args)
+    cfg = commands.load_settings(args)
     return cfg, context.load(commands.config_dir(args), settings=cfg)
 
 

@@ -8,6 +8,11 @@ import sys
 from crawler import commands
 
 
+# A backfill walks sequential ids down to the outlet's id_min: unbounded, one crawl would send
+# tens of thousands of requests to a site whose ids are sparse.
+BACKFILL_PAGES = 500
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "crawl", parents=[sub.common_parent], help="crawl the outlets once now, then evaluate alerts",
@@ -22,9 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="only this outlet (repeatable; default: every enabled outlet)")
     p.add_argument("--backfill", action="store_true",
                    help="also walk older monthly sitemaps and numeric ids (the outlet's `backfill:` settings), "
-                        "bounded by --max-pages")
+                        f"bounded by --max-pages (default with --backfill: {BACKFILL_PAGES})")
     p.add_argument("--max-pages", type=int, metavar="N",
-                   help="fetch at most N article pages per outlet in this crawl (the rest wait for the next one)")
+                   help="request at most N article pages per outlet in this crawl (the rest wait for the next one)")
     p.add_argument("--stats-json", metavar="PATH", help="also write the statistics as JSON to PATH")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON instead of text")
     p.add_argument("--no-alerts", action="store_true", help="do not evaluate alert rules after the crawl")
@@ -40,13 +45,14 @@ def run(args: argparse.Namespace) -> int:
         print("raqib crawl: --max-pages must be at least 1", file=sys.stderr)
         return 2
     config_dir = commands.config_dir(args)
-    outlets = select(commands.outlets(args), args.outlet)     # a wrong config stops here, before any request
+    outlets = select(commands.load_outlets(args), args.outlet)     # a wrong config stops here, before any request
     if not outlets:
         print("raqib crawl: no enabled outlet to crawl (outlets.yaml: enabled: false on all?)", file=sys.stderr)
         return 3
-    cfg = commands.settings(args)
+    cfg = commands.load_settings(args)
     client = commands.es_client(args, cfg)
-    report = run_crawl(outlets, cfg, config_dir, backfill=args.backfill, max_pages=args.max_pages,
+    max_pages = args.max_pages or (BACKFILL_PAGES if args.backfill else None)
+    report = run_crawl(outlets, cfg, config_dir, backfill=args.backfill, max_pages=max_pages,
                        stats_json=args.stats_json, client=client, verbosity=getattr(args, "verbose", 0))
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))

@@ -1,46 +1,138 @@
-"""`raqib demo`: the whole pipeline offline, on this machine alone."""
+"""`raqib demo`: the whole pipeline offline, on this machine alone.
+
+It starts (or reuses) a local Elasticsearch node, serves the bundled mirror of the five outlets
+on loopback addresses, indexes the seeds, crawls the mirror (discovery, polite fetching,
+extraction, language, tagging, dedupe, indexing), delivers alerts to a local file, and prints
+what it found. The mirror listens on a fixed port and the demo keeps its crawl state, so a
+second run shows an incremental crawl: conditional requests, nothing fetched twice.
+"""
 from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 from crawler import commands
+
+DEMO_MIRROR_PORT = 8931
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", parents=[sub.common_parent],
-                       help="run the whole pipeline offline: local Elasticsearch, seeds, search",
-                       description="Starts (or reuses) a local Elasticsearch node, indexes the seeds and "
-                                   "shows an Arabic search, then tells you how to search yourself.")
-    p.add_argument("--port", type=int, default=9200, help="port of the local node (default 9200)")
+                       help="the whole pipeline offline: local Elasticsearch, mirror of the outlets, seed, crawl, alerts",
+                       description=__doc__.split("\n\n")[1])
+    p.add_argument("--port", type=int, default=9200, help="port of the local Elasticsearch node (default 9200)")
+    p.add_argument("--mirror-port", type=int, default=DEMO_MIRROR_PORT,
+                   help=f"port the mirror serves on, on each outlet's loopback address (default {DEMO_MIRROR_PORT})")
+    p.add_argument("--fresh", action="store_true", help="forget the demo's crawl state and alert ledger first")
+    p.add_argument("--faults", action="store_true", help="let the mirror inject its faults (5xx, timeouts, bad encodings, …)")
     p.set_defaults(run=run)
 
 
+def demo_dir() -> Path:
+    from crawler.paths import state_dir
+
+    return state_dir() / "demo"
+
+
+def write_demo_config(base: Path, mirror, es_url: str) -> Path:
+    """The demo's config directory: the mirror's outlets.yaml, and settings pointing at the local
+    node and at the demo's own state; topics and alert rules are the shipped ones."""
+    config = base / "config"
+    config.mkdir(parents=True, exist_ok=True)
+    mirror.write_config(config)
+    (config / "settings.toml").write_text(
+        "# written by `raqib demo`: the local node, the demo's own state, and delays suited to a\n"
+        "# mirror on this machine (the real outlets get the shipped, slower defaults)\n"
+        f'[elasticsearch]\nurl = ["{es_url}"]\n\n'
+        f'[state]\ndir = "{base / "state"}"\n\n'
+        "[crawl]\ndownload_delay = 0.05\nconcurrency_per_domain = 4\nautothrottle = false\ntimeout = 10.0\nretries = 1\n",
+        encoding="utf-8",
+    )
+    return config
+
+
 def run(args: argparse.Namespace) -> int:
+    import shutil
+
+    from crawler.crawl import run_crawl
     from crawler.esnode import Node
+    from crawler.mirror import Mirror
+    from crawler.outlets import select
+    from crawler.stats import format_report
     from pipelines import document
     from pipelines.index import bulk_index, ensure_index
     from pipelines.seeding import load_seeds, seed_documents
-    from pipelines.search import search
 
-    if not args.es and not os.environ.get("RAQIB_ES_URL"):
+    es_url = args.es or os.environ.get("RAQIB_ES_URL")
+    if not es_url:
         node = Node(port=args.port)
         started = node.start()
-        print(f"[1/3] Elasticsearch {'started' if started else 'already running'} at {node.url}")
-        args.es = node.url
+        es_url = node.url
+        print(f"[1/5] Elasticsearch {'started' if started else 'already running'} at {es_url}")
     else:
-        print(f"[1/3] using the cluster at {args.es or os.environ['RAQIB_ES_URL']}")
-    cfg = commands.settings(args)
-    client = commands.es_client(args, cfg)
-    alias = commands.alias(cfg)
-    ensure_index(client, alias)
-    docs = seed_documents(load_seeds(), commands.outlets(args), tagger=document.default_tagger(commands.config_dir(args)))
-    result = bulk_index(client, docs, alias, refresh="wait_for")
-    print(f"[2/3] seeds indexed: {len(docs)} ({len(result.created)} new, {len(result.unchanged)} unchanged)")
-    query = "الامريكية"
-    total, hits = search(client, query, alias=alias, size=5, marks=("[", "]"), escape=False)
-    print(f"[3/3] search «{query}» (written without hamza): {total} match")
-    for hit in hits:
-        print(f"      - {hit.source.get('outlet_name')}: {hit.source.get('title')}")
-    print(f"\nSearch yourself:  raqib --es {args.es} search داعش --topic isis")
+        print(f"[1/5] using the cluster at {es_url}")
+
+    base = demo_dir()
+    if args.fresh and base.exists():
+        shutil.rmtree(base)
+    with Mirror(faults=args.faults, port=args.mirror_port) as mirror:
+        config_dir = write_demo_config(base, mirror, es_url)
+        args.config, args.es = str(config_dir), es_url
+        print(f"[2/5] mirror of {len(mirror.outlets)} outlets serving on 127.0.0.11-15:{args.mirror_port} "
+              f"(config: {config_dir})")
+        cfg = commands.load_settings(args)
+        configured = commands.load_outlets(args)
+        outlets = select(configured, None)
+        client = commands.es_client(args, cfg)
+        alias = commands.alias(cfg)
+        ensure_index(client, alias)
+        tagger = document.default_tagger(config_dir)
+        seeded = bulk_index(client, seed_documents(load_seeds(), configured, tagger=tagger), alias, refresh="wait_for")
+        print(f"[3/5] seeds: 5 ({len(seeded.created)} new, {len(seeded.unchanged)} unchanged)")
+        print("[4/5] crawling the mirror …", flush=True)
+        report = run_crawl(outlets, cfg, config_dir, client=client, verbosity=getattr(args, "verbose", 0))
+    print(format_report(report))
+    sent = _sweep_alerts(client, alias, config_dir, cfg)
+    print("[5/5] alerts: " + _alerts_line(report.get("alerts") or {}, sent, cfg.state_dir / "alerts.jsonl"))
+    print(_summary(client, alias))
+    print(f"\nSearch it yourself:\n  raqib --es {es_url} search داعش --topic us_presence\n"
+          f"  raqib --es {es_url} search \"قوات سوريا الديمقراطية\" --since 2015-01-01 --json\n"
+          f"Run the demo again to see an incremental crawl (nothing re-fetched); --fresh starts over.")
     return 0
+
+
+def _sweep_alerts(client, alias, config_dir, cfg):
+    from pipelines.alerts.evaluate import evaluate_pending
+
+    return evaluate_pending(client, alias, config_dir, settings=cfg)
+
+
+def _alerts_line(during: dict, sweep, sink: Path) -> str:
+    new = during.get("new", 0) + sweep.new
+    sent = during.get("sent", 0) + sweep.sent
+    line = f"{new} new match{'es' if new != 1 else ''}, {sent} message(s) sent"
+    if sink.exists():
+        count = sum(1 for _ in sink.open(encoding="utf-8"))
+        line += f"; {count} in {sink}"
+    return line
+
+
+def _summary(client, alias: str) -> str:
+    """Articles per outlet and topic, from the index itself."""
+    client.indices.refresh(index=alias)
+    resp = client.search(index=alias, size=0, aggs={
+        "outlets": {"terms": {"field": "outlet", "size": 50},
+                    "aggs": {"topics": {"terms": {"field": "topics", "size": 10}},
+                             "langs": {"terms": {"field": "lang", "size": 5}}}},
+    }).body
+    total = resp["hits"]["total"]["value"]
+    topics = sorted({t["key"] for b in resp["aggregations"]["outlets"]["buckets"] for t in b["topics"]["buckets"]})
+    head = f"{'outlet':<24}{'articles':>9}" + "".join(f"{t:>13}" for t in topics) + "  languages"
+    lines = [f"\nThe index now holds {total} articles:", head]
+    for b in resp["aggregations"]["outlets"]["buckets"]:
+        per_topic = {t["key"]: t["doc_count"] for t in b["topics"]["buckets"]}
+        langs = ", ".join(f"{l['key']} {l['doc_count']}" for l in b["langs"]["buckets"])
+        lines.append(f"{b['key']:<24}{b['doc_count']:>9}" + "".join(f"{per_topic.get(t, 0):>13}" for t in topics) + f"  {langs}")
+    return "\n".join(lines)
+

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from crawler.outlets import select
     from pipelines.extract import ExtractionError
 
-    outlets = commands.outlets(args)
+    outlets = commands.load_outlets(args)
     forced = select(outlets, [args.outlet])[0] if args.outlet else None
     pages = list(_expand(args.sources))
     files = [p for p in pages if not _is_url(p)]
@@ -157,7 +157,7 @@ def _outlet_for(outlets: dict, url: str):
 
 
 def _user_agent(args: argparse.Namespace) -> str:
-    cfg = commands.settings(args)
+    cfg = commands.load_settings(args)
     try:
         from crawler.scrapy_config import user_agent
     except ImportError:   # the crawl's settings module is what formats it; this is the same rule

@@ -68,9 +68,9 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 def _bundles(args: argparse.Namespace) -> tuple[dict[str, list[dict]], dict[str, dict[str, str]]]:
     from crawler.kibana import build_bundles, default_fields_by_view
 
-    cfg = commands.settings(args)
+    cfg = commands.load_settings(args)
     alias, crawls = commands.alias(cfg), cfg.get("elasticsearch", "crawls_index")
-    return (build_bundles(alias, commands.outlets(args), crawls), default_fields_by_view(alias, crawls))
+    return (build_bundles(alias, commands.load_outlets(args), crawls), default_fields_by_view(alias, crawls))
 
 
 def run_import(args: argparse.Namespace) -> int:

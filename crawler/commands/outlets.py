@@ -63,7 +63,7 @@ def run_check(args: argparse.Namespace) -> int:
     if not outlets:
         print("raqib outlets check: no enabled outlet in outlets.yaml; name one to check it anyway", file=sys.stderr)
         return 2
-    cfg = commands.settings(args)
+    cfg = commands.load_settings(args)
     tagger = default_tagger(commands.config_dir(args)) if args.samples else None
     options = ProbeOptions.from_settings(cfg, timeout=args.timeout, samples=args.samples, tagger=tagger)
     if not args.quiet:
@@ -89,7 +89,7 @@ _ORDER = ["ok", "warnings", "config_wrong", "unreachable", "blocked"]
 
 
 def _configured(args: argparse.Namespace):
-    # Not `commands.outlets(args)`: importing this module makes `crawler.commands.outlets` this module.
+    # Not `commands.load_outlets(args)`: importing this module makes `crawler.commands.outlets` this module.
     from crawler.outlets import load_outlets
 
     return load_outlets(commands.config_dir(args))

@@ -51,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
         if not every:
             print(f"raqib run: --every expects a duration such as 30s, 5m or 1h, got {args.every!r}", file=sys.stderr)
             return 2
-    cfg = commands.settings(args)
+    cfg = commands.load_settings(args)
     config_dir = commands.config_dir(args)
-    outlets = select(commands.outlets(args), args.outlet)
+    outlets = select(commands.load_outlets(args), args.outlet)
     if not outlets:
         print("raqib run: no enabled outlet to crawl (outlets.yaml: enabled: false on all?)", file=sys.stderr)
         return 3

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"raqib search: {exc}", file=sys.stderr)
         return 2
-    cfg = commands.settings(args)
+    cfg = commands.load_settings(args)
     client = commands.es_client(args, cfg)
     tty = sys.stdout.isatty() and not args.json
     marks = ("\033[1;33m", "\033[0m") if tty else (("<em>", "</em>") if args.json else ("[", "]"))

@@ -18,8 +18,8 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.index import bulk_index, ensure_index
     from pipelines.seeding import load_seeds, seed_documents
 
-    cfg = commands.settings(args)
-    outlets = commands.outlets(args)
+    cfg = commands.load_settings(args)
+    outlets = commands.load_outlets(args)
     seeds = load_seeds()
     docs = seed_documents(seeds, outlets, tagger=document.default_tagger(commands.config_dir(args)))
     client = commands.es_client(args, cfg)

@@ -23,7 +23,7 @@ def gather(args: argparse.Namespace) -> dict:
     from pipelines.alerts import context as alert_context
     from pipelines.alerts.ledger import Ledger
 
-    cfg = commands.settings(args)
+    cfg = commands.load_settings(args)
     state_dir = alert_context.state_dir_for(cfg)
     data = read_state(state_dir)
     ledger_path = alert_context.ledger_path(cfg)
@@ -32,7 +32,7 @@ def gather(args: argparse.Namespace) -> dict:
         with Ledger(ledger_path) as ledger:
             alerts = {**alerts, **ledger.summary()}
     try:
-        configured = list(commands.outlets(args))
+        configured = list(commands.load_outlets(args))
     except Exception:  # noqa: BLE001 - status must work even with a broken outlets.yaml
         configured = []
     return {"state_dir": str(state_dir), "running": service_alive(data), "service": data.get("service") or {},

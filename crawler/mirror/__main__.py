@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--blocked", action="append", default=[], metavar="NAME",
                        help="this outlet answers every request with a CDN challenge")
     serve.add_argument("--new-site", action="store_true", help="include the sixth site in the written config")
+    serve.add_argument("--port", type=int, default=0, help="port on every mirror address (default: chosen by the system)")
     serve.add_argument("--config-dir", type=Path, help="where to write outlets.yaml (default: a new temporary directory)")
     sub.add_parser("faults", help="print the table of faults (kind, outlet, channel, what a crawl must do)")
     bench = sub.add_parser("bench", help="measure how fast the mirror serves article pages to a concurrent client")
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         mirror = Mirror(outlets=args.outlets, faults=args.faults, articles_per_outlet=args.articles_per_outlet,
-                        blocked=args.blocked).start()
+                        blocked=args.blocked, port=args.port).start()
     except MirrorError as exc:
         print(f"mirror: {exc}", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ are chosen by the system, so several mirrors (parallel tests) never collide.
 """
 from __future__ import annotations
 
+import errno
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,7 +36,11 @@ class MirrorError(Exception):
 class Mirror:
     def __init__(self, outlets: Iterable[str] | None = None, faults: bool = False,
                  articles_per_outlet: int | None = None, blocked: Iterable[str] = (), *,
-                 now: datetime | None = None, hang_seconds: float = 120.0, drip_seconds: float = 90.0):
+                 now: datetime | None = None, hang_seconds: float = 120.0, drip_seconds: float = 90.0,
+                 port: int = 0):
+        # port 0: the system picks one per address (parallel mirrors never collide); a fixed
+        # port gives stable URLs across runs, which the demo needs to be re-runnable
+        self.port = port
         known = list(SITES)
         wanted = list(outlets) if outlets is not None else known
         unknown = [o for o in wanted if o not in SITES]
@@ -74,13 +79,15 @@ class Mirror:
             for key, site in self.sites.items():
                 server = HostServer(site.ip, key, site.handle, self.log, self._stop,
                                     validators=lambda k=key: self._validators.get(k, self.sites[k].validators),
-                                    server_header=site.server_header)
+                                    server_header=site.server_header, port=self.port)
                 self._servers[key] = server
                 site.base = f"http://{server.host}"
-            trap = HostServer(TRAP_IP, TRAP, _trap_page, self.log, self._stop, validators=lambda: "none")
+            trap = HostServer(TRAP_IP, TRAP, _trap_page, self.log, self._stop, validators=lambda: "none", port=self.port)
             self._servers[TRAP] = trap
         except OSError as exc:
             self.close()
+            if self.port and exc.errno == errno.EADDRINUSE:
+                raise MirrorError(f"port {self.port} is already in use on a mirror address; choose another port") from None
             raise MirrorError(
                 f"cannot listen on a loopback address ({exc.strerror}). The mirror gives each outlet its own "
                 "address in 127.0.0.0/8, which Linux routes to the loopback interface; on macOS add them first, "

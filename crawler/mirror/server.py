@@ -99,7 +99,8 @@ class HostServer(ThreadingHTTPServer):
     request_queue_size = 256
 
     def __init__(self, ip: str, outlet: str, handler: Callable[[Request], Response], log: RequestLog,
-                 stop: threading.Event, validators: Callable[[], str], server_header: str = "nginx"):
+                 stop: threading.Event, validators: Callable[[], str], server_header: str = "nginx",
+                 port: int = 0):
         self.outlet = outlet
         self.route = handler
         self.log = log
@@ -108,7 +109,7 @@ class HostServer(ThreadingHTTPServer):
         self.server_header = server_header
         self._lie = itertools.count(1)
         self._gzip_cache: dict[bytes, bytes] = {}
-        super().__init__((ip, 0), _Handler)
+        super().__init__((ip, port), _Handler)
 
     @property
     def host(self) -> str:

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crawler.configfile import resolve
-from crawler.paths import state_dir as default_state_dir
 from pipelines.alerts.channels import Channel, build
 from pipelines.alerts.ledger import Backoff, Ledger
 from pipelines.alerts.rules import Rule, known_topics, load_rules
@@ -47,8 +46,7 @@ class Alerting:
 
 
 def state_dir_for(settings) -> Path:
-    configured = settings.get("state", "dir")
-    return Path(configured).expanduser() if configured else default_state_dir()
+    return settings.state_dir
 
 
 def ledger_path(settings) -> Path:

@@ -1,0 +1,41 @@
+"""`raqib demo`, the README's main command, end to end on the real node and the mirror."""
+import os
+import re
+import subprocess
+import sys
+
+from crawler.esnode import free_port
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _demo(env, *args):
+    # A process per run, as a user runs it (Scrapy's reactor cannot run twice in one process).
+    proc = subprocess.run([sys.executable, "-m", "crawler.cli", "demo", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    return proc.stdout
+
+
+def test_demo_crawls_the_mirror_beside_the_seeds_and_is_incremental_on_a_second_run(es_url, es, alias, tmp_path):
+    env = dict(os.environ, RAQIB_STATE_DIR=str(tmp_path / "state"), RAQIB_ES_ALIAS=alias)
+    env.pop("RAQIB_ES_URL", None)
+    port = free_port(18000, 18999)
+
+    out = _demo(env, "--es", es_url, "--mirror-port", str(port))
+    assert "[3/5] seeds: 5 (5 new" in out
+    for outlet in ("alittihad", "almarjie", "noonpost", "strategic_observatory", "almayadeen"):
+        assert re.search(rf"^{outlet}: ok$", out, re.M), outlet
+    total = int(re.search(r"The index now holds (\d+) articles", out).group(1))
+    assert total >= 5 + 5 * 15
+    alerts = re.search(r"\[5/5\] alerts: (\d+) new match", out)
+    assert alerts and int(alerts.group(1)) > 0
+    assert (tmp_path / "state" / "alerts.jsonl").exists()
+    es.indices.refresh(index=alias)
+    assert es.count(index=alias, query={"term": {"seed": True}}).body["count"] == 5
+
+    again = _demo(env, "--es", es_url, "--mirror-port", str(port))
+    assert "0 articles fetched, 0 new and 0 updated" in again
+    assert f"The index now holds {total} articles" in again
+    assert "[5/5] alerts: 0 new matches" in again
