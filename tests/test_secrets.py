@@ -14,8 +14,10 @@ import json
 import logging
 import os
 import secrets
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -188,6 +190,7 @@ def run_outputs(secure_cluster, receivers, tmp_path_factory):
             proc = subprocess.run([sys.executable, "-m", "crawler.cli", *args], env=env, cwd=ROOT,
                                   capture_output=True, text=True, timeout=300)
             outputs.append((label, args, expected, proc.returncode, proc.stdout, proc.stderr))
+        outputs.append(_run_service(api_env, tmp / "service.log"))
     finally:
         mirror.__exit__(None, None, None)
     files = {str(p): p.read_text(errors="replace") for p in tmp.rglob("*") if p.is_file()}
@@ -202,6 +205,26 @@ def run_outputs(secure_cluster, receivers, tmp_path_factory):
     with secure_cluster.admin() as admin:
         admin.indices.delete(index=f"{alias}-*", ignore_unavailable=True, allow_no_indices=True)
         admin.options(ignore_status=404).indices.delete_index_template(name=alias)
+
+
+def _run_service(env: dict, log_path: Path) -> tuple:
+    """`raqib run` until its first crawl is through, then SIGTERM, as a service manager stops it."""
+    args = ["-vv", "run", "--every", "2s", "--outlet", "almayadeen"]
+    with log_path.open("w", encoding="utf-8") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", *args], env=env, cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + 180
+            while (proc.poll() is None and time.monotonic() < deadline
+                   and "crawl almayadeen: ok" not in log_path.read_text(encoding="utf-8", errors="replace")):
+                time.sleep(0.5)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=180)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return ("run, stopped by SIGTERM", args, 0, proc.returncode, "", log_path.read_text(encoding="utf-8", errors="replace"))
 
 
 def test_every_run_did_its_work(run_outputs):
@@ -231,6 +254,7 @@ def test_every_run_did_its_work(run_outputs):
     assert any(p["path"].startswith("/services/T0/B0/") for p in posts)
     assert smtp.wait_for(1)
     assert any(p.endswith("alerts.jsonl") for p in files)
+    assert "crawl almayadeen: ok" in err["run, stopped by SIGTERM"] and "stopped" in err["run, stopped by SIGTERM"]
 
 
 def test_no_secret_in_any_output_log_help_or_file(run_outputs):
