@@ -25,7 +25,6 @@ import ssl
 import threading
 import time
 import zlib
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -35,7 +34,7 @@ from urllib.parse import parse_qsl, urlsplit
 from crawler.discovery import DiscoveryError, Link
 from crawler.discovery.feeds import feed_links, parse_feed
 from crawler.discovery.robots import Robots
-from crawler.discovery.sections import page_links, parse_html
+from crawler.discovery.sections import page_links
 from crawler.discovery.sitemaps import INDEX, parse_sitemap
 from crawler.middlewares import GENERIC_BLOCK_MARKERS, address_allowed, block_reason
 from crawler.outlets import Outlet
@@ -68,6 +67,8 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 BLOCKED_ADVICE = ("open the home page in a browser on this machine: if it loads there, the site refuses crawlers; "
                   "ask the outlet to allow raqib's User-Agent, or crawl through another network (crawl.proxy in "
                   "settings.toml); meanwhile set enabled: false")
+_ORIGIN_TEXT = {"configured": "configured", "home": "linked from home", "robots.txt": "named in robots.txt",
+                "guessed": "at a usual address, linked from nowhere", "index": "in a sitemap index"}
 _ACCEPT = {
     "robots": "text/plain,*/*;q=0.5",
     "feed": "application/rss+xml,application/atom+xml,application/feed+json,application/xml;q=0.9,*/*;q=0.5",
@@ -390,12 +391,13 @@ class Fetcher:
                 raw.close()
             else:
                 response.body = self._read(raw, limit, url)
-        except _Refused as exc:
-            response.error, response.message = exc.kind, exc.message
         except Exception as exc:  # noqa: BLE001 - every network failure becomes a reported kind
-            kind_, message = ("timeout", f"no complete answer within {self.options.timeout:g} s") if fired.is_set() \
-                else _classify(exc, url)
-            response.error, response.message = kind_, message
+            if fired.is_set():      # the watchdog cut the connection: whatever broke, it was the time
+                response.error, response.message = "timeout", f"no complete answer within {self.options.timeout:g} s"
+            elif isinstance(exc, _Refused):
+                response.error, response.message = exc.kind, exc.message
+            else:
+                response.error, response.message = _classify(exc, url)
         finally:
             if watchdog is not None:
                 watchdog.cancel()
@@ -487,7 +489,7 @@ class RobotsResult:
         url = response.final_url
         if response.error:
             return cls(url, "unreachable", Robots.disallow_all(), None, response.describe())
-        block = block_reason(response.status, response.body, response.headers.get("content-type", "").lower(), markers)
+        block = refusal(response, markers)
         if response.ok:
             html = response.content_type in ("text/html", "application/xhtml+xml") or \
                 response.body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html"))
@@ -495,6 +497,23 @@ class RobotsResult:
         if 400 <= response.status < 500 and response.status != 429:
             return cls(url, "missing", Robots.allow_all(), response.status, response.describe(), block)
         return cls(url, "unreachable", Robots.disallow_all(), response.status, response.describe(), block)
+
+
+def refusal(response: Response, markers: tuple[str, ...]) -> str | None:
+    """The crawl's block detection (`crawler.middlewares.block_reason`), said more fully: a
+    403 that is a challenge page is named as one, and the page's title is quoted."""
+    content_type = response.headers.get("content-type", "").lower()
+    reason = block_reason(response.status, response.body, content_type, markers)
+    if reason is None:
+        return None
+    if reason.startswith("HTTP"):
+        challenge = block_reason(200, response.body, content_type, markers)
+        if challenge:
+            return challenge.replace("HTTP 200", f"HTTP {response.status}")
+        title = _page_title(response.body) if "html" in content_type else None
+        if title:
+            return f"{reason} (page title «{title}»)"
+    return reason
 
 
 def _tls_context() -> ssl.SSLContext:
@@ -580,7 +599,7 @@ def _segment_shape(segment: str) -> str:
     if m:
         return r"\d+" + re.escape(m.group(1)) + "[^/]+"
     if len(segment) > 20 or not segment.isascii() or "%" in segment or segment.count("-") >= 2 \
-            or segment.count("_") >= 2:
+            or segment.count("_") >= 2 or any(c.isdigit() for c in segment):
         return "[^/]+"
     return re.escape(segment)
 
@@ -633,20 +652,19 @@ class _Probe:
         self.now = datetime.now(timezone.utc)
         self.report = OutletReport(outlet.key, outlet.name, outlet.home,
                                    checked_at=self.now.strftime("%Y-%m-%dT%H:%M:%SZ"))
-        # canonical URL -> (url, date, channel) per channel, and every on-domain URL seen
+        # per channel: canonical URL -> (url, newest date given) of article URLs, and -> url of the others
         self.matched: dict[str, dict[str, tuple[str, datetime | None]]] = {}
         self.unmatched: dict[str, dict[str, str]] = {}
         self.blocks: list[tuple[str, str]] = []          # (url, reason)
         self.home_links_feeds: list[str] = []
         self.source_unmatched: dict[int, list[str]] = {}  # id(source) -> its URLs not matching the pattern
-        self.suggested: set[str] = set()                  # URLs a suggestion already names
+        self.transient: set[int] = set()                  # id(source) of sources that failed for now (5xx, timeout)
 
     # helpers ---------------------------------------------------------------------------------
     def _block(self, response: Response) -> str | None:
         if response.error or response.status is None:
             return None
-        reason = block_reason(response.status, response.body, response.headers.get("content-type", "").lower(),
-                              self.fetch.markers)
+        reason = refusal(response, self.fetch.markers)
         if reason:
             self.blocks.append((response.final_url, reason))
         return reason
@@ -827,122 +845,146 @@ class _Probe:
     def check_feeds(self) -> None:
         configured = [safe_url(u) for u in self.outlet.feeds]
         linked = [u for u in self.home_links_feeds if u not in configured]
-        wanted: list[tuple[str, list[str]]] = [(u, ["configured"] + (["home"] if u in self.home_links_feeds else []))
-                                               for u in configured] + [(u, ["home"]) for u in linked]
-        guessed = not wanted
-        if guessed:
-            origin = _origin(self.report.sources[0].final_url or self.outlet.home)
-            wanted = [(origin + path, ["guessed"]) for path in GUESSED_FEEDS]
-        found_any = False
-        for url, origin in wanted[:MAX_FEEDS]:
-            source = Source(url, "feed", origin)
-            response = self.fetch.get(url, "feed")
-            if guessed and not response.ok and response.error not in ("budget",):
-                continue   # a guess that is not there is no finding
-            self.report.sources.append(source)
-            if not response.ok:
-                self._failed_source(source, response)
-                self._feed_failed(source, response, origin, linked)
+        wanted = [(u, ["configured"] + (["home"] if u in self.home_links_feeds else [])) for u in configured] \
+            + [(u, ["home"]) for u in linked]
+        read = [self._feed(url, origin) for url, origin in wanted[:MAX_FEEDS]]
+        if len(wanted) > MAX_FEEDS:
+            self.report.add("note", f"only {MAX_FEEDS} of {len(wanted)} feeds were read")
+        # A feed that lists pages of the outlet (whether or not the pattern matches them yet).
+        useful = [s for s in read if not s.error and s.on_domains]
+        broken = [s for s in read if s.error and "configured" in s.origin and id(s) not in self.transient]
+        if not useful and (not configured or broken):
+            # Nothing usable: look where feeds usually are, to name a replacement.
+            home = _origin(self.report.sources[0].final_url or self.outlet.home)
+            for path in GUESSED_FEEDS:
+                source = self._feed(home + path, ["guessed"], guessed=True)
+                if source is not None and source.on_domains:
+                    useful.append(source)
+                    break
+        replacement = next((s for s in useful if "configured" not in s.origin), None)
+        for source in read:
+            if source.error:
+                self._source_failed(source, "feed", replacement)
+        for source in useful:
+            if "configured" in source.origin or (broken and source is replacement):
                 continue
+            if "home" in source.origin:
+                why = "the crawl reads it while home links it; "
+            else:
+                why = "the crawl reads no feed that is neither configured nor linked from home; "
+            self.report.add("note", f"feed {source.url} ({_ORIGIN_TEXT[source.origin[0]]}) is not in feeds",
+                            why + f"add it to feeds: [{source.url}]", "feeds")
+        if not wanted and not useful:
+            self.report.add("note", "no feed: none configured, none linked from home, none at "
+                                    + ", ".join(GUESSED_FEEDS), None, "feeds")
+
+    def _feed(self, url: str, origin: list[str], *, guessed: bool = False) -> Source | None:
+        """Read one feed into a Source (None: a guessed address where there is no feed)."""
+        source = Source(url, "feed", origin)
+        response = self.fetch.get(url, "feed")
+        if guessed and not response.ok:
+            return None
+        if not response.ok:
+            self._failed_source(source, response)
+        else:
             source.status, source.final_url = response.status, response.final_url
             try:
                 entries, problems = _links_and_problems(parse_feed(response.body, response.final_url))
             except DiscoveryError as exc:
                 if guessed:
-                    self.report.sources.pop()
-                    continue
+                    return None
                 block = self._block(response)
                 source.error = f"blocked: {block}" if block else f"the feed {exc}"
-                self._feed_failed(source, response, origin, linked)
-                continue
-            found_any = True
-            self._markup(source, problems)
-            source.format = _feed_format(response.body)
-            self._collect(source, "feed", entries)
-            dated = [e.lastmod for e in entries if e.lastmod]
-            source.newest = _iso(max(dated)) if dated else None
-            self._judge_listing(source, "feed")
-            if "configured" not in origin and url not in self.suggested and source.matched:
-                how = "linked from home" if "home" in origin else "found at a usual address, linked from nowhere"
-                also = "the crawl reads it while home links it; " if "home" in origin else \
-                    "the crawl does not read a feed that is neither configured nor linked; "
-                self.report.add("note", f"feed {url} ({how}) is not in feeds",
-                                also + f"add it to feeds: [{url}]", "feeds")
-        if guessed and not found_any:
-            self.report.add("note", "no feed: none configured, none linked from home, none at "
-                                    + ", ".join(GUESSED_FEEDS), None, "feeds")
-        elif len(wanted) > MAX_FEEDS:
-            self.report.add("note", f"only {MAX_FEEDS} of {len(wanted)} feeds were read")
+            else:
+                self._markup(source, problems)
+                source.format = _feed_format(response.body)
+                self._collect(source, "feed", entries)
+                dated = [e.lastmod for e in entries if e.lastmod]
+                source.newest = _iso(max(dated)) if dated else None
+                self._judge_listing(source, "feed")
+        self.report.sources.append(source)
+        if source.error and (response.error in ("timeout", "connection", "budget") or (response.status or 0) >= 500):
+            self.transient.add(id(source))
+        return source
 
-    def _feed_failed(self, source: Source, response: Response, origin: list[str], linked: list[str]) -> None:
-        if source.error and source.error.startswith("blocked"):
-            return
-        transient = response.error in ("timeout", "connection", "budget") or (response.status or 0) >= 500
-        if "configured" in origin:
-            alternatives = [u for u in linked if u != source.url]
-            fix = (f"feed discovered at {alternatives[0]} (linked from home): put it in feeds instead of "
-                   f"{source.url}" if alternatives else f"remove {source.url} from feeds")
-            if alternatives and not transient:
-                self.suggested.add(alternatives[0])
-            self.report.add("warning" if transient else "config", f"configured feed {source.url} failed: {source.error}",
-                            None if transient else fix, "feeds")
-        else:
+    def _source_failed(self, source: Source, kind: str, replacement: Source | None) -> None:
+        """The finding for a feed or sitemap that gave nothing, with the fix when one is known."""
+        if (source.error or "").startswith("blocked"):
+            return     # counted with the other blocks
+        if "configured" in source.origin and id(source) not in self.transient:
+            fix = (f"{kind} found at {replacement.url} ({_ORIGIN_TEXT[replacement.origin[0]]}): put it in {kind}s "
+                   f"instead of {source.url}" if replacement else f"remove {source.url} from {kind}s")
+            self.report.add("config", f"configured {kind} {source.url} failed: {source.error}", fix, f"{kind}s")
+        elif "home" in source.origin:
             self.report.add("warning", f"home links a feed at {source.url} that failed: {source.error}; each crawl "
                                        "will count it as an error")
+        elif "robots.txt" in source.origin:
+            self.report.add("warning", f"robots.txt names a sitemap at {source.url} that failed: {source.error}")
+        else:
+            self.report.add("warning", f"{kind} {source.url} failed: {source.error}")
 
     def check_sitemaps(self) -> None:
         robots_listed = list(self.report.robots.get("sitemaps") or [])
         configured = [safe_url(u) for u in self.outlet.sitemaps]
         wanted: list[tuple[str, list[str]]] = []
-        for url in robots_listed + configured:
-            if url not in [w for w, _ in wanted]:
-                wanted.append((url, [o for o, group in (("robots.txt", robots_listed), ("configured", configured))
-                                     if url in group]))
-        guessed = not wanted
-        if guessed:
-            origin = _origin(self.report.sources[0].final_url or self.outlet.home)
-            wanted = [(origin + path, ["guessed"]) for path in GUESSED_SITEMAPS]
-        found_any = False
-        for url, origin in wanted[:MAX_SITEMAPS]:
-            if self._sitemap(url, origin, guessed=guessed):
-                found_any = True
-                if guessed:
-                    how = "the crawl probes /sitemap.xml by itself while nothing names a sitemap; " \
-                        if url.endswith("/sitemap.xml") else "the crawl does not look there by itself; "
-                    self.report.add("note", f"sitemap at {url} is not configured", how + f"add it to sitemaps: [{url}]",
-                                    "sitemaps")
-                    break
-        if guessed and not found_any:
-            self.report.add("note", "no sitemap: robots.txt names none, none configured, none at "
-                                    + ", ".join(GUESSED_SITEMAPS), None, "sitemaps")
-        for url, origin in wanted:
-            if origin == ["robots.txt"] and any(s.url == url and not s.error for s in self.report.sources):
-                self.report.add("note", f"sitemap {url} (robots.txt) is not in sitemaps; the crawl reads robots.txt's "
-                                        "Sitemap: lines by itself", None, "sitemaps")
+        for url in dict.fromkeys(robots_listed + configured):
+            wanted.append((url, [o for o, group in (("configured", configured), ("robots.txt", robots_listed))
+                                 if url in group]))
+        read = [self._sitemap(url, origin) for url, origin in wanted[:MAX_SITEMAPS]]
         if len(wanted) > MAX_SITEMAPS:
             self.report.add("note", f"only {MAX_SITEMAPS} of {len(wanted)} sitemaps were read")
+        useful = [s for s in read if s is not None and not s.error]
+        broken = [s for s in read if s.error and "configured" in s.origin and id(s) not in self.transient]
+        replacement = None
+        if not useful and (not wanted or broken):
+            home = _origin(self.report.sources[0].final_url or self.outlet.home)
+            for path in GUESSED_SITEMAPS:
+                source = self._sitemap(home + path, ["guessed"], guessed=True)
+                if source is not None:
+                    replacement = source
+                    break
+        for source in read:
+            if source.error:
+                self._source_failed(source, "sitemap", replacement)
+        if replacement is not None and not broken:
+            how = ("the crawl probes /sitemap.xml by itself while nothing names a sitemap; "
+                   if urlsplit(replacement.url).path == "/sitemap.xml" else "the crawl does not look there by itself; ")
+            self.report.add("note", f"sitemap at {replacement.url} is not configured",
+                            how + f"add it to sitemaps: [{replacement.url}]", "sitemaps")
+        if not wanted and replacement is None:
+            self.report.add("note", "no sitemap: robots.txt names none, none configured, none at "
+                                    + ", ".join(GUESSED_SITEMAPS), None, "sitemaps")
+        for source in useful:
+            if source.origin == ["robots.txt"]:
+                self.report.add("note", f"sitemap {source.url} (robots.txt) is not in sitemaps; the crawl reads "
+                                        "robots.txt's Sitemap: lines by itself", None, "sitemaps")
 
-    def _sitemap(self, url: str, origin: list[str], *, guessed: bool = False, parent: str | None = None) -> bool:
+    def _sitemap(self, url: str, origin: list[str], *, guessed: bool = False, parent: str | None = None) -> Source | None:
+        """Read one sitemap (and the newest children of an index) into Sources; None: a
+        guessed address where there is no sitemap."""
         source = Source(url, "sitemap", origin, parent=parent)
         response = self.fetch.get(url, "sitemap")
-        if guessed and not response.ok and response.error != "budget":
-            return False
-        self.report.sources.append(source)
+        if guessed and not response.ok:
+            return None
+        sitemap = None
         if not response.ok:
             self._failed_source(source, response)
-            self._sitemap_failed(source, response, origin)
-            return False
-        source.status, source.final_url = response.status, response.final_url
-        try:
-            sitemap = parse_sitemap(response.body, response.final_url)
-        except DiscoveryError as exc:
-            if guessed:
-                self.report.sources.pop()
-                return False
-            block = self._block(response)
-            source.error = f"blocked: {block}" if block else f"the sitemap {exc}"
-            self._sitemap_failed(source, response, origin)
-            return False
+        else:
+            source.status, source.final_url = response.status, response.final_url
+            try:
+                sitemap = parse_sitemap(response.body, response.final_url)
+            except DiscoveryError as exc:
+                if guessed:
+                    return None
+                block = self._block(response)
+                source.error = f"blocked: {block}" if block else f"the sitemap {exc}"
+        self.report.sources.append(source)
+        if source.error:
+            if response.error in ("timeout", "connection", "budget") or (response.status or 0) >= 500:
+                self.transient.add(id(source))
+            if parent is not None:
+                self._source_failed(source, "sitemap", None)
+            return source
         self._markup(source, getattr(sitemap, "problems", None) or [])
         dated = [link.lastmod for link in sitemap.links if link.lastmod]
         source.newest = _iso(max(dated)) if dated else None
@@ -951,23 +993,11 @@ class _Probe:
             if parent is None:     # the crawl follows deeper indexes; the probe opens one level
                 for child in _newest_children(sitemap.links)[:MAX_CHILDREN]:
                     self._sitemap(child.url, ["index"], parent=url)
-            return True
+            return source
         source.format = "urlset"
         self._collect(source, "sitemap", sitemap.links)
         self._judge_listing(source, "sitemap")
-        return True
-
-    def _sitemap_failed(self, source: Source, response: Response, origin: list[str]) -> None:
-        if source.error and source.error.startswith("blocked"):
-            return
-        transient = response.error in ("timeout", "connection", "budget") or (response.status or 0) >= 500
-        if "configured" in origin and not transient:
-            self.report.add("config", f"configured sitemap {source.url} failed: {source.error}",
-                            f"remove {source.url} from sitemaps", "sitemaps")
-        elif "robots.txt" in origin:
-            self.report.add("warning", f"robots.txt names a sitemap at {source.url} that failed: {source.error}")
-        else:
-            self.report.add("warning", f"sitemap {source.url} failed: {source.error}")
+        return source
 
     def _markup(self, source: Source, problems: list[str]) -> None:
         if problems:
