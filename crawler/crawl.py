@@ -75,6 +75,11 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
     logging.getLogger("scrapy").setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
     logging.getLogger("twisted").setLevel(logging.DEBUG if verbosity >= 2 else logging.ERROR)
     logging.getLogger("protego").setLevel(logging.ERROR)
+    # Oversized, truncated and undecodable responses are counted per outlet in the report;
+    # Scrapy's own warnings about them (with advice about its settings) would only confuse.
+    for name in ("scrapy.core.downloader.handlers.http11", "scrapy.downloadermiddlewares.httpcompression",
+                 "scrapy.core.scraper", "scrapy.core.engine"):
+        logging.getLogger(name).setLevel(logging.DEBUG if verbosity >= 2 else logging.ERROR)
     crawler = process.create_crawler(OutletSpider)
     started = time.time()
     failures: list = []

@@ -246,6 +246,13 @@ class RobotsMiddleware:
                   "raqib": {"outlet": info.get("outlet"), "kind": "robots", "channel": None}},
         )
         response = await self.crawler.engine.download_async(robots_request)
+        blocked = response_block_reason(response, _outlet_markers(self.crawler, info.get("outlet")))
+        if blocked is not None:
+            # A challenge in front of robots.txt is in front of the whole host.
+            spider = self.crawler.spider
+            if info.get("outlet") and hasattr(spider, "mark_blocked"):
+                spider.mark_blocked(info["outlet"], f"{blocked} on {url}")
+            return Robots.disallow_all(cause_kind="blocked", cause_message=blocked)
         if response.status == 304 and stored is not None and stored.body is not None:
             return Robots.parse(stored.body)
         if 200 <= response.status < 300:
@@ -378,8 +385,12 @@ _MARKER_SCAN_BYTES = 64 * 1024
 BLOCK_THRESHOLD = 3
 
 
-def block_reason(status: int, body: bytes, content_type: str, markers: tuple[str, ...]) -> str | None:
-    """Why a response is a block or a challenge rather than content, or None."""
+def block_reason(status: int, body: bytes, content_type: str, markers: tuple[str, ...], *,
+                 mitigated: bool = False) -> str | None:
+    """Why a response is a block or a challenge rather than content, or None. `mitigated`:
+    the CDN said so itself (Cloudflare's `cf-mitigated: challenge` header)."""
+    if mitigated:
+        return f"challenge page (HTTP {status}, cf-mitigated)"
     if status in (401, 403, 451):
         return f"HTTP {status}"
     if status in (200, 202, 429, 503) and ("html" in content_type or not content_type):
@@ -388,6 +399,18 @@ def block_reason(status: int, body: bytes, content_type: str, markers: tuple[str
             if marker and marker in head:
                 return f"challenge page (HTTP {status}, contains {marker!r})"
     return None
+
+
+def _outlet_markers(crawler, outlet_key: str | None) -> tuple[str, ...]:
+    outlet = _spider_outlets(crawler).get(outlet_key) if outlet_key else None
+    extra = tuple((outlet.extraction or {}).get("blocked_markers") or ()) if outlet is not None else ()
+    return GENERIC_BLOCK_MARKERS + extra
+
+
+def response_block_reason(response, markers: tuple[str, ...]) -> str | None:
+    content_type = (response.headers.get("Content-Type") or b"").decode("latin-1").lower()
+    mitigated = (response.headers.get("cf-mitigated") or b"").decode("latin-1").lower() == "challenge"
+    return block_reason(response.status, response.body, content_type, markers, mitigated=mitigated)
 
 
 class BlockDetectionMiddleware:
@@ -418,10 +441,7 @@ class BlockDetectionMiddleware:
         info = _info(request)
         if not info or info.get("kind") == "robots":
             return response
-        outlet = _spider_outlets(self.crawler).get(info["outlet"])
-        extra = tuple((outlet.extraction or {}).get("blocked_markers") or ()) if outlet is not None else ()
-        content_type = (response.headers.get("Content-Type") or b"").decode("latin-1").lower()
-        reason = block_reason(response.status, response.body, content_type, GENERIC_BLOCK_MARKERS + extra)
+        reason = response_block_reason(response, _outlet_markers(self.crawler, info["outlet"]))
         if reason is None:
             if 200 <= response.status < 400:
                 self._in_a_row[info["outlet"]] = 0

@@ -102,7 +102,12 @@ def classify_exception(exc: BaseException) -> str:
             return "http_429"
         return "http_5xx" if status >= 500 else "http_4xx"
     if isinstance(exc, IgnoreRequest):
-        return "redirect_loop" if "redirect" in str(exc).lower() else "other"
+        text = str(exc).lower()
+        if "redirect" in text:
+            return "redirect_loop"
+        if "maxsize" in text or "max size" in text or "exceeded" in text:
+            return "too_large"      # HttpCompressionMiddleware: a body that inflates past DOWNLOAD_MAXSIZE
+        return "other"
     from scrapy import exceptions as sx
     from twisted.internet import error as tx
 
@@ -381,10 +386,13 @@ class OutletSpider(scrapy.Spider):
             self._not_modified(outlet, response)
             return
         try:
-            entries = parse_feed(response.body, response.url)
+            feed = parse_feed(response.body, response.url)
         except DiscoveryError as exc:
             self._source_error(outlet, response.request.url, "feed", "feed_parse", f"the feed {exc}", response.status)
             return
+        entries = feed.links
+        if feed.problems:
+            self._broken_markup(outlet, response.url, "feed", "feed_parse", feed.problems, len(entries))
         if not self._save_source(outlet, response, "feed", _links_hash(f"{e.url} {e.lastmod}" for e in entries)):
             self.ostats.inc(outlet.key, "skipped/source_unchanged")
             return
@@ -407,6 +415,8 @@ class OutletSpider(scrapy.Spider):
             self._source_error(outlet, response.request.url, "sitemap", "sitemap_parse", f"the sitemap {exc}",
                                response.status)
             return
+        if sitemap.problems:
+            self._broken_markup(outlet, response.url, "sitemap", "sitemap_parse", sitemap.problems, len(sitemap.links))
         if sitemap.kind == INDEX:
             children = [[link.url, iso_utc(link.lastmod)] for link in sitemap.links]
             old = self.state.source(response.request.url)
@@ -500,7 +510,7 @@ class OutletSpider(scrapy.Spider):
             self.ostats.inc(outlet.key, "skipped/no_sitemap_xml")
         else:
             self.ostats.error(outlet.key, kind)
-            logger.info("%s: %s %s failed: %s: %s", outlet.key, what, request.url, kind, message)
+            logger.debug("%s: %s %s failed: %s: %s", outlet.key, what, request.url, kind, message)
         if what == "article":
             status = (DISALLOWED if kind == "robots" else GONE if kind == "http_404"
                       else FAILED if kind in _RETRYABLE else REJECTED)
@@ -513,6 +523,12 @@ class OutletSpider(scrapy.Spider):
         if info.get("home"):
             return list(self._after_home(outlet))
         return None
+
+    def _broken_markup(self, outlet: Outlet, url: str, what: str, kind: str, problems: list[str], salvaged: int) -> None:
+        """Counted as an error, but what could be read before the damage is still used."""
+        self.ostats.error(outlet.key, kind)
+        logger.warning("%s: the %s %s is broken XML (%s); %d entries read before the damage are used",
+                       outlet.key, what, url, problems[0], salvaged)
 
     def _source_error(self, outlet: Outlet, url: str, what: str, kind: str, message: str, status: int | None) -> None:
         self.ostats.error(outlet.key, kind)

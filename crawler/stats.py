@@ -149,13 +149,18 @@ def build_report(stats: dict[str, Any], outlets: Iterable[str], *, started_at: f
     }
 
 
+# Refusals by the outlet's own robots.txt are its wish, not a failure of the crawl.
+_NOT_FAILURES = {"robots"}
+
+
 def _status(entry: dict[str, Any], status: dict[str, Any]) -> str:
     if status.get("blocked"):
         return "blocked"
     fetched = sum(entry["fetched"].values()) + sum(entry["not_modified"].values())
+    failures = {k: v for k, v in entry["errors"].items() if k not in _NOT_FAILURES}
     if fetched == 0 and entry["errors"]:
         return "failed"
-    if entry["errors"]:
+    if failures:
         return "ok with errors"
     return "ok"
 

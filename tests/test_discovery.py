@@ -27,7 +27,7 @@ def test_rss2_entries_with_dates():
       <item><title>بلا رابط</title><guid isPermaLink="true">https://www.example.org/26481/</guid></item>
       <item><title>guid ليس رابطا</title><guid isPermaLink="false">tag:1</guid></item>
     </channel></rss>""".encode()
-    links = parse_feed(body, BASE + "feed/")
+    links = parse_feed(body, BASE + "feed/").links
     assert [l.url for l in links] == ["https://www.example.org/26480/", "https://www.example.org/26481/"]
     assert links[0].lastmod == datetime(2024, 4, 29, 21, 58, tzinfo=timezone.utc)
     assert links[0].title == "الأول"
@@ -37,15 +37,15 @@ def test_rss1_rdf_and_atom_and_json_feed():
     rdf = b"""<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
       xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">
       <item rdf:about="https://www.example.org/a"><title>a</title><dc:date>2024-04-01T10:00:00Z</dc:date></item></rdf:RDF>"""
-    assert [(l.url, iso_utc(l.lastmod)) for l in parse_feed(rdf, BASE)] == [("https://www.example.org/a", "2024-04-01T10:00:00+00:00")]
+    assert [(l.url, iso_utc(l.lastmod)) for l in parse_feed(rdf, BASE).links] == [("https://www.example.org/a", "2024-04-01T10:00:00+00:00")]
     atom = b"""<feed xmlns="http://www.w3.org/2005/Atom"><entry><title>x</title>
       <link rel="edit" href="/edit/1"/><link rel="alternate" type="text/html" href="/news/1"/>
       <updated>2024-04-02T00:00:00+02:00</updated></entry></feed>"""
-    assert [(l.url, iso_utc(l.lastmod)) for l in parse_feed(atom, BASE)] == [("https://www.example.org/news/1", "2024-04-01T22:00:00+00:00")]
+    assert [(l.url, iso_utc(l.lastmod)) for l in parse_feed(atom, BASE).links] == [("https://www.example.org/news/1", "2024-04-01T22:00:00+00:00")]
     js = json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": [
         {"id": "1", "url": "https://www.example.org/j/1", "date_modified": "2024-04-03T00:00:00Z"},
         {"id": "2", "title": "no url"}]}).encode()
-    assert [l.url for l in parse_feed(js, BASE)] == ["https://www.example.org/j/1"]
+    assert [l.url for l in parse_feed(js, BASE).links] == ["https://www.example.org/j/1"]
 
 
 @pytest.mark.parametrize("body, message", [
@@ -106,11 +106,26 @@ def test_a_gzip_bomb_stops_at_the_limit():
         gunzip(bomb, limit=1024 * 1024)
 
 
-def test_entities_are_never_expanded():
-    evil = b"""<?xml version="1.0"?><!DOCTYPE u [<!ENTITY x SYSTEM "file:///etc/passwd">]>
-      <urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>https://www.example.org/&x;</loc></url></urlset>"""
-    for link in parse_sitemap(evil, BASE).links:
-        assert "root:" not in link.url
+@pytest.mark.parametrize("evil", [
+    b"""<?xml version="1.0"?><!DOCTYPE u [<!ENTITY x SYSTEM "file:///etc/passwd">]>
+      <urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>https://www.example.org/&x;</loc></url></urlset>""",
+    b"""<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">
+      <!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><rss><channel><item><title>&c;</title>
+      <link>https://www.example.org/1</link></item></channel></rss>""",
+])
+def test_documents_declaring_entities_are_refused_unread(evil):
+    with pytest.raises(DiscoveryError, match="entities"):
+        parse_sitemap(evil, BASE)
+
+
+def test_broken_markup_is_read_up_to_the_damage_and_reported():
+    cut = (b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>https://www.example.org/1</loc></url>'
+           b'<url><loc>https://www.example.org/2</loc></url><url><loc>https://www.exa')
+    sm = parse_sitemap(cut, BASE)
+    assert [l.url for l in sm.links][:2] == ["https://www.example.org/1", "https://www.example.org/2"]
+    assert sm.problems
+    clean = parse_sitemap(b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"></urlset>', BASE)
+    assert clean.problems == []
 
 
 @pytest.mark.parametrize("body", [b"<html><body>404</body></html>", b"<rss><channel></channel></rss>", b"\x1f\x8bnot gzip"])

@@ -6,6 +6,7 @@ really an HTML page (an error page, a challenge, a moved feed) is an error that 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 
 import lxml.html
 
@@ -21,21 +22,27 @@ FEED_TYPES = frozenset({
 })
 
 
-def parse_feed(body: bytes, url: str) -> list[Link]:
+@dataclass(frozen=True)
+class Feed:
+    links: list[Link]
+    problems: list[str] = field(default_factory=list)   # markup errors recovered from
+
+
+def parse_feed(body: bytes, url: str) -> Feed:
     """The entries of a feed, in feed order. Raises DiscoveryError when it is not a feed."""
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not stripped:
         raise DiscoveryError("is empty; expected a feed")
     if stripped[:1] in (b"{", b"["):
-        return _json_feed(stripped, url)
+        return Feed(_json_feed(stripped, url))
     if looks_like_html(stripped):
         raise DiscoveryError("is an HTML page, not a feed (moved feed, error or challenge page?)")
-    root = parse_xml(stripped, "an RSS or Atom feed")
+    root, problems = parse_xml(stripped, "an RSS or Atom feed")
     kind = local(root)
     if kind == "feed":
-        return _atom(root, url)
+        return Feed(_atom(root, url), problems)
     if kind in ("rss", "rdf"):
-        return _rss(root, url)
+        return Feed(_rss(root, url), problems)
     raise DiscoveryError(f"is XML with root <{kind}>, not an RSS or Atom feed")
 
 

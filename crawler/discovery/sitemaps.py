@@ -8,7 +8,7 @@ outlets (Al Mayadeen) write raw Arabic there instead of percent-encoding it.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from crawler.discovery import DiscoveryError, Link
 from crawler.discovery.dates import parse_date
@@ -26,6 +26,7 @@ URLSET, INDEX = "urlset", "index"
 class Sitemap:
     kind: str            # urlset: article (or other page) URLs; index: more sitemaps
     links: list[Link]
+    problems: list[str] = field(default_factory=list)   # markup errors recovered from
 
 
 def gunzip(body: bytes, limit: int = MAX_UNCOMPRESSED) -> bytes:
@@ -49,11 +50,11 @@ def parse_sitemap(body: bytes, url: str) -> Sitemap:
         raise DiscoveryError("is an HTML page, not a sitemap (error or challenge page?)")
     if not stripped.startswith(b"<"):
         return Sitemap(URLSET, _text_sitemap(stripped, url))
-    root = parse_xml(stripped, "a sitemap")
+    root, problems = parse_xml(stripped, "a sitemap")
     kind = local(root)
     if kind == "sitemapindex":
         return Sitemap(INDEX, [Link(safe_url(loc, url), parse_date(child_text(el, "lastmod")))
-                               for el in root if local(el) == "sitemap" and (loc := child_text(el, "loc"))])
+                               for el in root if local(el) == "sitemap" and (loc := child_text(el, "loc"))], problems)
     if kind == "urlset":
         links = []
         for el in root:
@@ -66,9 +67,10 @@ def parse_sitemap(body: bytes, url: str) -> Sitemap:
                 lastmod = lastmod or child_text(news, "publication_date")
                 title = child_text(news, "title")
             links.append(Link(safe_url(loc, url), parse_date(lastmod), title))
-        return Sitemap(URLSET, links)
+        return Sitemap(URLSET, links, problems)
     if kind in ("rss", "rdf", "feed"):
-        return Sitemap(URLSET, parse_feed(stripped, url))
+        feed = parse_feed(stripped, url)
+        return Sitemap(URLSET, feed.links, feed.problems)
     raise DiscoveryError(f"is XML with root <{kind}>, not a sitemap")
 
 

@@ -7,7 +7,11 @@ from lxml import etree
 from crawler.discovery import DiscoveryError
 
 
-def parse_xml(body: bytes, what: str) -> etree._Element:
+def parse_xml(body: bytes, what: str) -> tuple[etree._Element, list[str]]:
+    """(root, problems): broken markup is recovered as far as it goes (a sitemap cut off in
+    the middle still lists the URLs before the cut) and each error is reported. A document
+    that declares entities is refused outright: feeds and sitemaps never need them, and
+    nested ones are the "billion laughs" attack."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, recover=True,
                              remove_comments=True, remove_pis=True, huge_tree=False)
     try:
@@ -16,7 +20,13 @@ def parse_xml(body: bytes, what: str) -> etree._Element:
         raise DiscoveryError(f"is not readable XML ({exc.msg})") from None
     if root is None:
         raise DiscoveryError(f"is empty or not XML; expected {what}")
-    return root
+    dtd = root.getroottree().docinfo.internalDTD
+    if dtd is not None and any(True for _ in dtd.iterentities()):
+        raise DiscoveryError("declares XML entities in a DTD (an entity-expansion attack such as billion laughs); "
+                             "refused unread")
+    problems = [f"line {e.line}: {e.message}" for e in parser.error_log
+                if e.level >= etree.ErrorLevels.ERROR][:5]
+    return root, problems
 
 
 def local(el) -> str:
