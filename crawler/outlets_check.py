@@ -6,25 +6,19 @@ matches what they list, what a sample article extracts to, and a verdict with th
 for several outlets at once (one thread per outlet: they are different hosts, and within an
 outlet requests stay sequential with the crawl's delay).
 
-Plain HTTP (`http.client`), not Scrapy: Scrapy's reactor runs once per process, and a probe
-must report what every single request answered, not only what survived the middlewares. The
-rules are the crawl's own, imported from where the crawl keeps them: the User-Agent and its
-robots token (`crawler.scrapy_config`), robots.txt per RFC 9309 (`crawler.discovery.robots`),
-the address guard and block detection (`crawler.middlewares`), the feed, sitemap and listing
-parsers (`crawler.discovery`), and the extraction, language and tagging of the pipelines. A
-request never leaves the outlet's domains, never reaches a private address unless `home` is on
-one (the connection goes to the address that was checked), waits the crawl's delay (or a
-longer Crawl-delay) between requests to a host, and an outlet gets at most `max_requests`.
+Plain HTTP (`crawler.probe_http`, on `http.client`), not Scrapy: Scrapy's reactor runs once
+per process, and a probe must report what every single request answered, not only what
+survived the middlewares. The rules are the crawl's own, imported from where the crawl keeps
+them: the User-Agent (`crawler.scrapy_config`), robots.txt (RFC 9309), the address guard and
+block detection (`crawler.middlewares`), the feed, sitemap and listing parsers
+(`crawler.discovery`), and the extraction, language and tagging of the pipelines, so what the
+probe says about an outlet is what the crawl will meet.
 """
 from __future__ import annotations
 
-import http.client
 import re
-import socket
-import ssl
 import threading
 import time
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -33,12 +27,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 from crawler.discovery import DiscoveryError, Link
 from crawler.discovery.feeds import feed_links, parse_feed
-from crawler.discovery.robots import Robots
 from crawler.discovery.sections import page_links
 from crawler.discovery.sitemaps import INDEX, parse_sitemap
-from crawler.middlewares import GENERIC_BLOCK_MARKERS, address_allowed, block_reason
 from crawler.outlets import Outlet
-from crawler.scrapy_config import SITEMAP_MAX_BYTES, robots_token
+from crawler.probe_http import Fetcher, Response, origin_of, refusal
+from crawler.scrapy_config import SITEMAP_MAX_BYTES
 from pipelines.urls import article_identity, canonicalize, host_of, safe_url
 
 # Verdicts, least to most severe; the last three make `raqib outlets check` exit non-zero.
@@ -50,31 +43,26 @@ LEVEL_VERDICT = {"note": OK, "warning": WARNINGS, "config": CONFIG_WRONG, "unrea
                  "blocked": BLOCKED}
 
 MAX_REQUESTS = 30          # per outlet, redirects and robots.txt included
-MAX_REDIRECTS = 5          # the crawl's REDIRECT_MAX_TIMES
 MAX_SECTIONS = 4           # configured sections read (first page only)
 MAX_FEEDS = 4
 MAX_SITEMAPS = 4           # top-level sitemaps read ...
 MAX_CHILDREN = 2           # ... and children opened per sitemap index (the newest)
 EXAMPLES = 3
+# Failures that say nothing about the config: the same request may work on the next run.
+TRANSIENT = ("timeout", "connection", "truncated", "budget", "stopped")
 STALE_DAYS = 30            # a feed or sitemap whose newest entry is older looks abandoned
 SHORT_TEXT = 300           # a sample with less text than this was probably cut
+MAX_CANDIDATES = 1000      # newest article URLs considered for samples (and checked against robots.txt)
 # Where feeds and sitemaps usually are, tried only when nothing names one (the crawl itself
 # probes /sitemap.xml in that case, and reads no guessed feed: a found one must be configured).
 GUESSED_FEEDS = ("/feed/", "/rss", "/rss.xml", "/feed")
 GUESSED_SITEMAPS = ("/sitemap.xml", "/sitemap_index.xml", "/wp-sitemap.xml")
 
-_REDIRECTS = (301, 302, 303, 307, 308)
 BLOCKED_ADVICE = ("open the home page in a browser on this machine: if it loads there, the site refuses crawlers; "
                   "ask the outlet to allow raqib's User-Agent, or crawl through another network (crawl.proxy in "
                   "settings.toml); meanwhile set enabled: false")
 _ORIGIN_TEXT = {"configured": "configured", "home": "linked from home", "robots.txt": "named in robots.txt",
                 "guessed": "at a usual address, linked from nowhere", "index": "in a sitemap index"}
-_ACCEPT = {
-    "robots": "text/plain,*/*;q=0.5",
-    "feed": "application/rss+xml,application/atom+xml,application/feed+json,application/xml;q=0.9,*/*;q=0.5",
-    "sitemap": "application/xml,text/xml;q=0.9,*/*;q=0.5",
-}
-_ACCEPT_HTML = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"   # the crawl's default
 
 
 @dataclass
@@ -90,6 +78,7 @@ class ProbeOptions:
     max_decompressed: int = 32 * 1024 * 1024
     proxy: str = ""                    # http://[user:password@]host:port, as the crawl's `crawl.proxy`
     tagger: Callable | None = None     # pipelines.tagging.Tagger; None: no topics
+    stop: threading.Event | None = None   # set: no further request is sent (Ctrl-C)
 
     @classmethod
     def from_settings(cls, cfg, **overrides: Any) -> "ProbeOptions":
@@ -186,393 +175,6 @@ class OutletReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-# --- HTTP ------------------------------------------------------------------------------------------
-
-@dataclass
-class Response:
-    url: str
-    final_url: str
-    status: int | None = None
-    reason: str = ""
-    headers: dict[str, str] = field(default_factory=dict)   # lower-case names
-    body: bytes = b""
-    error: str | None = None           # offsite, private_address, robots, dns, timeout, connection, tls, …
-    message: str = ""
-    redirects: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.status is not None and 200 <= self.status < 300
-
-    @property
-    def content_type(self) -> str:
-        return self.headers.get("content-type", "").split(";")[0].strip().lower()
-
-    def describe(self) -> str:
-        if self.error:
-            return self.message or self.error
-        text = f"HTTP {self.status} {self.reason}".rstrip()
-        if not self.ok and "html" in self.content_type:
-            title = _page_title(self.body)
-            if title:
-                text += f" (page title «{title}»)"
-        return text
-
-
-class _Refused(Exception):
-    def __init__(self, kind: str, message: str):
-        super().__init__(message)
-        self.kind, self.message = kind, message
-
-
-class Fetcher:
-    """The probe's HTTP client for one outlet: guard, robots.txt, delay, budget, redirects."""
-
-    def __init__(self, outlet: Outlet, options: ProbeOptions, *, sleep: Callable[[float], None] = time.sleep):
-        self.outlet = outlet
-        self.options = options
-        self.token = robots_token(options.user_agent)
-        self.markers = GENERIC_BLOCK_MARKERS + tuple(outlet.extraction.get("blocked_markers") or ())
-        self.log: list[dict[str, Any]] = []
-        self.robots_seen: dict[str, "RobotsResult"] = {}
-        self._sleep = sleep
-        self._last: dict[str, float] = {}
-        self._addresses: dict[str, list[str]] = {}
-        self._private_ok: bool | None = None
-        self._delay = options.delay
-        self._tls = _tls_context()
-        self._proxy_auth: dict[str, str] = {}
-        proxy = urlsplit(options.proxy) if options.proxy else None
-        if proxy is not None and proxy.username:
-            import base64
-
-            token = base64.b64encode(f"{proxy.username}:{proxy.password or ''}".encode()).decode()
-            self._proxy_auth = {"Proxy-Authorization": f"Basic {token}"}
-
-    @property
-    def remaining(self) -> int:
-        return self.options.max_requests - len(self.log)
-
-    # guard ------------------------------------------------------------------------------
-    def private_ok(self) -> bool:
-        """Private and loopback addresses are reachable only when home itself is on one."""
-        if self._private_ok is None:
-            home = host_of(self.outlet.home)
-            self._private_ok = any(not address_allowed(a, private_ok=False) for a in self._resolve(home))
-        return self._private_ok
-
-    def _resolve(self, host: str) -> list[str]:
-        if host not in self._addresses:
-            try:
-                infos = socket.getaddrinfo(host.strip("[]"), None, type=socket.SOCK_STREAM)
-                self._addresses[host] = list(dict.fromkeys(info[4][0] for info in infos))
-            except (socket.gaierror, UnicodeError, OSError):
-                self._addresses[host] = []
-        return self._addresses[host]
-
-    def guard(self, url: str) -> str:
-        """The address to connect to for `url`; raises _Refused when the crawl would not go there."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
-            raise _Refused("offsite", "only http and https are fetched")
-        host = host_of(url)
-        if not self.outlet.allows_host(host):
-            raise _Refused("offsite", f"outside {self.outlet.key}'s domains ({', '.join(self.outlet.domains)}); "
-                                      "not fetched")
-        addresses = self._resolve(host)
-        if not addresses:
-            raise _Refused("dns", f"cannot resolve the host {host} (DNS)")
-        for address in addresses:
-            if not address_allowed(address, private_ok=self.private_ok()):
-                raise _Refused("private_address", f"resolves to {address}, a private or local address, and "
-                                                  f"{self.outlet.key}'s home is not on one; not fetched")
-        return addresses[0]
-
-    # robots.txt -------------------------------------------------------------------------
-    def robots(self, url: str) -> "RobotsResult":
-        origin = _origin(url)
-        if origin not in self.robots_seen:
-            response = self._get(origin + "/robots.txt", "robots", self.options.max_page_bytes)
-            result = RobotsResult.from_response(response, self.markers)
-            self.robots_seen[origin] = result
-            delay = result.robots.crawl_delay(self.token)
-            if delay:
-                self._delay = max(self._delay, min(delay, self.options.max_delay))
-        return self.robots_seen[origin]
-
-    def allowed(self, url: str) -> bool:
-        try:
-            self.guard(url)
-        except _Refused:
-            return False
-        return self.robots(url).robots.allowed(url, self.token)
-
-    # requests ---------------------------------------------------------------------------
-    def get(self, url: str, kind: str) -> Response:
-        limit = self.options.max_sitemap_bytes if kind == "sitemap" else self.options.max_page_bytes
-        return self._get(url, kind, limit)
-
-    def _get(self, url: str, kind: str, limit: int) -> Response:
-        current, hops = safe_url(url), []
-        while True:
-            try:
-                address = self.guard(current)
-                if self.remaining <= 0:
-                    raise _Refused("budget", f"not fetched, the probe's budget of {self.options.max_requests} "
-                                             "requests for this outlet is spent")
-                if kind != "robots":
-                    robots = self.robots(current)
-                    if not robots.robots.allowed(current, self.token):
-                        if robots.state == "unreachable":
-                            raise _Refused("robots_unreachable", f"not fetched, robots.txt of the host could not be "
-                                                                 f"read ({robots.message}); the crawl treats the host "
-                                                                 "as disallowed (RFC 9309)")
-                        raise _Refused("robots", f"disallowed for {self.token} by robots.txt")
-            except _Refused as exc:
-                where = f"redirected from {hops[-1]} to {current}" if hops else current
-                return Response(url, current, error=exc.kind, message=f"{where}: {exc.message}", redirects=hops)
-            response = self._exchange(current, address, kind, limit)
-            response.url, response.redirects = url, hops
-            location = response.headers.get("location")
-            if response.status in _REDIRECTS and location:
-                if len(hops) >= MAX_REDIRECTS:
-                    return Response(url, current, status=response.status, error="redirect_loop",
-                                    message=f"more than {MAX_REDIRECTS} redirects (last to {location})", redirects=hops)
-                hops.append(current)
-                current = safe_url(location, current)
-                continue
-            return response
-
-    def _wait(self, host: str) -> None:
-        last = self._last.get(host)
-        if last is not None:
-            pause = last + self._delay - time.monotonic()
-            if pause > 0:
-                self._sleep(pause)
-
-    def _exchange(self, url: str, address: str, kind: str, limit: int) -> Response:
-        parts = urlsplit(url)
-        host = host_of(url)
-        self._wait(host)
-        started = time.monotonic()
-        entry: dict[str, Any] = {"url": url, "kind": kind, "status": None, "bytes": 0, "error": None}
-        self.log.append(entry)
-        response = Response(url, url)
-        watchdog: threading.Timer | None = None
-        fired = threading.Event()
-        conn = None
-        try:
-            conn = self._connection(parts, address)
-            sock = conn.sock
-
-            def expire() -> None:   # the whole exchange, not each read, is bounded
-                fired.set()
-                try:
-                    (conn.sock or sock).shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-            watchdog = threading.Timer(self.options.timeout, expire)
-            watchdog.daemon = True
-            watchdog.start()
-            target = url if (self.options.proxy and parts.scheme == "http") else (parts.path or "/") + \
-                (f"?{parts.query}" if parts.query else "")
-            conn.putrequest("GET", target, skip_host=True, skip_accept_encoding=True)
-            conn.putheader("Host", _host_header(parts))
-            for name, value in self._headers(kind, parts.scheme).items():
-                conn.putheader(name, value)
-            conn.endheaders()
-            raw = conn.getresponse()
-            response.status, response.reason = raw.status, raw.reason
-            response.headers = {k.lower(): v for k, v in raw.getheaders()}
-            if raw.status in _REDIRECTS:
-                raw.close()
-            else:
-                response.body = self._read(raw, limit, url)
-        except Exception as exc:  # noqa: BLE001 - every network failure becomes a reported kind
-            if fired.is_set():      # the watchdog cut the connection: whatever broke, it was the time
-                response.error, response.message = "timeout", f"no complete answer within {self.options.timeout:g} s"
-            elif isinstance(exc, _Refused):
-                response.error, response.message = exc.kind, exc.message
-            else:
-                response.error, response.message = _classify(exc, url)
-        finally:
-            if watchdog is not None:
-                watchdog.cancel()
-            if conn is not None:
-                conn.close()
-            self._last[host] = time.monotonic()
-        entry.update(status=response.status, bytes=len(response.body), error=response.error,
-                     seconds=round(time.monotonic() - started, 3))
-        return response
-
-    def _connection(self, parts, address: str) -> http.client.HTTPConnection:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        timeout = self.options.timeout
-        if self.options.proxy:
-            # Through the crawl's proxy: CONNECT for https, the absolute URL for http.
-            proxy = urlsplit(self.options.proxy)
-            if parts.scheme == "https":
-                conn = http.client.HTTPSConnection(proxy.hostname, proxy.port or 8080, timeout=timeout, context=self._tls)
-                conn.set_tunnel(parts.hostname, port, headers=self._proxy_auth)
-            else:
-                conn = http.client.HTTPConnection(proxy.hostname, proxy.port or 8080, timeout=timeout)
-            conn.connect()
-            return conn
-        # Connect to the address the guard checked, not to whatever a second lookup returns.
-        sock = socket.create_connection((address, port), timeout=timeout)
-        if parts.scheme == "https":
-            try:
-                sock = self._tls.wrap_socket(sock, server_hostname=parts.hostname)
-            except Exception:
-                sock.close()
-                raise
-        conn = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
-        conn.sock = sock
-        return conn
-
-    def _headers(self, kind: str, scheme: str) -> dict[str, str]:
-        headers = {
-            "User-Agent": self.options.user_agent,
-            "Accept": _ACCEPT.get(kind, _ACCEPT_HTML),
-            "Accept-Language": "ar,en;q=0.7",
-            "Accept-Encoding": "gzip, deflate",
-            "Connection": "close",
-        }
-        if self.options.proxy and scheme == "http":   # https: only the CONNECT carries it
-            headers.update(self._proxy_auth)
-        return headers
-
-    def _read(self, raw: http.client.HTTPResponse, limit: int, url: str) -> bytes:
-        chunks, size = [], 0
-        while True:
-            chunk = raw.read(64 * 1024)
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > limit:
-                raise _Refused("too_large", f"the answer is larger than {_size(limit)}; the crawl abandons such pages")
-            chunks.append(chunk)
-        if raw.length:   # fewer bytes than Content-Length promised
-            raise _Refused("truncated", f"the connection closed after {_size(size)}, before the end of the answer")
-        body = b"".join(chunks)
-        encoding = (raw.getheader("Content-Encoding") or "").strip().lower()
-        if encoding in ("gzip", "x-gzip", "deflate"):
-            inflater = zlib.decompressobj(47 if encoding != "deflate" else zlib.MAX_WBITS)
-            try:
-                body = inflater.decompress(body, self.options.max_decompressed + 1)
-            except zlib.error as exc:
-                if encoding != "deflate":
-                    raise _Refused("bad_encoding", f"the {encoding} body cannot be decompressed ({exc})") from None
-                body = zlib.decompressobj(-zlib.MAX_WBITS).decompress(b"".join(chunks), self.options.max_decompressed + 1)
-            if len(body) > self.options.max_decompressed:
-                raise _Refused("too_large", f"the body inflates to more than {_size(self.options.max_decompressed)}")
-        return body
-
-
-@dataclass
-class RobotsResult:
-    url: str
-    state: str                         # ok | missing | unreachable
-    robots: Robots
-    status: int | None = None
-    message: str = ""
-    block: str | None = None           # a block or challenge page served as robots.txt
-    html: bool = False                 # a 200 that is an HTML page, not robots rules
-
-    @classmethod
-    def from_response(cls, response: Response, markers: tuple[str, ...]) -> "RobotsResult":
-        """RFC 9309 §2.3.1, as the crawl applies it: 2xx its rules, 4xx no rules, anything
-        else (5xx, 429, no answer) everything disallowed."""
-        url = response.final_url
-        if response.error:
-            return cls(url, "unreachable", Robots.disallow_all(), None, response.describe())
-        block = refusal(response, markers)
-        if response.ok:
-            html = response.content_type in ("text/html", "application/xhtml+xml") or \
-                response.body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html"))
-            return cls(url, "ok", Robots.parse(response.body), response.status, "", block, html)
-        if 400 <= response.status < 500 and response.status != 429:
-            return cls(url, "missing", Robots.allow_all(), response.status, response.describe(), block)
-        return cls(url, "unreachable", Robots.disallow_all(), response.status, response.describe(), block)
-
-
-def refusal(response: Response, markers: tuple[str, ...]) -> str | None:
-    """The crawl's block detection (`crawler.middlewares.block_reason`), said more fully: a
-    403 that is a challenge page is named as one, and the page's title is quoted."""
-    content_type = response.headers.get("content-type", "").lower()
-    reason = block_reason(response.status, response.body, content_type, markers)
-    if reason is None:
-        return None
-    if reason.startswith("HTTP"):
-        challenge = block_reason(200, response.body, content_type, markers)
-        if challenge:
-            return challenge.replace("HTTP 200", f"HTTP {response.status}")
-        title = _page_title(response.body) if "html" in content_type else None
-        if title:
-            return f"{reason} (page title «{title}»)"
-    return reason
-
-
-def _tls_context() -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    try:
-        import certifi
-
-        context.load_verify_locations(certifi.where())
-    except (ImportError, OSError):
-        pass
-    return context
-
-
-def _classify(exc: BaseException, url: str) -> tuple[str, str]:
-    host = host_of(url)
-    if isinstance(exc, socket.gaierror):
-        return "dns", f"cannot resolve the host {host} (DNS)"
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return "timeout", "no answer in time"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return "tls", f"the TLS certificate of {host} cannot be verified ({exc.verify_message or exc})"
-    if isinstance(exc, ssl.SSLError):
-        return "tls", f"TLS failed with {host} ({exc.reason or exc})"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection", f"{host} refused the connection"
-    if isinstance(exc, http.client.IncompleteRead):
-        return "truncated", "the connection closed before the end of the answer"
-    if isinstance(exc, (http.client.RemoteDisconnected, ConnectionError)):
-        return "connection", f"{host} closed the connection without a complete answer"
-    if isinstance(exc, http.client.HTTPException):
-        return "protocol", f"not a valid HTTP answer ({type(exc).__name__}: {exc})"
-    if isinstance(exc, OSError):
-        return "connection", f"cannot connect to {host} ({exc.strerror or exc})"
-    return "other", f"{type(exc).__name__}: {exc}"
-
-
-def _host_header(parts) -> str:
-    host = host_of(parts.geturl())
-    if ":" in host:
-        host = f"[{host}]"   # IPv6 literal
-    default = 443 if parts.scheme == "https" else 80
-    return host if parts.port in (None, default) else f"{host}:{parts.port}"
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _size(n: int) -> str:
-    return f"{n / (1024 * 1024):.0f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
-
-
-def _page_title(body: bytes) -> str | None:
-    m = re.search(rb"<title[^>]*>(.*?)</title>", body[:64 * 1024], re.I | re.S)
-    if not m:
-        return None
-    title = " ".join(m.group(1).decode("utf-8", errors="replace").split())
-    return title[:80] or None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -727,7 +329,7 @@ class _Probe:
                                 "sitemaps": robots.robots.sitemaps(self.outlet.home),
                                 "crawl_delay": robots.robots.crawl_delay(token),
                                 "allows_home": robots.robots.allowed(self.outlet.home, token),
-                                "allows_site": robots.robots.allowed(_origin(self.outlet.home) + "/", token),
+                                "allows_site": robots.robots.allowed(origin_of(self.outlet.home) + "/", token),
                                 "disallowed": []}
         self.report.robots = info
         if robots.block and robots.state == "unreachable":
@@ -800,7 +402,7 @@ class _Probe:
         if response.redirects and canonicalize(response.final_url) != canonicalize(self.outlet.home):
             self.report.add("note", f"home redirects to {response.final_url}",
                             f"set home: {response.final_url} (one request less per crawl)", "home")
-        html = response.body.decode("utf-8", errors="replace")
+        html = _text(response)
         self._collect(source, "home", page_links(html, response.final_url))
         self.home_links_feeds = feed_links(html, response.final_url)
         source.feeds_linked = list(self.home_links_feeds)
@@ -821,7 +423,7 @@ class _Probe:
                 continue
             if not response.ok:
                 self._failed_source(source, response)
-                level = "warning" if (response.error in ("timeout", "connection") or (response.status or 0) >= 500) \
+                level = "warning" if (response.error in TRANSIENT or (response.status or 0) >= 500) \
                     else "config"
                 if not source.error.startswith("blocked"):
                     self.report.add(level, f"section {url} failed: {source.error}",
@@ -831,7 +433,7 @@ class _Probe:
             if self._block(response):
                 source.error = f"blocked: {self.blocks[-1][1]}"
                 continue
-            html = response.body.decode("utf-8", errors="replace")
+            html = _text(response)
             self._collect(source, "section", page_links(html, response.final_url))
             for feed in feed_links(html, response.final_url):
                 if feed not in self.home_links_feeds:
@@ -855,7 +457,7 @@ class _Probe:
         broken = [s for s in read if s.error and "configured" in s.origin and id(s) not in self.transient]
         if not useful and (not configured or broken):
             # Nothing usable: look where feeds usually are, to name a replacement.
-            home = _origin(self.report.sources[0].final_url or self.outlet.home)
+            home = origin_of(self.report.sources[0].final_url or self.outlet.home)
             for path in GUESSED_FEEDS:
                 source = self._feed(home + path, ["guessed"], guessed=True)
                 if source is not None and source.on_domains:
@@ -903,7 +505,7 @@ class _Probe:
                 source.newest = _iso(max(dated)) if dated else None
                 self._judge_listing(source, "feed")
         self.report.sources.append(source)
-        if source.error and (response.error in ("timeout", "connection", "budget") or (response.status or 0) >= 500):
+        if source.error and (response.error in TRANSIENT or (response.status or 0) >= 500):
             self.transient.add(id(source))
         return source
 
@@ -937,7 +539,7 @@ class _Probe:
         broken = [s for s in read if s.error and "configured" in s.origin and id(s) not in self.transient]
         replacement = None
         if not useful and (not wanted or broken):
-            home = _origin(self.report.sources[0].final_url or self.outlet.home)
+            home = origin_of(self.report.sources[0].final_url or self.outlet.home)
             for path in GUESSED_SITEMAPS:
                 source = self._sitemap(home + path, ["guessed"], guessed=True)
                 if source is not None:
@@ -980,7 +582,7 @@ class _Probe:
                 source.error = f"blocked: {block}" if block else f"the sitemap {exc}"
         self.report.sources.append(source)
         if source.error:
-            if response.error in ("timeout", "connection", "budget") or (response.status or 0) >= 500:
+            if response.error in TRANSIENT or (response.status or 0) >= 500:
                 self.transient.add(id(source))
             if parent is not None:
                 self._source_failed(source, "sitemap", None)
@@ -1029,10 +631,10 @@ class _Probe:
         pages = [*self.unmatched.get("home", {}).values(), *self.unmatched.get("section", {}).values()]
         everything = list(dict.fromkeys(listed + pages))
         if not everything:
-            if not any(s.error is None and s.kind != "home" for s in self.report.sources):
-                self.report.add("config", "no article URL was found anywhere: home has no links on the domains "
-                                          "and no feed or sitemap works",
-                                "configure a feed or a sitemap (see the sources above for what answered)", "feeds")
+            self.report.add("config", "no URL on the outlet's domains was found: home links none, and no feed or "
+                                      "sitemap that answered lists any",
+                            "check home and domains, and configure a feed or a sitemap (see what answered below)",
+                            "domains")
             return
         shape = suggest_pattern(listed) or suggest_pattern(pages, min_count=3)
         self.report.pattern_suggestion = shape
@@ -1062,22 +664,26 @@ class _Probe:
                 if queue:
                     ordered.append(queue.pop(0))
         if not ordered and self.report.pattern_suggestion:
+            # Nothing matches: try one URL of the suggested shape, to show whether it is an article.
             shape = re.compile(self.report.pattern_suggestion["pattern"])
-            pool = [u for ch in ("feed", "sitemap", "home", "section") for u in self.unmatched.get(ch, {}).values()]
-            channel_of = {u: ch for ch in ("feed", "sitemap", "home", "section") for u in self.unmatched.get(ch, {}).values()}
-            ordered = [(u, channel_of[u], False) for u in dict.fromkeys(pool) if shape.search(u)][:1]
-        return ordered
+            for channel in ("feed", "sitemap", "home", "section"):
+                url = next((u for u in self.unmatched.get(channel, {}).values() if shape.search(u)), None)
+                if url:
+                    return [(url, channel, False)]
+        return ordered[:MAX_CANDIDATES]
 
     def check_samples(self) -> None:
         wanted = max(0, self.options.samples)
         if not wanted:
             return
         candidates = self._candidates()
-        disallowed = [url for url, _, _ in candidates if not self.fetch.allowed(url)]
+        disallowed = {url for url, _, _ in candidates if not self.fetch.allowed(url)}
         if disallowed:
-            self.report.robots["disallowed"] = disallowed[:EXAMPLES]
-            self.report.add("note", f"{len(disallowed)} of {len(candidates)} article URLs found are disallowed by "
-                                    f"robots.txt (the crawl skips them), e.g. {disallowed[0]}")
+            examples = [url for url, _, _ in candidates if url in disallowed][:EXAMPLES]
+            self.report.robots["disallowed"] = examples
+            newest = "newest " if len(candidates) == MAX_CANDIDATES else ""
+            self.report.add("note", f"{len(disallowed)} of the {len(candidates)} {newest}article URLs found are "
+                                    f"disallowed by robots.txt (the crawl skips them), e.g. {examples[0]}")
         found = len(candidates)
         candidates = [c for c in candidates if c[0] not in disallowed]
         attempts = wanted + 2
@@ -1193,6 +799,13 @@ class _Probe:
         return out
 
 
+def _text(response: Response) -> str:
+    """A listing page's text, decoded as extraction decodes pages (header, meta, detection)."""
+    from pipelines.encoding import decode_html
+
+    return decode_html(response.body, response.headers.get("content-type")).text
+
+
 def _newest_children(links: list[Link]) -> list[Link]:
     """The children worth opening: newest lastmod first; undated ones that look like posts."""
     dated = sorted((link for link in links if link.lastmod), key=lambda link: link.lastmod, reverse=True)
@@ -1231,5 +844,11 @@ def check_outlets(outlets: list[Outlet], options: ProbeOptions, *, workers: int 
     """Reports in the order of `outlets`, each as soon as it and those before it are done."""
     if not outlets:
         return
+    if options.stop is None:
+        options.stop = threading.Event()
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(outlets))), thread_name_prefix="outlets-check") as pool:
-        yield from pool.map(lambda o: check_outlet(o, options), outlets)
+        try:
+            yield from pool.map(lambda o: check_outlet(o, options), outlets)
+        except BaseException:   # Ctrl-C, or the reader stopped: the other outlets send nothing more
+            options.stop.set()
+            raise

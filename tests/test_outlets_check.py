@@ -10,8 +10,8 @@ import time
 import pytest
 
 from crawler.outlets import parse_outlets
-from crawler.outlets_check import (MAX_REDIRECTS, Fetcher, ProbeOptions, check_outlet, suggest_pattern,
-                                   url_shape)
+from crawler.outlets_check import ProbeOptions, check_outlet, suggest_pattern, url_shape
+from crawler.probe_http import MAX_REDIRECTS, Fetcher
 from tests.probe_servers import (CAPTCHA, CHALLENGE, FORBIDDEN, NewsSite, ProbeSite, ago, listing_page,
                                  outlet_entry, rss, urlset)
 

@@ -1,0 +1,430 @@
+"""The HTTP client of `raqib outlets check` (crawler/outlets_check.py): one outlet's requests,
+under the crawl's rules.
+
+Every request passes the crawl's address guard (`crawler.middlewares.address_allowed`: never
+outside the outlet's domains, never a private address unless home is on one, and the
+connection goes to the address that was checked, not to a second DNS answer), obeys
+robots.txt as the crawl reads it (RFC 9309, `crawler.discovery.robots`), waits the crawl's
+delay (or a longer Crawl-delay, up to a cap) between requests to a host, and counts against a
+per-outlet budget. A whole exchange (connect, headers, body) is bounded by one timeout, bodies
+by the crawl's size limits. Nothing raises: a failure is a `Response` with `error` set to a
+kind and a message a person can act on.
+"""
+from __future__ import annotations
+
+import base64
+import http.client
+import re
+import socket
+import ssl
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import urlsplit
+
+from crawler.discovery.robots import Robots
+from crawler.middlewares import GENERIC_BLOCK_MARKERS, address_allowed, block_reason
+from crawler.outlets import Outlet
+from crawler.scrapy_config import robots_token
+from pipelines.urls import host_of, safe_url
+
+if TYPE_CHECKING:
+    from crawler.outlets_check import ProbeOptions
+
+MAX_REDIRECTS = 5          # the crawl's REDIRECT_MAX_TIMES
+_REDIRECTS = (301, 302, 303, 307, 308)
+_ACCEPT = {
+    "robots": "text/plain,*/*;q=0.5",
+    "feed": "application/rss+xml,application/atom+xml,application/feed+json,application/xml;q=0.9,*/*;q=0.5",
+    "sitemap": "application/xml,text/xml;q=0.9,*/*;q=0.5",
+}
+_ACCEPT_HTML = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"   # the crawl's default
+
+
+@dataclass
+class Response:
+    url: str
+    final_url: str
+    status: int | None = None
+    reason: str = ""
+    headers: dict[str, str] = field(default_factory=dict)   # lower-case names
+    body: bytes = b""
+    error: str | None = None           # offsite, private_address, robots, dns, timeout, connection, tls, …
+    message: str = ""
+    redirects: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status is not None and 200 <= self.status < 300
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    def describe(self) -> str:
+        if self.error:
+            return self.message or self.error
+        text = f"HTTP {self.status} {self.reason}".rstrip()
+        if not self.ok and "html" in self.content_type:
+            title = _page_title(self.body)
+            if title:
+                text += f" (page title «{title}»)"
+        return text
+
+
+class _Refused(Exception):
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind, self.message = kind, message
+
+
+class Fetcher:
+    """The probe's HTTP client for one outlet: guard, robots.txt, delay, budget, redirects."""
+
+    def __init__(self, outlet: Outlet, options: ProbeOptions, *, sleep: Callable[[float], None] = time.sleep):
+        self.outlet = outlet
+        self.options = options
+        self.token = robots_token(options.user_agent)
+        self.markers = GENERIC_BLOCK_MARKERS + tuple(outlet.extraction.get("blocked_markers") or ())
+        self.log: list[dict[str, Any]] = []
+        self.robots_seen: dict[str, "RobotsResult"] = {}
+        self._sleep = sleep
+        self._last: dict[str, float] = {}
+        self._addresses: dict[str, list[str]] = {}
+        self._private_ok: bool | None = None
+        self._delay = options.delay
+        self._tls = _tls_context()
+        self._proxy_auth: dict[str, str] = {}
+        proxy = urlsplit(options.proxy) if options.proxy else None
+        if proxy is not None and proxy.username:
+            token = base64.b64encode(f"{proxy.username}:{proxy.password or ''}".encode()).decode()
+            self._proxy_auth = {"Proxy-Authorization": f"Basic {token}"}
+
+    @property
+    def remaining(self) -> int:
+        return self.options.max_requests - len(self.log)
+
+    # guard ------------------------------------------------------------------------------
+    def private_ok(self) -> bool:
+        """Private and loopback addresses are reachable only when home itself is on one."""
+        if self._private_ok is None:
+            home = host_of(self.outlet.home)
+            self._private_ok = any(not address_allowed(a, private_ok=False) for a in self._resolve(home))
+        return self._private_ok
+
+    def _resolve(self, host: str) -> list[str]:
+        if host not in self._addresses:
+            try:
+                infos = socket.getaddrinfo(host.strip("[]"), None, type=socket.SOCK_STREAM)
+                self._addresses[host] = list(dict.fromkeys(info[4][0] for info in infos))
+            except (socket.gaierror, UnicodeError, OSError):
+                self._addresses[host] = []
+        return self._addresses[host]
+
+    def guard(self, url: str) -> str:
+        """The address to connect to for `url`; raises _Refused when the crawl would not go there."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise _Refused("offsite", "only http and https are fetched")
+        host = host_of(url)
+        if not self.outlet.allows_host(host):
+            raise _Refused("offsite", f"outside {self.outlet.key}'s domains ({', '.join(self.outlet.domains)}); "
+                                      "not fetched")
+        addresses = self._resolve(host)
+        if not addresses:
+            if self.options.proxy:
+                return ""      # the proxy resolves it (as in the crawl, whose guard lets such a name pass)
+            raise _Refused("dns", f"cannot resolve the host {host} (DNS)")
+        for address in addresses:
+            if not address_allowed(address, private_ok=self.private_ok()):
+                raise _Refused("private_address", f"resolves to {address}, a private or local address, and "
+                                                  f"{self.outlet.key}'s home is not on one; not fetched")
+        return addresses[0]
+
+    # robots.txt -------------------------------------------------------------------------
+    def robots(self, url: str) -> "RobotsResult":
+        origin = origin_of(url)
+        if origin not in self.robots_seen:
+            response = self._get(origin + "/robots.txt", "robots", self.options.max_page_bytes)
+            result = RobotsResult.from_response(response, self.markers)
+            self.robots_seen[origin] = result
+            delay = result.robots.crawl_delay(self.token)
+            if delay:
+                self._delay = max(self._delay, min(delay, self.options.max_delay))
+        return self.robots_seen[origin]
+
+    def allowed(self, url: str) -> bool:
+        try:
+            self.guard(url)
+        except _Refused:
+            return False
+        return self.robots(url).robots.allowed(url, self.token)
+
+    # requests ---------------------------------------------------------------------------
+    def get(self, url: str, kind: str) -> Response:
+        limit = self.options.max_sitemap_bytes if kind == "sitemap" else self.options.max_page_bytes
+        return self._get(url, kind, limit)
+
+    def _get(self, url: str, kind: str, limit: int) -> Response:
+        current, hops = safe_url(url), []
+        while True:
+            try:
+                address = self.guard(current)
+                if self.options.stop is not None and self.options.stop.is_set():
+                    raise _Refused("stopped", "not fetched, the check was interrupted")
+                if self.remaining <= 0:
+                    raise _Refused("budget", f"not fetched, the probe's budget of {self.options.max_requests} "
+                                             "requests for this outlet is spent")
+                if kind != "robots":
+                    robots = self.robots(current)
+                    if not robots.robots.allowed(current, self.token):
+                        if robots.state == "unreachable":
+                            raise _Refused("robots_unreachable", f"not fetched, robots.txt of the host could not be "
+                                                                 f"read ({robots.message}); the crawl treats the host "
+                                                                 "as disallowed (RFC 9309)")
+                        raise _Refused("robots", f"disallowed for {self.token} by robots.txt")
+            except _Refused as exc:
+                where = f"redirected from {hops[-1]} to {current}" if hops else current
+                return Response(url, current, error=exc.kind, message=f"{where}: {exc.message}", redirects=hops)
+            response = self._exchange(current, address, kind, limit)
+            response.url, response.redirects = url, hops
+            location = response.headers.get("location")
+            if response.status in _REDIRECTS and location:
+                if len(hops) >= MAX_REDIRECTS:
+                    return Response(url, current, status=response.status, error="redirect_loop",
+                                    message=f"more than {MAX_REDIRECTS} redirects (last to {location})", redirects=hops)
+                hops.append(current)
+                current = safe_url(location, current)
+                continue
+            return response
+
+    def _wait(self, host: str) -> None:
+        last = self._last.get(host)
+        if last is not None:
+            pause = last + self._delay - time.monotonic()
+            if pause > 0:
+                self._sleep(pause)
+
+    def _exchange(self, url: str, address: str, kind: str, limit: int) -> Response:
+        parts = urlsplit(url)
+        host = host_of(url)
+        self._wait(host)
+        started = time.monotonic()
+        entry: dict[str, Any] = {"url": url, "kind": kind, "status": None, "bytes": 0, "error": None}
+        self.log.append(entry)
+        response = Response(url, url)
+        watchdog: threading.Timer | None = None
+        fired = threading.Event()
+        conn = None
+        try:
+            conn = self._connection(parts, address)
+            sock = conn.sock
+
+            def expire() -> None:   # the whole exchange, not each read, is bounded
+                fired.set()
+                try:
+                    (conn.sock or sock).shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+            watchdog = threading.Timer(self.options.timeout, expire)
+            watchdog.daemon = True
+            watchdog.start()
+            target = url if (self.options.proxy and parts.scheme == "http") else (parts.path or "/") + \
+                (f"?{parts.query}" if parts.query else "")
+            conn.putrequest("GET", target, skip_host=True, skip_accept_encoding=True)
+            conn.putheader("Host", _host_header(parts))
+            for name, value in self._headers(kind, parts.scheme).items():
+                conn.putheader(name, value)
+            conn.endheaders()
+            raw = conn.getresponse()
+            response.status, response.reason = raw.status, raw.reason
+            response.headers = {k.lower(): v for k, v in raw.getheaders()}
+            if raw.status in _REDIRECTS:
+                raw.close()
+            else:
+                response.body = self._read(raw, limit, url)
+        except Exception as exc:  # noqa: BLE001 - every network failure becomes a reported kind
+            if fired.is_set():      # the watchdog cut the connection: whatever broke, it was the time
+                response.error, response.message = "timeout", f"no complete answer within {self.options.timeout:g} s"
+            elif isinstance(exc, _Refused):
+                response.error, response.message = exc.kind, exc.message
+            else:
+                response.error, response.message = _classify(exc, url)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+            if conn is not None:
+                conn.close()
+            self._last[host] = time.monotonic()
+        entry.update(status=response.status, bytes=len(response.body), error=response.error,
+                     seconds=round(time.monotonic() - started, 3))
+        return response
+
+    def _connection(self, parts, address: str) -> http.client.HTTPConnection:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        timeout = self.options.timeout
+        if self.options.proxy:
+            # Through the crawl's proxy: CONNECT for https, the absolute URL for http.
+            proxy = urlsplit(self.options.proxy)
+            if parts.scheme == "https":
+                conn = http.client.HTTPSConnection(proxy.hostname, proxy.port or 8080, timeout=timeout, context=self._tls)
+                conn.set_tunnel(parts.hostname, port, headers=self._proxy_auth)
+            else:
+                conn = http.client.HTTPConnection(proxy.hostname, proxy.port or 8080, timeout=timeout)
+            conn.connect()
+            return conn
+        # Connect to the address the guard checked, not to whatever a second lookup returns.
+        sock = socket.create_connection((address, port), timeout=timeout)
+        if parts.scheme == "https":
+            try:
+                sock = self._tls.wrap_socket(sock, server_hostname=parts.hostname)
+            except Exception:
+                sock.close()
+                raise
+        conn = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
+        conn.sock = sock
+        return conn
+
+    def _headers(self, kind: str, scheme: str) -> dict[str, str]:
+        headers = {
+            "User-Agent": self.options.user_agent,
+            "Accept": _ACCEPT.get(kind, _ACCEPT_HTML),
+            "Accept-Language": "ar,en;q=0.7",
+            "Accept-Encoding": "gzip, deflate",
+            "Connection": "close",
+        }
+        if self.options.proxy and scheme == "http":   # https: only the CONNECT carries it
+            headers.update(self._proxy_auth)
+        return headers
+
+    def _read(self, raw: http.client.HTTPResponse, limit: int, url: str) -> bytes:
+        chunks, size = [], 0
+        while True:
+            chunk = raw.read(64 * 1024)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                raise _Refused("too_large", f"the answer is larger than {_size(limit)}; the crawl abandons such pages")
+            chunks.append(chunk)
+        if raw.length:   # fewer bytes than Content-Length promised
+            raise _Refused("truncated", f"the connection closed after {_size(size)}, before the end of the answer")
+        body = b"".join(chunks)
+        encoding = (raw.getheader("Content-Encoding") or "").strip().lower()
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            inflater = zlib.decompressobj(47 if encoding != "deflate" else zlib.MAX_WBITS)
+            try:
+                body = inflater.decompress(body, self.options.max_decompressed + 1)
+            except zlib.error as exc:
+                if encoding != "deflate":
+                    raise _Refused("bad_encoding", f"the {encoding} body cannot be decompressed ({exc})") from None
+                body = zlib.decompressobj(-zlib.MAX_WBITS).decompress(b"".join(chunks), self.options.max_decompressed + 1)
+            if len(body) > self.options.max_decompressed:
+                raise _Refused("too_large", f"the body inflates to more than {_size(self.options.max_decompressed)}")
+        return body
+
+
+@dataclass
+class RobotsResult:
+    url: str
+    state: str                         # ok | missing | unreachable
+    robots: Robots
+    status: int | None = None
+    message: str = ""
+    block: str | None = None           # a block or challenge page served as robots.txt
+    html: bool = False                 # a 200 that is an HTML page, not robots rules
+
+    @classmethod
+    def from_response(cls, response: Response, markers: tuple[str, ...]) -> "RobotsResult":
+        """RFC 9309 §2.3.1, as the crawl applies it: 2xx its rules, 4xx no rules, anything
+        else (5xx, 429, no answer) everything disallowed."""
+        url = response.final_url
+        if response.error:
+            return cls(url, "unreachable", Robots.disallow_all(), None, response.describe())
+        block = refusal(response, markers)
+        if response.ok:
+            html = response.content_type in ("text/html", "application/xhtml+xml") or \
+                response.body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html"))
+            return cls(url, "ok", Robots.parse(response.body), response.status, "", block, html)
+        if 400 <= response.status < 500 and response.status != 429:
+            return cls(url, "missing", Robots.allow_all(), response.status, response.describe(), block)
+        return cls(url, "unreachable", Robots.disallow_all(), response.status, response.describe(), block)
+
+
+def refusal(response: Response, markers: tuple[str, ...]) -> str | None:
+    """The crawl's block detection (`crawler.middlewares.block_reason`), said more fully: a
+    403 that is a challenge page is named as one, and the page's title is quoted."""
+    content_type = response.headers.get("content-type", "").lower()
+    reason = block_reason(response.status, response.body, content_type, markers)
+    if reason is None:
+        return None
+    if reason.startswith("HTTP"):
+        challenge = block_reason(200, response.body, content_type, markers)
+        if challenge:
+            return challenge.replace("HTTP 200", f"HTTP {response.status}")
+        title = _page_title(response.body) if "html" in content_type else None
+        if title:
+            return f"{reason} (page title «{title}»)"
+    return reason
+
+
+def _tls_context() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    try:
+        import certifi
+
+        context.load_verify_locations(certifi.where())
+    except (ImportError, OSError):
+        pass
+    return context
+
+
+def _classify(exc: BaseException, url: str) -> tuple[str, str]:
+    host = host_of(url)
+    if isinstance(exc, socket.gaierror):
+        return "dns", f"cannot resolve the host {host} (DNS)"
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "timeout", "no answer in time"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "tls", f"the TLS certificate of {host} cannot be verified ({exc.verify_message or exc})"
+    if isinstance(exc, ssl.SSLError):
+        return "tls", f"TLS failed with {host} ({exc.reason or exc})"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection", f"{host} refused the connection"
+    if isinstance(exc, http.client.IncompleteRead):
+        return "truncated", "the connection closed before the end of the answer"
+    if isinstance(exc, (http.client.RemoteDisconnected, ConnectionError)):
+        return "connection", f"{host} closed the connection without a complete answer"
+    if isinstance(exc, http.client.HTTPException):
+        return "protocol", f"not a valid HTTP answer ({type(exc).__name__}: {exc})"
+    if isinstance(exc, OSError):
+        return "connection", f"cannot connect to {host} ({exc.strerror or exc})"
+    return "other", f"{type(exc).__name__}: {exc}"
+
+
+def _host_header(parts) -> str:
+    host = host_of(parts.geturl())
+    if ":" in host:
+        host = f"[{host}]"   # IPv6 literal
+    default = 443 if parts.scheme == "https" else 80
+    return host if parts.port in (None, default) else f"{host}:{parts.port}"
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _size(n: int) -> str:
+    return f"{n / (1024 * 1024):.0f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
+
+
+def _page_title(body: bytes) -> str | None:
+    m = re.search(rb"<title[^>]*>(.*?)</title>", body[:64 * 1024], re.I | re.S)
+    if not m:
+        return None
+    title = " ".join(m.group(1).decode("utf-8", errors="replace").split())
+    return title[:80] or None
