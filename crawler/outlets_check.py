@@ -189,21 +189,27 @@ def _age_days(iso: str | None, now: datetime) -> float | None:
 
 # --- URL shapes: what a pattern should have matched -------------------------------------------------
 
+def _escape(text: str) -> str:
+    """re.escape, minus the escapes a reader of outlets.yaml would trip on (- _ : are literal
+    outside a character class)."""
+    return re.sub(r"\\([-_:])", r"\1", re.escape(text))
+
+
 def _segment_shape(segment: str) -> str:
     if not segment:
         return ""
     stem, dot, ext = segment.rpartition(".")
     if dot and stem and ext.lower() in ("html", "htm", "php", "aspx", "asp", "shtml"):
-        return _segment_shape(stem) + re.escape("." + ext)
+        return _segment_shape(stem) + _escape("." + ext)
     if segment.isdigit():
         return r"\d+"
     m = re.fullmatch(r"\d+([-_])[^/]+", segment)
     if m:
-        return r"\d+" + re.escape(m.group(1)) + "[^/]+"
+        return r"\d+" + _escape(m.group(1)) + "[^/]+"
     if len(segment) > 20 or not segment.isascii() or "%" in segment or segment.count("-") >= 2 \
             or segment.count("_") >= 2 or any(c.isdigit() for c in segment):
         return "[^/]+"
-    return re.escape(segment)
+    return _escape(segment)
 
 
 def url_shape(url: str) -> tuple[str, str]:
@@ -221,8 +227,7 @@ def url_shape(url: str) -> tuple[str, str]:
     query = ""
     if parts.query:
         pairs = sorted(parse_qsl(parts.query, keep_blank_values=True))
-        query = re.escape("?") + "&".join(
-            re.escape(k) + "=" + (r"\d+" if v.isdigit() else "[^&]*") for k, v in pairs)
+        query = r"\?" + "&".join(_escape(k) + "=" + (r"\d+" if v.isdigit() else "[^&]*") for k, v in pairs)
     return host, path + query
 
 
@@ -237,7 +242,8 @@ def suggest_pattern(urls: Iterable[str], *, min_count: int = 2) -> dict[str, Any
     if not ranked or len(ranked[0][1]) < min_count:
         return None
     (host, shape), members = ranked[0]
-    pattern = rf"^https?://(www\.)?{re.escape(host)}{shape}$"
+    www = "" if re.fullmatch(r"[\d.]+(:\d+)?|\[.*", host) else r"(www\.)?"    # no www. before an address
+    pattern = rf"^https?://{www}{_escape(host)}{shape}$"
     compiled = re.compile(pattern)
     if not all(compiled.search(u) for u in members):   # a shape always matches its own URLs
         return None
@@ -840,7 +846,7 @@ def check_outlet(outlet: Outlet, options: ProbeOptions) -> OutletReport:
     return _Probe(outlet, options).run()
 
 
-def check_outlets(outlets: list[Outlet], options: ProbeOptions, *, workers: int = 4) -> Iterator[OutletReport]:
+def check_outlets(outlets: list[Outlet], options: ProbeOptions, *, workers: int = 8) -> Iterator[OutletReport]:
     """Reports in the order of `outlets`, each as soon as it and those before it are done."""
     if not outlets:
         return

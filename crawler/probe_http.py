@@ -194,7 +194,8 @@ class Fetcher:
             if response.status in _REDIRECTS and location:
                 if len(hops) >= MAX_REDIRECTS:
                     return Response(url, current, status=response.status, error="redirect_loop",
-                                    message=f"more than {MAX_REDIRECTS} redirects (last to {location})", redirects=hops)
+                                    message=f"{url}: more than {MAX_REDIRECTS} redirects (last to {location})",
+                                    redirects=hops)
                 hops.append(current)
                 current = safe_url(location, current)
                 continue
@@ -315,13 +316,15 @@ class Fetcher:
         body = b"".join(chunks)
         encoding = (raw.getheader("Content-Encoding") or "").strip().lower()
         if encoding in ("gzip", "x-gzip", "deflate"):
-            inflater = zlib.decompressobj(47 if encoding != "deflate" else zlib.MAX_WBITS)
-            try:
-                body = inflater.decompress(body, self.options.max_decompressed + 1)
-            except zlib.error as exc:
-                if encoding != "deflate":
-                    raise _Refused("bad_encoding", f"the {encoding} body cannot be decompressed ({exc})") from None
-                body = zlib.decompressobj(-zlib.MAX_WBITS).decompress(b"".join(chunks), self.options.max_decompressed + 1)
+            # gzip, or deflate as zlib data, or (as some servers send it) deflate without the zlib header
+            attempts = (47,) if encoding != "deflate" else (zlib.MAX_WBITS, -zlib.MAX_WBITS)
+            for i, wbits in enumerate(attempts):
+                try:
+                    body = zlib.decompressobj(wbits).decompress(b"".join(chunks), self.options.max_decompressed + 1)
+                    break
+                except zlib.error as exc:
+                    if i == len(attempts) - 1:
+                        raise _Refused("bad_encoding", f"the {encoding} body cannot be decompressed ({exc})") from None
             if len(body) > self.options.max_decompressed:
                 raise _Refused("too_large", f"the body inflates to more than {_size(self.options.max_decompressed)}")
         return body

@@ -304,13 +304,23 @@ def test_redirect_loops_stop_at_the_crawl_limit():
     assert site.paths().count("/a") + site.paths().count("/b") == MAX_REDIRECTS + 1
 
 
-def test_gzip_bodies_are_read():
-    import gzip
+def _raw_deflate(data: bytes) -> bytes:
+    import zlib
 
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+@pytest.mark.parametrize("encoding, pack", [
+    ("gzip", lambda b: __import__("gzip").compress(b)),
+    ("deflate", lambda b: __import__("zlib").compress(b)),
+    ("deflate", _raw_deflate),           # deflate without the zlib header, as some servers send it
+])
+def test_compressed_bodies_are_read(encoding, pack):
     with ProbeSite("127.0.0.59") as site:
         news = NewsSite(site)
         home = site.routes["/"]
-        site.route("/", gzip.compress(home.body), headers={"Content-Encoding": "gzip"})
+        site.route("/", pack(home.body), headers={"Content-Encoding": encoding})
         report = check_outlet(outlet_for(site), options(samples=1))
     assert report.verdict == "ok", levels(report)
     assert report.channels["home"]["matched"] == len(news.urls)
@@ -363,3 +373,9 @@ def test_suggest_pattern_prefers_the_commonest_shape_and_ignores_fixed_pages():
 
 def test_url_shape_keeps_the_port_and_drops_www():
     assert url_shape("http://www.x.org:8080/news/12/") == ("x.org:8080", r"/news/\d+/?")
+    assert url_shape("https://x.org/a_b/12-the-title") == ("x.org", r"/a_b/\d+-[^/]+")
+
+
+def test_suggested_pattern_for_an_address_has_no_www():
+    suggestion = suggest_pattern(["http://127.0.0.1:8080/p/1", "http://127.0.0.1:8080/p/2"])
+    assert suggestion["pattern"] == r"^https?://127\.0\.0\.1:8080/p/\d+$"

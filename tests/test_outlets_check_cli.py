@@ -104,7 +104,7 @@ def test_changed_layout_prints_the_fixes_and_exits_1(tmp_path, capsys):
         assert f"✗ configured feed {site.url('/feed/')} failed: HTTP 404" in out
         assert f"→ feed found at {site.url('/rss.xml')} (linked from home): put it in feeds instead of" in out
         assert "✗ no URL matched article_pattern; " in out
-        assert "article_pattern: '^https?://(www\\.)?127\\.0\\.0\\.71:" in out
+        assert "article_pattern: '^https?://127\\.0\\.0\\.71:" in out
         assert "(does NOT match article_pattern)" in out
         assert "1 outlet checked: 1 config wrong (moved)" in out
 
