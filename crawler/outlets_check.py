@@ -267,6 +267,7 @@ class _Probe:
         self.home_links_feeds: list[str] = []
         self.source_unmatched: dict[int, list[str]] = {}  # id(source) -> its URLs not matching the pattern
         self.transient: set[int] = set()                  # id(source) of sources that failed for now (5xx, timeout)
+        self.articles_allowed: tuple[int, int] | None = None   # (allowed, found) of the article URLs found
 
     # helpers ---------------------------------------------------------------------------------
     def _block(self, response: Response) -> str | None:
@@ -322,6 +323,8 @@ class _Probe:
             self.report.requests = self.fetch.log
             self.report.duration_s = round(time.monotonic() - started, 2)
             self.report.channels = self._channels()
+            if self.report.robots:
+                self.report.robots["allows"] = self._allows()
             self.report.verdict = max((LEVEL_VERDICT[f.level] for f in self.report.findings),
                                       key=VERDICTS.index, default=OK)
         return self.report
@@ -691,6 +694,7 @@ class _Probe:
             self.report.add("note", f"{len(disallowed)} of the {len(candidates)} {newest}article URLs found are "
                                     f"disallowed by robots.txt (the crawl skips them), e.g. {examples[0]}")
         found = len(candidates)
+        self.articles_allowed = (found - len(disallowed), found)
         candidates = [c for c in candidates if c[0] not in disallowed]
         attempts = wanted + 2
         good = 0
@@ -789,6 +793,21 @@ class _Probe:
                                        "the crawl gives an outlet up after a few in a row", BLOCKED_ADVICE)
         else:
             self.report.add("warning", f"{url} was refused to raqib: {reason}")
+
+    def _allows(self) -> dict[str, list[int]]:
+        """What robots.txt allows raqib, per kind of URL: [allowed, checked]."""
+        out: dict[str, list[int]] = {}
+        for source in self.report.sources:
+            if source.parent is not None:
+                continue
+            verdict = self.fetch.allowed_as_read(source.url)
+            if verdict is not None:
+                counts = out.setdefault(source.kind, [0, 0])
+                counts[0] += int(verdict)
+                counts[1] += 1
+        if self.articles_allowed is not None:
+            out["article"] = list(self.articles_allowed)
+        return out
 
     def _channels(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}

@@ -162,6 +162,11 @@ class Fetcher:
             return False
         return self.robots(url).robots.allowed(url, self.token)
 
+    def allowed_as_read(self, url: str) -> bool | None:
+        """Whether robots.txt allows `url`, from the robots.txt already read (None: not read)."""
+        robots = self.robots_seen.get(origin_of(url))
+        return None if robots is None else robots.robots.allowed(url, self.token)
+
     # requests ---------------------------------------------------------------------------
     def get(self, url: str, kind: str) -> Response:
         limit = self.options.max_sitemap_bytes if kind == "sitemap" else self.options.max_page_bytes

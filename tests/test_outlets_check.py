@@ -55,6 +55,7 @@ def test_a_working_site_is_ok_with_samples_extracted():
         assert sample.published_at and sample.date_source
     # The newest article (the feed's first item) is the first sample.
     assert report.samples[0].url == news.urls[0]
+    assert report.robots["allows"] == {"home": [1, 1], "feed": [1, 1], "article": [6, 6]}
     # Every request identified itself with raqib's User-Agent.
     assert {h.headers["user-agent"] for h in site.hits} == {UA}
 
@@ -136,6 +137,7 @@ def test_robots_txt_disallowing_articles_means_nothing_to_index():
         report = check_outlet(outlet_for(site), options())
     assert report.verdict == "blocked"
     assert "disallows all 6 article URLs" in levels(report)["blocked"][0]
+    assert report.robots["allows"]["article"] == [0, 6]
     assert not any(p.startswith("/news/") for p in site.paths())
 
 

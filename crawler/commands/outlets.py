@@ -173,12 +173,29 @@ def _robots_line(r: dict) -> str:
     head = f"{r.get('status') or '-'} {_show(r['url'])}"
     if r.get("state") == "missing":
         head += " (none: everything allowed)"
-    allows = "allows" if r.get("allows_home") else "DISALLOWS"
-    text = f"{head}: {allows} {r.get('token')} on home"
+    text = f"{head}: " + _allows(r)
     sitemaps = r.get("sitemaps") or []
     text += f"; {len(sitemaps) or 'no'} Sitemap: line{'s' if len(sitemaps) > 1 else ''}"
     text += f"; Crawl-delay {r['crawl_delay']:g} s" if r.get("crawl_delay") else "; no Crawl-delay"
     return text
+
+
+def _allows(r: dict) -> str:
+    """«allows raqib on home, 2 feeds, 24 of 25 article URLs» (or what it DISALLOWS)."""
+    names = {"home": ("home", "home"), "section": ("section", "sections"), "feed": ("feed", "feeds"),
+             "sitemap": ("sitemap", "sitemaps"), "article": ("article URL", "article URLs")}
+    allowed, refused = [], []
+    for kind, (ok, total) in (r.get("allows") or {"home": [int(bool(r.get("allows_home"))), 1]}).items():
+        one, many = names.get(kind, (kind, kind))
+        if kind == "home":
+            (allowed if ok else refused).append("home")
+            continue
+        if ok:
+            allowed.append(f"{ok} {one if ok == 1 else many}" if ok == total else f"{ok} of {total} {many}")
+        if ok < total:
+            refused.append(f"{total - ok} {one if total - ok == 1 else many}")
+    text = f"allows {r.get('token')} on " + ", ".join(allowed) if allowed else f"allows {r.get('token')} nothing checked"
+    return text + (f"; DISALLOWS {', '.join(refused)}" if refused else "")
 
 
 def _source_line(s) -> str:
