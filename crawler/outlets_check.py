@@ -319,6 +319,11 @@ class _Probe:
                 self.check_pattern()
                 self.check_samples()
             self.check_blocks()
+            for host, why in self.fetch.unverified.items():
+                self.report.add("warning", f"the TLS certificate of {host} cannot be verified ({why}); the crawl "
+                                           "reads the site anyway, as Scrapy does not verify certificates",
+                                "if a browser shows no warning, the server leaves out an intermediate certificate; "
+                                "otherwise someone may be intercepting this machine's connections")
         finally:
             self.report.requests = self.fetch.log
             self.report.duration_s = round(time.monotonic() - started, 2)

@@ -96,6 +96,7 @@ class Fetcher:
         self._private_ok: bool | None = None
         self._delay = options.delay
         self._tls = _tls_context()
+        self.unverified: dict[str, str] = {}   # host -> why its TLS certificate failed verification
         self._proxy_auth: dict[str, str] = {}
         proxy = urlsplit(options.proxy) if options.proxy else None
         if proxy is not None and proxy.username:
@@ -285,8 +286,17 @@ class Fetcher:
         # Connect to the address the guard checked, not to whatever a second lookup returns.
         sock = socket.create_connection((address, port), timeout=timeout)
         if parts.scheme == "https":
+            host = parts.hostname
             try:
-                sock = self._tls.wrap_socket(sock, server_hostname=parts.hostname)
+                sock = (_UNVERIFIED if host in self.unverified else self._tls).wrap_socket(sock, server_hostname=host)
+            except ssl.SSLCertVerificationError as exc:
+                # The crawl reads such a site anyway (Scrapy does not verify certificates), so
+                # the probe does too, and says so: a server that omits an intermediate
+                # certificate is common, and a browser hides it.
+                sock.close()
+                self.unverified[host] = exc.verify_message or str(exc)
+                sock = _UNVERIFIED.wrap_socket(socket.create_connection((address, port), timeout=timeout),
+                                               server_hostname=host)
             except Exception:
                 sock.close()
                 raise
@@ -388,6 +398,16 @@ def _tls_context() -> ssl.SSLContext:
     except (ImportError, OSError):
         pass
     return context
+
+
+def _unverified_context() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+_UNVERIFIED = _unverified_context()
 
 
 def _classify(exc: BaseException, url: str) -> tuple[str, str]:

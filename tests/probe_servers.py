@@ -9,8 +9,11 @@ licences in tests/data/crawl/README.md), wrapped in pages written here.
 """
 from __future__ import annotations
 
+import datetime as dt
 import html
+import ipaddress
 import json
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -49,8 +52,9 @@ class Hit:
 class ProbeSite:
     """`with ProbeSite("127.0.0.41") as site: site.route("/", body=...)`; anything else is 404."""
 
-    def __init__(self, host: str):
+    def __init__(self, host: str, *, tls: ssl.SSLContext | None = None):
         self.host = host
+        self.scheme = "https" if tls else "http"
         self.routes: dict[str, Route] = {}
         self.default: Route | None = None    # served for every path without a route (e.g. a block)
         self.hits: list[Hit] = []
@@ -73,12 +77,14 @@ class ProbeSite:
                 pass   # a client giving up on a hanging answer is what some tests are for
 
         self._server = Server((host, 0), Handler)
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def base(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -124,6 +130,31 @@ def send(handler, status: int, body: bytes, *, content_type: str = "text/html; c
     handler.end_headers()
     handler.wfile.write(body)
     handler.wfile.flush()
+
+
+def self_signed(directory: Path, host: str) -> ssl.SSLContext:
+    """A server TLS context with a self-signed certificate for `host` (no client trusts it)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
+            .sign(key, hashes.SHA256()))
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = directory / "site.crt", directory / "site.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    return context
 
 
 # --- pages -------------------------------------------------------------------------------------------

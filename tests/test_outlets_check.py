@@ -328,6 +328,20 @@ def test_compressed_bodies_are_read(encoding, pack):
     assert report.channels["home"]["matched"] == len(news.urls)
 
 
+def test_an_unverifiable_certificate_is_a_warning_and_the_site_still_read(tmp_path):
+    from tests.probe_servers import self_signed
+
+    with ProbeSite("127.0.0.62", tls=self_signed(tmp_path, "127.0.0.62")) as site:
+        news = NewsSite(site)
+        report = check_outlet(outlet_for(site), options(samples=1))
+    assert report.home.startswith("https://")
+    assert report.verdict == "warnings", levels(report)
+    warning = levels(report)["warning"][0]
+    assert "TLS certificate of 127.0.0.62 cannot be verified" in warning and "self-signed" in warning
+    assert report.channels["home"]["matched"] == len(news.urls)
+    assert report.samples[0].error is None
+
+
 def test_through_the_crawl_proxy_with_credentials_never_leaked():
     import json
 
