@@ -266,6 +266,7 @@ class _Probe:
         self.blocks: list[tuple[str, str]] = []          # (url, reason)
         self.home_links_feeds: list[str] = []
         self.source_unmatched: dict[int, list[str]] = {}  # id(source) -> its URLs not matching the pattern
+        self.source_offsite: dict[int, str] = {}          # id(source) -> its first URL off the domains
         self.transient: set[int] = set()                  # id(source) of sources that failed for now (5xx, timeout)
         self.articles_allowed: tuple[int, int] | None = None   # (allowed, found) of the article URLs found
 
@@ -286,6 +287,7 @@ class _Probe:
             url, date = (link.url, link.lastmod) if isinstance(link, Link) else (link, None)
             source.entries += 1
             if not self.outlet.allows_host(host_of(url)):
+                self.source_offsite.setdefault(id(source), url)
                 continue
             source.on_domains += 1
             key = canonicalize(url)
@@ -628,6 +630,11 @@ class _Probe:
                                        f"({source.newest[:10]}); it looks abandoned",
                             f"look for a current {kind} on the site" + (f" and replace it in {kind}s" if
                                                                          "configured" in source.origin else ""))
+        if source.entries and not source.on_domains:
+            example = self.source_offsite.get(id(source), "")
+            self.report.add("warning", f"{kind} {source.url} lists {source.entries} URLs, none on the outlet's "
+                                       f"domains (e.g. {example}); the crawl never leaves them",
+                            f"if {host_of(example)} belongs to the outlet, add it to domains", "domains")
         missed = source.on_domains - source.matched
         # Feed items are articles almost by definition; sitemaps also list sections and tags.
         if kind == "feed" and source.on_domains >= 3 and missed * 2 > source.on_domains and source.matched:

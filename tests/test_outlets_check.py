@@ -177,6 +177,18 @@ def test_feed_items_the_pattern_misses_are_a_warning():
     assert r"/story/\d+/[^/]+" in warning.suggestion
 
 
+def test_a_feed_listing_only_another_host_says_which_host():
+    with ProbeSite("127.0.0.47") as site:
+        news = NewsSite(site, n=3)
+        elsewhere = [(u.replace(site.host, "127.0.0.99"), d) for u, d in news.dated]
+        site.route("/feed/", rss(elsewhere), content_type="application/rss+xml")
+        report = check_outlet(outlet_for(site, feeds=[site.url("/feed/")]), options(samples=1))
+    assert report.verdict == "warnings"
+    finding = next(f for f in report.findings if f.key == "domains")
+    assert "lists 3 URLs, none on the outlet's domains" in finding.message
+    assert finding.suggestion == "if 127.0.0.99 belongs to the outlet, add it to domains"
+
+
 def test_configured_sitemap_404_names_the_sitemap_found_instead():
     with ProbeSite("127.0.0.48") as site:
         news = NewsSite(site)
