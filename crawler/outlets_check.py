@@ -742,6 +742,9 @@ class _Probe:
                 self.blocks.append((response.final_url, exc.reason))
                 sample.error = f"blocked: {exc.reason}"
             return sample
+        except Exception as exc:  # noqa: BLE001 - a page that breaks the extractor must not stop the check
+            sample.error = f"extraction failed unexpectedly ({type(exc).__name__}: {exc}); please report this page"
+            return sample
         hint = article.get("declared_lang") or self.outlet.language
         doc = enrich({"title": article.get("title"), "text": article.get("text")}, lang_hint=hint,
                      tagger=self.options.tagger)
