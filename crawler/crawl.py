@@ -63,7 +63,7 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
     io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="raqib-io")
     ctx = CrawlContext(outlets=outlets, settings=settings, state=state, client=client, alias=alias,
                        config_dir=config_dir, backfill=backfill, max_pages=max_pages,
-                       tagger=document.default_tagger(), cpu=cpu, io=io)
+                       tagger=document.default_tagger(config_dir), cpu=cpu, io=io)
     scrapy_cfg = scrapy_settings(settings, log_level="DEBUG" if verbosity >= 2 else "WARNING")
     scrapy_cfg["LOG_INSTALL_ROOT_HANDLER"] = False
     logging.disable(logging.INFO)        # Scrapy's start-up banner is not for analysts

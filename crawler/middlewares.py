@@ -5,7 +5,8 @@ is judged before a callback sees it. One job each:
   private, loopback or link-local address unless the outlet's own home is on one.
 * `RobotsMiddleware`: robots.txt per RFC 9309, with Crawl-delay, and its Sitemap: lines kept
   for discovery.
-* `PoliteRetryMiddleware`: retries 5xx, 429 and timeouts after pausing the whole host.
+* `PoliteRetryMiddleware`: retries 5xx, 429 and timeouts (the host pause before a retry is
+  set by `GuardedHTTPDownloadHandler`, the download handler, when the response arrives).
 * `BlockDetectionMiddleware`: 401/403/451 and challenge pages are blocks, never articles;
   after a few in a row the outlet is left alone for the rest of the crawl.
 
@@ -27,7 +28,6 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.httpobj import urlparse_cached
-from scrapy.utils.response import response_status_message
 
 from crawler.discovery.robots import Robots
 from crawler.scrapy_config import robots_token
@@ -288,10 +288,25 @@ class RobotsMiddleware:
 
 
 class GuardedHTTPDownloadHandler(HTTP11DownloadHandler):
-    """Scrapy's HTTP/1.1 download handler with one last look before a request leaves: requests
-    of an outlet that blocked the crawler while they waited in a host's queue are not sent.
-    (Downloader middlewares see requests when they enter the downloader, long before a
-    polite per-host delay lets them out.)"""
+    """Scrapy's HTTP/1.1 download handler with the last look before a request leaves and the
+    first look at what comes back. (Downloader middlewares see a request when it enters the
+    downloader, long before a polite per-host delay lets it out, and see a response only
+    after the next request to the host may already have left.)
+
+    Before: requests of an outlet that blocked the crawler are not sent; a paused host is
+    waited for. After: a 5xx, 408 or 429 pauses the whole host for the server's Retry-After,
+    or for `retry_backoff` doubled per attempt (capped at AutoThrottle's maximum delay); so
+    does a timeout or a broken connection.
+    """
+
+    def __init__(self, crawler):
+        super().__init__(crawler)
+        settings = crawler.settings
+        self.pauses = HostPauses()
+        self.backoff = settings.getfloat("RAQIB_RETRY_BACKOFF", 5.0)
+        self.retry_after_max = settings.getfloat("RAQIB_RETRY_AFTER_MAX", 600.0)
+        self.max_pause = max(settings.getfloat("AUTOTHROTTLE_MAX_DELAY", 60.0), self.backoff)
+        self.pause_codes = {int(c) for c in settings.getlist("RETRY_HTTP_CODES")}
 
     async def download_request(self, request: Request):
         info = _info(request)
@@ -299,7 +314,29 @@ class GuardedHTTPDownloadHandler(HTTP11DownloadHandler):
             blocked = getattr(self._crawler.spider, "blocked_outlets", {})
             if info["outlet"] in blocked:
                 raise OutletBlocked(f"{request.url}: {info['outlet']} blocks the crawler ({blocked[info['outlet']]})")
-        return await super().download_request(request)
+        host = urlparse_cached(request).hostname or ""
+        wait = self.pauses.remaining(host)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        try:
+            response = await super().download_request(request)
+        except Exception as exc:
+            from crawler.spider import classify_exception
+
+            if classify_exception(exc) in ("timeout", "connection", "truncated"):   # the host is struggling
+                self.pauses.pause(host, self._backoff(request))
+            raise
+        if response.status in self.pause_codes:
+            told = retry_after_seconds(response.headers.get("Retry-After"))
+            if told is None:
+                self.pauses.pause(host, self._backoff(request))
+            elif told <= self.retry_after_max:
+                self.pauses.pause(host, told)
+        return response
+
+    def _backoff(self, request) -> float:
+        attempt = request.meta.get("retry_times", 0)
+        return min(self.backoff * (2 ** attempt), self.max_pause)
 
 
 def _header(response, name: str) -> str | None:
@@ -325,16 +362,14 @@ def retry_after_seconds(value: bytes | str | None, now: float | None = None) -> 
 
 
 class PoliteRetryMiddleware(RetryMiddleware):
-    """Scrapy's retries, plus a pause of the whole host before the retry: the server's
-    Retry-After when it sends one (429, 503), else `retry_backoff` doubled per attempt,
-    capped at AutoThrottle's maximum delay. A Retry-After longer than `retry_after_max`
-    gives the request up for this crawl rather than hold the crawl open."""
+    """Scrapy's retries of 5xx, 408, 429 and network failures; the wait before a retry is the
+    host pause set by `GuardedHTTPDownloadHandler`. A Retry-After longer than
+    `retry_after_max` gives the request up until the next crawl rather than hold the crawl
+    open (and does not pause the host: it is the answer about one URL)."""
 
     def __init__(self, settings):
         super().__init__(settings)
-        self.backoff = settings.getfloat("RAQIB_RETRY_BACKOFF", 5.0)
         self.retry_after_max = settings.getfloat("RAQIB_RETRY_AFTER_MAX", 600.0)
-        self.max_pause = max(settings.getfloat("AUTOTHROTTLE_MAX_DELAY", 60.0), self.backoff)
 
     def process_response(self, request, response, spider=None):
         if request.meta.get("dont_retry", False) or response.status not in self.retry_http_codes:
@@ -343,36 +378,22 @@ class PoliteRetryMiddleware(RetryMiddleware):
         if wait is not None and wait > self.retry_after_max:
             raise RetryAfterTooLong(f"{request.url}: the server asks to wait {wait:.0f}s (Retry-After), more than "
                                     f"retry_after_max; given up until the next crawl")
-        retry = self._retry(request, response_status_message(response.status))
-        if retry is None:
-            return response
-        self._pause(request, wait if wait is not None else self._backoff(request))
-        return retry
+        return super().process_response(request, response)
 
-    def process_exception(self, request, exception, spider=None):
-        retry = super().process_exception(request, exception)
-        if retry is not None:
-            self._pause(request, self._backoff(request))
-        return retry
 
-    def _backoff(self, request) -> float:
-        attempt = request.meta.get("retry_times", 0)
-        return min(self.backoff * (2 ** attempt), self.max_pause)
+class HostPauses:
+    """Hosts that asked (429, 503 with Retry-After) or showed (5xx, timeouts) that they need a
+    rest: no request to them leaves before the pause ends."""
 
-    def _pause(self, request, seconds: float) -> None:
-        """Hold the request's download slot (its host) for `seconds`: the downloader waits
-        `delay` after `lastseen` before the next request, so `lastseen` is moved forward."""
-        if seconds <= 0:
-            return
-        downloader = getattr(self.crawler.engine, "downloader", None)
-        slot = downloader.slots.get(request.meta.get("download_slot")) if downloader is not None else None
-        if slot is None:
-            return
-        from time import monotonic
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
 
-        if not slot.delay:
-            slot.delay = 0.001   # the downloader only applies the wait when a slot has a delay
-        slot.lastseen = max(slot.lastseen, monotonic() + seconds)
+    def pause(self, host: str, seconds: float) -> None:
+        if seconds > 0:
+            self._until[host] = max(self._until.get(host, 0.0), time.monotonic() + seconds)
+
+    def remaining(self, host: str) -> float:
+        return max(0.0, self._until.get(host, 0.0) - time.monotonic())
 
 
 # Texts of challenge and block pages of the common CDNs and bot managers. An outlet adds its

@@ -23,9 +23,11 @@ from typing import Any, Iterable
 
 # Article statuses. `pending` and `failed` are fetched on the next occasion; `gone` (404/410)
 # and `rejected` (not an article: not HTML, too large, nothing to extract) only when a source
-# shows a newer lastmod; `indexed` when it changed or is older than the refetch age.
-PENDING, INDEXED, FAILED, GONE, REJECTED, DISALLOWED = "pending", "indexed", "failed", "gone", "rejected", "disallowed"
-STATUSES = (PENDING, INDEXED, FAILED, GONE, REJECTED, DISALLOWED)
+# shows a newer lastmod; `indexed` when it changed or is older than the refetch age;
+# `spooled` (extracted, waiting in the spool for Elasticsearch) never: the spool writes it.
+PENDING, INDEXED, FAILED, GONE, REJECTED, DISALLOWED, SPOOLED = (
+    "pending", "indexed", "failed", "gone", "rejected", "disallowed", "spooled")
+STATUSES = (PENDING, INDEXED, FAILED, GONE, REJECTED, DISALLOWED, SPOOLED)
 
 MAX_ATTEMPTS = 5                  # fetch attempts (over several crawls) before a failing URL is dropped
 SOURCE_BACKOFF_BASE = 600.0       # seconds; doubled per consecutive failure of a feed/sitemap/section
@@ -93,6 +95,8 @@ def fetch_reason(rec: ArticleRecord | None, lastmod: str | None, *, now: float,
         return None
     if rec.status in (GONE, REJECTED):
         return "changed" if newer else None
+    if rec.status == SPOOLED:
+        return None
     # indexed
     if newer and rec.fetched_at is not None:
         return "changed"
@@ -337,5 +341,6 @@ def open_state(settings, *, state_dir: Path | None = None) -> CrawlState:
         raise ConfigError(Problem("settings.toml", "state.redis_url",
                                   "a shared Redis crawl state is not available in this version; remove the setting "
                                   "to use the local state"))
-    directory = state_dir or (Path(settings.get("state", "dir")) if settings is not None and settings.get("state", "dir") else default_state_dir())
-    return SqliteState(directory)
+    if state_dir is None:
+        state_dir = settings.state_dir if settings is not None else default_state_dir()
+    return SqliteState(state_dir)

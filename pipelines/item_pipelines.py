@@ -27,7 +27,7 @@ from typing import Any
 from scrapy.exceptions import DropItem
 
 from crawler.items import FetchedPage
-from crawler.state import INDEXED, REJECTED
+from crawler.state import INDEXED, REJECTED, SPOOLED
 from pipelines import dedupe, document
 from pipelines.urls import article_identity, canonicalize, safe_url
 
@@ -220,7 +220,12 @@ class IndexPipeline(_Step):
     async def process_item(self, item: FetchedPage, spider=None):
         if self.ctx.client is None:
             return item
-        self.ctx.state.spool_put(item.doc_id, item.outlet, item.key, item.doc)
+        state = self.ctx.state
+        state.spool_put(item.doc_id, item.outlet, item.key, item.doc)
+        rec = state.article(item.key)
+        if rec is not None:      # fetched and extracted: from now on the spool owns it
+            rec.status, rec.fetched_at = SPOOLED, time.time()
+            state.save_article(rec)
         queued = self.queue.get(item.doc_id)
         keys = ([*queued.keys, item.key] if queued is not None else [item.key])
         self.queue[item.doc_id] = _Queued(item.doc_id, item.outlet, keys, item.doc, item.lastmod,

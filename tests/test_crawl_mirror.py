@@ -85,8 +85,8 @@ def test_each_outlet_once_then_only_conditional_requests_then_what_is_new(mirror
             assert truth, outlet
             assert compare(truth, docs) == [], outlet
             stats = first.outlet(outlet)
-            assert stats["indexed"]["new"] == len(truth)
-            assert {k for k in stats["errors"]} <= {"robots"}            # the article robots.txt forbids
+            assert stats["indexed"]["new"] == len(truth), (outlet, stats, first.err[-2000:])
+            assert {k for k in stats["errors"]} <= {"robots"}, (outlet, stats)   # robots: the article it forbids
         assert sum(len(v) for v in docs.values()) == sum(len(m.truth(o, channels=CRAWLED_CHANNELS)) for o in m.outlets)
         assert m.requests("offsite") == []
         asked = {url for url, _ in requested(m)}

@@ -1,0 +1,167 @@
+"""Nothing fetched is lost: a crawl killed half-way, or a cluster that goes away during a
+crawl, ends with every article indexed exactly once after the next crawl."""
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+from crawlrun import ROOT, crawl, write_config
+from localsite import Site, article_html, listing_html, recent
+from test_crawl import AR, docs, outlet_yaml
+
+
+class FlakyProxy:
+    """A real HTTP proxy in front of the Elasticsearch node. Armed, it goes down at the first
+    request whose path contains `break_on`: from then on every connection is closed
+    unanswered, as when a node dies. (A proxy, because the shared test node must not be
+    stopped: the only way to take the cluster away from one crawl and not from the others.)"""
+
+    def __init__(self, target: str, break_on: str = "/_bulk"):
+        self.target = urlsplit(target)
+        self.break_on = break_on
+        self.down = False
+        self.armed = False
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _any(self):
+                if proxy.armed and proxy.break_on in self.path:
+                    proxy.down = True
+                if proxy.down:
+                    self.close_connection = True
+                    try:
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                conn = http.client.HTTPConnection(proxy.target.hostname, proxy.target.port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _any
+
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _site_with_articles(site: Site, n: int) -> list[str]:
+    paths = [f"/news/{i}" for i in range(1, n + 1)]
+    for i, path in enumerate(paths):
+        row = AR[i % len(AR)]
+        site.add(path, article_html(f"{row['title']} ({i})", row["text"], published=recent(1).isoformat()))
+    site.add("/", listing_html([site.url(p) for p in paths]))
+    return paths
+
+
+def test_a_cluster_outage_during_the_crawl_loses_nothing(tmp_path, es_url, es, alias):
+    proxy = FlakyProxy(es_url)
+    try:
+        with Site() as site:
+            paths = _site_with_articles(site, 6)
+            config = write_config(tmp_path / "c", es_url=proxy.url, alias=alias, state_dir=tmp_path / "s",
+                                  outlets_yaml="outlets:\n" + outlet_yaml("local", site))
+            proxy.armed = True
+            first = crawl(config)
+            assert proxy.down
+            assert first.code == 0, first.err
+            stats = first.outlet("local")
+            assert stats["errors"] == {"index_unavailable": 6}
+            assert "cannot write to Elasticsearch" in first.err and "Traceback" not in first.err
+            assert docs(es, alias) == {}
+            # the cluster is back: the next crawl writes what was fetched, without fetching it again
+            proxy.armed = proxy.down = False
+            site.log.clear()
+            second = crawl(config)
+            assert second.code == 0, second.err
+            assert site.requests("/news/") == []
+            stored = docs(es, alias)
+            assert set(stored) == {site.url(p) for p in paths}
+            assert all(d["version"] == 1 for d in stored.values())
+            assert second.outlet("local")["indexed"]["new"] == 6
+    finally:
+        proxy.close()
+
+
+def test_a_crawl_killed_half_way_is_finished_by_the_next(tmp_path, es_url, es, alias):
+    release = threading.Event()
+    with Site() as site:
+        paths = _site_with_articles(site, 8)
+        slow = paths[4:]
+        for path in slow:
+            page = site.pages[path]
+
+            def hang(handler, body=page.body):
+                release.wait(30)
+                try:
+                    Site.send(handler, 200, body)
+                except OSError:
+                    pass
+                return 200
+            page.handler = hang
+        config = write_config(tmp_path / "c", es_url=es_url, alias=alias, state_dir=tmp_path / "s",
+                              outlets_yaml="outlets:\n" + outlet_yaml("local", site), timeout=30.0,
+                              concurrency_per_domain=8)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAQIB_")}
+        proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "--config", str(config), "crawl"],
+                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                hanging = {r.path for r in site.requests("/news/")} & set(slow)
+                if es.indices.exists(index=alias) and len(docs(es, alias)) >= 4 and hanging:
+                    break
+                time.sleep(0.3)
+            else:
+                raise AssertionError("the crawl did not reach the point where it is killed")
+            os.kill(proc.pid, signal.SIGKILL)            # no clean shutdown: a crash
+            proc.wait(10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        release.set()
+        before = docs(es, alias)
+        assert 4 <= len(before) < 8
+        site.log.clear()
+        result = crawl(config)
+        assert result.code == 0, result.err
+        stored = docs(es, alias)
+        assert set(stored) == {site.url(p) for p in paths}
+        assert all(d["version"] == 1 for d in stored.values())
+        refetched = {r.path for r in site.requests("/news/")}
+        assert refetched <= set(slow) and refetched                   # what was indexed is not fetched again
+        assert not {site.url(p) for p in refetched} & set(before)
