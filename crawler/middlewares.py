@@ -76,7 +76,11 @@ class OutletBlocked(Refused):
 
 
 class RetryAfterTooLong(Refused):
-    kind = "http_429"
+    """A 429 or 5xx whose Retry-After is longer than `retry_after_max`."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.kind = "http_429" if status == 429 else "http_5xx"
 
 
 def _info(request: Request) -> dict[str, Any] | None:
@@ -376,8 +380,8 @@ class PoliteRetryMiddleware(RetryMiddleware):
             return response
         wait = retry_after_seconds(response.headers.get("Retry-After"))
         if wait is not None and wait > self.retry_after_max:
-            raise RetryAfterTooLong(f"{request.url}: the server asks to wait {wait:.0f}s (Retry-After), more than "
-                                    f"retry_after_max; given up until the next crawl")
+            raise RetryAfterTooLong(f"{request.url}: HTTP {response.status} asking to wait {wait:.0f}s (Retry-After), "
+                                    f"more than retry_after_max; given up until the next crawl", response.status)
         return super().process_response(request, response)
 
 

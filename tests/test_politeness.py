@@ -74,7 +74,7 @@ def test_a_retry_after_too_long_gives_the_url_up_for_this_crawl(tmp_path, es_url
         result = crawl(config)
         assert time.monotonic() - started < 60
         assert len(site.requests("/news/1")) == 1
-        assert result.outlet("local")["errors"] == {"http_429": 1}
+        assert result.outlet("local")["errors"] == {"http_5xx": 1}
 
 
 def test_robots_txt_rules_crawl_delay_and_unreachable_robots(tmp_path, es_url, alias):
