@@ -156,6 +156,7 @@ class OutletSpider(scrapy.Spider):
         self._scheduled_articles: dict[str, int] = {k: 0 for k in self.outlets}
         self._sources: set[str] = set()
         self._after_home_done: set[str] = set()
+        self._pending_done: set[str] = set()
         self._backfill_sitemaps: dict[str, deque[str]] = {k: deque() for k in self.outlets}
         self._numbers: dict[str, set[int]] = {k: set() for k in self.outlets}
         self._idwalk_next: dict[str, int | None] = {}
@@ -206,8 +207,8 @@ class OutletSpider(scrapy.Spider):
             return
         callback = {"feed": self.parse_feed, "sitemap": self.parse_sitemap, "section": self.parse_section}[kind]
         validators = stored if conditional and stored is not None and stored.fetched_at else None
-        yield self._request(outlet, url, kind, callback, channel=kind if kind != "section" else "section",
-                            priority=priority, validators=validators, **info)
+        yield self._request(outlet, url, kind, callback, channel=kind, priority=priority,
+                            validators=validators, **info)
 
     async def start(self):
         for outlet in self.outlets.values():
@@ -223,14 +224,6 @@ class OutletSpider(scrapy.Spider):
             yield from self._source(outlet, url, "feed")
         for url in outlet.sitemaps:
             yield from self._source(outlet, url, "sitemap", depth=0)
-        # What earlier crawls found but did not finish (a budget, a crash, a failure).
-        for rec in self.state.pending(outlet.key, self.budget or PENDING_BATCH):
-            seen = self._seen[outlet.key].setdefault("*", set())
-            if rec.key in seen or not self._has_budget(outlet):
-                continue
-            seen.add(rec.key)
-            yield self._article_request(outlet, rec.url, rec.key, rec.channel, rec.lastmod,
-                                        "pending" if rec.status == PENDING else "retry", rec)
         if self.ctx.backfill and outlet.backfill.get("sitemap_template"):
             today = datetime.now(timezone.utc).date()
             start = outlet.backfill.get("sitemap_start") or f"{today.year}-{today.month}"
@@ -557,24 +550,45 @@ class OutletSpider(scrapy.Spider):
         logger.warning("%s blocks or challenges the crawler (%s); its remaining requests are dropped for this crawl",
                        outlet, reason)
 
-    # --- backfill, when everything else is done -------------------------------------------
+    # --- when discovery is done: what earlier crawls left, then backfill ------------------
+    def _pending(self, outlet: Outlet) -> list[Request]:
+        """Articles earlier crawls found but did not finish (a budget, a crash, a failure).
+        They come after this crawl's discoveries, so a budget goes to the newest first."""
+        out = []
+        seen = self._seen[outlet.key].setdefault("*", set())
+        for rec in self.state.pending(outlet.key, self.budget or PENDING_BATCH):
+            if rec.key in seen:
+                continue
+            seen.add(rec.key)
+            if not self._has_budget(outlet):
+                self.ostats.inc(outlet.key, "deferred")
+                continue
+            out.append(self._article_request(outlet, rec.url, rec.key, rec.channel, rec.lastmod,
+                                             "pending" if rec.status == PENDING else "retry", rec))
+        return out
+
     def _on_idle(self, spider=None):
-        if not self.ctx.backfill:
-            return
+        """Each time the crawl runs dry: first the articles earlier crawls left, then (with
+        --backfill) one more old sitemap or a batch of ids per outlet, until the budget is
+        spent or nothing is left."""
         requests: list[Request] = []
         for outlet in self.outlets.values():
-            if outlet.key in self.blocked_outlets or not self._has_budget(outlet):
+            if outlet.key in self.blocked_outlets:
                 continue
-            queue = self._backfill_sitemaps[outlet.key]
-            while queue and not requests:
-                url = queue.popleft()
-                if url in self._sources:
-                    continue
-                requests.extend(self._source(outlet, url, "sitemap", conditional=False, backoff=False,
-                                             priority=BACKFILL_PRIORITY, depth=1, backfill=True))
-            if requests:
-                continue
-            requests.extend(self._idwalk(outlet))
+            mine: list[Request] = []
+            if outlet.key not in self._pending_done:
+                self._pending_done.add(outlet.key)
+                mine = self._pending(outlet)
+            if not mine and self.ctx.backfill and self._has_budget(outlet):
+                queue = self._backfill_sitemaps[outlet.key]
+                while queue and not mine:
+                    url = queue.popleft()
+                    if url not in self._sources:
+                        mine.extend(self._source(outlet, url, "sitemap", conditional=False, backoff=False,
+                                                 priority=BACKFILL_PRIORITY, depth=1, backfill=True))
+                if not mine:
+                    mine = self._idwalk(outlet)
+            requests.extend(mine)
         for request in requests:
             self.crawler.engine.crawl(request)
         if requests:

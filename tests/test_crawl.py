@@ -222,3 +222,30 @@ def test_backfill_walks_ids_within_max_pages(tmp_path, es_url, es, alias):
         result = crawl(config, "--backfill", "--max-pages", "10")
         assert sorted(r.path for r in site.requests("/news/")) == ["/news/3", "/news/4", "/news/5", "/news/6"]
         assert len(docs(es, alias)) == 7
+
+
+def test_max_pages_defers_the_rest_to_later_crawls_newest_first(tmp_path, es_url, es, alias):
+    with Site("127.0.0.1") as site:
+        for n in range(1, 7):
+            row = AR[n % len(AR)]
+            site.add(f"/news/{n}", article_html(f"{row['title']} {n}", row["text"], published=recent(n).isoformat()))
+        site.add("/", listing_html([site.url(f"/news/{n}") for n in range(1, 7)]))
+        config = write_config(tmp_path / "c", es_url=es_url, alias=alias, state_dir=tmp_path / "s",
+                              outlets_yaml="outlets:\n" + outlet_yaml("local", site))
+        first = crawl(config, "--max-pages", "2")
+        assert first.code == 0, first.err
+        assert len(site.requests("/news/")) == 2
+        assert first.outlet("local")["deferred"] == 4
+        # A new article appears: the next crawl spends its budget on it before the backlog.
+        row = AR[0]
+        site.add("/news/9", article_html(row["title"] + " جديد", row["text"], published=recent(0).isoformat()))
+        site.add("/", listing_html([site.url(f"/news/{n}") for n in (9, 1, 2, 3, 4, 5, 6)]))
+        site.log.clear()
+        second = crawl(config, "--max-pages", "2")
+        assert second.code == 0, second.err
+        fetched = [r.path for r in site.requests("/news/")]
+        assert len(fetched) == 2 and "/news/9" in fetched
+        site.log.clear()
+        third = crawl(config)
+        assert len(site.requests("/news/")) == 3
+        assert len(docs(es, alias)) == 7
