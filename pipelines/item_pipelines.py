@@ -27,7 +27,7 @@ from typing import Any
 from scrapy.exceptions import DropItem
 
 from crawler.items import FetchedPage
-from crawler.state import INDEXED, REJECTED, SPOOLED
+from crawler.state import FAILED, INDEXED, REJECTED, SPOOLED
 from pipelines import dedupe, document
 from pipelines.urls import article_identity, canonicalize, safe_url
 
@@ -106,7 +106,10 @@ class ExtractPipeline(_Step):
         try:
             article = await self.cpu(extract_article, item.body, item.final_url, outlet=outlet, headers=item.headers)
         except ExtractionError as exc:
-            raise self.drop(item, _extraction_kind(exc), exc.reason if hasattr(exc, "reason") else str(exc)) from None
+            kind = _extraction_kind(exc)
+            # a challenge page may be gone next time; a page without an article stays one
+            raise self.drop(item, kind, getattr(exc, "reason", str(exc)),
+                            status=FAILED if kind == "blocked" else REJECTED) from None
         except Exception as exc:  # noqa: BLE001 - one odd page must not stop the crawl
             logger.warning("%s: extraction failed on %s: %s: %s", item.outlet, item.final_url, type(exc).__name__, exc)
             raise self.drop(item, "extraction", f"{type(exc).__name__}: {exc}") from None
@@ -195,7 +198,6 @@ class IndexPipeline(_Step):
         self.bulk_size = int(self.ctx.settings.get("elasticsearch", "bulk_size")) if self.ctx.settings else 200
         self.failures = 0
         self.next_try = 0.0
-        self.unavailable: set[str] = set()
         self.hook = None
         try:
             from pipelines.alerts import evaluate as alerts
@@ -255,8 +257,6 @@ class IndexPipeline(_Step):
             if self.failures == 1:
                 logger.warning("cannot write to Elasticsearch (%s); %d documents are kept in the spool and "
                                "retried (next in %.0fs, and by the next crawl)", exc, len(self.queue), wait)
-            for q in batch:
-                self.unavailable.add(q.doc_id)
             return False
         if self.failures:
             logger.warning("Elasticsearch is reachable again; writing the spooled documents")
@@ -273,10 +273,12 @@ class IndexPipeline(_Step):
             self.ostats.error(q.outlet, "index_rejected")
             logger.warning("%s: Elasticsearch rejected %s: %s", q.outlet, q.doc.get("url"), reason)
             self._mark(q, REJECTED, now, error=f"index_rejected: {reason}"[:500])
+        done = []
         for q in batch:
-            self.queue.pop(q.doc_id, None)
-            self.unavailable.discard(q.doc_id)
-        self.ctx.state.spool_remove(by_id)
+            if self.queue.get(q.doc_id) is q:     # not replaced by a newer copy while writing
+                del self.queue[q.doc_id]
+                done.append(q.doc_id)
+        self.ctx.state.spool_remove(done)
         fresh = [i for i in result.created if not by_id[i].duplicate]
         if self.hook is not None and fresh:
             try:
