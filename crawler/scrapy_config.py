@@ -76,7 +76,7 @@ def scrapy_settings(cfg: Settings, *, log_level: str = "WARNING") -> dict[str, A
         "DOWNLOAD_MAXSIZE": int(crawl["max_page_bytes"]),
         "DOWNLOAD_WARNSIZE": 0,
         "RAQIB_SITEMAP_MAXSIZE": max(SITEMAP_MAX_BYTES, int(crawl["max_page_bytes"])),
-        "RAQIB_MAX_DECOMPRESSED": int(crawl["max_decompressed_bytes"]),
+        "RAQIB_MAX_DECOMPRESSED": int(crawl["max_decompressed_bytes"]),   # what a .xml.gz sitemap may inflate to
         "DOWNLOAD_FAIL_ON_DATALOSS": True,
         # components
         "DOWNLOAD_HANDLERS": {

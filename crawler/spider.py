@@ -403,7 +403,8 @@ class OutletSpider(scrapy.Spider):
                 yield from self._children(outlet, stored.children, stored.children, depth)
             return
         try:
-            sitemap = parse_sitemap(response.body, response.url)
+            sitemap = parse_sitemap(response.body, response.url,
+                                    max_bytes=self.crawler.settings.getint("RAQIB_MAX_DECOMPRESSED"))
         except DiscoveryError as exc:
             self._source_error(outlet, response.request.url, "sitemap", "sitemap_parse", f"the sitemap {exc}",
                                response.status)

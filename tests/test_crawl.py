@@ -249,3 +249,18 @@ def test_max_pages_defers_the_rest_to_later_crawls_newest_first(tmp_path, es_url
         third = crawl(config)
         assert len(site.requests("/news/")) == 3
         assert len(docs(es, alias)) == 7
+
+
+def test_json_report_is_the_stats_file(news):
+    site, config, articles = news
+    result = crawl(config, "--json", "--no-alerts")
+    assert result.code == 0, result.err
+    import json
+
+    printed = json.loads(result.out)
+    assert printed["outlets"] == result.stats["outlets"]
+    entry = printed["outlets"]["local"]
+    assert set(entry) >= {"discovered", "requests", "fetched", "not_modified", "extracted", "indexed", "duplicates",
+                          "errors", "bytes", "duration_s", "status", "blocked"}
+    assert set(entry["discovered"]) == {"feed", "sitemap", "section", "idwalk", "total", "new"}
+    assert printed["totals"]["articles_fetched"] == len(articles)

@@ -40,9 +40,10 @@ def gunzip(body: bytes, limit: int = MAX_UNCOMPRESSED) -> bytes:
     return data
 
 
-def parse_sitemap(body: bytes, url: str) -> Sitemap:
+def parse_sitemap(body: bytes, url: str, *, max_bytes: int = MAX_UNCOMPRESSED) -> Sitemap:
+    """`max_bytes` caps what a gzipped sitemap may inflate to (never above the protocol's 50 MB)."""
     if body[:2] == b"\x1f\x8b":
-        body = gunzip(body)
+        body = gunzip(body, min(max_bytes, MAX_UNCOMPRESSED))
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not stripped:
         raise DiscoveryError("is empty; expected a sitemap")
