@@ -297,10 +297,12 @@ class GuardedHTTPDownloadHandler(HTTP11DownloadHandler):
     downloader, long before a polite per-host delay lets it out, and see a response only
     after the next request to the host may already have left.)
 
-    Before: requests of an outlet that blocked the crawler are not sent; a paused host is
-    waited for. After: a 5xx, 408 or 429 pauses the whole host for the server's Retry-After,
-    or for `retry_backoff` doubled per attempt (capped at AutoThrottle's maximum delay); so
-    does a timeout or a broken connection.
+    Before: requests of an outlet that blocked the crawler are not sent; at most
+    CONCURRENT_REQUESTS_PER_DOMAIN requests are on the wire per host (Scrapy 2.19's downloader
+    lets a slot's whole queue out at once when the delay is 0); a paused host is waited for.
+    After: a 5xx, 408 or 429 pauses the whole host for the server's Retry-After, or for
+    `retry_backoff` doubled per attempt (capped at AutoThrottle's maximum delay); so does a
+    timeout or a broken connection.
     """
 
     def __init__(self, crawler):
@@ -311,6 +313,8 @@ class GuardedHTTPDownloadHandler(HTTP11DownloadHandler):
         self.retry_after_max = settings.getfloat("RAQIB_RETRY_AFTER_MAX", 600.0)
         self.max_pause = max(settings.getfloat("AUTOTHROTTLE_MAX_DELAY", 60.0), self.backoff)
         self.pause_codes = {int(c) for c in settings.getlist("RETRY_HTTP_CODES")}
+        self.per_host = max(1, settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN", 1))
+        self._on_the_wire: dict[str, asyncio.Semaphore] = {}
 
     async def download_request(self, request: Request):
         info = _info(request)
@@ -319,24 +323,28 @@ class GuardedHTTPDownloadHandler(HTTP11DownloadHandler):
             if info["outlet"] in blocked:
                 raise OutletBlocked(f"{request.url}: {info['outlet']} blocks the crawler ({blocked[info['outlet']]})")
         host = urlparse_cached(request).hostname or ""
-        wait = self.pauses.remaining(host)
-        if wait > 0:
-            await asyncio.sleep(wait)
-        try:
-            response = await super().download_request(request)
-        except Exception as exc:
-            from crawler.spider import classify_exception
+        if host not in self._on_the_wire:
+            self._on_the_wire[host] = asyncio.Semaphore(self.per_host)
+        async with self._on_the_wire[host]:
+            wait = self.pauses.remaining(host)
+            while wait > 0:          # a pause may grow while we wait: another answer said so
+                await asyncio.sleep(wait)
+                wait = self.pauses.remaining(host)
+            try:
+                response = await super().download_request(request)
+            except Exception as exc:
+                from crawler.spider import classify_exception
 
-            if classify_exception(exc) in ("timeout", "connection", "truncated"):   # the host is struggling
-                self.pauses.pause(host, self._backoff(request))
-            raise
-        if response.status in self.pause_codes:
-            told = retry_after_seconds(response.headers.get("Retry-After"))
-            if told is None:
-                self.pauses.pause(host, self._backoff(request))
-            elif told <= self.retry_after_max:
-                self.pauses.pause(host, told)
-        return response
+                if classify_exception(exc) in ("timeout", "connection", "truncated"):   # the host is struggling
+                    self.pauses.pause(host, self._backoff(request))
+                raise
+            if response.status in self.pause_codes:
+                told = retry_after_seconds(response.headers.get("Retry-After"))
+                if told is None:
+                    self.pauses.pause(host, self._backoff(request))
+                elif told <= self.retry_after_max:
+                    self.pauses.pause(host, told)
+            return response
 
     def _backoff(self, request) -> float:
         attempt = request.meta.get("retry_times", 0)
