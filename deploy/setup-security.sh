@@ -34,18 +34,17 @@ es GET '/_cluster/health?wait_for_status=yellow&timeout=60s' >/dev/null
 echo "setup: kibana_system password"
 es POST /_security/user/kibana_system/_password "{\"password\":\"${KIBANA_PASSWORD}\"}" >/dev/null
 
-# What raqib needs: its index template and indices (raqib-articles-*, raqib-crawls*), and the
-# right to import its saved objects in Kibana's default space.
-echo "setup: role raqib_writer and user raqib"
-es PUT /_security/role/raqib_writer '{
-  "cluster": ["monitor", "manage_index_templates"],
-  "indices": [{"names": ["raqib-*"],
-               "privileges": ["create_index", "manage", "read", "write", "view_index_metadata"]}],
+# What raqib needs on the cluster is the one role of deploy/elasticsearch/raqib-role.json (the
+# same file an operator uses on an existing cluster); importing its saved objects into Kibana's
+# default space is a second, separate role, so the cluster role stays least-privileged.
+echo "setup: roles raqib_writer and raqib_kibana, user raqib"
+es PUT /_security/role/raqib_writer "$(cat "${RAQIB_ROLE_FILE:-/usr/local/share/raqib/raqib-role.json}")" >/dev/null
+es PUT /_security/role/raqib_kibana '{
   "applications": [{"application": "kibana-.kibana", "privileges": ["all"], "resources": ["space:default"]}]
 }' >/dev/null
 es PUT /_security/user/raqib "{
   \"password\": \"${RAQIB_PASSWORD}\",
-  \"roles\": [\"raqib_writer\"],
+  \"roles\": [\"raqib_writer\", \"raqib_kibana\"],
   \"full_name\": \"raqib crawler\"
 }" >/dev/null
 echo "setup: done"
