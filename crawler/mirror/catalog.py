@@ -112,7 +112,8 @@ def expand(articles: list[Article], outlet: str, total: int) -> list[Article]:
     Each synthetic text joins paragraphs of two real articles of the same language, so no two
     synthetic pages are the same text (a near-duplicate detector would otherwise, rightly, drop
     most of them). They are older than every real article, so feeds and home pages keep
-    showing the real recent ones.
+    showing the real recent ones. Past the n·(n-1) pairs of an outlet's n real texts a third
+    text joins the mix, so texts stay distinct well beyond that.
     """
     langs = [a.lang for a in articles if a.outlet == outlet and a.role == "article" and not a.seed]
     main_lang = max(set(langs), key=langs.count) if langs else None
@@ -125,11 +126,16 @@ def expand(articles: list[Article], outlet: str, total: int) -> list[Article]:
     oldest = min(a.published for a in articles if a.outlet == outlet and a.published)
     top_id = max(a.site_id for a in articles if a.outlet == outlet)
     step = max(1, (top_id - min(a.site_id for a in base)) // max(1, len(base)))
+    # A robots.txt rule is a prefix: an id that starts with the hidden article's id would
+    # fall under its Disallow line on sites whose article paths end with the id.
+    hidden = tuple(str(a.site_id) for a in articles if a.outlet == outlet and a.role == "hidden")
     out = []
     n = len(base)
+    site_id = top_id + 1000
     for k in range(need):
         # The pair (first text, second text) is different for every k while k < n * (n - 1)
-        # (about 2,000 per outlet); beyond that texts repeat.
+        # (about 2,000 per outlet); beyond that a third text, different in every round of
+        # n * (n - 1), keeps the mix new.
         i, rnd = k % n, k // n
         a = base[i]
         b = base[(i + 1 + rnd % (n - 1)) % n]
@@ -137,12 +143,19 @@ def expand(articles: list[Article], outlet: str, total: int) -> list[Article]:
         extra = [p for p in b.paragraphs if p != TWEET_MARK and not p.startswith(HEADING_MARK)]
         cut = 1 + (k + rnd) % max(1, len(paras))
         mixed = paras[:cut] + extra[: max(1, len(extra) // 2)] + paras[cut:]
+        if rnd >= n - 1:
+            c = base[(i + 1 + rnd // (n - 1)) % n]
+            third = [p for p in c.paragraphs if p != TWEET_MARK and not p.startswith(HEADING_MARK)]
+            mixed += third[len(third) // 2:] or third
+        site_id += step
+        while hidden and str(site_id).startswith(hidden):
+            site_id += 1
         when = oldest - timedelta(hours=6 * (k + 1) + rng.randrange(0, 5))
         digest = hashlib.sha1(f"{outlet}-{k}".encode()).hexdigest()[:6]
         out.append(Article(
             key=f"{outlet}-x{k:05d}", outlet=outlet, role="article", lang=a.lang,
             title=f"{a.title} ({digest})", paragraphs=mixed, author=a.author,
-            site_id=top_id + 1000 + (k + 1) * step, section=a.section if a.section != "news-2021" else "news/politics",
+            site_id=site_id, section=a.section if a.section != "news-2021" else "news/politics",
             published=when, modified=when, source="synthetic", source_id=f"{a.source_id}+{b.source_id}",
             selection_group=a.selection_group, keywords=a.keywords, country=a.country, views=a.views,
         ))

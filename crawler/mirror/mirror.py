@@ -35,7 +35,7 @@ class MirrorError(Exception):
 
 class Mirror:
     def __init__(self, outlets: Iterable[str] | None = None, faults: bool = False,
-                 articles_per_outlet: int | None = None, blocked: Iterable[str] = (), *,
+                 articles_per_outlet: int | dict[str, int] | None = None, blocked: Iterable[str] = (), *,
                  now: datetime | None = None, hang_seconds: float = 120.0, drip_seconds: float = 90.0,
                  port: int = 0):
         # port 0: the system picks one per address (parallel mirrors never collide); a fixed
@@ -66,8 +66,10 @@ class Mirror:
         self.sites: dict[str, Site] = {}
         for key in wanted:
             mine = [a for a in articles if a.outlet == key]
-            if articles_per_outlet:
-                mine += catalog.expand(mine, key, articles_per_outlet)
+            # one size for every outlet, or {outlet: size} (the others keep their real articles)
+            size = articles_per_outlet.get(key) if isinstance(articles_per_outlet, dict) else articles_per_outlet
+            if size:
+                mine += catalog.expand(mine, key, size)
             self.sites[key] = SITES[key](ctx, mine)
         self._started = False
 
