@@ -22,6 +22,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any, Sequence
 
+from pipelines.es import register_secret
 from pipelines.alerts import render
 from pipelines.alerts.rules import ChannelSpec
 
@@ -79,6 +80,9 @@ class _HttpChannel(Channel):
             raise DeliveryError(f"{self.key}: the environment variable {env} that should hold the URL is not set")
         if not render.safe_url(url):
             raise DeliveryError(f"{self.key}: ${env} does not hold an http(s) URL")
+        # A URL kept in the environment is a secret (incoming-webhook URLs carry their token):
+        # redact() must mask it in every message from now on, whatever the variable's name.
+        register_secret(url)
         return url
 
     def _post(self, body: bytes, headers: dict[str, str]) -> None:
@@ -117,6 +121,7 @@ class WebhookChannel(_HttpChannel):
         env = self.spec.options.get("secret_env")
         if env:
             secret = os.environ.get(env, "")
+            register_secret(secret)
             if not secret:
                 raise DeliveryError(f"{self.key}: the signing secret ${env} is not set; set it, or remove "
                                     f"secret_env from the rule to send unsigned")
@@ -189,6 +194,7 @@ class EmailChannel(Channel):
         password = ""
         if s.get("username"):
             password = os.environ.get(s.get("password_env") or "", "")
+            register_secret(password)
             if not password:
                 raise DeliveryError(f"{self.key}: [smtp] username is set but ${s.get('password_env')} (the password) "
                                     f"is not")
