@@ -172,6 +172,23 @@ def test_systemd_unit():
         assert name in _source_text(), f"{name} in raqib.env.example is read by nothing"
 
 
+def test_compose_file_is_valid_against_the_compose_specification_schema():
+    """The schema Docker Compose validates with (vendored in tests/data/compose-spec): runs on
+    every machine, with or without a compose CLI."""
+    import json
+
+    import jsonschema
+
+    schema = json.loads((ROOT / "tests" / "data" / "compose-spec" / "compose-spec.json").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    data = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
+    assert not errors, [f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors]
+    # and the validator does catch what compose would refuse
+    broken = dict(data, services={"x": {"image": 1, "healthcheck": {"retries": "many"}}})
+    assert list(validator.iter_errors(broken))
+
+
 # --- the real tools, where this machine has them --------------------------------------------------
 
 def _compose_cli() -> list[str] | None:
