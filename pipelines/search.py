@@ -68,8 +68,24 @@ def parse_since(value: str | None) -> str | None:
     return parsed.isoformat(timespec="seconds")
 
 
+_OPERATOR_RE = re.compile(r'["+|*()~\\]|(^|\s)-')
+
+
+def query_entities(query: str, config_dir=None) -> dict[str, list[str]] | None:
+    """The actors and places a plain query (no search operators) consists of, resolved by the
+    tagger's gazetteer, so a search for «داعش» also finds articles that only say «تنظيم الدولة»
+    or "ISIL". None for anything else."""
+    if not query.strip() or _OPERATOR_RE.search(query):
+        return None
+    from pipelines.tagging import default_tagger
+
+    return default_tagger(config_dir).query_entities(query)
+
+
 def build_query(query: str, *, topics=(), outlets=(), langs=(), since: str | None = None,
-                seed: bool | None = None) -> dict:
+                seed: bool | None = None, entities: dict[str, list[str]] | None = None) -> dict:
+    """`entities` (from `query_entities`) adds one more way to match: an article tagged with
+    every actor and place the query names."""
     filters: list[dict] = []
     if topics:
         filters.append({"terms": {"topics": list(topics)}})
@@ -82,12 +98,17 @@ def build_query(query: str, *, topics=(), outlets=(), langs=(), since: str | Non
     if seed is not None:
         filters.append({"term": {"seed": seed}})
     if query.strip():
-        must = [{"bool": {"should": [
+        should = [
             {"simple_query_string": {"query": normalize_query(query), "fields": ["title_norm^3", "text_norm"],
                                      "default_operator": "and", "lenient": True}},
             {"simple_query_string": {"query": query, "fields": ["title^3", "text", "summary"],
                                      "default_operator": "and", "lenient": True}},
-        ], "minimum_should_match": 1}}]
+        ]
+        if entities:
+            terms = [{"term": {"entities.actors": a}} for a in entities.get("actors", [])]
+            terms += [{"term": {"entities.places": p}} for p in entities.get("places", [])]
+            should.append({"constant_score": {"filter": {"bool": {"filter": terms}}, "boost": 1.0}})
+        must = [{"bool": {"should": should, "minimum_should_match": 1}}]
     else:
         must = [{"match_all": {}}]
     return {"bool": {"must": must, "filter": filters}}
@@ -114,8 +135,9 @@ class Hit:
 
 def search(client: Elasticsearch, query: str, *, alias: str = DEFAULT_ALIAS, size: int = 20,
            sort: str = "relevance", marks: tuple[str, str] = ("<em>", "</em>"), escape: bool = True,
-           **filters) -> tuple[int, list[Hit]]:
-    body_query = build_query(query, **filters)
+           config_dir=None, **filters) -> tuple[int, list[Hit]]:
+    entities = query_entities(query, config_dir)
+    body_query = build_query(query, entities=entities, **filters)
     sort_spec = [{"published_at": {"order": "desc", "missing": "_last"}}] if sort == "date" or not query.strip() else None
     try:
         resp = client.search(index=alias, query=body_query, size=size, sort=sort_spec,
@@ -126,9 +148,14 @@ def search(client: Elasticsearch, query: str, *, alias: str = DEFAULT_ALIAS, siz
     hits = []
     for h in resp["hits"]["hits"]:
         src = h["_source"]
+        snippets = highlight(src.get("text") or "", keys, prefixes, marks=marks, escape=escape)
+        if not snippets and (src.get("summary") or src.get("text")):
+            # found through its entities or the analysed fields: show how it begins instead
+            opening = " ".join((src.get("summary") or src.get("text")).split())
+            snippets = [(html.escape if escape else str)(opening[:200]) + ("…" if len(opening) > 200 else "")]
         hits.append(Hit(
             id=h["_id"], score=h.get("_score"), source=src,
-            snippets=highlight(src.get("text") or "", keys, prefixes, marks=marks, escape=escape),
+            snippets=snippets,
             title_marked=mark(src.get("title") or "", keys, prefixes, marks=marks, escape=escape),
         ))
     return resp["hits"]["total"]["value"], hits

@@ -106,6 +106,24 @@ class Tagger:
         entities, _ = self.gazetteer.extract(self.lexicon.find(Text("", text or "")))
         return entities
 
+    def query_entities(self, query: str | None) -> dict[str, list[str]] | None:
+        """The actors and places a search query consists of, or None when it says anything
+        else: «تنظيم الدولة» and «داعش» are then one search, `entities.actors: ISIS`, while
+        «داعش هجوم» stays a text search (the entity alone would not say «هجوم»)."""
+        doc = Text("", query or "")
+        if not doc.tokens:
+            return None
+        found = self.lexicon.find(doc)
+        covered: set[int] = set()
+        for key, hits in found.items():
+            if isinstance(key, str) and key.startswith(("actor:", "place:")):
+                for hit in hits:
+                    covered.update(range(hit.first, hit.last + 1))
+        if len(covered) < len(doc.tokens):
+            return None
+        entities, _ = self.gazetteer.extract(found)
+        return entities if entities["actors"] or entities["places"] else None
+
     def explain(self, title: str | None, text: str | None) -> tuple[Text, list[TopicResult]]:
         """The full reasoning, sentence by sentence (for `raqib tag --explain` and the bench)."""
         doc = Text(title or "", text or "", lead_tokens=self.settings.lead_words)

@@ -58,3 +58,22 @@ def test_anything_a_user_types_is_a_valid_query(raqib):
 def test_bad_since_is_a_clear_error(raqib):
     code, _, err = raqib("search", "x", "--since", "yesterday-ish")
     assert code == 2 and "--since expects a date" in err
+
+
+def test_an_actor_is_found_under_any_of_its_names(raqib, es, alias):
+    """«داعش» also finds an article that only says «تنظيم الدولة» (through the tagger's
+    entities); a query that says more than names stays a plain text search."""
+    from pipelines import document
+    from pipelines.index import bulk_index, ensure_index
+
+    ensure_index(es, alias)
+    article = {"outlet": "test", "title": "هجوم جديد لتنظيم الدولة في البادية",
+               "text": "أعلن تنظيم الدولة مسؤوليته عن الهجوم على حافلة قرب تدمر. وقال مصدر إن عناصر التنظيم انسحبوا."}
+    doc = document.enrich(article, lang_hint="ar", tagger=document.default_tagger())
+    assert "داعش" not in doc["text"] and "ISIS" in doc["entities"]["actors"]
+    bulk_index(es, [("isis-alias", doc)], alias, refresh=True)
+
+    code, out, _ = raqib("search", "داعش", "--json")
+    assert code == 0 and "isis-alias" in {json.loads(l)["id"] for l in out.splitlines()}
+    code, out, _ = raqib("search", "داعش", "ميلاد", "--json")
+    assert code == 0 and "isis-alias" not in {json.loads(l)["id"] for l in out.splitlines()}

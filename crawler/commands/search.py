@@ -12,7 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "search", parents=[sub.common_parent], help="search the index (Arabic-aware, highlighted)",
         description="Searches titles and texts. Arabic spelling variants match each other (hamza forms, taa "
-                    "marbuta, alef maqsura, diacritics, prefixes such as و/ال/بال). Syntax: words must all "
+                    "marbuta, alef maqsura, diacritics, prefixes such as و/ال/بال), and a query that only names "
+                    "actors or places also finds them under their other names (داعش, تنظيم الدولة, ISIS). Syntax: words must all "
                     "match; \"a phrase\"; -word excludes; a | b for either; word* for a prefix. Nothing you type "
                     "is a syntax error.",
     )
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     tty = sys.stdout.isatty() and not args.json
     marks = ("\033[1;33m", "\033[0m") if tty else (("<em>", "</em>") if args.json else ("[", "]"))
     total, hits = search(client, query, alias=commands.alias(cfg), size=args.size, sort=args.sort,
+                         config_dir=commands.config_dir(args),
                          marks=marks, escape=args.json, topics=args.topic, outlets=args.outlet,
                          langs=args.lang, since=since, seed=True if args.seeds else None)
     if args.json:
