@@ -273,6 +273,11 @@ class AlMayadeen(Site):
     def months(self) -> list[tuple[int, int]]:
         now = self.ctx.now.astimezone(dates.AL_MAYADEEN_TZ)
         y, m = FIRST_MONTH
+        if not self.ctx.faults:
+            # A mirror grown for benchmarks dates its extra articles before the real ones; the
+            # index then reaches back to them, as the real archive does. (With faults, the
+            # months just before 2021 are the faulty sitemaps.)
+            y, m = min([FIRST_MONTH, *self._month_table()])
         out = []
         while (y, m) <= (now.year, now.month):
             out.append((y, m))
@@ -280,16 +285,19 @@ class AlMayadeen(Site):
         return out
 
     def month_items(self, year: int, month: int) -> list[Article]:
+        return self._month_table().get((year, month), [])
+
+    def _month_table(self) -> dict[tuple[int, int], list[Article]]:
         def build():
             table: dict[tuple[int, int], list[Article]] = {}
             for a in self.listed():
                 d = a.published.astimezone(dates.AL_MAYADEEN_TZ)
                 table.setdefault((d.year, d.month), []).append(a)
             return table
-        return self.memo("months", build).get((year, month), [])
+        return self.memo("months", build)
 
     def gzipped_month(self) -> tuple[int, int]:
-        return FIRST_MONTH          # the oldest month is archived as .xml.gz
+        return FIRST_MONTH          # the oldest real month is archived as .xml.gz
 
     def sitemap_index(self, req: Request, m) -> Response:
         rows = []
