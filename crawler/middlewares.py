@@ -29,6 +29,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.httpobj import urlparse_cached
 
+from pipelines.blocks import find_block_marker
 from crawler.discovery.robots import Robots
 from crawler.scrapy_config import robots_token
 
@@ -408,12 +409,6 @@ class HostPauses:
         return max(0.0, self._until.get(host, 0.0) - time.monotonic())
 
 
-# Texts of challenge and block pages of the common CDNs and bot managers. An outlet adds its
-# own in `extraction.blocked_markers`.
-GENERIC_BLOCK_MARKERS = (
-    "cf-browser-verification", "cf_chl_opt", "cf-challenge", "challenge-platform", "Attention Required! | Cloudflare",
-    "_Incapsula_Resource", "ddos-guard", "sgcaptcha", "Request unsuccessful. Incapsula",
-)
 _MARKER_SCAN_BYTES = 64 * 1024
 BLOCK_THRESHOLD = 3
 
@@ -427,17 +422,16 @@ def block_reason(status: int, body: bytes, content_type: str, markers: tuple[str
     if status in (401, 403, 451):
         return f"HTTP {status}"
     if status in (200, 202, 429, 503) and ("html" in content_type or not content_type):
-        head = body[:_MARKER_SCAN_BYTES].decode("utf-8", errors="ignore")
-        for marker in markers:
-            if marker and marker in head:
-                return f"challenge page (HTTP {status}, contains {marker!r})"
+        marker = find_block_marker(body[:_MARKER_SCAN_BYTES].decode("utf-8", errors="ignore"), markers)
+        if marker:
+            return f"challenge page (HTTP {status}, contains {marker!r})"
     return None
 
 
 def _outlet_markers(crawler, outlet_key: str | None) -> tuple[str, ...]:
     outlet = _spider_outlets(crawler).get(outlet_key) if outlet_key else None
     extra = tuple((outlet.extraction or {}).get("blocked_markers") or ()) if outlet is not None else ()
-    return GENERIC_BLOCK_MARKERS + extra
+    return extra
 
 
 def response_block_reason(response, markers: tuple[str, ...]) -> str | None:

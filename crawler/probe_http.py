@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
 from crawler.discovery.robots import Robots
-from crawler.middlewares import GENERIC_BLOCK_MARKERS, address_allowed, block_reason
+from crawler.middlewares import address_allowed, block_reason
 from crawler.outlets import Outlet
 from crawler.scrapy_config import robots_token
 from pipelines.urls import host_of, safe_url
@@ -87,7 +87,7 @@ class Fetcher:
         self.outlet = outlet
         self.options = options
         self.token = robots_token(options.user_agent)
-        self.markers = GENERIC_BLOCK_MARKERS + tuple(outlet.extraction.get("blocked_markers") or ())
+        self.markers = tuple(outlet.extraction.get("blocked_markers") or ())
         self.log: list[dict[str, Any]] = []
         self.robots_seen: dict[str, "RobotsResult"] = {}
         self._sleep = sleep

@@ -33,8 +33,10 @@ from urllib.parse import urljoin
 from lxml.cssselect import CSSSelector
 from lxml.etree import ParserError
 
+from pipelines.blocks import find_block_marker
 from pipelines import dates, normalize
 from pipelines.encoding import decode_html
+from pipelines.safetext import clean_value
 from pipelines.structured import (Metadata, amp_link, canonical_link, element_text, embedded_json, html_lang,
                                   plain, read_embedded, read_json_ld, read_meta, time_elements)
 
@@ -102,11 +104,6 @@ _DATE_LABELS = r"التاريخ|تاريخ النشر|تاريخ الإصدار|
 _COUNT_LABELS = r"المشاهدات|عدد المشاهدات|القراءات|عدد القراءات|views|reads"
 _LABELLED = re.compile(rf"(?:^|\s)(?P<label>{_AUTHOR_LABELS}|{_DATE_LABELS}|{_COUNT_LABELS})\s*[:：]\s*", re.I)
 
-_GENERIC_BLOCK_MARKERS = (
-    "cf-browser-verification", "cf_chl_opt", "/cdn-cgi/challenge-platform/", "<title>just a moment...</title>",
-    "attention required! | cloudflare", "_incapsula_resource", "ddos-guard", "checking your browser before accessing",
-    "please enable cookies.</", "enable javascript and cookies to continue",
-)
 
 # Embedded social posts: quoted statements are part of the story (readers and annotators count
 # them as article text), but a post that repeats the headline is the outlet promoting this very
@@ -197,7 +194,8 @@ def extract_article(body: bytes | str, url: str, *, outlet=None, headers: Mappin
     lang = embedded.lang or html_lang(tree) or ld.lang or meta.lang
     summary = embedded.description or selected["summary"] or ld.description or meta.description
     keywords = embedded.keywords or ld.keywords or meta.keywords
-    return {
+    # Control characters, bidi overrides and lone surrogates out of every field (pipelines/safetext.py).
+    return clean_value({
         "title": title,
         "text": text,
         "summary": summary,
@@ -214,7 +212,7 @@ def extract_article(body: bytes | str, url: str, *, outlet=None, headers: Mappin
         "country": embedded.country,
         "encoding": encoding,
         "warnings": warnings,
-    }
+    })
 
 
 # --- decoding and parsing ----------------------------------------------------------------------
@@ -782,11 +780,10 @@ def _htmldate(tree, tz, now, warnings: list[str]):
 # --- block pages -----------------------------------------------------------------------------------
 
 def _raise_if_blocked(decoded: str, hints: dict, url: str) -> None:
-    head = decoded[:200_000].lower()
-    for marker in list(hints.get("blocked_markers") or ()) + list(_GENERIC_BLOCK_MARKERS):
-        if marker.lower() in head:
-            raise BlockedPageError(url, f"a block or challenge page, not an article (it contains {marker!r}); "
-                                        "the outlet is refusing the crawler")
+    marker = find_block_marker(decoded[:200_000], hints.get("blocked_markers") or ())
+    if marker:
+        raise BlockedPageError(url, f"a block or challenge page, not an article (it contains {marker!r}); "
+                                    "the outlet is refusing the crawler")
 
 
 def read_page_file(path) -> bytes:
