@@ -51,6 +51,8 @@ def alias(es):
     yield name
     es.indices.delete(index=f"{name}-*", ignore_unavailable=True, allow_no_indices=True)
     es.options(ignore_status=404).indices.delete_index_template(name=name)
+    # crawl metrics go to `<alias>-crawls` (its index is removed with the others above)
+    es.options(ignore_status=404).indices.delete_index_template(name=f"{name}-crawls")
 
 
 @pytest.fixture
@@ -60,7 +62,7 @@ def config_dir(tmp_path, es_url, alias):
     d = tmp_path / "config"
     d.mkdir()
     (d / "settings.toml").write_text(
-        f'[elasticsearch]\nurl = ["{es_url}"]\nalias = "{alias}"\n'
+        f'[elasticsearch]\nurl = ["{es_url}"]\nalias = "{alias}"\ncrawls_index = "{alias}-crawls"\n'
         f'[state]\ndir = "{tmp_path / "state"}"\n',
         encoding="utf-8",
     )
@@ -102,3 +104,28 @@ def secure_cluster():
     finally:
         cluster.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A real redis-server for the session (tests/redisserver.py); never skipped: a machine
+    without it fails these tests with the command that installs it."""
+    from redisserver import RedisServer, RedisServerMissing
+
+    try:
+        server = RedisServer()
+    except RedisServerMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    """The session's Redis, emptied for this test."""
+    client = redis_server.client()
+    client.flushall()
+    client.close()
+    return redis_server.url
