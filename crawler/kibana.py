@@ -92,21 +92,36 @@ ARTICLE_FIELD_LABELS = {
 # Index-internal search fields (normalised Arabic): useful to Elasticsearch, noise to a reader.
 ARTICLE_HIDDEN_FIELDS = ("title_norm", "text_norm", "simhash", "minhash", "minhash_bands", "fetched_url")
 
-# The document every crawl writes to `raqib-crawls` (issue 10); the health dashboard reads it.
-CRAWL_FIELDS = {
-    "outlet": "keyword", "started_at": "date", "finished_at": "date", "duration_s": "float",
-    "discovered.feed": "long", "discovered.sitemap": "long", "discovered.section": "long",
-    "discovered.idwalk": "long", "fetched": "long", "not_modified": "long", "extracted": "long",
-    "indexed": "long", "updated": "long", "duplicates": "long", "errors": "object", "bytes": "long",
-}
+# The document every crawl writes to `raqib-crawls` is defined by pipelines/crawls_mapping.json
+# (pipelines.crawls.fields() flattens it); the health dashboard reads it.
 CRAWL_FIELD_LABELS = {
-    "outlet": "Outlet", "started_at": "Crawl started", "finished_at": "Crawl finished",
-    "duration_s": "Duration (s)", "discovered.feed": "Found in feeds",
-    "discovered.sitemap": "Found in sitemaps", "discovered.section": "Found on section pages",
-    "discovered.idwalk": "Found by id walk", "fetched": "Fetched", "not_modified": "Not modified",
-    "extracted": "Extracted", "indexed": "New articles", "updated": "Updated articles",
-    "duplicates": "Duplicates", "bytes": "Bytes downloaded",
+    "outlet": "Outlet key", "outlet_name": "Outlet", "started_at": "Crawl started", "finished_at": "Crawl finished",
+    "duration_s": "Duration (s)", "status": "Result", "blocked": "Blocked because", "host": "Crawled from",
+    "discovered.feed": "Found in feeds", "discovered.sitemap": "Found in sitemaps",
+    "discovered.section": "Found on section pages", "discovered.idwalk": "Found by id walk",
+    "discovered.total": "Article URLs found", "discovered.new": "Article URLs new to raqib",
+    "requests": "Requests", "fetched": "Pages fetched", "fetched_articles": "Article pages fetched",
+    "not_modified": "Not modified (304)", "extracted": "Extracted", "indexed": "New articles",
+    "updated": "Updated articles", "unchanged": "Unchanged articles", "duplicates": "Duplicates",
+    "deferred": "Left for the next crawl", "errors_total": "Errors (robots.txt refusals not counted)", "bytes": "Bytes downloaded",
+    "health.consecutive_failures": "Failures in a row", "health.failure_points": "Failure points",
+    "health.failure_kind": "Failing because", "health.backoff_until": "Backing off until",
+    "health.last_success_at": "Last success", "health.last_new_at": "Last new article",
 }
+
+
+def crawl_fields() -> dict[str, str]:
+    """Field name -> Elasticsearch type of a crawl-metrics document."""
+    from pipelines.crawls import fields
+
+    return fields()
+
+
+def error_kinds() -> tuple[str, ...]:
+    """The error kinds a crawl counts (crawler/stats.ERROR_KINDS), each an `errors.<kind>` field."""
+    from crawler.stats import ERROR_KINDS
+
+    return ERROR_KINDS
 
 
 class KibanaError(Exception):
@@ -446,8 +461,42 @@ def article_objects(alias: str = "raqib-articles", outlets: dict | None = None) 
     return [view, *searches.values(), topics_over_time, by_outlet, languages, terms, places, overview]
 
 
+def _last_value(field_name: str, label: str, data_type: str, sort_field: str = "started_at") -> dict:
+    return {"label": label, "customLabel": True, "dataType": data_type, "operationType": "last_value",
+            "sourceField": field_name, "isBucketed": False, "scale": "ordinal" if data_type == "string" else "ratio",
+            "params": {"sortField": sort_field, "showArrayValues": False}}
+
+
+@dataclass(frozen=True)
+class CrawlSearchSpec:
+    """A saved search over the crawl-metrics documents (Lucene, run as is by Elasticsearch)."""
+    key: str
+    title: str
+    query: str
+    description: str
+    columns: tuple[str, ...]
+
+
+CRAWL_SEARCHES = (
+    CrawlSearchSpec("crawls-with-errors", "Crawls with errors", "errors_total:[1 TO *]",
+                    "Crawls that counted errors; open one to see its errors per kind (errors.<kind>).",
+                    ("outlet", "status", "errors_total", "fetched", "indexed", "blocked")),
+    CrawlSearchSpec("outlets-failing", "Outlets failing and backing off", "health.consecutive_failures:[1 TO *]",
+                    "Crawls after which the outlet had failed one or more times in a row: why, and until when "
+                    "`raqib run` leaves it alone. Fix a config failure with `raqib outlets check NAME`.",
+                    ("outlet", "status", "health.failure_kind", "health.consecutive_failures",
+                     "health.backoff_until", "blocked")),
+    CrawlSearchSpec("outlets-silent", "Outlets silent for 2 days",
+                    "finished_at:[now-1d TO *] AND NOT health.last_new_at:[now-2d TO *]",
+                    "Crawls of the last day whose outlet has given no new article for two days (or never): the "
+                    "site is quiet, blocks us, or changed its layout. Run `raqib outlets check NAME`.",
+                    ("outlet", "status", "health.last_new_at", "fetched", "errors_total")),
+)
+
+
 def crawl_objects(index: str = DEFAULT_CRAWLS_INDEX) -> list[dict]:
-    """The crawler-health data view and dashboard over the per-crawl stats documents (issue 10)."""
+    """The crawler-health data view, charts, searches and dashboard over the crawl-metrics
+    documents (pipelines/crawls.py: one per outlet per crawl)."""
     view_id = index
     view = data_view(view_id, f"{index}*", "raqib crawls", "started_at", CRAWL_FIELD_LABELS)
     indexed_per_day = lens(
@@ -456,6 +505,13 @@ def crawl_objects(index: str = DEFAULT_CRAWLS_INDEX) -> list[dict]:
          "new": _metric("sum", "indexed", "New articles")},
         _xy("bar_stacked", "day", ["new"], "outlet"),
         description="Articles indexed for the first time, per outlet and day.")
+    kinds = {f"e_{kind}": _metric("sum", f"errors.{kind}", kind) for kind in error_kinds()}
+    errors_by_kind = lens(
+        "raqib-lens-crawls-errors", "Errors by kind", view_id, "lnsXY",
+        {"day": _date_histogram("started_at", "Day", "1d"), **kinds},
+        _xy("bar_stacked", "day", list(kinds)),
+        description="Errors per day, stacked by kind: timeouts and 5xx come and go; blocked, http_4xx or "
+                    "robots mean the site refuses us; feed_parse or sitemap_parse that its layout changed.")
     fetched_per_day = lens(
         "raqib-lens-crawls-fetched", "Pages fetched and not modified", view_id, "lnsXY",
         {"day": _date_histogram("started_at", "Day", "1d"),
@@ -465,38 +521,44 @@ def crawl_objects(index: str = DEFAULT_CRAWLS_INDEX) -> list[dict]:
         _xy("line", "day", ["fetched", "not_modified", "duplicates"]),
         description="How much each day's crawls fetched, and how much of it was unchanged.")
     silent = lens(
-        "raqib-lens-crawls-silent", "Outlets: last crawl and new articles", view_id, "lnsDatatable",
-        {"outlet": _terms("outlet", "Outlet", "last", 50, other=False),
-         "last": _metric("max", "finished_at", "Last crawl finished") | {"dataType": "date"},
-         "crawls": _count("Crawls"),
-         "new": _metric("sum", "indexed", "New articles"),
-         "fetched": _metric("sum", "fetched", "Fetched")},
+        "raqib-lens-crawls-silent", "Outlets that went silent", view_id, "lnsDatatable",
+        {"outlet": _terms("outlet", "Outlet", "last_new", 50, other=False),
+         "last_new": _metric("max", "health.last_new_at", "Last new article") | {"dataType": "date"},
+         "last": _metric("max", "finished_at", "Last crawl") | {"dataType": "date"},
+         "status": _last_value("status", "Last result", "string"),
+         "failures": _last_value("health.consecutive_failures", "Failures in a row", "number"),
+         "new": _metric("sum", "indexed", "New articles")},
         {"layerId": "layer1", "layerType": "data",
-         "columns": [{"columnId": c} for c in ("outlet", "last", "crawls", "new", "fetched")],
-         "sorting": {"columnId": "new", "direction": "asc"}},
-        description="An outlet with crawls but no new articles for days has gone silent, or its layout changed: "
-                    "run `raqib outlets check` on it.")
+         "columns": [{"columnId": c} for c in ("outlet", "last_new", "last", "status", "failures", "new")],
+         "sorting": {"columnId": "last_new", "direction": "asc"}},
+        description="Oldest last new article first: an outlet still crawled but giving nothing new for days has "
+                    "gone silent, blocks us, or changed its layout; run `raqib outlets check` on it.")
     duration = lens(
         "raqib-lens-crawls-duration", "Crawl duration", view_id, "lnsXY",
         {"day": _date_histogram("started_at", "Day", "1d"), "outlet": _terms("outlet", "Outlet", "secs", 20),
          "secs": _metric("average", "duration_s", "Average duration (s)")},
         _xy("line", "day", ["secs"], "outlet"),
         description="Average crawl duration per outlet: a sudden rise often means throttling or timeouts.")
-    crawls = saved_search(
-        "raqib-search-crawls-with-errors", "raqib: crawls with errors", "_exists_:errors", view_id,
-        description="Crawls that recorded errors; open one to see its error count per kind (errors.<kind>).",
-        columns=["outlet", "duration_s", "fetched", "indexed", "duplicates"], sort_field="started_at")
+    searches = {
+        s.key: saved_search(f"raqib-search-{s.key}", f"raqib: {s.title}", s.query, view_id,
+                            description=s.description, columns=list(s.columns), sort_field="started_at")
+        for s in CRAWL_SEARCHES
+    }
     health = dashboard(
         "raqib-dashboard-crawler-health", "raqib: crawler health", [
-            Panel(indexed_per_day, 0, 0, 32, 14),
-            Panel(silent, 32, 0, 16, 14),
-            Panel(fetched_per_day, 0, 14, 24, 14),
-            Panel(duration, 24, 14, 24, 14),
-            Panel(crawls, 0, 28, 48, 16),
+            Panel(indexed_per_day, 0, 0, 30, 15),
+            Panel(silent, 30, 0, 18, 15),
+            Panel(errors_by_kind, 0, 15, 24, 15),
+            Panel(fetched_per_day, 24, 15, 24, 15),
+            Panel(searches["outlets-failing"], 0, 30, 24, 14),
+            Panel(searches["outlets-silent"], 24, 30, 24, 14),
+            Panel(duration, 0, 44, 24, 14),
+            Panel(searches["crawls-with-errors"], 24, 44, 24, 14),
         ],
-        description="One document per crawl and outlet: new articles per day, outlets gone silent, "
-                    "fetch volume, crawl duration and the crawls that hit errors.", time_from="now-14d")
-    return [view, indexed_per_day, fetched_per_day, silent, duration, crawls, health]
+        description="One document per crawl and outlet: new articles per outlet per day, outlets that went "
+                    "silent, errors by kind, fetch volume, outlets failing and backing off, crawl duration.",
+        time_from="now-14d")
+    return [view, indexed_per_day, errors_by_kind, fetched_per_day, silent, duration, *searches.values(), health]
 
 
 def build_bundles(alias: str = "raqib-articles", outlets: dict | None = None,
@@ -710,6 +772,9 @@ def _check_lens(where, obj, parsed, by_name, fields_by_view, problems):
                 problems.append(f"{where}: column {col_id} uses field {src!r}, which the index does not have")
             if fields is not None and col.get("operationType") == "date_histogram" and fields.get(src) != "date":
                 problems.append(f"{where}: column {col_id} draws a date histogram over {src!r}, not a date field")
+            sort_by = (col.get("params") or {}).get("sortField")
+            if fields is not None and col.get("operationType") == "last_value" and fields.get(sort_by) != "date":
+                problems.append(f"{where}: column {col_id} takes the last value by {sort_by!r}, not a date field")
             order = ((col.get("params") or {}).get("orderBy") or {}).get("columnId")
             if order and order not in columns:
                 problems.append(f"{where}: column {col_id} is ordered by {order!r}, which is not a column")
@@ -795,7 +860,7 @@ def lucene_fields(query: str) -> list[str]:
 
 def default_fields_by_view(alias: str = "raqib-articles", crawls_index: str = DEFAULT_CRAWLS_INDEX) -> dict[str, dict[str, str]]:
     """Fields per data view id: the configured index names and the default ones (the shipped files)."""
-    fields = {"raqib-articles": article_fields(), DEFAULT_CRAWLS_INDEX: dict(CRAWL_FIELDS)}
+    fields = {"raqib-articles": article_fields(), DEFAULT_CRAWLS_INDEX: crawl_fields()}
     fields[alias] = fields["raqib-articles"]
     fields[crawls_index] = fields[DEFAULT_CRAWLS_INDEX]
     return fields

@@ -44,6 +44,7 @@ def write_config(directory: Path, *, es_url: str, alias: str, state_dir: Path, o
     values = {**FAST, **crawl}
     lines = ["[crawl]"] + [f"{k} = {_toml(v)}" for k, v in values.items()]
     lines += ["[elasticsearch]", f"url = [{json.dumps(es_url)}]", f"alias = {json.dumps(alias)}", "bulk_size = 50",
+              f"crawls_index = {json.dumps(alias + '-crawls')}",   # the alias fixture removes it
               "[state]", f"dir = {json.dumps(str(state_dir))}",
               "[alerts]", f"ledger = {json.dumps(str(state_dir / 'alerts.sqlite3'))}"]
     (directory / "settings.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -154,7 +154,7 @@ def test_import_posts_every_object_as_kibana_expects_and_reports_created_then_up
     uploaded = parse_upload(request["headers"], request["body"])
     from crawler.outlets import load_outlets
 
-    built = [o for objs in kibana.build_bundles(alias, load_outlets()).values() for o in objs]
+    built = [o for objs in kibana.build_bundles(alias, load_outlets(), f"{alias}-crawls").values() for o in objs]
     assert [(o["type"], o["id"]) for o in uploaded] == [(o["type"], o["id"]) for o in built]
     n = len(built)
     assert f"{n} objects imported ({n} created, 0 updated), 0 failed" in out

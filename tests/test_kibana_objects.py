@@ -149,7 +149,24 @@ def test_crawler_health_objects_read_the_crawl_document_shape():
     view = objects[("index-pattern", "raqib-crawls")]
     assert view["attributes"]["title"] == "raqib-crawls*" and view["attributes"]["timeFieldName"] == "started_at"
     health = objects[("dashboard", "raqib-dashboard-crawler-health")]
-    assert len(json.loads(health["attributes"]["panelsJSON"])) == 5
+    panels = {objects[(r["type"], r["id"])]["attributes"]["title"]: objects[(r["type"], r["id"])]
+              for r in health["references"]}
+    assert len(json.loads(health["attributes"]["panelsJSON"])) == len(panels) == 8
+
+    def columns(o):
+        layers = o["attributes"]["state"]["datasourceStates"]["formBased"]["layers"]
+        return [(c["operationType"], c.get("sourceField")) for layer in layers.values() for c in layer["columns"].values()]
+
+    # what issue 10 asks for: articles per outlet per day, errors by kind, outlets that went silent
+    per_day = columns(panels["New articles per outlet per day"])
+    assert ("date_histogram", "started_at") in per_day and ("terms", "outlet") in per_day and ("sum", "indexed") in per_day
+    errors = columns(panels["Errors by kind"])
+    from crawler.stats import ERROR_KINDS
+    assert {f for op, f in errors if op == "sum"} == {f"errors.{k}" for k in ERROR_KINDS}
+    silent = columns(panels["Outlets that went silent"])
+    assert ("max", "health.last_new_at") in silent and ("terms", "outlet") in silent
+    assert {"raqib: Outlets silent for 2 days", "raqib: Outlets failing and backing off",
+            "raqib: Crawls with errors"} <= set(panels)
 
 
 # --- the validator catches what would break in Kibana -----------------------------------------
