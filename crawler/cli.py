@@ -15,7 +15,7 @@ from crawler.configfile import ConfigError
 # Order is the order of `raqib --help`.
 COMMAND_MODULES = (
     "demo", "seed", "crawl", "run", "status", "search", "extract", "tag",
-    "outlets", "alerts", "es", "kibana",
+    "outlets", "alerts", "deadletters", "es", "kibana",
 )
 
 EXIT_USAGE = 2
@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.log_format, verbosity=-1 if args.quiet else args.verbose)
     from pipelines.es import ClusterError, redact
     from crawler.esnode import NodeError
+    from crawler.crawl import CrawlError
 
     try:
         return int(args.run(args) or 0)
@@ -82,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"raqib: {redact(str(exc))}", file=sys.stderr)
         return EXIT_CLUSTER
     except NodeError as exc:
+        print(f"raqib: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except CrawlError as exc:       # the crawl state cannot be written (a full disk)
         print(f"raqib: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

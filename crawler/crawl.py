@@ -13,15 +13,22 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable
 
+from crawler.guard import FATAL_STAT, FINISH_REASON
 from crawler.outlets import Outlet
 from crawler.settings import Settings
+from crawler.state import StateWriteError
 from crawler.stats import build_report, write_json
 
 log = logging.getLogger(__name__)
 
 
 class CrawlError(RuntimeError):
-    """The crawl itself could not run (not an outlet failing: those are in the report)."""
+    """The crawl itself could not run, or had to stop (not an outlet failing: those are in
+    the report). `report` is what the crawl did before it stopped, when it started at all."""
+
+    def __init__(self, message: str, report: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.report = report
 
 
 def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | None = None, *,
@@ -37,11 +44,14 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
                            "errors": {kind: n}, "bytes": n, "duration_s": s,
                            "blocked": reason or None, "status": "ok" | "ok with errors" | "failed" | "blocked"}},
          "totals": {requests, articles_fetched, indexed_new, indexed_updated, errors, bytes, pages_per_s},
-         "alerts": {matched, new, sent, failed}}   (alerts sent while indexing, before the final sweep)
+         "alerts": {matched, new, sent, failed},   (alerts sent while indexing, before the final sweep)
+         "index": pipelines.item_pipelines.index_report (cluster outages, the spool, dead letters),
+         "dead_letters": {added, waiting, file}}
 
     `client` defaults to a client for `[elasticsearch] url`; `state` to the local crawl state.
     `stats_json` also writes the report there. Raises ClusterError (unreachable cluster) or
-    ConfigError before any request is sent.
+    ConfigError before any request is sent, and CrawlError (with the report so far) when the
+    crawl state cannot be written (crawler/guard.py): the crawl stops rather than drop articles.
     """
     from scrapy.crawler import CrawlerProcess
 
@@ -49,6 +59,8 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
     from crawler.spider import CrawlContext, OutletSpider
     from crawler.state import open_state
     from pipelines import document
+    from pipelines.deadletters import summary as dead_letter_summary
+    from pipelines.item_pipelines import index_report
     from pipelines.es import connect
     from pipelines.index import ensure_index
 
@@ -58,7 +70,12 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
         client = connect(settings.get("elasticsearch", "url"), request_timeout=settings.get("elasticsearch", "request_timeout"))
     ensure_index(client, alias, replicas=settings.get("elasticsearch", "replicas"))
     own_state = state is None
-    state = state or open_state(settings)
+    try:
+        state = state or open_state(settings)
+        for outlet in outlets:           # a full disk is found here, before anything is fetched
+            state.save_outlet(outlet.key, last_crawl_at=time.time())
+    except StateWriteError as exc:
+        raise CrawlError(str(exc)) from None
     cpu = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raqib-cpu")
     io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="raqib-io")
     ctx = CrawlContext(outlets=outlets, settings=settings, state=state, client=client, alias=alias,
@@ -99,12 +116,27 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
                           finish_reason=stats.get("finish_reason"),
                           outlet_status={k: {"blocked": v} for k, v in blocked.items()})
     report["alerts"] = dict(ctx.alerts)
-    for outlet in outlets:
-        entry = report["outlets"][outlet.key]
-        state.save_outlet(outlet.key, last_status=entry["status"], last_finished_at=finished,
-                          last_new=entry["indexed"]["new"], last_errors=sum(entry["errors"].values()))
+    fatal = stats.get(FATAL_STAT)
+    report["index"] = index_report(stats)
+    report["dead_letters"] = dead_letter_summary(settings.state_dir, report["index"]["dead_letters"])
+    if fatal:
+        report["finish_reason"], report["error"] = FINISH_REASON, fatal
+    try:
+        for outlet in outlets:
+            entry = report["outlets"][outlet.key]
+            state.save_outlet(outlet.key, last_status=entry["status"], last_finished_at=finished,
+                              last_new=entry["indexed"]["new"], last_errors=sum(entry["errors"].values()))
+    except StateWriteError as exc:
+        fatal = fatal or str(exc)
     if own_state:
         state.close()
     if stats_json:
-        write_json(report, Path(stats_json))
+        try:
+            write_json(report, Path(stats_json))
+        except OSError as exc:
+            if not fatal:
+                raise
+            log.error("the crawl report could not be written to %s either: %s", stats_json, exc)
+    if fatal:
+        raise CrawlError(fatal, report)
     return report

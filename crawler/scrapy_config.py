@@ -99,6 +99,7 @@ def scrapy_settings(cfg: Settings, *, log_level: str = "WARNING") -> dict[str, A
         },
         "EXTENSIONS": {
             "crawler.stats.StatsExtension": 100,
+            "crawler.guard.StorageGuard": 110,          # a crawl state it cannot write stops the crawl
             "scrapy.extensions.telnet.TelnetConsole": None,
         },
         # the CPU-bound steps (extraction, enrichment) and the cluster calls run in threads

@@ -11,11 +11,13 @@ function `fetch_reason`, so that every implementation applies the same policy.
 """
 from __future__ import annotations
 
+import errno
 import json
 import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +30,33 @@ from typing import Any, Iterable
 PENDING, INDEXED, FAILED, GONE, REJECTED, DISALLOWED, SPOOLED = (
     "pending", "indexed", "failed", "gone", "rejected", "disallowed", "spooled")
 STATUSES = (PENDING, INDEXED, FAILED, GONE, REJECTED, DISALLOWED, SPOOLED)
+
+
+class StateWriteError(RuntimeError):
+    """The crawl state (or the spool in it) cannot be written: the disk is full, the file is
+    too large for the process's limit, or the directory is read-only. A crawl that meets it
+    stops, because every article it fetched from then on could be neither spooled nor
+    remembered; what it had not written yet is fetched again by the next crawl."""
+
+
+_OS_FAULTS = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.ENOTDIR, errno.EIO}
+# What SQLite says when the storage, not the statement, is at fault.
+_STORAGE_FAULTS = ("disk is full", "disk i/o error", "readonly database", "unable to open database",
+                   "file is not a database", "out of memory")
+
+
+def storage_fault(exc: BaseException, path: Path | str) -> StateWriteError | None:
+    """A StateWriteError that names `path` and what to do, when `exc` is a storage fault."""
+    text = str(exc).lower()
+    if isinstance(exc, sqlite3.Error) and any(f in text for f in _STORAGE_FAULTS) or \
+            isinstance(exc, OSError) and exc.errno in _OS_FAULTS:
+        why = str(exc) if isinstance(exc, sqlite3.Error) else (exc.strerror or str(exc))
+        return StateWriteError(
+            f"cannot write the crawl state in {path}: {why}. The crawl stopped so that no fetched article is "
+            f"dropped; free disk space (or make the directory writable, or raise the file size limit) and run "
+            f"the crawl again: what was not written is fetched again, nothing is indexed twice.")
+    return None
+
 
 MAX_ATTEMPTS = 5                  # fetch attempts (over several crawls) before a failing URL is dropped
 SOURCE_BACKOFF_BASE = 600.0       # seconds; doubled per consecutive failure of a feed/sitemap/section
@@ -192,6 +221,12 @@ class CrawlState(ABC):
     @abstractmethod
     def save_outlet(self, outlet: str, **values: Any) -> None: ...
 
+    def take_adopted(self) -> list[tuple[str, str, str, dict[str, Any]]]:
+        """Spooled documents this process has taken over from a crawl process that died
+        since the last call (a shared state only: crawler/state_redis.py), to be written
+        like its own."""
+        return []
+
     def close(self) -> None:
         pass
 
@@ -229,30 +264,48 @@ class SqliteState(CrawlState):
 
     def __init__(self, path: Path | str):
         path = Path(path)
-        if path.is_dir() or not path.suffix:
-            path.mkdir(parents=True, exist_ok=True)
-            path = path / self.FILENAME
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        found = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        if found is None:
-            self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-        elif found[0] != SCHEMA_VERSION:
+        try:
+            if path.is_dir() or not path.suffix:
+                path.mkdir(parents=True, exist_ok=True)
+                path = path / self.FILENAME
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self.path = path
+            self._db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            found = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if found is None:
+                self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        except (sqlite3.Error, OSError) as exc:
+            fault = storage_fault(exc, path)
+            if fault is None:
+                raise
+            raise fault from None
+        if found is not None and found[0] != SCHEMA_VERSION:
             raise RuntimeError(f"{path} holds crawl state of schema {found[0]}; this raqib reads schema {SCHEMA_VERSION}")
 
-    def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
+    @contextmanager
+    def _storage(self):
+        """The lock, and a storage fault (full disk, read-only file) raised as StateWriteError."""
         with self._lock:
-            return self._db.execute(sql, args).fetchall()
+            try:
+                yield self._db
+            except (sqlite3.Error, OSError) as exc:
+                fault = storage_fault(exc, self.path)
+                if fault is None:
+                    raise
+                raise fault from None
+
+    def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._storage() as db:
+            return db.execute(sql, args).fetchall()
 
     def _write(self, sql: str, args: tuple | list = ()) -> None:
-        with self._lock:
-            self._db.execute(sql, args)
+        with self._storage() as db:
+            db.execute(sql, args)
 
     # sources
     def source(self, url: str) -> SourceRecord | None:
@@ -294,8 +347,12 @@ class SqliteState(CrawlState):
 
     # spool
     def spool_put(self, doc_id: str, outlet: str, key: str, doc: dict[str, Any]) -> None:
-        self._write("INSERT OR REPLACE INTO spool VALUES (?, ?, ?, ?, ?)",
-                    (doc_id, outlet, key, json.dumps(doc, ensure_ascii=False, default=str), time.time()))
+        try:
+            data = json.dumps(doc, ensure_ascii=False, default=str)
+            data.encode("utf-8")
+        except UnicodeEncodeError:      # a lone surrogate: kept, escaped, rather than refused
+            data = json.dumps(doc, default=str)
+        self._write("INSERT OR REPLACE INTO spool VALUES (?, ?, ?, ?, ?)", (doc_id, outlet, key, data, time.time()))
 
     def spooled(self, limit: int = 1000) -> list[tuple[str, str, str, dict[str, Any]]]:
         rows = self._query("SELECT doc_id, outlet, key, doc FROM spool ORDER BY added_at LIMIT ?", (limit,))
@@ -303,13 +360,14 @@ class SqliteState(CrawlState):
 
     def spool_remove(self, doc_ids: Iterable[str]) -> None:
         ids = list(doc_ids)
-        with self._lock:
-            self._db.execute("BEGIN")
+        with self._storage() as db:
+            db.execute("BEGIN")
             try:
-                self._db.executemany("DELETE FROM spool WHERE doc_id=?", [(i,) for i in ids])
-                self._db.execute("COMMIT")
+                db.executemany("DELETE FROM spool WHERE doc_id=?", [(i,) for i in ids])
+                db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
 
     # outlets
@@ -318,11 +376,11 @@ class SqliteState(CrawlState):
         return json.loads(rows[0][0]) if rows else {}
 
     def save_outlet(self, outlet: str, **values: Any) -> None:
-        with self._lock:
-            rows = self._db.execute("SELECT data FROM outlets WHERE outlet=?", (outlet,)).fetchall()
+        with self._storage() as db:
+            rows = db.execute("SELECT data FROM outlets WHERE outlet=?", (outlet,)).fetchall()
             data = json.loads(rows[0][0]) if rows else {}
             data.update(values)
-            self._db.execute("INSERT OR REPLACE INTO outlets VALUES (?, ?)", (outlet, json.dumps(data, default=str)))
+            db.execute("INSERT OR REPLACE INTO outlets VALUES (?, ?)", (outlet, json.dumps(data, default=str)))
 
     def close(self) -> None:
         with self._lock:
@@ -336,11 +394,9 @@ def open_state(settings, *, state_dir: Path | None = None) -> CrawlState:
 
     redis_url = settings.get("state", "redis_url") if settings is not None else ""
     if redis_url:
-        from crawler.configfile import ConfigError, Problem
+        from crawler.state_redis import RedisState
 
-        raise ConfigError(Problem("settings.toml", "state.redis_url",
-                                  "a shared Redis crawl state is not available in this version; remove the setting "
-                                  "to use the local state"))
+        return RedisState.open(settings)
     if state_dir is None:
         state_dir = settings.state_dir if settings is not None else default_state_dir()
     return SqliteState(state_dir)

@@ -198,7 +198,29 @@ def format_report(report: dict[str, Any]) -> str:
     lines.append(f"\ntotal: {t['requests']} requests, {t['articles_fetched']} articles fetched, "
                  f"{t['indexed_new']} new and {t['indexed_updated']} updated in the index, {t['errors']} errors, "
                  f"{t['pages_per_s']} pages/s")
+    lines.extend(_index_lines(report))
     return "\n".join(lines)
+
+
+def _index_lines(report: dict[str, Any]) -> list[str]:
+    """Outages of the cluster during the crawl, and dead letters: said whenever there were any."""
+    lines = []
+    ix = report.get("index") or {}
+    if ix.get("outages") or ix.get("left_in_spool") or ix.get("from_earlier_crawls"):
+        text = (f"index: Elasticsearch was unreachable {ix.get('outages', 0)} time(s), {ix.get('unavailable_s', 0):g}s "
+                f"in all; {ix.get('waited', 0)} article(s) waited in the spool, {ix.get('written_after_outage', 0)} "
+                f"written when it returned")
+        if ix.get("from_earlier_crawls"):
+            text += f", {ix['from_earlier_crawls']} left by an earlier crawl written first"
+        text += (f"; {ix['left_in_spool']} still in the spool: the next crawl writes them first"
+                 if ix.get("left_in_spool") else "; nothing left in the spool")
+        lines.append(text)
+    dead = report.get("dead_letters") or {}
+    if dead.get("added") or dead.get("waiting"):
+        lines.append(f"dead letters: {dead.get('added', 0)} article(s) refused by Elasticsearch in this crawl, "
+                     f"{dead.get('waiting', 0)} waiting in {dead.get('file')}; fix the cause (see each `reason`), "
+                     f"then `raqib dead-letters replay`")
+    return lines
 
 
 def write_json(report: dict[str, Any], path: Path) -> None:

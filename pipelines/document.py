@@ -25,8 +25,11 @@ def seed_doc_id(seed_file: str) -> str:
 def content_hash(title: str | None, text: str | None) -> str:
     """A hash of what the reader sees, insensitive to markup, spacing and Arabic spelling
     variants, so a re-render of the same article is recognised as unchanged."""
-    basis = normalize.index_form(title or "") + "\n" + normalize.index_form(text or "")
-    return hashlib.sha256(basis.encode("utf-8")).hexdigest()
+    return _hash_of_norms(normalize.index_form(title or ""), normalize.index_form(text or ""))
+
+
+def _hash_of_norms(title_norm: str, text_norm: str) -> str:
+    return hashlib.sha256((title_norm + "\n" + text_norm).encode("utf-8")).hexdigest()
 
 
 def default_tagger(config_dir=None) -> Tagger:
@@ -53,7 +56,7 @@ def enrich(article: dict[str, Any], *, lang_hint: str | None = None, tagger: Tag
         doc.setdefault("declared_lang", lang_hint)
     doc["title_norm"] = normalize.index_form(title)
     doc["text_norm"] = normalize.index_form(text)
-    doc["content_hash"] = content_hash(title, text)
+    doc["content_hash"] = _hash_of_norms(doc["title_norm"], doc["text_norm"])   # = content_hash(title, text)
     doc["word_count"] = len(text.split())
     doc.setdefault("crawled_at", now_iso())
     if tagger is not None:

@@ -129,13 +129,15 @@ class BulkResult:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    rejected: list[tuple[str, str]] = field(default_factory=list)   # (id, reason)
+    rejected: list[tuple[str, str]] = field(default_factory=list)   # (id, reason): the document itself is refused
+    retry: list[tuple[str, str]] = field(default_factory=list)      # (id, reason): the cluster is busy or recovering
 
     def merge(self, other: "BulkResult") -> None:
         self.created += other.created
         self.updated += other.updated
         self.unchanged += other.unchanged
         self.rejected += other.rejected
+        self.retry += other.retry
 
 
 def bulk_index(client: Elasticsearch, docs: Iterable[tuple[str, dict]], alias: str = DEFAULT_ALIAS,
@@ -144,7 +146,10 @@ def bulk_index(client: Elasticsearch, docs: Iterable[tuple[str, dict]], alias: s
     alone; a changed one is rewritten with `version` + 1 and its `first_seen_at` kept.
 
     Rejections (a mapping error, say) are returned per document with the cluster's reason;
-    the rest of the batch is written. Connection failures raise ClusterError.
+    the rest of the batch is written. A document the cluster could not take *now* (429: its
+    queues are full; 5xx: a shard is not ready, as after a restart) is returned in `retry`,
+    never as a rejection: writing it again later succeeds. Connection failures raise
+    ClusterError.
     """
     docs = list(docs)
     result = BulkResult()
@@ -184,13 +189,14 @@ def bulk_index(client: Elasticsearch, docs: Iterable[tuple[str, dict]], alias: s
     for item in resp["items"]:
         op = item.get("index") or next(iter(item.values()))
         doc_id = op["_id"]
-        if op.get("status", 500) >= 300:
+        status = op.get("status", 500)
+        if status >= 300:
             err = op.get("error") or {}
             reason = f"{err.get('type', 'error')}: {err.get('reason', '')}"
             caused = err.get("caused_by") or {}
             if caused.get("reason"):
                 reason += f" ({caused['reason']})"
-            result.rejected.append((doc_id, reason))
+            (result.retry if status == 429 or status >= 500 else result.rejected).append((doc_id, reason))
         elif kinds[doc_id] == "created":
             result.created.append(doc_id)
         else:

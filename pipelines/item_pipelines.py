@@ -13,7 +13,10 @@ on their own threads. A page that yields no article is dropped and counted, neve
 Nothing fetched is lost: a document is written to the spool (crawl state) before the bulk
 request, and removed only once Elasticsearch has answered for it. If the cluster is down,
 documents stay spooled and are written at the next flush or by the next crawl; their
-article ids are stable, so a repeat write is an update, never a second copy.
+article ids are stable, so a repeat write is an update, never a second copy. A document the
+cluster refuses (a mapping error) leaves the spool for the dead-letter file
+(pipelines/deadletters.py), with the reason; one it cannot take *now* (429, a shard not
+ready) stays queued. If the spool itself cannot be written, the crawl stops (crawler/guard.py).
 """
 from __future__ import annotations
 
@@ -22,19 +25,22 @@ import logging
 import time
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from scrapy.exceptions import DropItem
 
+from crawler.guard import stop_crawl
 from crawler.items import FetchedPage
-from crawler.state import FAILED, INDEXED, REJECTED, SPOOLED
+from crawler.state import FAILED, INDEXED, REJECTED, SPOOLED, StateWriteError, storage_fault
 from pipelines import dedupe, document
 from pipelines.urls import article_identity, canonicalize, safe_url
 
 logger = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 2.0        # seconds: alerts should leave within seconds of a page's arrival
-RETRY_MAX = 60.0            # seconds between bulk attempts while the cluster is unreachable
+RETRY_MAX = 30.0            # seconds between bulk attempts while the cluster is unreachable
+INDEX_STATS = "raqib-index"  # crawl-wide counts of the index step: outages, dead letters
 
 # What extract_article returns that is stored as is.
 ARTICLE_FIELDS = (
@@ -204,18 +210,33 @@ class IndexPipeline(_Step):
         except ImportError:
             alerts = None
         self.hook = getattr(alerts, "on_indexed", None)
+        self.dead_letters = _dead_letters(self.ctx)
+        self.outage_since: float | None = None       # monotonic time of the first failed write of an outage
+        self.waiting: set[str] = set()               # doc ids held in the spool by the current outage
+        self.waited: set[str] = set()                # ... by any outage of this crawl
         # Documents a previous crawl spooled but could not write go first.
         for doc_id, outlet, key, doc in self.ctx.state.spooled(limit=100_000):
             self.queue[doc_id] = _Queued(doc_id, outlet, [key], doc, duplicate=bool(doc.get("duplicate_of")))
         if self.queue:
             logger.info("%d documents left by an earlier crawl are written first", len(self.queue))
+            self._stat("from_earlier_crawls", len(self.queue))
         self.task = asyncio.ensure_future(self._every_interval())
 
+    def _stat(self, name: str, n: float = 1) -> None:
+        self.crawler.stats.inc_value(f"{INDEX_STATS}/{name}", n)
+
     async def _every_interval(self):
+        adopted = getattr(self.ctx.state, "take_adopted", None)
         while True:
             await asyncio.sleep(FLUSH_INTERVAL)
             try:
+                # a fleet member that died left documents in its spool; this process took them over
+                for doc_id, outlet, key, doc in (adopted() if adopted is not None else ()):
+                    self.queue.setdefault(doc_id, _Queued(doc_id, outlet, [key], doc,
+                                                          duplicate=bool(doc.get("duplicate_of"))))
                 await self.flush()
+            except StateWriteError as exc:
+                stop_crawl(self.crawler, exc)
             except Exception:  # noqa: BLE001
                 logger.exception("periodic index flush failed")
 
@@ -223,7 +244,9 @@ class IndexPipeline(_Step):
         if self.ctx.client is None:
             return item
         state = self.ctx.state
-        state.spool_put(item.doc_id, item.outlet, item.key, item.doc)
+        state.spool_put(item.doc_id, item.outlet, item.key, item.doc)     # StateWriteError stops the crawl
+        if self.outage_since is not None:
+            self.waiting.add(item.doc_id)
         rec = state.article(item.key)
         if rec is not None:      # fetched and extracted: from now on the spool owns it
             rec.status, rec.fetched_at = SPOOLED, time.time()
@@ -254,28 +277,64 @@ class IndexPipeline(_Step):
             self.failures += 1
             wait = min(FLUSH_INTERVAL * 2 ** self.failures, RETRY_MAX)
             self.next_try = time.monotonic() + wait
+            self.waiting.update(self.queue)
+            if self.outage_since is None:
+                self.outage_since = time.monotonic()
+                self._stat("outages")
             if self.failures == 1:
                 logger.warning("cannot write to Elasticsearch (%s); %d documents are kept in the spool and "
                                "retried (next in %.0fs, and by the next crawl)", exc, len(self.queue), wait)
             return False
-        if self.failures:
-            logger.warning("Elasticsearch is reachable again; writing the spooled documents")
+        if self.outage_since is not None:
+            down = time.monotonic() - self.outage_since
+            self._stat("unavailable_s", round(down, 1))
+            self.outage_since = None
+            logger.warning("Elasticsearch is reachable again after %.0fs; writing the %d spooled documents",
+                           down, len(self.waiting))
         self.failures, self.next_try = 0, 0.0
         by_id = {q.doc_id: q for q in batch}
         now = time.time()
+        held = set(self.waiting) & set(by_id)
+        if held:
+            self._stat("written_after_outage", len(held) - len({i for i, _ in result.retry} & held))
+            self.waited |= held
+            self.waiting -= held - {i for i, _ in result.retry}
+        try:
+            return await self._settle(batch, by_id, result, now)
+        except StateWriteError as exc:
+            # Written to the cluster, but the spool cannot forget it: the next crawl writes it
+            # again, which changes nothing (same id, same content hash).
+            stop_crawl(self.crawler, exc)
+            for q in batch:
+                if self.queue.get(q.doc_id) is q:
+                    del self.queue[q.doc_id]
+            return False
+
+    async def _settle(self, batch: list[_Queued], by_id: dict[str, _Queued], result, now: float) -> bool:
+        """Record what the cluster answered: indexed, dead letters, what to try again."""
         for doc_id, kind in [(i, "new") for i in result.created] + [(i, "updated") for i in result.updated] + \
                             [(i, "unchanged") for i in result.unchanged]:
             q = by_id[doc_id]
             self.ostats.inc(q.outlet, f"indexed/{kind}")
             self._mark(q, INDEXED, now)
+        if result.rejected:
+            self._set_aside([(by_id[doc_id], reason) for doc_id, reason in result.rejected])
         for doc_id, reason in result.rejected:
             q = by_id[doc_id]
             self.ostats.error(q.outlet, "index_rejected")
-            logger.warning("%s: Elasticsearch rejected %s: %s", q.outlet, q.doc.get("url"), reason)
+            self.ostats.inc(q.outlet, "dead_letters")
+            logger.warning("%s: Elasticsearch rejected %s: %s; set aside in %s", q.outlet, q.doc.get("url"), reason,
+                           self.dead_letters.path)
             self._mark(q, REJECTED, now, error=f"index_rejected: {reason}"[:500])
+        again = {doc_id for doc_id, _ in result.retry}
+        if again:
+            self._stat("retried", len(again))
+            self.next_try = time.monotonic() + FLUSH_INTERVAL
+            logger.warning("Elasticsearch could not take %d documents now (%s); they stay queued and are retried",
+                           len(again), result.retry[0][1])
         done = []
         for q in batch:
-            if self.queue.get(q.doc_id) is q:     # not replaced by a newer copy while writing
+            if q.doc_id not in again and self.queue.get(q.doc_id) is q:     # not replaced by a newer copy while writing
                 del self.queue[q.doc_id]
                 done.append(q.doc_id)
         self.ctx.state.spool_remove(done)
@@ -291,7 +350,19 @@ class IndexPipeline(_Step):
                     value = getattr(outcome, name, 0)
                     if isinstance(value, int):
                         self.ctx.alerts[name] = self.ctx.alerts.get(name, 0) + value
-        return True
+        return not again
+
+    def _set_aside(self, rejected: list[tuple[_Queued, str]]) -> None:
+        """Dead letters, synced to disk before the documents leave the spool."""
+        letters = [{"doc_id": q.doc_id, "outlet": q.outlet, "key": q.keys[0] if q.keys else None,
+                    "url": q.doc.get("url"), "alias": self.ctx.alias, "reason": reason, "doc": q.doc}
+                   for q, reason in rejected]
+        try:
+            self.dead_letters.add(letters)
+        except OSError as exc:
+            raise (storage_fault(exc, self.dead_letters.path) or StateWriteError(
+                f"cannot write the dead-letter file {self.dead_letters.path}: {exc}")) from None
+        self._stat("dead_letters", len(letters))
 
     def _mark(self, q: _Queued, status: str, now: float, error: str | None = None) -> None:
         state = self.ctx.state
@@ -315,9 +386,41 @@ class IndexPipeline(_Step):
         self.task.cancel()
         if self.ctx.client is None:
             return
-        await self.flush(final=True)
+        try:
+            await self.flush(final=True)
+        except StateWriteError as exc:
+            stop_crawl(self.crawler, exc)
+        if self.outage_since is not None:       # still unreachable as the crawl ends
+            self._stat("unavailable_s", round(time.monotonic() - self.outage_since, 1))
+        self.waited |= self.waiting
+        self._stat("waited", len(self.waited))
+        self._stat("left_in_spool", len(self.queue))
         if self.queue:
             for q in self.queue.values():
                 self.ostats.error(q.outlet, "index_unavailable")
             logger.warning("%d documents could not be written to Elasticsearch; they stay in the spool and the "
                            "next crawl writes them first", len(self.queue))
+
+
+INDEX_FIELDS = ("outages", "unavailable_s", "waited", "written_after_outage", "left_in_spool",
+                "from_earlier_crawls", "retried", "dead_letters")
+
+
+def index_report(stats: dict[str, Any]) -> dict[str, Any]:
+    """What the index step met during a crawl, from its stats: cluster outages (how many, for
+    how many seconds in all), the documents that waited in the spool meanwhile and how many
+    of them were written when it returned or are left for the next crawl, documents the
+    cluster asked to retry, and dead letters."""
+    out: dict[str, Any] = {}
+    for name in INDEX_FIELDS:
+        value = stats.get(f"{INDEX_STATS}/{name}", 0) or 0
+        out[name] = round(float(value), 1) if name == "unavailable_s" else int(value)
+    return out
+
+
+def _dead_letters(ctx):
+    from pipelines.deadletters import DeadLetters, path_in
+
+    if ctx.settings is not None:
+        return DeadLetters(path_in(ctx.settings.state_dir))
+    return DeadLetters(path_in(Path(getattr(ctx.state, "path", "crawl.sqlite3")).parent))

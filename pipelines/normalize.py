@@ -203,11 +203,17 @@ def proclitic_splits(token: str) -> tuple[Split, ...]:
 
 def tokens(text: str) -> list[str]:
     """Normalised tokens (not stemmed) of a text, in order."""
-    return [normalize_token(m.group()) for m in _WORD_RE.finditer(text or "")]
+    return [normalize_token(w) for w in _WORD_RE.findall(text or "")]
 
 
 def stems(text: str) -> list[str]:
-    return [stem(t) for t in tokens(text)]
+    return [_word_stem(w) for w in _WORD_RE.findall(text or "")]
+
+
+@lru_cache(maxsize=200_000)
+def _word_stem(word: str) -> str:
+    """stem(normalize_token(word)) in one cached look-up: every article's every word passes here."""
+    return stem(normalize_token(word))
 
 
 def index_form(text: str) -> str:

@@ -20,6 +20,7 @@ from elasticsearch import Elasticsearch
 from pipelines import normalize
 from pipelines.es import ClusterError, explain
 from pipelines.index import DEFAULT_ALIAS
+from pipelines.safetext import clean_value, one_line
 
 _QUERY_WORD_RE = re.compile(r"(?:[^\W_]|[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640])+")
 _SOURCE_FIELDS = ["url", "canonical_url", "outlet", "outlet_name", "title", "text", "summary", "author",
@@ -147,7 +148,9 @@ def search(client: Elasticsearch, query: str, *, alias: str = DEFAULT_ALIAS, siz
     keys, prefixes = query_keys(query)
     hits = []
     for h in resp["hits"]["hits"]:
-        src = h["_source"]
+        # What a hit shows was written by a page: no control sequences, bidi overrides or
+        # lone surrogates reach a terminal or a page, whatever wrote the document.
+        src = clean_value(h["_source"])
         snippets = highlight(src.get("text") or "", keys, prefixes, marks=marks, escape=escape)
         if not snippets and (src.get("summary") or src.get("text")):
             # found through its entities or the analysed fields: show how it begins instead
@@ -156,7 +159,7 @@ def search(client: Elasticsearch, query: str, *, alias: str = DEFAULT_ALIAS, siz
         hits.append(Hit(
             id=h["_id"], score=h.get("_score"), source=src,
             snippets=snippets,
-            title_marked=mark(src.get("title") or "", keys, prefixes, marks=marks, escape=escape),
+            title_marked=mark(one_line(src.get("title")), keys, prefixes, marks=marks, escape=escape),
         ))
     return resp["hits"]["total"]["value"], hits
 

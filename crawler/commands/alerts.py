@@ -36,6 +36,7 @@ def _context(args):
 def run_list(args: argparse.Namespace) -> int:
     from pipelines.alerts.evaluate import SOURCE_FIELDS
     from pipelines.alerts.rules import rule_query
+    from pipelines.safetext import one_line
     from pipelines.es import ClusterError
 
     cfg, ctx = _context(args)
@@ -90,7 +91,7 @@ def run_list(args: argparse.Namespace) -> int:
         elif info["matching_now"] is not None:
             print(f"  in index: {info['matching_now']} article(s) match now (alerts go only to newly indexed ones)")
             for a in info["newest"]:
-                print(f"            - {(a['published_at'] or '')[:10]} {a['outlet']}: {a['title']}")
+                print(f"            - {(a['published_at'] or '')[:10]} {a['outlet']}: {one_line(a['title'], 160)}")
     if cluster_error:
         print(f"raqib alerts: could not count matches: {cluster_error}", file=sys.stderr)
         return 4

@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crawler.crawl import run_crawl
+    from crawler.crawl import CrawlError, run_crawl
     from crawler.outlets import select
     from crawler.stats import format_report
 
@@ -52,8 +52,11 @@ def run(args: argparse.Namespace) -> int:
     cfg = commands.load_settings(args)
     client = commands.es_client(args, cfg)
     max_pages = args.max_pages or (BACKFILL_PAGES if args.backfill else None)
-    report = run_crawl(outlets, cfg, config_dir, backfill=args.backfill, max_pages=max_pages,
-                       stats_json=args.stats_json, client=client, verbosity=getattr(args, "verbose", 0))
+    try:
+        report = run_crawl(outlets, cfg, config_dir, backfill=args.backfill, max_pages=max_pages,
+                           stats_json=args.stats_json, client=client, verbosity=getattr(args, "verbose", 0))
+    except CrawlError as exc:
+        return _stopped(exc, args)
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
     else:
@@ -62,6 +65,16 @@ def run(args: argparse.Namespace) -> int:
         _alerts(client, cfg, config_dir, report.get("alerts") or {}, quiet=args.json)
     statuses = [o["status"] for o in report["outlets"].values()]
     return 1 if statuses and all(s in ("failed", "blocked") for s in statuses) else 0
+
+
+def _stopped(exc, args: argparse.Namespace) -> int:
+    """A crawl that had to stop (its state cannot be written): what it did, then why it stopped."""
+    from crawler.stats import format_report
+
+    if exc.report is not None:
+        print(json.dumps(exc.report, ensure_ascii=False, indent=2) if args.json else format_report(exc.report))
+    print(f"raqib crawl: stopped: {exc}", file=sys.stderr)
+    return 1
 
 
 def _alerts(client, cfg, config_dir, during: dict, *, quiet: bool) -> None:

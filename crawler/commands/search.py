@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pipelines.safetext import one_line
     from pipelines.search import parse_since, search
 
     query = " ".join(args.query)
@@ -56,9 +57,9 @@ def run(args: argparse.Namespace) -> int:
         meta = " · ".join(str(x) for x in (src.get("outlet_name") or src.get("outlet"), (src.get("published_at") or "")[:10],
                                            src.get("lang"), ",".join(src.get("topics") or []) or None,
                                            "seed" if src.get("seed") else None) if x)
-        print(f"\n{i}. {hit.title_marked or '(no title)'}\n   {meta}")
+        print(f"\n{i}. {hit.title_marked or '(no title)'}\n   {one_line(meta)}")
         if src.get("url"):
-            print(f"   {src['url']}")
+            print(f"   {one_line(src['url'])}")
         for snippet in hit.snippets:
             print(f"   {snippet}")
     return 0

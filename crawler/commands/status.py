@@ -36,7 +36,16 @@ def gather(args: argparse.Namespace) -> dict:
     except Exception:  # noqa: BLE001 - status must work even with a broken outlets.yaml
         configured = []
     return {"state_dir": str(state_dir), "running": service_alive(data), "service": data.get("service") or {},
-            "outlets": data.get("outlets") or {}, "configured": configured, "alerts": alerts}
+            "outlets": data.get("outlets") or {}, "configured": configured, "alerts": alerts,
+            "dead_letters": _dead_letters(cfg)}
+
+
+def _dead_letters(cfg) -> dict:
+    """Articles Elasticsearch refused, waiting for `raqib dead-letters replay`."""
+    from pipelines.deadletters import summary
+
+    found = summary(cfg.state_dir)
+    return {"waiting": found["waiting"], "file": found["file"]}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,6 +106,10 @@ def run(args: argparse.Namespace) -> int:
         print(text)
     if alerts.get("last_error"):
         print(f"  last error: {alerts['last_error']}")
+    dead = info["dead_letters"]
+    if dead["waiting"]:
+        print(f"dead letters: {dead['waiting']} article(s) refused by Elasticsearch wait in {dead['file']}; "
+              f"`raqib dead-letters list` shows why, `raqib dead-letters replay` sends them again once the cause is fixed")
     return 0
 
 

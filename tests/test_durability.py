@@ -1,0 +1,185 @@
+"""Nothing lost on a bad day: documents the cluster refuses, a disk that fills up, a cluster
+that goes away for a minute in the middle of a crawl. Real processes throughout: `raqib
+crawl` in its own interpreter, real local sites, the real test node, and for the outage a
+second node of our own that is killed and started again."""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from crawlrun import ROOT, crawl, write_config
+from localsite import Site, article_html, listing_html, recent
+from test_crawl import AR, docs, outlet_yaml
+
+
+def raqib(config: Path, *args: str, limit_file_size: int | None = None, timeout: float = 180.0):
+    """`raqib --config CONFIG ARGS` in a fresh interpreter; with `limit_file_size`, every file
+    it writes is capped at that many bytes (RLIMIT_FSIZE: the kernel refuses the write past
+    it with EFBIG, exactly as a full disk refuses one with ENOSPC)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAQIB_")}
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_size, limit_file_size))
+
+    return subprocess.run([sys.executable, "-m", "crawler.cli", "--config", str(config), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout,
+                          preexec_fn=cap if limit_file_size else None)
+
+
+def by_url_and_id(es, alias) -> tuple[dict[str, int], dict[str, int]]:
+    """How many stored documents each canonical URL and each document id has, over every
+    index behind the alias (a copy in an older index would be a duplicate too)."""
+    es.indices.refresh(index=alias)
+    hits = es.search(index=alias, query={"match_all": {}}, size=1000, source=["canonical_url"]).body["hits"]["hits"]
+    urls: dict[str, int] = {}
+    ids: dict[str, int] = {}
+    for h in hits:
+        urls[h["_source"]["canonical_url"]] = urls.get(h["_source"]["canonical_url"], 0) + 1
+        ids[h["_id"]] = ids.get(h["_id"], 0) + 1
+    return urls, ids
+
+
+def _site(site: Site, rows: list[dict], start: int = 1) -> list[str]:
+    paths = [f"/news/{start + i}" for i in range(len(rows))]
+    for path, row in zip(paths, rows):
+        site.add(path, article_html(row["title"], row["text"], published=recent(1).isoformat()))
+    site.add("/", listing_html([site.url(p) for p in paths]))
+    return paths
+
+
+# --- a document the cluster refuses ----------------------------------------------------------
+
+def _rows_by_isis_matches() -> tuple[list[dict], list[dict]]:
+    """Corpus articles whose tagging yields `matches.isis` (the field the test maps wrongly),
+    and articles whose tagging does not."""
+    from pipelines import document
+
+    tagger = document.default_tagger()
+    isis, other = [], []
+    for row in AR:
+        tags = tagger(row["title"], row["text"], "ar")
+        (isis if (tags.get("matches") or {}).get("isis") else other).append(row)
+    return isis, other
+
+
+def test_a_document_the_cluster_refuses_is_a_dead_letter_and_the_rest_is_indexed(tmp_path, es_url, es, alias):
+    from pipelines.index import ensure_index
+
+    isis, other = _rows_by_isis_matches()
+    assert len(isis) >= 3 and len(other) >= 4
+    refused_rows, fine_rows = isis[:3], other[:4]
+    # A mapping conflict made for real: someone mapped `matches.isis` as a number, so every
+    # article whose tagging lists ISIS terms there is refused by the cluster (400).
+    ensure_index(es, alias, replicas=0)
+    es.indices.put_mapping(index=alias, properties={"matches": {"properties": {"isis": {"type": "long"}}}})
+    with Site() as site:
+        paths = _site(site, fine_rows[:2] + refused_rows + fine_rows[2:])
+        refused = {site.url(p) for p, row in zip(paths, fine_rows[:2] + refused_rows + fine_rows[2:])
+                   if row in refused_rows}
+        state = tmp_path / "s"
+        config = write_config(tmp_path / "c", es_url=es_url, alias=alias, state_dir=state,
+                              outlets_yaml="outlets:\n" + outlet_yaml("local", site))
+        result = crawl(config)
+        assert result.code == 0, result.err
+        assert "Traceback" not in result.err
+        stats = result.outlet("local")
+        assert stats["errors"] == {"index_rejected": 3}
+        assert stats["indexed"]["new"] == 4
+        assert result.stats["dead_letters"]["added"] == 3 and result.stats["dead_letters"]["waiting"] == 3
+        assert result.stats["index"]["dead_letters"] == 3
+        assert "dead letters: 3 article(s) refused" in result.out and "raqib dead-letters replay" in result.out
+        assert set(docs(es, alias)) == {site.url(p) for p in paths} - refused
+
+        # the dead-letter file: one JSON line per refused article, with the reason, the time, the document
+        lines = [json.loads(line) for line in (state / "dead-letters.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert {x["url"] for x in lines} == refused
+        for letter in lines:
+            assert "matches.isis" in letter["reason"] and "long" in letter["reason"]
+            assert abs(datetime.fromisoformat(letter["time"]).timestamp() - time.time()) < 300
+            assert letter["doc"]["title"] and letter["doc"]["text"] and letter["doc"]["matches"]["isis"]
+            assert letter["alias"] == alias and letter["outlet"] == "local"
+
+        # status and the list command say so
+        status = raqib(config, "status")
+        assert status.returncode == 0, status.stderr
+        assert "dead letters: 3 article(s)" in status.stdout and "raqib dead-letters replay" in status.stdout
+        listed = raqib(config, "dead-letters", "list")
+        assert all(url in listed.stdout for url in refused) and "matches.isis" in listed.stdout
+
+        # replaying before the cause is fixed changes nothing and says so
+        again = raqib(config, "dead-letters", "replay")
+        assert again.returncode == 1 and "0 article(s) indexed, 3 still refused" in again.stdout
+        assert len((state / "dead-letters.jsonl").read_text(encoding="utf-8").splitlines()) == 3
+
+        # the fix: a new write index with raqib's own mapping (a rollover); then the replay
+        es.indices.rollover(alias=alias)
+        replayed = raqib(config, "dead-letters", "replay")
+        assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+        assert "3 article(s) indexed, 0 still refused" in replayed.stdout
+        assert (state / "dead-letters.jsonl").read_text(encoding="utf-8") == ""
+        urls, ids = by_url_and_id(es, alias)
+        assert set(docs(es, alias)) == {site.url(p) for p in paths}
+        assert set(urls.values()) == {1} and set(ids.values()) == {1} and len(ids) == 7
+
+        # a later crawl neither fetches the replayed articles again nor duplicates anything
+        site.log.clear()
+        later = crawl(config)
+        assert later.code == 0, later.err
+        assert site.requests("/news/") == []
+        assert later.stats["dead_letters"] == {"added": 0, "waiting": 0, "file": str(state / "dead-letters.jsonl")}
+        urls, ids = by_url_and_id(es, alias)
+        assert len(ids) == 7 and set(urls.values()) == {1} and set(ids.values()) == {1}
+        assert "dead letters" not in raqib(config, "status").stdout
+
+
+# --- a disk that fills up --------------------------------------------------------------------
+
+def test_a_full_disk_stops_the_crawl_with_a_clear_error_and_loses_nothing(tmp_path, es_url, es, alias):
+    with Site() as site:
+        paths = _site(site, [dict(r, title=f"{r['title']} ({i})") for i, r in enumerate((AR * 2)[:30])])
+        state = tmp_path / "s"
+        config = write_config(tmp_path / "c", es_url=es_url, alias=alias, state_dir=state,
+                              outlets_yaml="outlets:\n" + outlet_yaml("local", site))
+        # The state directory may grow to 1 MB per file: it fills up part-way through the crawl.
+        full = raqib(config, "crawl", "--stats-json", str(tmp_path / "full.json"), limit_file_size=1_000_000)
+        assert full.returncode == 1
+        assert "Traceback" not in full.stderr
+        assert f"raqib crawl: stopped: cannot write the crawl state in {state / 'crawl.sqlite3'}" in full.stderr
+        assert "free disk space" in full.stderr and "run the crawl again" in full.stderr
+        report = json.loads((tmp_path / "full.json").read_text(encoding="utf-8"))
+        assert report["finish_reason"] == "state_unwritable" and "cannot write the crawl state" in report["error"]
+        before = set(docs(es, alias))
+        assert 0 < len(before) < len(paths)           # it did stop part-way, after indexing some
+
+        # space again: the next crawl indexes every article, each exactly once
+        site.log.clear()
+        done = crawl(config)
+        assert done.code == 0, done.err
+        urls, ids = by_url_and_id(es, alias)
+        assert set(docs(es, alias)) == {site.url(p) for p in paths}
+        assert len(ids) == len(paths) and set(urls.values()) == {1} and set(ids.values()) == {1}
+        assert all(d["version"] == 1 for d in docs(es, alias).values())
+        refetched = {site.url(r.path) for r in site.requests("/news/")}
+        assert not refetched & before                 # what was indexed before is not fetched again
+
+
+def test_a_crawl_state_that_cannot_be_created_is_refused_before_any_request(tmp_path, es_url, alias):
+    with Site() as site:
+        _site(site, AR[:2])
+        blocker = tmp_path / "not-a-dir"
+        blocker.write_text("a file where the state directory should be\n")
+        config = write_config(tmp_path / "c", es_url=es_url, alias=alias, state_dir=blocker / "state",
+                              outlets_yaml="outlets:\n" + outlet_yaml("local", site))
+        result = raqib(config, "crawl")
+        assert result.returncode == 1
+        assert "Traceback" not in result.stderr
+        assert f"cannot write the crawl state in {blocker / 'state'}" in result.stderr
+        assert site.requests() == []
