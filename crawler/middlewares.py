@@ -168,6 +168,11 @@ class HostGuardMiddleware:
         return [address]
 
 
+# How long the rules of a host are used before robots.txt is asked again (RFC 9309 §2.4 allows
+# a day; an hour keeps a `raqib crawl --worker` that runs for days close to the site's wishes).
+ROBOTS_TTL = 3600.0
+
+
 class RobotsMiddleware:
     """robots.txt, fetched once per host and crawl through the engine (so the host guard,
     retries and stats apply to it), with a conditional GET against the copy in the crawl state.
@@ -183,6 +188,7 @@ class RobotsMiddleware:
         self.token = robots_token(crawler.settings.get("USER_AGENT") or "raqib")
         self.max_delay = crawler.settings.getfloat("AUTOTHROTTLE_MAX_DELAY", 60.0)
         self._robots: dict[str, Robots] = {}
+        self._read_at: dict[str, float] = {}
         self._pending: dict[str, asyncio.Future] = {}
 
     @classmethod
@@ -214,6 +220,8 @@ class RobotsMiddleware:
 
     async def fetch(self, request: Request) -> Robots:
         origin = self.origin(request.url)
+        if origin in self._robots and time.monotonic() - self._read_at.get(origin, 0.0) > ROBOTS_TTL:
+            del self._robots[origin]     # a long-running worker reads it again (conditionally)
         if origin in self._robots:
             return self._robots[origin]
         if origin in self._pending:
@@ -229,6 +237,7 @@ class RobotsMiddleware:
             logger.info("robots.txt of %s unreachable (%s: %s): the host is treated as disallowed", origin, kind, exc)
             robots = Robots.disallow_all(cause_kind=kind, cause_message=f"{kind}: {exc}")
         self._robots[origin] = robots
+        self._read_at[origin] = time.monotonic()
         self._apply_crawl_delay(request, robots)
         del self._pending[origin]
         future.set_result(robots)
@@ -304,6 +313,9 @@ class GuardedHTTPDownloadHandler(HTTP11DownloadHandler):
     After: a 5xx, 408 or 429 pauses the whole host for the server's Retry-After, or for
     `retry_backoff` doubled per attempt (capped at AutoThrottle's maximum delay); so does a
     timeout or a broken connection.
+
+    In a fleet (crawler/fleet.py) the host's delay and its pauses hold for every member: each
+    request reserves its moment in Redis, at least the delay after the fleet's previous one.
     """
 
     def __init__(self, crawler):
@@ -315,6 +327,7 @@ class GuardedHTTPDownloadHandler(HTTP11DownloadHandler):
         self.max_pause = max(settings.getfloat("AUTOTHROTTLE_MAX_DELAY", 60.0), self.backoff)
         self.pause_codes = {int(c) for c in settings.getlist("RETRY_HTTP_CODES")}
         self.per_host = max(1, settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN", 1))
+        self.delay = settings.getfloat("DOWNLOAD_DELAY", 0.0)
         self._on_the_wire: dict[str, asyncio.Semaphore] = {}
 
     async def download_request(self, request: Request):
@@ -331,21 +344,46 @@ class GuardedHTTPDownloadHandler(HTTP11DownloadHandler):
             while wait > 0:          # a pause may grow while we wait: another answer said so
                 await asyncio.sleep(wait)
                 wait = self.pauses.remaining(host)
+            await self._fleet_turn(request, host)
             try:
                 response = await super().download_request(request)
             except Exception as exc:
                 from crawler.spider import classify_exception
 
                 if classify_exception(exc) in ("timeout", "connection", "truncated"):   # the host is struggling
-                    self.pauses.pause(host, self._backoff(request))
+                    self._pause(host, self._backoff(request))
                 raise
             if response.status in self.pause_codes:
                 told = retry_after_seconds(response.headers.get("Retry-After"))
                 if told is None:
-                    self.pauses.pause(host, self._backoff(request))
+                    self._pause(host, self._backoff(request))
                 elif told <= self.retry_after_max:
-                    self.pauses.pause(host, told)
+                    self._pause(host, told)
             return response
+
+    def _fleet(self):
+        return getattr(getattr(self._crawler.spider, "ctx", None), "fleet", None)
+
+    async def _fleet_turn(self, request: Request, host: str) -> None:
+        """In a fleet: wait for the host's turn, taken in Redis, with the larger of the
+        configured delay and this process's current delay for the host (which includes
+        Crawl-delay and AutoThrottle's adjustments)."""
+        fleet = self._fleet()
+        if fleet is None:
+            return
+        slot = self._crawler.engine.downloader.slots.get(request.meta.get("download_slot") or host)
+        delay = max(self.delay, getattr(slot, "delay", 0.0) or 0.0)
+        while (wait := fleet.take_turn(host, delay)) > 0:
+            await asyncio.sleep(wait)
+
+    def _pause(self, host: str, seconds: float) -> None:
+        self.pauses.pause(host, seconds)
+        fleet = self._fleet()
+        if fleet is not None:
+            try:
+                fleet.pause(host, seconds)
+            except Exception as exc:  # noqa: BLE001 - this process still pauses
+                logger.warning("could not share the pause of %s with the fleet: %s", host, exc)
 
     def _backoff(self, request) -> float:
         attempt = request.meta.get("retry_times", 0)

@@ -36,6 +36,7 @@ SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
         "retry_after_max": (_dur, 600.0),         # a longer Retry-After gives the URL up until the next crawl
         "sitemap_window": (_dur, 7 * 86400.0),    # sitemap entries older than this wait for --backfill (0: take all)
         "proxy": (_str, ""),
+        "progress_interval": (_dur, 30.0),        # per-outlet progress lines in the log during a crawl (0: none)
     },
     "elasticsearch": {
         "url": (_list, ["http://127.0.0.1:9200"]),
@@ -47,7 +48,8 @@ SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
     },
     "state": {
         "dir": (_str, ""),                        # default: $XDG_STATE_HOME/raqib
-        "redis_url": (_str, ""),
+        "redis_url": (_str, ""),                  # shared state, frontier and locks for several workers (README: Scaling)
+        "redis_ttl": (_dur, 30.0),                # a silent worker's leases, spool and locks are taken over after this
     },
     "smtp": {
         "host": (_str, "127.0.0.1"),

@@ -75,6 +75,10 @@ class CrawlContext:
     io: Any = None                    # executor for cluster calls
     started_at: float = field(default_factory=time.time)
     alerts: dict[str, int] = field(default_factory=dict)   # what the alerting hook reported during the crawl
+    dry_run: bool = False             # crawler/dryrun.py: nothing is written anywhere
+    fleet: Any = None                 # crawler.fleet.Fleet when the state is shared through Redis
+    worker: bool = False              # `raqib crawl --worker`: serve the fleet's frontier, discover nothing
+    would_index: list[dict[str, Any]] = field(default_factory=list)   # a dry run's articles
 
 
 def _links_hash(items: Iterable[Any]) -> str:
@@ -177,6 +181,8 @@ class OutletSpider(scrapy.Spider):
     def _request(self, outlet: Outlet, url: str, kind: str, callback, *, channel: str | None = None,
                  priority: int = SOURCE_PRIORITY, validators: Any = None, **info: Any) -> Request:
         meta: dict[str, Any] = {"raqib": {"outlet": outlet.key, "kind": kind, "channel": channel, **info}}
+        if self.ctx.fleet is not None and self.ctx.fleet.job:
+            meta["raqib"]["job"] = self.ctx.fleet.job      # crawler/frontier.py counts the job's articles
         if kind == "sitemap":
             meta["download_maxsize"] = self.crawler.settings.getint("RAQIB_SITEMAP_MAXSIZE")
         if self.proxy:
@@ -211,6 +217,8 @@ class OutletSpider(scrapy.Spider):
                             validators=validators, **info)
 
     async def start(self):
+        if self.ctx.worker:
+            return              # a worker fetches what coordinators put in the shared frontier
         for outlet in self.outlets.values():
             self.state.save_outlet(outlet.key, last_crawl_at=self._now)
             for request in self._outlet_start(outlet):
@@ -548,6 +556,8 @@ class OutletSpider(scrapy.Spider):
         self.blocked_outlets[outlet] = reason
         self.ostats.set(outlet, "blocked", reason)
         self.state.save_outlet(outlet, blocked_at=time.time(), blocked_reason=reason)
+        if self.ctx.fleet is not None:
+            self.ctx.fleet.block(outlet, reason)      # every member leaves it alone
         logger.warning("%s blocks or challenges the crawler (%s); its remaining requests are dropped for this crawl",
                        outlet, reason)
 
@@ -571,7 +581,13 @@ class OutletSpider(scrapy.Spider):
     def _on_idle(self, spider=None):
         """Each time the crawl runs dry: first the articles earlier crawls left, then (with
         --backfill) one more old sitemap or a batch of ids per outlet, until the budget is
-        spent or nothing is left."""
+        spent or nothing is left.
+
+        In a fleet a worker never closes by itself, and a coordinator goes on to the next step
+        only once the fleet has finished every article of its crawl."""
+        fleet = self.ctx.fleet
+        if fleet is not None and fleet.keep_open(self.ctx.worker):
+            raise DontCloseSpider
         requests: list[Request] = []
         for outlet in self.outlets.values():
             if outlet.key in self.blocked_outlets:
@@ -594,6 +610,8 @@ class OutletSpider(scrapy.Spider):
             self.crawler.engine.crawl(request)
         if requests:
             raise DontCloseSpider
+        if fleet is not None:
+            fleet.draining = True     # done: take no more of the fleet's work, close
 
     def _idwalk(self, outlet: Outlet) -> list[Request]:
         template = self._id_templates.get(outlet.key)
