@@ -160,10 +160,13 @@ class CrawlState(ABC):
     def source_failed(self, url: str, outlet: str, kind: str, *, status: int | None, error: str,
                       now: float | None = None) -> SourceRecord:
         """Count a failure and push the next attempt back exponentially."""
+        from crawler.health import backoff_seconds
+
         now = time.time() if now is None else now
         rec = self.source(url) or SourceRecord(url=url, outlet=outlet, kind=kind)
         rec.failures += 1
-        rec.retry_at = now + min(SOURCE_BACKOFF_BASE * 2 ** (rec.failures - 1), SOURCE_BACKOFF_MAX)
+        # the one back-off rule (crawler/health.py), per source: 10 minutes doubled per failure after the first
+        rec.retry_at = now + backoff_seconds(rec.failures - 1, SOURCE_BACKOFF_BASE, SOURCE_BACKOFF_MAX)
         rec.last_status, rec.last_error = status, error
         self.save_source(rec)
         return rec
