@@ -123,6 +123,7 @@ def build_report(stats: dict[str, Any], outlets: Iterable[str], *, started_at: f
             "deferred": int(flat.get("deferred", 0)),
             "extracted": int(flat.get("extracted", 0)),
             "indexed": indexed,
+            "would_index": int(flat.get("would_index", 0)),     # dry runs (crawler/dryrun.py)
             "duplicates": int(flat.get("duplicates", 0)),
             "errors": {k: int(v) for k, v in sorted(t.get("errors", {}).items()) if v},
             "bytes": int(flat.get("bytes", 0)),
@@ -190,15 +191,27 @@ def format_report(report: dict[str, Any]) -> str:
             skipped["deferred to next crawl"] = o["deferred"]
         lines.append(f"  not fetched  {_fmt_counts(skipped)}")
         i = o["indexed"]
-        lines.append(f"  extracted    {o['extracted']}; indexed {i['new']} new, {i['updated']} updated, "
-                     f"{i['unchanged']} unchanged; duplicates {o['duplicates']}")
+        if report.get("dry_run"):
+            lines.append(f"  extracted    {o['extracted']}; would index {o.get('would_index', 0)} (dry run); "
+                         f"duplicates {o['duplicates']}")
+        else:
+            lines.append(f"  extracted    {o['extracted']}; indexed {i['new']} new, {i['updated']} updated, "
+                         f"{i['unchanged']} unchanged; duplicates {o['duplicates']}")
         lines.append(f"  errors       {_fmt_counts(o['errors'])}")
         lines.append(f"  bytes        {o['bytes']:,}; {o['duration_s']:.1f}s")
+        if (o.get("health") or {}).get("consecutive_failures"):
+            from crawler.health import Health, describe
+
+            lines.append(f"  health       {describe(Health.from_state(name, o['health']))}")
     t = report["totals"]
+    written = ("nothing written (dry run)" if report.get("dry_run") else
+               f"{t['indexed_new']} new and {t['indexed_updated']} updated in the index")
     lines.append(f"\ntotal: {t['requests']} requests, {t['articles_fetched']} articles fetched, "
-                 f"{t['indexed_new']} new and {t['indexed_updated']} updated in the index, {t['errors']} errors, "
-                 f"{t['pages_per_s']} pages/s")
+                 f"{written}, {t['errors']} errors, {t['pages_per_s']} pages/s")
     lines.extend(_index_lines(report))
+    metrics = report.get("metrics") or {}
+    if metrics.get("spooled"):
+        lines.append(f"crawl metrics: not written ({metrics.get('error')}); {metrics['spooled']} kept for the next crawl")
     return "\n".join(lines)
 
 

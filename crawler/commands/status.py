@@ -11,9 +11,11 @@ from crawler import commands
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("status", parents=[sub.common_parent],
-                       help="show the service: next run of each outlet, last results, back-offs, alerts",
+                       help="show the service: next run of each outlet, last results, health and back-offs, alerts",
                        description="Reads the state `raqib run` persists in the state directory, so it works from "
-                                   "another shell and while the service is stopped.")
+                                   "another shell and while the service is stopped. Each outlet's health (last "
+                                   "success, failures in a row and their weighted points, back-off, last new "
+                                   "article) comes from the crawl state, so crawls started by hand count too.")
     p.add_argument("--json", action="store_true", help="print the state as one JSON object")
     p.set_defaults(run=run)
 
@@ -35,9 +37,10 @@ def gather(args: argparse.Namespace) -> dict:
         configured = list(commands.load_outlets(args))
     except Exception:  # noqa: BLE001 - status must work even with a broken outlets.yaml
         configured = []
+    names = list(dict.fromkeys([*configured, *(data.get("outlets") or {})]))
     return {"state_dir": str(state_dir), "running": service_alive(data), "service": data.get("service") or {},
             "outlets": data.get("outlets") or {}, "configured": configured, "alerts": alerts,
-            "dead_letters": _dead_letters(cfg)}
+            "health": _health(cfg, names), "dead_letters": _dead_letters(cfg)}
 
 
 def _dead_letters(cfg) -> dict:
@@ -46,6 +49,22 @@ def _dead_letters(cfg) -> dict:
 
     found = summary(cfg.state_dir)
     return {"waiting": found["waiting"], "file": found["file"]}
+
+
+def _health(cfg, names: list[str]) -> dict:
+    """Each outlet's health from the crawl state (crawler/health.py); {} before any crawl.
+    A missing local state is not created: status only reads."""
+    from crawler import health
+    from crawler.state import SqliteState, open_state
+
+    if not cfg.get("state", "redis_url") and not (cfg.state_dir / SqliteState.FILENAME).exists():
+        return {}
+    state = open_state(cfg)
+    try:
+        found = {name: health.read(state, name) for name in names}
+    finally:
+        state.close()
+    return {name: h.to_dict() for name, h in found.items() if h.crawled}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,8 +88,11 @@ def run(args: argparse.Namespace) -> int:
         rows = [("outlet", "last run", "result", "next run", "interval")]
         for name in names:
             st = outlets.get(name)
+            line = _health_line(info["health"].get(name), now)
             if not st:
                 rows.append((name, "never", "-", "when the service starts", "-"))
+                if line:
+                    rows.append(("", "", "  " + line, "", ""))
                 continue
             result = st.get("last_status") or "-"
             if st.get("running_pid"):
@@ -85,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
                          _span(st.get("interval"))))
             if detail:
                 rows.append(("", "", "  " + detail, "", ""))
+            if line:
+                rows.append(("", "", "  " + line, "", ""))
         widths = [max(len(r[i]) for r in rows if r[0] or i == 0) for i in range(5)]
         for r in rows:
             if not r[0] and r[2].startswith("  "):
@@ -111,6 +135,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"dead letters: {dead['waiting']} article(s) refused by Elasticsearch wait in {dead['file']}; "
               f"`raqib dead-letters list` shows why, `raqib dead-letters replay` sends them again once the cause is fixed")
     return 0
+
+
+def _health_line(data: dict | None, now: float) -> str:
+    from crawler.health import Health, describe
+
+    return f"health: {describe(Health.from_state(data['outlet'], data), now)}" if data else ""
 
 
 def _when(epoch, now: float) -> str:
