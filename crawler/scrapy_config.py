@@ -99,11 +99,13 @@ def scrapy_settings(cfg: Settings, *, log_level: str = "WARNING") -> dict[str, A
         },
         "EXTENSIONS": {
             "crawler.stats.StatsExtension": 100,
+            "crawler.progress.ProgressExtension": 110,
             "crawler.guard.StorageGuard": 110,          # a crawl state it cannot write stops the crawl
             "scrapy.extensions.telnet.TelnetConsole": None,
         },
         # the CPU-bound steps (extraction, enrichment) and the cluster calls run in threads
         "REACTOR_THREADPOOL_MAXSIZE": 4,
+        "RAQIB_PROGRESS_INTERVAL": float(crawl["progress_interval"]),   # crawler/progress.py
         "LOG_LEVEL": log_level,
         "LOGSTATS_INTERVAL": 60.0,
         "TELNETCONSOLE_ENABLED": False,

@@ -151,17 +151,21 @@ def default_command(config_dir: Path | None, es: str | None, log_format: str = "
 
 
 def next_interval(state: OutletState, *, base: float, lo: float, hi: float, ok: bool, new: int,
-                  adaptive: bool) -> float:
+                  adaptive: bool, points: float = 1.0) -> float:
     """The wait before an outlet's next crawl.
 
-    `base` is its configured schedule. A failure doubles the wait (at least the schedule) up to
-    `hi`: a failing site is not hammered. Otherwise, adaptively, a crawl that found new
-    articles shortens the wait by a quarter (not below `lo`), and a quiet one lengthens it by
-    half (not above `hi`); without adaptation the schedule is kept.
+    `base` is its configured schedule. A failing outlet waits by the one back-off rule,
+    crawler.health.backoff_seconds: the schedule doubled per failure point (`points`, the
+    graded failures in a row the crawl state records), up to `hi`, so a failing site is not
+    hammered. Otherwise, adaptively, a crawl that found new articles shortens the wait by a
+    quarter (not below `lo`), and a quiet one lengthens it by half (not above `hi`); without
+    adaptation the schedule is kept.
     """
+    from crawler.health import backoff_seconds
+
     lo, hi = min(lo, base), max(hi, base)
     if not ok:
-        return min(hi, max(state.interval, base) * 2)
+        return backoff_seconds(points, base, hi)
     if not adaptive:
         return base
     current = min(state.interval, base) if state.failures else state.interval
@@ -340,14 +344,16 @@ class Service:
             # is what back-off is for.
             status, error = "failed", f"the crawl reports the outlet {verdict}"
         end = time.time()
+        base = self.every or outlet.schedule
+        lo = self.every or float(self.svc["min_interval"])
+        hi = float(self.svc["max_interval"])      # a failing outlet backs off even under --every
+        h = self._judge(key, stats, status, error, end, base=outlet.schedule, hi=hi, new=new, errors=errors)
         with self._state_lock:
-            base = self.every or outlet.schedule
-            lo = self.every or float(self.svc["min_interval"])
-            hi = float(self.svc["max_interval"])      # a failing outlet backs off even under --every
-            ok = status in ("ok", "stopped")
+            ok = not h.failing if h is not None else status in ("ok", "stopped")
             st.interval = next_interval(st, base=base, lo=lo, hi=hi, ok=ok, new=new,
-                                        adaptive=bool(self.svc["adaptive"]) and not self.every)
-            st.failures = 0 if ok else st.failures + 1
+                                        adaptive=bool(self.svc["adaptive"]) and not self.every,
+                                        points=h.failure_points if h is not None else 1.0)
+            st.failures = h.consecutive_failures if h is not None else (0 if ok else st.failures + 1)
             st.last_end, st.last_status, st.last_error, st.running_pid = end, status, error, None
             st.last_stats, st.last_summary = stats, summary
             st.runs += 1
@@ -365,6 +371,35 @@ class Service:
             self._reschedule(key, st.next_run)
             if new:
                 self._kick_alerts()
+
+    def _judge(self, key: str, stats: dict[str, Any], status: str, error: str | None, finished: float, *,
+               base: float, hi: float, new: int, errors: int):
+        """The outlet's health after a run (crawler/health.py): as the crawl recorded it in the
+        crawl state and its report, or recorded here when it could not (it crashed, was
+        killed, or timed out before writing its report). None when the service stopped it
+        before it reported: that says nothing about the outlet."""
+        from crawler import health
+        from crawler.state import open_state
+
+        outlets = stats.get("outlets") if isinstance(stats.get("outlets"), dict) else {}
+        entry = outlets.get(key) if isinstance(outlets.get(key), dict) else None
+        if entry is not None and isinstance(entry.get("health"), dict):
+            return health.Health.from_state(key, entry["health"])
+        if status == "stopped" and entry is None:
+            return None
+        failure = health.failure_of(entry) if entry is not None and entry.get("status") else None
+        if failure is None and status not in ("ok", "stopped"):
+            failure = ("crawl_timeout" if status == "timeout" else "crawl_crashed", error or status)
+        try:
+            state = open_state(self.settings, state_dir=self.state_dir)
+        except Exception as exc:  # noqa: BLE001 - scheduling goes on without the record
+            log.warning("crawl %s: cannot record its health in the crawl state: %s", key, exc)
+            return None
+        try:
+            return health.record(state, key, failure=failure, finished_at=finished, base=base, hi=hi,
+                                 status=status, new=new, errors=errors)
+        finally:
+            state.close()
 
     def _supervise(self, key: str, proc: subprocess.Popen, start: float) -> tuple[str, str | None]:
         """Wait for a child crawl; stop it on shutdown or when it overruns (see module doc)."""
