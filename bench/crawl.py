@@ -1,0 +1,369 @@
+"""Crawl throughput on a large generated mirror, held against the cost of extraction alone.
+
+    python -m bench.crawl [--es URL] [--quick] [--processes 1,2] [--profile FILE]
+
+The offline mirror (crawler/mirror) is grown to thousands of article pages on the two outlets
+whose sitemaps list every article (Noon Post, Al Mayadeen; real texts re-cut, see the
+mirror's README); the four other sites keep their real articles, reached through home pages
+and feeds. `raqib crawl` runs as the service runs it, in its own process(es): robots.txt,
+discovery, fetching, extraction, language, tagging, dedupe and bulk indexing into a throw-away
+alias of a real node, with politeness set for a loopback server (no delay, four connections
+per host). Then:
+
+* 1 process, every outlet: article pages per second, CPU ms per article page of the crawl
+  process (every thread, from getrusage when it ends; the mirror's CPU is the benchmark
+  process's and is excluded), its peak memory;
+* the extraction bound on the same pages: the mirror serves them again to a separate client
+  process (which also checks that the server is at least 10× faster than the crawl), and
+  `pipelines.extract.extract_article` runs on a sample of them in this process, called as the
+  crawl's ExtractPipeline calls it. `cpu_ratio_vs_extraction` = crawl CPU per article page /
+  extraction CPU per article page (weighted by the crawl's pages per outlet); target ≤ 1.25;
+* 2 processes, the outlets split in two halves of equal size (as `raqib run` runs up to
+  [service] max_parallel_crawls children, one outlet each): pages per second of both together,
+  against one process; target ≥ 1.7×.
+
+`--profile FILE` instead runs one crawl under py-spy (raw collapsed stacks to FILE, a summary
+of the hottest functions on stdout) and writes no result.
+Results: bench/results/crawl.json.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from bench import common
+from bench.common import ROOT, Child, clean_env, raqib_argv
+
+TARGET_RATIO = 1.25
+TARGET_SPEEDUP = 1.7
+SERVER_FACTOR = 10
+SIZES = {"full": {"noonpost": 2500, "almayadeen": 2500}, "quick": {"noonpost": 450, "almayadeen": 450}}
+# Two halves of equal size: a grown outlet and two small ones each.
+HALVES = [["noonpost", "alittihad", "almarjie"], ["almayadeen", "strategic_observatory", "levant_monitor"]]
+SAMPLE_PER_OUTLET = {"full": 300, "quick": 80}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_replay"]:
+        return _replay(Path(argv[1]), Path(argv[2]), int(argv[3]))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--es", help="a running node (default: RAQIB_ES_URL, else one started for the run)")
+    parser.add_argument("--quick", action="store_true", default=common.quick_default(),
+                        help=f"{sum(SIZES['quick'].values())} grown pages instead of {sum(SIZES['full'].values())}")
+    parser.add_argument("--processes", default="1,2", help="crawl process counts to measure (default: 1,2)")
+    parser.add_argument("--profile", type=Path, metavar="FILE", help="profile one crawl with py-spy instead")
+    parser.add_argument("--out", type=Path, default=common.RESULTS / "crawl.json")
+    args = parser.parse_args(argv)
+    mode = "quick" if args.quick else "full"
+    counts = sorted({int(n) for n in args.processes.split(",")})
+
+    from crawler.mirror import Mirror
+    from pipelines.es import connect
+
+    run = common.Run("crawl", quick=args.quick)
+    with common.es_node(args.es) as es_url, tempfile.TemporaryDirectory(prefix="raqib-bench-crawl-") as tmp, \
+            Mirror(articles_per_outlet=SIZES[mode]) as mirror:
+        tmp = Path(tmp)
+        client = connect(es_url)
+        if args.profile:
+            return _profile(mirror, tmp, es_url, client, args.profile)
+        result: dict = {"mirror": {"grown": SIZES[mode], "outlets": len(mirror.sites)},
+                        "settings": {**common.LOOPBACK, "note": "shipped defaults otherwise (bulk_size, timeouts, retries)"}}
+        espid = common.es_pid(es_url)
+        runs: dict[int, dict] = {}
+        for n in counts:
+            groups = [sum(HALVES, [])] if n == 1 else _split(HALVES, n)
+            runs[n] = crawl(mirror, tmp / f"p{n}", es_url, client, groups, espid)
+            print(f"bench.crawl: {n} process(es): {runs[n]['article_pages']} article pages, "
+                  f"{runs[n]['article_pages_per_s']} pages/s, {runs[n]['cpu_ms_per_article_page']} ms CPU/page",
+                  file=sys.stderr)
+            if n == counts[0]:
+                result["server"], samples = server_check(mirror, tmp, runs[n], SAMPLE_PER_OUTLET[mode])
+                result["extraction_bound"] = extraction_bound(samples, runs[n]["article_pages_by_outlet"], tmp)
+        base = runs[counts[0]]
+        result["one_process" if counts[0] == 1 else f"processes_{counts[0]}"] = base
+        bound = result["extraction_bound"]["cpu_ms_per_page"]
+        result["cpu_ratio_vs_extraction"] = round(base["cpu_ms_per_article_page"] / bound, 3)
+        result["target_cpu_ratio"] = TARGET_RATIO
+        extraction = _read(common.RESULTS / "extraction.json")
+        if extraction:
+            ms = extraction.get("scrapinghub", {}).get("cpu_ms_per_page_mean")
+            if ms:
+                result["cpu_ratio_vs_181_pages"] = round(base["cpu_ms_per_article_page"] / ms, 3)
+        result["server"]["x_faster_than_crawl"] = round(result["server"]["pages_per_s"] / base["article_pages_per_s"], 1)
+        result["server"]["verified_10x"] = result["server"]["x_faster_than_crawl"] >= SERVER_FACTOR
+        for n in counts[1:]:
+            runs[n]["speedup_vs_1"] = round(runs[n]["article_pages_per_s"] / base["article_pages_per_s"], 2)
+            result[f"processes_{n}"] = runs[n]
+        if 2 in runs and 1 in runs:
+            result["target_speedup_2_processes"] = TARGET_SPEEDUP
+            result["ceiling_2_processes"] = (
+                f"{os.cpu_count()} cores for the crawl processes, the mirror and Elasticsearch together: "
+                "the mirror and the node's indexing take their share of the same cores, so two crawl "
+                "processes cannot reach 2x")
+        path = run.write(result, out=args.out, es_client=client)
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    print(f"bench.crawl: wrote {path}", file=sys.stderr)
+    return 0 if result["server"]["verified_10x"] else 1
+
+
+def _split(halves: list[list[str]], n: int) -> list[list[str]]:
+    if n == 2:
+        return halves
+    outlets = sum(halves, [])
+    return [outlets[i::n] for i in range(n)]
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def prepare(mirror, where: Path, es_url: str, alias: str) -> Path:
+    config = where / "config"
+    common.write_settings(config, es_url=es_url, alias=alias, state_dir=where / "state", crawl=common.LOOPBACK)
+    mirror.write_config(config, include_new_site=True)
+    return config
+
+
+def crawl(mirror, where: Path, es_url: str, client, groups: list[list[str]], espid: int | None) -> dict:
+    """One crawl of every outlet by len(groups) processes at once, each with its outlets."""
+    alias = common.new_alias()
+    config = prepare(mirror, where, es_url, alias)
+    mirror.clear_requests()
+    try:
+        es0, server0, load0 = common.process_cpu(espid), common.self_cpu(), common.load()
+        children = []
+        for i, group in enumerate(groups):
+            flags = [a for key in group for a in ("--outlet", key)]
+            children.append(Child(raqib_argv(config, "-q", "crawl", "--no-alerts", "--stats-json",
+                                             str(where / f"stats-{i}.json"), *flags), env=clean_env(),
+                                  sample_threads=True))
+        done = [c.wait() for c in children]
+        server_cpu, es1 = common.self_cpu() - server0, common.process_cpu(espid)
+        for c in done:
+            if c.code not in (0,):
+                raise SystemExit(f"bench.crawl: a crawl process failed ({c.code}):\n{c.stderr[-3000:]}")
+        reports = [json.loads((where / f"stats-{i}.json").read_text(encoding="utf-8")) for i in range(len(groups))]
+        client.indices.refresh(index=alias)
+        in_index = client.count(index=alias)["count"]
+    finally:
+        common.drop_alias(client, alias)
+    wall = max(c.wall_s for c in done)
+    cpu = sum(c.cpu_s for c in done)
+    by_outlet = {k: v["fetched"].get("article", 0) for r in reports for k, v in r["outlets"].items()}
+    articles = sum(r["totals"]["articles_fetched"] for r in reports)
+    requests = mirror.requests()
+    out = {
+        "processes": len(groups), "outlets": groups, "wall_s": round(wall, 1),
+        "requests": len(requests), "article_pages": articles, "article_pages_by_outlet": by_outlet,
+        "indexed_new": sum(r["totals"]["indexed_new"] for r in reports), "documents_in_index": in_index,
+        "duplicates": sum(o.get("duplicates", 0) for r in reports for o in r["outlets"].values()),
+        "errors": sum(r["totals"]["errors"] for r in reports),
+        "article_pages_per_s": round(articles / wall, 1),
+        "cpu_s": round(cpu, 1), "cpu_ms_per_article_page": round(1000 * cpu / max(articles, 1), 2),
+        "cpu_s_per_process": [round(c.cpu_s, 1) for c in done],
+        # the reactor (Scrapy: scheduling, downloads, middlewares, the spider, pipeline glue)
+        # against the worker threads (extraction, enrichment, dedupe; cluster calls)
+        "main_thread_cpu_ms_per_article_page": (round(1000 * sum(c.main_thread_cpu_s for c in done) / max(articles, 1), 2)
+                                                if all(c.main_thread_cpu_s is not None for c in done) else None),
+        "cpu_utilisation_per_process": [round(c.cpu_s / c.wall_s, 2) for c in done],
+        "peak_rss_mb_per_process": [round(c.maxrss_mb) for c in done],
+        "server_cpu_ms_per_request": round(1000 * server_cpu / max(len(requests), 1), 2),
+        "load_avg_before": load0,
+    }
+    if es0 is not None and es1 is not None:
+        out["elasticsearch_cpu_ms_per_article_page"] = round(1000 * (es1 - es0) / max(articles, 1), 2)
+    return out
+
+
+# --- the server check and the extraction bound --------------------------------------------
+def server_check(mirror, tmp: Path, crawled: dict, sample_per_outlet: int) -> tuple[dict, Path]:
+    """Serve the article pages the crawl fetched again, to a client in its own process with
+    as many connections as the crawl had; keep a sample of the bodies for the bound."""
+    from crawler.outlets import load_outlets
+
+    outlets = load_outlets(tmp / "p1" / "config") if (tmp / "p1" / "config").exists() else None
+    urls: dict[str, list[str]] = defaultdict(list)
+    for r in mirror.requests():
+        if r["status"] == 200 and r["method"] == "GET" and outlets and r["outlet"] in outlets:
+            url = f"http://{r['host']}{r['path']}"
+            if outlets[r["outlet"]].is_article(url):
+                urls[r["outlet"]].append(url)
+    todo = tmp / "replay.json"
+    todo.write_text(json.dumps({k: sorted(set(v)) for k, v in urls.items()}), encoding="utf-8")
+    samples = tmp / "samples.json.gz"
+    mirror.clear_requests()
+    server0 = common.self_cpu()
+    child = Child([sys.executable, "-m", "bench.crawl", "_replay", str(todo), str(samples), str(sample_per_outlet)],
+                  env=clean_env())
+    done = child.wait()
+    server_cpu = common.self_cpu() - server0
+    if done.code != 0:
+        raise SystemExit(f"bench.crawl: the replay client failed:\n{done.stderr[-2000:]}")
+    figures = json.loads((tmp / "replay.json.out").read_text(encoding="utf-8"))
+    figures["server_cpu_ms_per_page"] = round(1000 * server_cpu / max(figures["pages"], 1), 2)
+    figures["client_cpu_ms_per_page"] = round(1000 * done.cpu_s / max(figures["pages"], 1), 2)
+    figures["note"] = ("a Python client in its own process, 16 connections; its own CPU is the limit, so this is "
+                       "a lower bound of what the server can do")
+    return figures, samples
+
+
+def _replay(todo: Path, samples_path: Path, sample_per_outlet: int) -> int:
+    import http.client
+    from urllib.parse import urlsplit
+
+    by_outlet: dict[str, list[str]] = json.loads(todo.read_text(encoding="utf-8"))
+    keep = set()
+    for urls in by_outlet.values():
+        step = max(1, len(urls) // sample_per_outlet)
+        keep.update(urls[::step][:sample_per_outlet])
+    outlet_of = {u: k for k, urls in by_outlet.items() for u in urls}
+    work: queue.Queue = queue.Queue()
+    # the outlets interleaved, as the crawl has every host busy at once
+    lists = [list(v) for v in by_outlet.values()]
+    for i in range(max(map(len, lists), default=0)):
+        for urls in lists:
+            if i < len(urls):
+                work.put(urls[i])
+    kept: dict[str, dict] = {}
+    errors: list[str] = []
+    ok = Counter()
+    lock = threading.Lock()
+
+    def client() -> None:
+        conns: dict[str, http.client.HTTPConnection] = {}
+        while True:
+            try:
+                url = work.get_nowait()
+            except queue.Empty:
+                break
+            parts = urlsplit(url)
+            conn = conns.get(parts.netloc)
+            if conn is None:
+                conn = conns[parts.netloc] = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+            conn.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""),
+                         headers={"Accept-Encoding": "gzip", "User-Agent": "raqib-bench"})
+            resp = conn.getresponse()
+            body = resp.read()
+            with lock:
+                if resp.status != 200:
+                    errors.append(f"{resp.status} {url}")
+                    continue
+                ok["pages"] += 1
+                ok["bytes"] += len(body)
+                if url in keep:
+                    if resp.getheader("Content-Encoding") == "gzip":
+                        body = gzip.decompress(body)
+                    kept[url] = {"outlet": outlet_of[url], "content_type": resp.getheader("Content-Type"),
+                                 "body": body.decode("latin-1")}
+        for c in conns.values():
+            c.close()
+
+    threads = [threading.Thread(target=client) for _ in range(16)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    with gzip.open(samples_path, "wt", encoding="utf-8") as fh:
+        json.dump(kept, fh)
+    out = {"pages": ok["pages"], "errors": len(errors), "wall_s": round(wall, 2),
+           "pages_per_s": round(ok["pages"] / wall, 1), "mean_gzip_kb": round(ok["bytes"] / max(ok["pages"], 1) / 1024, 1)}
+    Path(str(todo) + ".out").write_text(json.dumps(out), encoding="utf-8")
+    return 0 if not errors else 1
+
+
+def extraction_bound(samples_path: Path, weights: dict[str, int], tmp: Path) -> dict:
+    """CPU ms per page of extract_article alone, called as ExtractPipeline calls it, on the
+    sampled pages; the mean per outlet weighted by the pages the crawl fetched there."""
+    from crawler.outlets import load_outlets
+    from pipelines.extract import ExtractionError, extract_article
+
+    outlets = load_outlets(tmp / "p1" / "config")
+    with gzip.open(samples_path, "rt", encoding="utf-8") as fh:
+        samples = json.load(fh)
+    per_outlet: dict[str, list[float]] = defaultdict(list)
+    failures = 0
+    for url, s in sorted(samples.items()):        # one warm-up pass would hide first-call costs the crawl also pays
+        body = s["body"].encode("latin-1")
+        start = time.thread_time()
+        try:
+            extract_article(body, url, outlet=outlets[s["outlet"]], headers={"content-type": s["content_type"]})
+        except ExtractionError:
+            failures += 1
+        per_outlet[s["outlet"]].append(time.thread_time() - start)
+    means = {k: 1000 * sum(v) / len(v) for k, v in per_outlet.items()}
+    total = sum(weights.get(k, 0) for k in means)
+    weighted = sum(means[k] * weights.get(k, 0) for k in means) / max(total, 1)
+    return {"pages": sum(len(v) for v in per_outlet.values()), "extraction_failures": failures,
+            "cpu_ms_per_page": round(weighted, 2),
+            "cpu_ms_per_page_by_outlet": {k: round(v, 2) for k, v in sorted(means.items())},
+            "how": "pipelines.extract.extract_article in-process, thread CPU time, on pages the crawl fetched; "
+                   "mean per outlet weighted by the crawl's article pages per outlet"}
+
+
+# --- profiling ------------------------------------------------------------------------------
+def _profile(mirror, tmp: Path, es_url: str, client, out: Path) -> int:
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if not spy:
+        print("bench.crawl: --profile needs py-spy (pip install py-spy)", file=sys.stderr)
+        return 2
+    alias = common.new_alias()
+    where = tmp / "profile"
+    config = prepare(mirror, where, es_url, alias)
+    flags = [a for key in sum(HALVES, []) for a in ("--outlet", key)]
+    # --gil: only samples holding the GIL, i.e. Python doing work, not threads waiting
+    argv = [spy, "record", "--gil", "--threads", "--rate", "200", "--format", "raw", "--output", str(out), "--",
+            *raqib_argv(config, "-q", "crawl", "--no-alerts", *flags)]
+    try:
+        proc = subprocess.run(argv, cwd=ROOT, env=clean_env(), capture_output=True, text=True)
+    finally:
+        common.drop_alias(client, alias)
+    if proc.returncode != 0:
+        print(proc.stderr[-3000:], file=sys.stderr)
+        return 1
+    print(summarize(out))
+    return 0
+
+
+def summarize(raw: Path, top: int = 45) -> str:
+    """The hottest functions of a py-spy raw (collapsed) profile: self and inclusive samples."""
+    own: Counter = Counter()
+    inclusive: Counter = Counter()
+    total = 0
+    for line in raw.read_text(encoding="utf-8", errors="replace").splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        n = int(n)
+        total += n
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 2)[-1] + ")" if " (" in f else f
+                  for f in stack.split(";")]
+        own[frames[-1]] += n
+        for f in set(frames):
+            inclusive[f] += n
+    lines = [f"{total} samples", "", "self %  function"]
+    lines += [f"{100 * c / total:5.1f}  {f}" for f, c in own.most_common(top)]
+    lines += ["", "incl %  function"]
+    lines += [f"{100 * c / total:5.1f}  {f}" for f, c in inclusive.most_common(top)]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
