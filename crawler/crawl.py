@@ -33,7 +33,7 @@ class CrawlError(RuntimeError):
 
 def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | None = None, *,
               backfill: bool = False, max_pages: int | None = None, stats_json: Path | None = None,
-              client=None, state=None, verbosity: int = 0) -> dict[str, Any]:
+              client=None, state=None, verbosity: int = 0, dry_run: bool = False) -> dict[str, Any]:
     """Crawl `outlets` once and return the report (crawler.stats.build_report's shape):
 
         {"started_at", "finished_at", "duration_s", "finish_reason",
@@ -42,16 +42,26 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
                            "scheduled": {reason: n}, "skipped": {why: n}, "deferred": n,
                            "extracted": n, "indexed": {new, updated, unchanged}, "duplicates": n,
                            "errors": {kind: n}, "bytes": n, "duration_s": s,
-                           "blocked": reason or None, "status": "ok" | "ok with errors" | "failed" | "blocked"}},
+                           "blocked": reason or None, "status": "ok" | "ok with errors" | "failed" | "blocked",
+                           "health": crawler.health.Health as a dict (not in dry runs)}},
          "totals": {requests, articles_fetched, indexed_new, indexed_updated, errors, bytes, pages_per_s},
          "alerts": {matched, new, sent, failed},   (alerts sent while indexing, before the final sweep)
          "index": pipelines.item_pipelines.index_report (cluster outages, the spool, dead letters),
-         "dead_letters": {added, waiting, file}}
+         "dead_letters": {added, waiting, file},
+         "crawl_id": id of the crawl's documents in `[elasticsearch] crawls_index`,
+         "metrics": {written, spooled, rejected, error}}   (pipelines.crawls.write)
 
     `client` defaults to a client for `[elasticsearch] url`; `state` to the local crawl state.
     `stats_json` also writes the report there. Raises ClusterError (unreachable cluster) or
     ConfigError before any request is sent, and CrawlError (with the report so far) when the
     crawl state cannot be written (crawler/guard.py): the crawl stops rather than drop articles.
+
+    After a real crawl each outlet's health is recorded in the crawl state (crawler/health.py)
+    and its metrics are written to `[elasticsearch] crawls_index` (pipelines/crawls.py).
+
+    `dry_run` (crawler/dryrun.py): nothing is written (no index, spool, metrics, health; the
+    crawl state is read but not changed); `client` may then be None (no duplicate lookups in
+    the cluster), and the report has `"dry_run": true` and `"articles"`: what would be indexed.
     """
     from scrapy.crawler import CrawlerProcess
 
@@ -66,22 +76,33 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
 
     outlets = list(outlets)
     alias = settings.get("elasticsearch", "alias")
-    if client is None:
+    if client is None and not dry_run:
         client = connect(settings.get("elasticsearch", "url"), request_timeout=settings.get("elasticsearch", "request_timeout"))
-    ensure_index(client, alias, replicas=settings.get("elasticsearch", "replicas"))
+    if not dry_run:
+        ensure_index(client, alias, replicas=settings.get("elasticsearch", "replicas"))
     own_state = state is None
     try:
         state = state or open_state(settings)
-        for outlet in outlets:           # a full disk is found here, before anything is fetched
-            state.save_outlet(outlet.key, last_crawl_at=time.time())
+        if not dry_run:
+            for outlet in outlets:       # a full disk is found here, before anything is fetched
+                state.save_outlet(outlet.key, last_crawl_at=time.time())
     except StateWriteError as exc:
         raise CrawlError(str(exc)) from None
+    if dry_run:
+        from crawler.dryrun import OverlayState
+
+        state = OverlayState(state if own_state else _Unclosed(state))
     cpu = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raqib-cpu")
     io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="raqib-io")
     ctx = CrawlContext(outlets=outlets, settings=settings, state=state, client=client, alias=alias,
                        config_dir=config_dir, backfill=backfill, max_pages=max_pages,
-                       tagger=document.default_tagger(config_dir), cpu=cpu, io=io)
+                       tagger=document.default_tagger(config_dir), cpu=cpu, io=io, dry_run=dry_run)
     scrapy_cfg = scrapy_settings(settings, log_level="DEBUG" if verbosity >= 2 else "WARNING")
+    if dry_run:
+        pipelines = dict(scrapy_cfg["ITEM_PIPELINES"])
+        order = pipelines.pop("pipelines.item_pipelines.IndexPipeline")
+        pipelines["crawler.dryrun.DryRunPipeline"] = order
+        scrapy_cfg["ITEM_PIPELINES"] = pipelines
     scrapy_cfg["LOG_INSTALL_ROOT_HANDLER"] = False
     logging.disable(logging.INFO)        # Scrapy's start-up banner is not for analysts
     try:
@@ -117,18 +138,21 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
                           outlet_status={k: {"blocked": v} for k, v in blocked.items()})
     report["alerts"] = dict(ctx.alerts)
     fatal = stats.get(FATAL_STAT)
-    report["index"] = index_report(stats)
-    report["dead_letters"] = dead_letter_summary(settings.state_dir, report["index"]["dead_letters"])
+    if not dry_run:
+        report["index"] = index_report(stats)
+        report["dead_letters"] = dead_letter_summary(settings.state_dir, report["index"]["dead_letters"])
     if fatal:
         report["finish_reason"], report["error"] = FINISH_REASON, fatal
-    try:
-        for outlet in outlets:
-            entry = report["outlets"][outlet.key]
-            state.save_outlet(outlet.key, last_status=entry["status"], last_finished_at=finished,
-                              last_new=entry["indexed"]["new"], last_errors=sum(entry["errors"].values()))
-    except StateWriteError as exc:
-        fatal = fatal or str(exc)
-    if own_state:
+    if dry_run:
+        report["dry_run"] = True
+        report["articles"] = list(ctx.would_index)
+    else:
+        try:
+            _record_health(state, outlets, report, settings, finished)
+        except StateWriteError as exc:
+            fatal = fatal or str(exc)
+        _write_metrics(client, settings, outlets, report)
+    if own_state or dry_run:
         state.close()
     if stats_json:
         try:
@@ -140,3 +164,62 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
     if fatal:
         raise CrawlError(fatal, report)
     return report
+
+
+class _Unclosed:
+    """A caller's state under a dry run's overlay: the caller closes it, not the overlay."""
+
+    def __init__(self, state):
+        self._state = state
+
+    def __getattr__(self, name):
+        return getattr(self._state, name)
+
+    def close(self) -> None:
+        pass
+
+
+def _record_health(state, outlets: list[Outlet], report: dict[str, Any], settings: Settings, finished: float) -> None:
+    """Each outlet's verdict, failure points and back-off, in the crawl state and the report."""
+    from crawler import health
+
+    hi = float(settings.get("service", "max_interval"))
+    cut_short = report.get("finish_reason") not in (None, "finished")
+    for outlet in outlets:
+        entry = report["outlets"][outlet.key]
+        failure = health.failure_of(entry)
+        if failure is not None and cut_short:
+            # A crawl stopped early (SIGTERM, a full disk) says nothing against the outlet.
+            entry["health"] = health.read(state, outlet.key).to_dict()
+            continue
+        h = health.record(state, outlet.key, failure=failure, finished_at=finished,
+                          base=outlet.schedule, hi=hi, status=entry["status"], new=entry["indexed"]["new"],
+                          errors=sum(entry["errors"].values()))
+        entry["health"] = h.to_dict()
+        if h.failing:
+            log.warning("%s: %s failure(s) in a row (%s: %s); backing off: `raqib run` crawls it again at %s",
+                        outlet.key, h.consecutive_failures, h.last_failure_kind, h.last_failure,
+                        _iso(h.backoff_until),
+                        extra={"fields": {"event": "outlet_failing", "outlet": outlet.key,
+                                          "consecutive_failures": h.consecutive_failures,
+                                          "failure_points": h.failure_points, "failure_kind": h.last_failure_kind,
+                                          "backoff_until": _iso(h.backoff_until)}})
+
+
+def _write_metrics(client, settings: Settings, outlets: list[Outlet], report: dict[str, Any]) -> None:
+    """One document per outlet in `[elasticsearch] crawls_index`; spooled when the cluster is away."""
+    import uuid
+
+    from pipelines import crawls
+
+    report["crawl_id"] = crawl_id = uuid.uuid4().hex
+    docs = crawls.documents(report, crawl_id=crawl_id, names={o.key: o.name for o in outlets})
+    report["metrics"] = crawls.write(client, settings.get("elasticsearch", "crawls_index"), docs,
+                                     settings.state_dir / crawls.SPOOL_FILE,
+                                     replicas=settings.get("elasticsearch", "replicas"))
+
+
+def _iso(epoch: float | None) -> str | None:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds") if epoch else None

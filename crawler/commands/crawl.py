@@ -11,6 +11,9 @@ from crawler import commands
 # A backfill walks sequential ids down to the outlet's id_min: unbounded, one crawl would send
 # tens of thousands of requests to a site whose ids are sparse.
 BACKFILL_PAGES = 500
+# A dry run remembers nothing, so each one fetches its articles again: a sample is enough to
+# tune an outlet's entry.
+DRY_RUN_PAGES = 20
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +36,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stats-json", metavar="PATH", help="also write the statistics as JSON to PATH")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON instead of text")
     p.add_argument("--no-alerts", action="store_true", help="do not evaluate alert rules after the crawl")
+    p.add_argument("--dry-run", action="store_true",
+                   help="discover, fetch and extract, but write nothing (no index, no crawl state, no metrics, no "
+                        "alerts); print what would be indexed: URL, title, date, language, topics, duplicate_of. "
+                        f"At most {DRY_RUN_PAGES} article pages per outlet unless --max-pages says otherwise. "
+                        "With --json: one JSON object per article and line")
+    p.add_argument("--respect-backoff", action="store_true",
+                   help="skip outlets whose recent crawls failed and which are backing off (as `raqib run` does); "
+                        "for crawls started by cron. `raqib status` shows each outlet's back-off")
     p.set_defaults(run=run)
 
 
@@ -50,6 +61,12 @@ def run(args: argparse.Namespace) -> int:
         print("raqib crawl: no enabled outlet to crawl (outlets.yaml: enabled: false on all?)", file=sys.stderr)
         return 3
     cfg = commands.load_settings(args)
+    if args.respect_backoff and not args.dry_run:
+        outlets = _not_backing_off(cfg, outlets)
+        if not outlets:
+            return 0
+    if args.dry_run:
+        return _dry_run(args, cfg, config_dir, outlets)
     client = commands.es_client(args, cfg)
     max_pages = args.max_pages or (BACKFILL_PAGES if args.backfill else None)
     try:
@@ -63,8 +80,7 @@ def run(args: argparse.Namespace) -> int:
         print(format_report(report))
     if not args.no_alerts:
         _alerts(client, cfg, config_dir, report.get("alerts") or {}, quiet=args.json)
-    statuses = [o["status"] for o in report["outlets"].values()]
-    return 1 if statuses and all(s in ("failed", "blocked") for s in statuses) else 0
+    return _exit_code(report)
 
 
 def _stopped(exc, args: argparse.Namespace) -> int:
@@ -75,6 +91,61 @@ def _stopped(exc, args: argparse.Namespace) -> int:
         print(json.dumps(exc.report, ensure_ascii=False, indent=2) if args.json else format_report(exc.report))
     print(f"raqib crawl: stopped: {exc}", file=sys.stderr)
     return 1
+
+
+def _exit_code(report: dict) -> int:
+    statuses = [o["status"] for o in report["outlets"].values()]
+    return 1 if statuses and all(s in ("failed", "blocked") for s in statuses) else 0
+
+
+def _dry_run(args: argparse.Namespace, cfg, config_dir, outlets) -> int:
+    """Crawl without writing; print the articles (text, or one JSON object per line)."""
+    import logging
+
+    from crawler.crawl import CrawlError, run_crawl
+    from crawler.dryrun import format_articles, json_lines
+    from crawler.stats import format_report
+    from pipelines.es import ClusterError
+
+    try:
+        client = commands.es_client(args, cfg)
+    except ClusterError as exc:
+        logging.getLogger("raqib.crawl").warning(
+            "dry run without Elasticsearch (%s): duplicates are looked for among this run's articles only", exc)
+        client = None
+    try:
+        report = run_crawl(outlets, cfg, config_dir, backfill=args.backfill, max_pages=args.max_pages or DRY_RUN_PAGES,
+                           stats_json=args.stats_json, client=client, verbosity=getattr(args, "verbose", 0),
+                           dry_run=True)
+    except CrawlError as exc:
+        return _stopped(exc, args)
+    if args.json:
+        sys.stdout.write(json_lines(report["articles"]))
+    else:
+        print(format_articles(report))
+        print("\n" + format_report(report))
+    return _exit_code(report)
+
+
+def _not_backing_off(cfg, outlets):
+    """The outlets whose health allows a crawl now; a line on stderr for each one skipped."""
+    import time
+
+    from crawler import health
+    from crawler.state import open_state
+
+    state = open_state(cfg)
+    try:
+        now, keep = time.time(), []
+        for outlet in outlets:
+            h = health.read(state, outlet.key)
+            if h.backing_off(now):
+                print(f"raqib crawl: {outlet.key} skipped: {health.describe(h, now)}", file=sys.stderr)
+            else:
+                keep.append(outlet)
+        return keep
+    finally:
+        state.close()
 
 
 def _alerts(client, cfg, config_dir, during: dict, *, quiet: bool) -> None:
