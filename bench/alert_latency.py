@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -26,6 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+
+from bench import common  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "articles.jsonl"
 DEFAULT_OUT = ROOT / "bench" / "results" / "alert_latency.json"
@@ -43,12 +43,20 @@ def percentile(values: list[float], p: float) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--es", default=os.environ.get("RAQIB_ES_URL", "http://127.0.0.1:9200"))
+    ap.add_argument("--es", help="a running node (default: RAQIB_ES_URL, else one started for the run)")
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
-    ap.add_argument("--articles", type=int, default=400)
+    ap.add_argument("--articles", type=int, help="default 400 (quick: 200)")
+    ap.add_argument("--quick", action="store_true", default=common.quick_default())
     ap.add_argument("--batch", type=int, default=20, help="articles per bulk write (the crawl writes in small batches)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = ap.parse_args(argv)
+    args.articles = args.articles or (200 if args.quick else 400)
+    bench_run = common.Run("alert_latency", quick=args.quick)
+    with common.es_node(args.es) as es_url:
+        return _measure(args, es_url, bench_run)
+
+
+def _measure(args, es_url: str, bench_run) -> int:
 
     from alert_receivers import HttpReceiver
     from pipelines import document
@@ -67,14 +75,14 @@ def main(argv: list[str] | None = None) -> int:
             {"url": url, "canonical_url": url, "outlet": r.get("outlet") or "bench", "title": r.get("title") or "",
              "text": r["text"], "published_at": _iso(r.get("date"))}, lang_hint=r.get("lang"), tagger=tagger)))
 
-    client = connect(args.es)
+    client = connect(es_url)
     alias = f"raqib-bench-alerts-{run}"
     topics_hook, query_hook = HttpReceiver().start(), HttpReceiver().start()
     tmp = Path(tempfile.mkdtemp(prefix="raqib-bench-alerts-"))
     config = tmp / "config"
     config.mkdir()
     (config / "settings.toml").write_text(
-        f'[elasticsearch]\nurl = ["{args.es}"]\nalias = "{alias}"\n[state]\ndir = "{tmp / "state"}"\n', encoding="utf-8")
+        f'[elasticsearch]\nurl = ["{es_url}"]\nalias = "{alias}"\n[state]\ndir = "{tmp / "state"}"\n', encoding="utf-8")
     (config / "alerts.yaml").write_text(
         "alerts:\n"
         f"  - name: topics\n    match: {{topics_any: [isis, syria, us_presence]}}\n"
@@ -126,15 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     result["on_indexed_per_bulk_write"] = {
         "calls": len(call_seconds), "p50_seconds": round(percentile(call_seconds, 0.5), 4),
         "p95_seconds": round(percentile(call_seconds, 0.95), 4), "mean_seconds": round(statistics.mean(call_seconds), 4)}
-    result["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
-                         "elasticsearch": _es_version(client)}
-    result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     result["passed"] = all(r["p95_seconds"] < TARGET_P95 and r["alerts_received"] == r["alerts_expected"]
                            and r["duplicates"] == 0 for r in result["rules"].values())
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    bench_run.write(result, out=args.out, es_client=client)
     print(json.dumps(result, indent=2))
-    return 0 if result["passed"] else 1
+    return 0
 
 
 def _iso(value: str | None) -> str | None:
@@ -143,15 +147,6 @@ def _iso(value: str | None) -> str | None:
         return None
     value = value.strip().replace(" ", "T", 1)
     return value if "T" not in value or "+" in value or value.endswith("Z") else value + "+03:00"
-
-
-def _es_version(client) -> str:
-    # GET / answers 405 on the minimal distribution; the nodes API works on every kind.
-    try:
-        nodes = client.nodes.info(filter_path="nodes.*.version").body["nodes"]
-        return sorted({n["version"] for n in nodes.values()})[0]
-    except Exception:  # noqa: BLE001
-        return "unknown"
 
 
 if __name__ == "__main__":

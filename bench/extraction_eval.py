@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import platform
 import re
 import statistics
@@ -166,7 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.relative_to(ROOT)}")
     parser.add_argument("--no-baseline", action="store_true",
                         help="do not also measure trafilatura with its defaults on the same machine")
+    parser.add_argument("--quick", action="store_true", help="accepted for `make bench`; 181 pages either way")
     args = parser.parse_args(argv)
+    from bench import common
+
+    run = common.Run("extraction", quick=args.quick)
     if not (args.data / "scrapinghub" / "ground-truth.json").exists():
         print(f"extraction_eval: no benchmark data under {args.data} (expected scrapinghub/ground-truth.json); "
               f"pass --data DIR", file=sys.stderr)
@@ -180,14 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         baseline = evaluate_scrapinghub(args.data / "scrapinghub", trafilatura_extractor())
         result["baseline_trafilatura_defaults"] = {k: baseline[k] for k in (
             "f1", "precision", "recall", "cpu_ms_per_page_mean", "cpu_ms_per_page_median")}
-    result.update({"versions": versions(), "cpu_cores": os.cpu_count(), "machine": platform.machine(),
-                   "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    result["extraction_versions"] = versions()      # machine, date and load: bench.common.Run
     print(json.dumps(result, indent=2, ensure_ascii=False))
     if args.extractor == "raqib" and not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        tmp = RESULTS.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        tmp.replace(RESULTS)
+        run.write(result, out=RESULTS)
     return 0
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -135,7 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--explain", nargs="+", metavar="ID", help="print the reasoning for these articles and stop")
     parser.add_argument("--no-timing", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="accepted for `make bench`; the corpus is small, so the same")
     args = parser.parse_args(argv)
+    from bench import common
+
+    run = common.Run("tagging", quick=args.quick)
 
     tagger = load_tagger()
     articles, labels = load_corpus(args.corpus)
@@ -151,12 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         "labelled_articles": len(labels),
         "topics": summary,
         "seeds": seeds_check(tagger),
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
     }
     if not args.no_timing:
         result["timing"] = timing(tagger, articles)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    run.write(result, out=args.out)
 
     print(f"{'topic':<12} {'P':>6} {'R':>6} {'F1':>6}   tp  fp  fn")
     for topic, s in summary.items():
