@@ -33,7 +33,8 @@ class CrawlError(RuntimeError):
 
 def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | None = None, *,
               backfill: bool = False, max_pages: int | None = None, stats_json: Path | None = None,
-              client=None, state=None, verbosity: int = 0, dry_run: bool = False) -> dict[str, Any]:
+              client=None, state=None, verbosity: int = 0, dry_run: bool = False,
+              worker: bool = False) -> dict[str, Any]:
     """Crawl `outlets` once and return the report (crawler.stats.build_report's shape):
 
         {"started_at", "finished_at", "duration_s", "finish_reason",
@@ -62,6 +63,13 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
     `dry_run` (crawler/dryrun.py): nothing is written (no index, spool, metrics, health; the
     crawl state is read but not changed); `client` may then be None (no duplicate lookups in
     the cluster), and the report has `"dry_run": true` and `"articles"`: what would be indexed.
+
+    With a shared state in Redis (`[state] redis_url`, crawler/fleet.py) this process is a
+    member of a fleet: it coordinates the crawl of `outlets` (their discovery; the articles go
+    to the shared frontier, crawler/frontier.py, fetched by any member) and returns when the
+    fleet has finished them, with what the whole fleet did for them in the report. With
+    `worker`, it coordinates nothing and serves the frontier until it is stopped (SIGTERM or
+    Ctrl-C); its report is then what it did itself.
     """
     from scrapy.crawler import CrawlerProcess
 
@@ -81,12 +89,25 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
     if not dry_run:
         ensure_index(client, alias, replicas=settings.get("elasticsearch", "replicas"))
     own_state = state is None
+    fleet = None
     try:
         state = state or open_state(settings)
-        if not dry_run:
+        fleet = None if dry_run else getattr(state, "fleet", None)
+        if worker and fleet is None:
+            raise CrawlError("a worker serves a fleet's shared frontier: set [state] redis_url or $RAQIB_REDIS_URL")
+        if fleet is not None and not worker:
+            from crawler.fleet import FleetBusy
+
+            try:
+                fleet.start_job(o.key for o in outlets)
+            except FleetBusy as exc:
+                raise CrawlError(str(exc)) from None
+        if not dry_run and not worker:
             for outlet in outlets:       # a full disk is found here, before anything is fetched
                 state.save_outlet(outlet.key, last_crawl_at=time.time())
-    except StateWriteError as exc:
+    except (StateWriteError, CrawlError) as exc:
+        if own_state and state is not None:
+            state.close()
         raise CrawlError(str(exc)) from None
     if dry_run:
         from crawler.dryrun import OverlayState
@@ -96,8 +117,12 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
     io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="raqib-io")
     ctx = CrawlContext(outlets=outlets, settings=settings, state=state, client=client, alias=alias,
                        config_dir=config_dir, backfill=backfill, max_pages=max_pages,
-                       tagger=document.default_tagger(config_dir), cpu=cpu, io=io, dry_run=dry_run)
+                       tagger=document.default_tagger(config_dir), cpu=cpu, io=io, dry_run=dry_run,
+                       fleet=fleet, worker=worker)
     scrapy_cfg = scrapy_settings(settings, log_level="DEBUG" if verbosity >= 2 else "WARNING")
+    if fleet is not None:
+        scrapy_cfg["SCHEDULER"] = "crawler.frontier.FleetScheduler"
+        scrapy_cfg["STATS_CLASS"] = "crawler.frontier.FleetStats"
     if dry_run:
         pipelines = dict(scrapy_cfg["ITEM_PIPELINES"])
         order = pipelines.pop("pipelines.item_pipelines.IndexPipeline")
@@ -133,6 +158,10 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
     spider = getattr(crawler, "spider", None)
     blocked = getattr(spider, "blocked_outlets", {}) if spider is not None else {}
     stats = crawler.stats.get_stats()
+    if fleet is not None and not worker:
+        from crawler.fleet import settle
+
+        stats = settle(fleet, state, crawler.stats, [o.key for o in outlets])
     report = build_report(stats, [o.key for o in outlets], started_at=started, finished_at=finished,
                           finish_reason=stats.get("finish_reason"),
                           outlet_status={k: {"blocked": v} for k, v in blocked.items()})
@@ -146,12 +175,14 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
     if dry_run:
         report["dry_run"] = True
         report["articles"] = list(ctx.would_index)
-    else:
+    elif not worker:             # a worker's report is what it did, not a crawl of the outlets
         try:
             _record_health(state, outlets, report, settings, finished)
         except StateWriteError as exc:
             fatal = fatal or str(exc)
         _write_metrics(client, settings, outlets, report)
+    if fleet is not None:
+        fleet.finish_job()
     if own_state or dry_run:
         state.close()
     if stats_json:

@@ -15,7 +15,7 @@ through Redis, apart from the crawl state itself (crawler/state_redis.py) and th
 * jobs: a crawl started by `raqib crawl` is a job; the articles it puts in the frontier are
   counted until a member has finished each one, so its coordinator knows when the fleet is
   done with it;
-* politeness across machines (`reserve`, `pause`): a host's delay and its back-off pauses
+* politeness across machines (`take_turn`, `pause`): a host's delay and its back-off pauses
   are kept in Redis, so three workers send to a host no faster than one would;
 * blocks: an outlet that blocks one worker is left alone by all of them for the crawl;
 * per-outlet counters that every member adds to, so a coordinator reports what the whole
@@ -145,17 +145,22 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# Reserve the next send to a host: the earliest moment after the last reservation plus the
-# delay, and after any pause. Returns the seconds to wait (as text: Lua numbers would be
-# truncated to integers on the way out). ARGV: delay s, key ttl ms.
+# Take the next turn to send to a host, if it is due: the fleet's last send was at least the
+# delay ago and no pause runs. Returns 0 (the turn is ours, taken now) or the seconds until
+# it could be (as text: Lua numbers would be truncated to integers on the way out). Taking the
+# turn at the moment of sending, not reserving one ahead, keeps the spacing even when a
+# member wakes up late. ARGV: delay s, key ttl ms.
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local nxt = tonumber(redis.call('HGET', KEYS[1], 'next') or '0')
 local pause = tonumber(redis.call('HGET', KEYS[1], 'pause') or '0')
-local start = math.max(now, nxt, pause)
-redis.call('HSET', KEYS[1], 'next', string.format('%.6f', start + tonumber(ARGV[1])))
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local start = math.max(nxt, pause)
+if now >= start then
+  redis.call('HSET', KEYS[1], 'next', string.format('%.6f', now + tonumber(ARGV[1])))
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return '0'
+end
 return string.format('%.6f', start - now)
 """
 _PAUSE = """
@@ -329,10 +334,10 @@ class Fleet:
 
     # --- politeness ---------------------------------------------------------------------
 
-    def reserve(self, host: str, delay: float) -> float:
-        """Seconds to wait before sending to `host`, having reserved that moment for this
-        request: the fleet's requests to a host start at least `delay` apart, and not before
-        a pause any member set ends."""
+    def take_turn(self, host: str, delay: float) -> float:
+        """0 when this process may send to `host` now (the turn is taken), else the seconds
+        to wait before asking again: the fleet's requests to a host leave at least `delay`
+        apart, and not before a pause any member set has ended."""
         return float(self.script("reserve", [self.key("host", host)], [f"{max(0.0, delay):.6f}", HOST_KEY_TTL_MS]))
 
     def pause(self, host: str, seconds: float) -> float:

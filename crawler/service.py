@@ -218,7 +218,7 @@ def summarize(stats: dict[str, Any], outlet: str) -> tuple[int, int, str, str | 
 class Service:
     def __init__(self, *, config_dir: Path | None, settings, outlets: list[Outlet], state_dir: Path,
                  command: CommandFactory, every: float | None = None, es_client_factory=None,
-                 alias: str | None = None):
+                 alias: str | None = None, fleet=None):
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -232,6 +232,7 @@ class Service:
         self.alias = alias or settings.get("elasticsearch", "alias")
         self._client_factory = es_client_factory
         self._client = None
+        self.fleet = fleet        # crawler.leadership.Leadership: in a fleet, crawls and alerts run only while leading
         self.store = StateStore(state_dir / STATE_FILE)
         self.lock = ServiceLock(state_dir / "service.lock")
         self.stopping = threading.Event()
@@ -254,6 +255,17 @@ class Service:
     def start(self) -> None:
         self.lock.acquire()
         self._restore()
+        self.scheduler.start()
+        if self.fleet is not None:
+            self._save()
+            self.fleet.start(self)       # calls lead() whenever this instance holds the fleet's scheduler lock
+            log.info("raqib run: in a fleet (Redis); this instance runs a worker and schedules crawls and alerts "
+                     "while it holds the fleet's scheduler lock; state in %s", self.store.path)
+            return
+        self._arm()
+
+    def _arm(self) -> None:
+        """Schedule every outlet's next crawl and the alerts job."""
         now = time.time()
         for key, outlet in self.outlets.items():
             st = self.state[key]
@@ -263,12 +275,32 @@ class Service:
             self._reschedule(key, when)
         sweep = float(self.settings.get("alerts", "sweep_interval"))
         self.scheduler.add_job(self._alerts_job, "interval", seconds=max(1.0, sweep), id="alerts",
-                               executor="alerts", next_run_time=datetime.now(timezone.utc))
+                               executor="alerts", next_run_time=datetime.now(timezone.utc), replace_existing=True)
         self._save()
-        self.scheduler.start()
         log.info("raqib run: %d outlet(s) scheduled (%s); alerts every %gs; state in %s", len(self.outlets),
                  ", ".join(f"{k} in {_span(self.state[k].next_run - now)}" for k in self.outlets),
                  sweep, self.store.path)
+
+    def lead(self, shared: dict[str, Any] | None) -> None:
+        """This instance now schedules for the fleet: continue the schedule the previous
+        leader kept (`shared`: its outlets' states), else this instance's own."""
+        if self.stopping.is_set():
+            return
+        if shared:
+            alerts = shared.pop("_alerts", None)
+            self._restore({"outlets": shared, "alerts": alerts if isinstance(alerts, dict) else self.alerts_state})
+        self._arm()
+
+    def follow(self) -> None:
+        """Another instance schedules now: drop this one's pending crawls and alert sweeps
+        (running crawls finish; the fleet's per-outlet locks keep them from overlapping)."""
+        for job in self.scheduler.get_jobs():
+            if job.id == "alerts" or job.id.startswith("crawl:"):
+                try:
+                    job.remove()
+                except Exception:  # noqa: BLE001 - it just ran and went
+                    pass
+        self._save()
 
     def wait(self) -> None:
         while not self.stopping.wait(5.0):
@@ -287,22 +319,29 @@ class Service:
             return
         self.stopping.set()
         log.info("stopping: no new crawls; %d running crawl(s) asked to finish their batch", len(self._children))
+        if self.fleet is not None:
+            self.fleet.stop()                     # the worker child gives back what it holds
         try:
             self.scheduler.shutdown(wait=True)   # returns when running jobs (each waiting for its child) end
         except Exception:  # noqa: BLE001 - not started
             pass
         self._save(stopped=True)
+        if self.fleet is not None:
+            self.fleet.release()                  # only now: another instance may start crawls
         self.lock.release()
         log.info("stopped")
 
     # --- the crawl job ------------------------------------------------------------------
 
     def _crawl_job(self, key: str) -> None:
-        if self.stopping.is_set():
+        if self.stopping.is_set() or (self.fleet is not None and not self.fleet.leading):
             return
         outlet = self.outlets[key]
         st = self.state[key]
         held = crawl_lock(self.state_dir, key)
+        if held is not None and self.fleet is not None and self.fleet.busy(key):
+            held.close()                 # a crawl elsewhere in the fleet holds the outlet
+            held = None
         if held is None:
             log.warning("crawl %s: another process is crawling this outlet; trying again in a minute", key)
             with self._state_lock:
@@ -457,7 +496,7 @@ class Service:
     def _alerts_job(self) -> None:
         from pipelines.alerts import evaluate_pending
 
-        if self.stopping.is_set():
+        if self.stopping.is_set() or (self.fleet is not None and not self.fleet.leading):
             return
         try:
             client = self._es()
@@ -481,8 +520,8 @@ class Service:
 
     # --- state --------------------------------------------------------------------------
 
-    def _restore(self) -> None:
-        data = self.store.load()
+    def _restore(self, data: dict[str, Any] | None = None) -> None:
+        data = data if data is not None else self.store.load()
         saved = data.get("outlets", {}) if isinstance(data, dict) else {}
         for key, outlet in self.outlets.items():
             base = self.every or outlet.schedule
@@ -511,7 +550,11 @@ class Service:
                 "outlets": {k: asdict(v) for k, v in self.state.items()},
                 "alerts": self.alerts_state,
             }
+            if self.fleet is not None:
+                data["fleet"] = self.fleet.describe()
         self.store.save(data)
+        if self.fleet is not None:
+            self.fleet.share(data)
 
 
 def read_state(state_dir: Path) -> dict[str, Any]:

@@ -44,6 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--respect-backoff", action="store_true",
                    help="skip outlets whose recent crawls failed and which are backing off (as `raqib run` does); "
                         "for crawls started by cron. `raqib status` shows each outlet's back-off")
+    p.add_argument("--worker", action="store_true",
+                   help="with a shared state in Redis ([state] redis_url or RAQIB_REDIS_URL): discover nothing, fetch, "
+                        "extract and index the articles other `raqib crawl` processes put in the shared frontier, on "
+                        "this or any machine, until stopped (SIGTERM or Ctrl-C: what it holds goes back to the "
+                        "frontier). See the README's Scaling section")
     p.set_defaults(run=run)
 
 
@@ -55,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     if args.max_pages is not None and args.max_pages < 1:
         print("raqib crawl: --max-pages must be at least 1", file=sys.stderr)
         return 2
+    if args.worker:
+        return _worker(args)
     config_dir = commands.config_dir(args)
     outlets = select(commands.load_outlets(args), args.outlet)     # a wrong config stops here, before any request
     if not outlets:
@@ -81,6 +88,34 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_alerts:
         _alerts(client, cfg, config_dir, report.get("alerts") or {}, quiet=args.json)
     return _exit_code(report)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    """`raqib crawl --worker`: serve the fleet's frontier until stopped, then say what was done."""
+    from crawler.crawl import CrawlError, run_crawl
+    from crawler.stats import format_report
+
+    clashing = [name for name, given in (("--outlet", args.outlet), ("--backfill", args.backfill),
+                                         ("--max-pages", args.max_pages), ("--dry-run", args.dry_run)) if given]
+    if clashing:
+        print(f"raqib crawl: --worker takes the work coordinators share; {', '.join(clashing)} belong(s) to the "
+              "crawl that coordinates (`raqib crawl` without --worker)", file=sys.stderr)
+        return 2
+    cfg = commands.load_settings(args)
+    if not cfg.get("state", "redis_url"):
+        print("raqib crawl: --worker needs the shared state in Redis: set [state] redis_url in settings.toml or "
+              "RAQIB_REDIS_URL (README: Scaling)", file=sys.stderr)
+        return 3
+    outlets = list(commands.load_outlets(args).values())   # any outlet a coordinator may crawl
+    client = commands.es_client(args, cfg)
+    try:
+        report = run_crawl(outlets, cfg, commands.config_dir(args), stats_json=args.stats_json, client=client,
+                           verbosity=getattr(args, "verbose", 0), worker=True)
+    except CrawlError as exc:
+        return _stopped(exc, args)
+    report["outlets"] = {k: v for k, v in report["outlets"].items() if sum(v["requests"].values()) or v["errors"]}
+    print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else format_report(report))
+    return 0
 
 
 def _stopped(exc, args: argparse.Namespace) -> int:

@@ -20,7 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "a quiet or failing one less often, within [service] min_interval and max_interval. Evaluates "
                     "alert rules (alerts.yaml) for newly indexed articles and delivers each match once, retrying "
                     "failed channels. Resumes its schedule after a restart. SIGTERM or Ctrl-C stops it cleanly "
-                    "(running crawls finish their batch); a second one stops the crawls at once.",
+                    "(running crawls finish their batch); a second one stops the crawls at once. With a shared "
+                    "state in Redis ([state] redis_url or RAQIB_REDIS_URL) several `raqib run`, on several machines, "
+                    "form a fleet: each runs a `raqib crawl --worker`, and one at a time schedules crawls and "
+                    "evaluates alerts (another takes over within [state] redis_ttl when it dies).",
         epilog="`raqib status` (or `raqib run --status`) shows the schedule, last results and back-offs from any shell.",
     )
     p.add_argument("--outlet", action="append", default=[], metavar="NAME",
@@ -65,10 +68,16 @@ def run(args: argparse.Namespace) -> int:
     ensure_index(client, commands.alias(cfg))
     urls = cfg.get("elasticsearch", "url")
     es_option = args.es or None
+    fleet = None
+    if cfg.get("state", "redis_url"):               # several `raqib run` share the work: README, Scaling
+        from crawler.leadership import Leadership, worker_command
+
+        fleet = Leadership.open(cfg, worker_argv=worker_command(config_dir, es_option, args.log_format))
     service = Service(
         config_dir=config_dir, settings=cfg, outlets=outlets, state_dir=alert_context.state_dir_for(cfg),
         command=default_command(config_dir, es_option, args.log_format), every=every, alias=commands.alias(cfg),
         es_client_factory=lambda: connect(urls, request_timeout=cfg.get("elasticsearch", "request_timeout"), check=False),
+        fleet=fleet,
     )
 
     def on_signal(signum, frame):

@@ -62,6 +62,21 @@ def ledger_for(path: Path) -> Ledger:
         return _ledgers[key]
 
 
+def ledger_of(settings):
+    """The ledger the settings ask for: in Redis when the crawl state is shared by a fleet
+    (pipelines/alerts/ledger_redis.py: every machine must see what was sent), else the
+    SQLite file."""
+    url = settings.get("state", "redis_url")
+    if not url:
+        return ledger_for(ledger_path(settings))
+    from pipelines.alerts.ledger_redis import RedisLedger
+
+    with _lock:
+        if url not in _ledgers:
+            _ledgers[url] = RedisLedger.open(settings)
+        return _ledgers[url]
+
+
 def load(config_dir: Path | None = None, *, settings=None) -> Alerting:
     """The alerting context for `config_dir`; cached until one of its files changes."""
     from crawler.outlets import load_outlets
@@ -78,7 +93,7 @@ def load(config_dir: Path | None = None, *, settings=None) -> Alerting:
     rules = load_rules(config_dir, outlets=load_outlets(config_dir), topics=known_topics(config_dir))
     a = settings["alerts"]
     ctx = Alerting(
-        rules=rules, settings=settings, ledger=ledger_for(ledger_path(settings)),
+        rules=rules, settings=settings, ledger=ledger_of(settings),
         state_dir=state_dir_for(settings),
         backoff=Backoff(base=a["retry_base"], cap=a["retry_max"], give_up_after=a["give_up_after"]),
     )
