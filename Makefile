@@ -1,13 +1,15 @@
 # The two commands (see README): `make demo` runs the main job, `make test` runs the tests.
 # Each installs what it needs into .venv first; a fresh machine needs only Python 3.11+,
 # a JDK 21+ and Maven (for the one-time Elasticsearch download) and the package registries.
+# `make test` also needs Debian's redis-server (the fleet tests start their own on a free
+# port); as root it installs the package when it is missing.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench clean redis-server
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +19,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) redis-server
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The fleet tests run a real Redis; they fail rather than skip without one.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: installing Debian's redis-server for the fleet tests"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null; }; \
+	  fi; \
+	  command -v redis-server >/dev/null 2>&1 || { \
+	    echo "make: the tests need redis-server and it could not be installed here: run" \
+	         "'apt-get install redis-server' as root (or put a redis-server on PATH), then make test again" >&2; \
+	    exit 1; }; }
 
 demo: $(STAMP)
 	$(BIN)/raqib demo
