@@ -37,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Iterable
 
 from pipelines import normalize
@@ -59,8 +60,8 @@ _PROBES = tuple(tuple(_rnd.sample([j for j in range(PERMUTATIONS) if j != i], PE
                 for i in range(PERMUTATIONS))
 
 
-def _shingle_hashes(text: str | None) -> set[int] | None:
-    words = normalize.stems(text or "")
+def _shingle_hashes(text: str | None, words: list[str] | None = None) -> set[int] | None:
+    words = normalize.stems(text or "") if words is None else words
     if len(words) < MIN_WORDS:
         return None
     return {
@@ -69,9 +70,10 @@ def _shingle_hashes(text: str | None) -> set[int] | None:
     }
 
 
-def minhash(text: str | None) -> tuple[int, ...] | None:
-    """The MinHash signature of a text (32-bit values), or None when it is too short."""
-    hashes = _shingle_hashes(text)
+def minhash(text: str | None, *, words: list[str] | None = None) -> tuple[int, ...] | None:
+    """The MinHash signature of a text (32-bit values), or None when it is too short.
+    `words`: the text's stems when already known (an enriched document's `text_norm`)."""
+    hashes = _shingle_hashes(text, words)
     if not hashes:
         return None
     bins = [_EMPTY] * PERMUTATIONS
@@ -122,12 +124,20 @@ class Fingerprint:
         """The index fields that let later articles find this one."""
         if self.signature is None:
             return {}
-        return {"minhash": to_hex(self.signature), "minhash_bands": bands(self.signature)}
+        return {"minhash": to_hex(self.signature), "minhash_bands": self.bands}
+
+    @cached_property
+    def bands(self) -> list[str]:
+        """The signature's band keys, computed once: the in-memory index, the stored fields
+        and the cluster look-up all need them."""
+        return bands(self.signature) if self.signature is not None else []
 
 
 def fingerprint(doc: dict[str, Any]) -> Fingerprint:
-    """From an enriched document (it has `content_hash` from pipelines.document.enrich)."""
-    return Fingerprint(doc["content_hash"], minhash(doc.get("text")))
+    """From an enriched document (it has `content_hash` and `text_norm` from
+    pipelines.document.enrich: the stems are not computed a second time)."""
+    norm = doc.get("text_norm")
+    return Fingerprint(doc["content_hash"], minhash(doc.get("text"), words=norm.split() if isinstance(norm, str) else None))
 
 
 @dataclass(frozen=True)
@@ -186,7 +196,7 @@ class RecentIndex:
         if fp.content_hash in self._by_hash:
             ids.add(self._by_hash[fp.content_hash])
         if fp.signature is not None:
-            for band in bands(fp.signature):
+            for band in fp.bands:
                 ids |= self._by_band.get(band, set())
         return [(i, self._fields[i]) for i in ids]
 
@@ -199,7 +209,7 @@ def cluster_candidates(client, alias: str, fp: Fingerprint, *, exclude: str, siz
     first (the original of a story is the first one indexed)."""
     should: list[dict] = [{"term": {"content_hash": fp.content_hash}}]
     if fp.signature is not None:
-        should.append({"terms": {"minhash_bands": bands(fp.signature)}})
+        should.append({"terms": {"minhash_bands": fp.bands}})
     resp = client.search(
         index=alias, size=size,
         query={"bool": {"should": should, "minimum_should_match": 1,

@@ -25,7 +25,7 @@ import unicodedata
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable, Iterator, NamedTuple
+from typing import Iterable, NamedTuple
 
 from pipelines.normalize import _WORD_RE, is_arabic, normalize_token, proclitic_splits
 
@@ -123,7 +123,7 @@ class Text:
     n_sentences: int = 0
 
     def __post_init__(self) -> None:
-        self.tokens = list(self._tokenize())
+        self.tokens = self._tokenize()
         self.n_sentences = (self.tokens[-1].sentence + 1) if self.tokens else 1
 
     def source(self, token: Token) -> str:
@@ -134,33 +134,39 @@ class Text:
         a, b = self.tokens[first], self.tokens[last]
         return self.source(a)[a.start:b.end]
 
-    def _tokenize(self) -> Iterator[Token]:
+    def _tokenize(self) -> list[Token]:
+        # Every word of every crawled article passes here: one loop, locals only, and the
+        # usual gap between two words (one space) recognised without slicing it out.
+        out: list[Token] = []
+        append, forms, new = out.append, _forms, tuple.__new__    # Token(...) without its Python __new__
         for m in _WORD_RE.finditer(self.title or ""):
-            yield _token(m, "title", 0, 0)
+            surface, norm, splits = forms(m.group())
+            append(new(Token, (*m.span(), norm, surface, splits, "title", 0, 0)))
         # The lead is every sentence that starts within the first `lead_tokens` words: the
         # first sentence or two of a news story, where it says what it is about.
         body = self.body or ""
+        lead_tokens, lead_limit = self.lead_tokens, 3 * self.lead_tokens
         sentence, paragraph, count, lead_sentence = 1, 1, 0, 1
         prev_end, prev_word = 0, ""
         for m in _WORD_RE.finditer(body):
+            start, end = m.span()
+            word = m.group()
             if count:
-                gap = body[prev_end:m.start()]
-                if "\n" in gap:
-                    sentence += 1
-                    paragraph += 1
-                elif _SENTENCE_END_RE.search(gap) and not _is_abbreviation(prev_word, gap):
-                    sentence += 1
-                if count < self.lead_tokens:
+                if start - prev_end != 1 or body[prev_end] != " ":
+                    gap = body[prev_end:start]
+                    if "\n" in gap:
+                        sentence += 1
+                        paragraph += 1
+                    elif _SENTENCE_END_RE.search(gap) and not _is_abbreviation(prev_word, gap):
+                        sentence += 1
+                if count < lead_tokens:
                     lead_sentence = sentence
-            zone = "lead" if sentence <= lead_sentence and count < 3 * self.lead_tokens else "body"
-            yield _token(m, zone, sentence, paragraph)
+            surface, norm, splits = forms(word)
+            append(new(Token, (start, end, norm, surface, splits,
+                               "lead" if sentence <= lead_sentence and count < lead_limit else "body", sentence, paragraph)))
             count += 1
-            prev_end, prev_word = m.end(), m.group()
-
-
-def _token(m: re.Match, zone: str, sentence: int, paragraph: int) -> Token:
-    surface, norm, splits = _forms(m.group())
-    return Token(m.start(), m.end(), norm, surface, splits, zone, sentence, paragraph)
+            prev_end, prev_word = end, word
+        return out
 
 
 @lru_cache(maxsize=200_000)

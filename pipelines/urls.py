@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from typing import Protocol
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -50,6 +51,18 @@ class _OutletLike(Protocol):
     def is_article(self, url: str) -> bool: ...
 
 
+_TABLES: dict[frozenset[int], list[str]] = {}
+
+
+def _byte_table(literal: frozenset[int]) -> list[str]:
+    """How each byte value is written: itself when `literal`, else its escape. Every URL of
+    every sitemap passes through `_encode`, so the per-byte choice is a table look-up."""
+    table = _TABLES.get(literal)
+    if table is None:
+        table = _TABLES[literal] = [chr(b) if b in literal else f"%{b:02X}" for b in range(256)]
+    return table
+
+
 def _encode(text: str, literal: frozenset[int]) -> str:
     """Percent-encode one path or query part the one way: escapes of unreserved and
     non-ASCII bytes are decoded, the result is NFC-normalised, then every byte outside
@@ -62,7 +75,7 @@ def _encode(text: str, literal: frozenset[int]) -> str:
             return
         decoded = bytes(buffer).decode("utf-8", errors="surrogateescape")
         data = unicodedata.normalize("NFC", decoded).encode("utf-8", errors="surrogateescape")
-        out.append("".join(chr(b) if b in literal else f"%{b:02X}" for b in data))
+        out.append("".join(map(_byte_table(literal).__getitem__, data)))
         buffer.clear()
 
     for piece in _ESCAPE_RE.split(text):
@@ -109,6 +122,9 @@ def _split(url: str):
     return parts, port
 
 
+# Pure functions of their strings, called several times for one URL on its way from a
+# sitemap to the index (discovery, scheduling, identity): cached.
+@lru_cache(maxsize=65_536)
 def safe_url(url: str, base: str | None = None) -> str:
     """A URL that can be requested: resolved against `base`, whitespace trimmed, host
     IDNA-encoded, path and query percent-encoded; the fragment is dropped (it is never sent)."""
@@ -165,6 +181,7 @@ def _remove_dot_segments(path: str) -> str:
     return result if result.startswith("/") else "/" + result
 
 
+@lru_cache(maxsize=65_536)
 def canonicalize(url: str, base: str | None = None) -> str:
     """The one spelling of an article's address (see the module docstring).
 
