@@ -343,9 +343,10 @@ class Service:
             held.close()                 # a crawl elsewhere in the fleet holds the outlet
             held = None
         if held is None:
-            log.warning("crawl %s: another process is crawling this outlet; trying again in a minute", key)
+            wait = min(60.0, self.every or outlet.schedule)
+            log.warning("crawl %s: another process is crawling this outlet; trying again in %s", key, _span(wait))
             with self._state_lock:
-                st.next_run = time.time() + 60
+                st.next_run = time.time() + wait
             self._save()
             self._reschedule(key, st.next_run)
             return
@@ -360,9 +361,11 @@ class Service:
                 st.last_start, st.running_pid = start, None
             try:
                 # The crawl's own report goes to the stats file and into one log line here;
-                # its log lines (stderr) pass through.
+                # its log lines (stderr) pass through. The child inherits the outlet's lock:
+                # should the service die (kill -9), the crawl runs on and still holds it, so a
+                # restarted service cannot start a second crawl of the outlet beside it.
                 proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        start_new_session=True)
+                                        start_new_session=True, pass_fds=(held.fileno(),))
             except OSError as exc:
                 status, error = "failed", f"cannot start the crawl: {exc}"
             else:

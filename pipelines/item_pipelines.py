@@ -39,7 +39,7 @@ from pipelines.urls import article_identity, canonicalize, safe_url
 logger = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 2.0        # seconds: alerts should leave within seconds of a page's arrival
-RETRY_MAX = 30.0            # seconds between bulk attempts while the cluster is unreachable
+RETRY_MAX = 15.0            # seconds between bulk attempts while the cluster is unreachable (each is one refused connection)
 INDEX_STATS = "raqib-index"  # crawl-wide counts of the index step: outages, dead letters
 
 # What extract_article returns that is stored as is.

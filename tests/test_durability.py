@@ -183,3 +183,114 @@ def test_a_crawl_state_that_cannot_be_created_is_refused_before_any_request(tmp_
         assert "Traceback" not in result.stderr
         assert f"cannot write the crawl state in {blocker / 'state'}" in result.stderr
         assert site.requests() == []
+
+
+# --- a cluster that goes away for a minute ---------------------------------------------------
+
+OUTAGE_S = 60.0       # the node is dead from the kill until it answers again after its restart
+
+
+@pytest.fixture
+def own_node():
+    """A node of this test's own (the shared one must never be stopped), killed and restarted
+    by the test; removed afterwards."""
+    import shutil
+
+    from crawler.esnode import Node, free_port
+    from crawler.paths import cache_dir
+
+    port = free_port()
+    node = Node(port=port, base_dir=cache_dir() / "nodes" / f"outage-test-{port}", cluster_name="raqib-outage-test",
+                heap="512m")
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+        shutil.rmtree(node.dir, ignore_errors=True)
+
+
+def _spooled(state: Path) -> int:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{state / 'crawl.sqlite3'}?mode=ro", uri=True, timeout=5) as db:
+            return db.execute("SELECT COUNT(*) FROM spool").fetchone()[0]
+    except sqlite3.Error:
+        return -1
+
+
+@pytest.mark.slow
+def test_a_cluster_outage_of_a_minute_mid_crawl_is_survived_within_the_crawl(tmp_path, own_node):
+    from pipelines.es import connect
+
+    n = 70
+    rows = [dict(AR[i % len(AR)], title=f"{AR[i % len(AR)]['title']} ({i})",
+                 text=AR[i % len(AR)]["text"] + f"\nهذا هو التقرير رقم {i} من السلسلة.") for i in range(n)]
+    node_es = connect(own_node.url)
+    alias = "raqib-outage"
+    with Site() as site:
+        paths = _site(site, rows)
+        state = tmp_path / "s"
+        # One article every 1.5 s: the crawl lasts long enough to outlive the outage.
+        config = write_config(tmp_path / "c", es_url=own_node.url, alias=alias, state_dir=state,
+                              outlets_yaml="outlets:\n" + outlet_yaml("local", site),
+                              download_delay=1.5, concurrency_per_domain=1)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAQIB_")}
+        stats_path = tmp_path / "stats.json"
+        log_path = tmp_path / "crawl.log"
+        with log_path.open("w") as log_file:
+            proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "--config", str(config), "crawl",
+                                     "--stats-json", str(stats_path)], cwd=ROOT, env=env,
+                                    stdout=subprocess.DEVNULL, stderr=log_file)
+        try:
+            def indexed() -> int:
+                try:
+                    node_es.indices.refresh(index=alias)
+                    return node_es.count(index=alias).body["count"]
+                except Exception:  # noqa: BLE001 - not created yet
+                    return 0
+
+            deadline = time.monotonic() + 120
+            while indexed() < 5:
+                assert time.monotonic() < deadline and proc.poll() is None, log_path.read_text()
+                time.sleep(0.5)
+            own_node.kill()                               # the node dies: its port refuses from now on
+            killed = time.monotonic()
+            fetched_before = len(site.requests("/news/"))
+            time.sleep(OUTAGE_S - 15)
+            spooled = _spooled(state)
+            fetched_during = len(site.requests("/news/")) - fetched_before
+            own_node.start()                              # about 15 s until it answers again
+            down_for = time.monotonic() - killed
+            assert proc.poll() is None, "the crawl ended during the outage: make it longer"
+            proc.wait(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        err = log_path.read_text()
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err
+        assert down_for >= OUTAGE_S - 5
+        # the crawl went on fetching, and what it fetched waited in the spool
+        assert fetched_during >= 20 and spooled >= 15, (fetched_during, spooled)
+        assert "cannot write to Elasticsearch" in err and "reachable again" in err
+        report = json.loads(stats_path.read_text(encoding="utf-8"))
+        index = report["index"]
+        assert index["outages"] >= 1 and index["unavailable_s"] >= OUTAGE_S - 10
+        assert index["waited"] >= spooled and index["written_after_outage"] == index["waited"]
+        assert index["left_in_spool"] == 0
+        assert "index: Elasticsearch was unreachable" not in err    # the report went to stdout, not the log
+        assert report["outlets"]["local"]["indexed"]["new"] == n
+        assert _spooled(state) == 0
+        # every article exactly once (canonical URL and id), first version ...
+        urls, ids = by_url_and_id(node_es, alias)
+        assert set(urls) == {site.url(p) for p in paths}
+        assert set(urls.values()) == {1} and set(ids.values()) == {1} and len(ids) == n
+        # ... and written in the order it was fetched, across the outage
+        hits = sorted(node_es.search(index=alias, size=n, seq_no_primary_term=True,
+                                     source=["canonical_url"]).body["hits"]["hits"], key=lambda h: h["_seq_no"])
+        fetched_at = {site.url(r.path): r.at for r in site.requests("/news/") if r.status == 200}
+        order = [fetched_at[h["_source"]["canonical_url"]] for h in hits]
+        assert order == sorted(order)

@@ -8,16 +8,14 @@ batch: its deliveries wait for their back-off instead of each costing another ti
 from __future__ import annotations
 
 import logging
-import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from itertools import groupby
 
 from pipelines.alerts import render
 from pipelines.alerts.channels import DeliveryError, PartialDelivery
 from pipelines.alerts.context import Alerting
-from pipelines.alerts.ledger import Delivery
+from pipelines.alerts.ledger import Delivery, owner_id
 
 log = logging.getLogger("raqib.alerts")
 
@@ -52,7 +50,7 @@ def deliver_due(ctx: Alerting, *, budget: float | None = None, now: float | None
     """Send every due delivery (within `budget` seconds); failures are rescheduled."""
     report = AlertReport()
     start = time.monotonic()
-    owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    owner = owner_id()
     failed_channels: dict[str, str] = {}
     while True:
         claimed = ctx.ledger.claim_due(owner=owner, now=now, lease=LEASE, limit=CLAIM)

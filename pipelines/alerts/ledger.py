@@ -10,7 +10,8 @@ each crawl it starts, `raqib crawl` run by hand). Three facts live here:
 * `deliveries`: one row per (rule, article, channel), pending until the channel accepted it.
   A failed send is rescheduled with exponential back-off; a process that claims a delivery
   holds a lease on it, so two processes never send the same one, and a process that dies
-  mid-send lets the lease run out instead of losing the delivery.
+  mid-send lets the lease run out instead of losing the delivery (at once when the dead
+  holder was on this machine: `owner_is_dead`).
 * `checkpoints`: how far the sweep over newly indexed articles has got.
 
 The one window in which a delivery can be repeated is a crash between a channel accepting a
@@ -20,10 +21,13 @@ message and the row being marked sent; every message therefore carries a stable 
 from __future__ import annotations
 
 import json
+import os
 import random
+import socket
 import sqlite3
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +76,29 @@ class Delivery:
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.rule, self.article_id, self.channel)
+
+
+def owner_id() -> str:
+    """Who holds a lease: `host:pid:random`, so that a process on the same machine can tell
+    that the holder died (a crash or kill -9 mid-send) and take its deliveries over at once,
+    instead of waiting for the lease to run out."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def owner_is_dead(owner: str) -> bool:
+    """Whether the holder of a lease is a process of this machine that no longer runs. Never
+    true for another machine's process, or when unsure: then the lease runs out as usual."""
+    host, _, rest = (owner or "").partition(":")
+    pid, _, _ = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:     # alive, but not ours to signal
+        return False
+    return False
 
 
 @dataclass(frozen=True)
@@ -176,14 +203,20 @@ class Ledger:
                   limit: int = 200) -> list[Delivery]:
         """Take the deliveries that are due and not held by another process, for `lease`
         seconds, in the name of `owner`. A long batch renews its lease before each send
-        (`renew`), so a lease only runs out when its holder is gone."""
+        (`renew`), so a lease only runs out when its holder is gone; a holder on this machine
+        that is known to be gone (killed mid-send) does not even make the others wait for that
+        (see `owner_id`)."""
         now = time.time() if now is None else now
         with self._tx() as db:
+            held = [r[0] for r in db.execute("SELECT DISTINCT lease_owner FROM deliveries WHERE state = 'pending' "
+                                              "AND lease_until >= ? AND lease_owner IS NOT NULL", (now,))]
+            dead = [o for o in held if owner_is_dead(o)]
             rows = db.execute(
                 "SELECT d.rule, d.article_id, d.channel, d.attempts, d.created_at, m.article "
                 "FROM deliveries d JOIN matches m ON m.rule = d.rule AND m.article_id = d.article_id "
-                "WHERE d.state = 'pending' AND d.due_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?) "
-                "ORDER BY d.due_at, d.created_at LIMIT ?", (now, now, limit)).fetchall()
+                "WHERE d.state = 'pending' AND d.due_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ? "
+                f"OR d.lease_owner IN ({', '.join('?' * len(dead))})) "
+                "ORDER BY d.due_at, d.created_at LIMIT ?", (now, now, *dead, limit)).fetchall()
             db.executemany(
                 "UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE rule = ? AND article_id = ? AND channel = ?",
                 [(now + lease, owner, r[0], r[1], r[2]) for r in rows])
