@@ -14,6 +14,8 @@ import json
 import re
 from typing import Any, Sequence
 
+from pipelines.safetext import clean_value
+
 # The article fields a webhook receives (DESIGN.md), plus the outlet's display name.
 PAYLOAD_FIELDS = ("id", "url", "title", "outlet", "outlet_name", "published_at", "lang", "topics", "summary")
 SUMMARY_CHARS = 400
@@ -27,7 +29,9 @@ def article_snapshot(doc_id: str, src: dict[str, Any]) -> dict[str, Any]:
     if not summary:
         text = " ".join((src.get("text") or "").split())
         summary = text[:SUMMARY_CHARS] + ("…" if len(text) > SUMMARY_CHARS else "")
-    return {
+    # What an alert carries comes from a page: no control sequences, bidi overrides or lone
+    # surrogates, whatever wrote the document (pipelines/safetext.py).
+    return clean_value({
         "id": doc_id,
         "url": src.get("url") or src.get("canonical_url"),
         "title": src.get("title") or "",
@@ -37,7 +41,7 @@ def article_snapshot(doc_id: str, src: dict[str, Any]) -> dict[str, Any]:
         "lang": src.get("lang"),
         "topics": list(src.get("topics") or []),
         "summary": summary,
-    }
+    })
 
 
 def delivery_id(rule: str, channel: str, article_ids: Sequence[str]) -> str:
