@@ -79,13 +79,13 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
     from pipelines import document
     from pipelines.deadletters import summary as dead_letter_summary
     from pipelines.item_pipelines import index_report
-    from pipelines.es import connect
+    from pipelines.es import client_for
     from pipelines.index import ensure_index
 
     outlets = list(outlets)
     alias = settings.get("elasticsearch", "alias")
     if client is None and not dry_run:
-        client = connect(settings.get("elasticsearch", "url"), request_timeout=settings.get("elasticsearch", "request_timeout"))
+        client = client_for(settings)
     if not dry_run:
         ensure_index(client, alias, replicas=settings.get("elasticsearch", "replicas"))
     own_state = state is None

@@ -45,6 +45,7 @@ SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
         "request_timeout": (_float, 30.0),
         "bulk_size": (_int, 200),
         "replicas": (_int, -1),                   # -1: 0 on a single node, 1 when the cluster has more
+        "sniff": (_bool, False),                  # ask the cluster for its other nodes (only where their addresses reach them)
     },
     "state": {
         "dir": (_str, ""),                        # default: $XDG_STATE_HOME/raqib

@@ -34,7 +34,12 @@ _registered: set[str] = set()
 
 
 class ClusterError(Exception):
-    """The cluster cannot be used; the message says why and what to do, and holds no secret."""
+    """The cluster cannot be used; the message says why and what to do, and holds no secret.
+    `status` is the HTTP status when the cluster (or a proxy before it) answered one."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 # --------------------------------------------------------------------------- secrets
@@ -145,11 +150,17 @@ def _check_ca_file(ca: str) -> None:
         ) from None
 
 
-def connect(urls: list[str] | str, *, request_timeout: float = 30.0, check: bool = True) -> Elasticsearch:
+def connect(urls: list[str] | str, *, request_timeout: float = 30.0, check: bool = True,
+            sniff: bool = False) -> Elasticsearch:
     """A client for the cluster at `urls`, checked with one cheap request when `check`.
 
-    Several URLs are several nodes of one cluster: the client round-robins between them and
-    retries a request on another node when one fails.
+    Several URLs are several nodes of one cluster: the client round-robins between them,
+    retries a failed request (connection error, timeout, 429/502/503/504) on another node,
+    and leaves a failing node out for a while (backing off per failure) before trying it
+    again. With `sniff` it also asks the cluster for its nodes' addresses at start and after
+    a node fails, so one URL is enough to reach them all; that only works where the nodes'
+    published addresses are reachable from raqib (not behind a load balancer or NAT), so it
+    is off unless `[elasticsearch] sniff = true`.
     """
     urls = _split(urls)
     where = ", ".join(redact_url(u) for u in urls) or "(no URL)"
@@ -158,6 +169,9 @@ def connect(urls: list[str] | str, *, request_timeout: float = 30.0, check: bool
         "retry_on_timeout": True,
         "max_retries": 3,
     }
+    if sniff:
+        kwargs.update(sniff_on_start=True, sniff_on_node_failure=True, min_delay_between_sniffing=30.0,
+                      sniff_timeout=5.0)
     kwargs.update(credentials())
     schemes = {urlsplit(u).scheme for u in urls}
     ca = os.environ.get("RAQIB_ES_CA_CERTS")
@@ -177,6 +191,12 @@ def connect(urls: list[str] | str, *, request_timeout: float = 30.0, check: bool
     if check:
         check_cluster(client, urls)
     return client
+
+
+def client_for(settings, *, check: bool = True) -> Elasticsearch:
+    """`connect` with the `[elasticsearch]` settings (URLs, timeout, sniffing)."""
+    es = settings["elasticsearch"]
+    return connect(es["url"], request_timeout=es["request_timeout"], check=check, sniff=bool(es.get("sniff")))
 
 
 def _is_loopback(url: str) -> bool:
@@ -246,7 +266,7 @@ def explain(exc: BaseException, urls: list[str] | str) -> ClusterError:
             "or point raqib at your cluster with --es URL or RAQIB_ES_URL."
         )
     if isinstance(exc, es_exc.ApiError):
-        return ClusterError(f"Elasticsearch at {where} answered {exc.meta.status}: {_reason(exc)}")
+        return ClusterError(f"Elasticsearch at {where} answered {exc.meta.status}: {_reason(exc)}", exc.meta.status)
     if isinstance(exc, TransportError):
         return ClusterError(f"Elasticsearch at {where} failed: {redact(text)}")
     return ClusterError(f"Elasticsearch at {where}: {redact(type(exc).__name__ + ': ' + text)}")

@@ -26,10 +26,10 @@ def load_outlets(args: argparse.Namespace):
 
 def es_client(args: argparse.Namespace, cfg=None):
     """A checked client for the configured cluster (ClusterError with advice when unreachable)."""
-    from pipelines.es import connect
+    from pipelines.es import client_for
 
     cfg = cfg or load_settings(args)
-    return connect(cfg.get("elasticsearch", "url"), request_timeout=cfg.get("elasticsearch", "request_timeout"))
+    return client_for(cfg)
 
 
 def alias(cfg) -> str:

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from crawler.outlets import select
     from crawler.service import Service, ServiceError, default_command
     from pipelines.alerts import context as alert_context
-    from pipelines.es import connect
+    from pipelines.es import client_for
     from pipelines.index import ensure_index
 
     every = None
@@ -66,7 +66,6 @@ def run(args: argparse.Namespace) -> int:
         return 1
     client = commands.es_client(args, cfg)          # unreachable cluster: one clear error now
     ensure_index(client, commands.alias(cfg))
-    urls = cfg.get("elasticsearch", "url")
     es_option = args.es or None
     fleet = None
     if cfg.get("state", "redis_url"):               # several `raqib run` share the work: README, Scaling
@@ -76,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     service = Service(
         config_dir=config_dir, settings=cfg, outlets=outlets, state_dir=alert_context.state_dir_for(cfg),
         command=default_command(config_dir, es_option, args.log_format), every=every, alias=commands.alias(cfg),
-        es_client_factory=lambda: connect(urls, request_timeout=cfg.get("elasticsearch", "request_timeout"), check=False),
+        es_client_factory=lambda: client_for(cfg, check=False),
         fleet=fleet,
     )
 
