@@ -110,7 +110,7 @@ def failure_of(entry: dict[str, Any]) -> tuple[str, str] | None:
     status = entry.get("status")
     errors = {k: int(v) for k, v in (entry.get("errors") or {}).items() if v and k not in NOT_THE_OUTLETS}
     if status == "blocked":
-        return "blocked", f"the outlet blocks or challenges the crawler: {entry.get('blocked') or 'blocked'}"
+        return "blocked", str(entry.get("blocked") or "the outlet blocks or challenges the crawler")
     if status == "failed":
         if not errors:
             return "other", "nothing could be fetched"
