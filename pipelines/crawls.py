@@ -173,9 +173,19 @@ def write(client, index: str, docs: Iterable[tuple[str, dict]], spool: Path, *, 
           timeout: float = WRITE_TIMEOUT) -> dict[str, Any]:
     """Write `docs`, after any an earlier crawl spooled. Never raises for the cluster's sake:
     returns {"written": n, "spooled": n, "rejected": n, "error": message or None}."""
+    docs = list(docs)
+    try:
+        return _write(client, index, docs, spool, replicas=replicas, timeout=timeout)
+    except OSError as exc:      # the spool itself cannot be written (a full disk): the metrics are lost, the crawl is not
+        log.warning("crawl metrics of this crawl are lost: the spool %s cannot be written (%s)", spool,
+                    exc.strerror or exc, extra={"fields": {"event": "crawl_metrics_lost", "index": index}})
+        return {"written": 0, "spooled": 0, "rejected": 0, "error": f"spool not writable: {exc.strerror or exc}"}
+
+
+def _write(client, index: str, docs: list[tuple[str, dict]], spool: Path, *, replicas: int,
+           timeout: float) -> dict[str, Any]:
     from pipelines.es import explain, redact
 
-    docs = list(docs)
     with _locked(spool):
         pending = dict(_read_spool(spool))
         pending.update(docs)
@@ -207,7 +217,10 @@ def write(client, index: str, docs: Iterable[tuple[str, dict]], spool: Path, *, 
                 rejected += 1     # a document the mapping refuses will never fit: logged, not kept
                 log.warning("crawl metrics document %s rejected by %s: %s", op.get("_id"), index,
                             (op.get("error") or {}).get("reason"))
-        _write_spool(spool, [])
+        try:
+            _write_spool(spool, [])
+        except OSError as exc:   # written, and ids are stable: a stale spool only rewrites the same documents
+            log.warning("cannot empty the crawl-metrics spool %s: %s", spool, exc.strerror or exc)
         return {"written": len(items) - rejected, "spooled": 0, "rejected": rejected, "error": None}
 
 

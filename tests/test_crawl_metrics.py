@@ -185,3 +185,11 @@ def test_the_crawls_index_is_created_idempotently(es, alias):
     assert set(mapping["properties"]["errors"]["properties"]) >= {"timeout", "blocked", "http_5xx"}
     template = es.indices.get_index_template(name=index).body["index_templates"][0]["index_template"]
     assert template["index_patterns"] == [index]
+
+
+def test_metrics_that_can_be_neither_written_nor_spooled_never_fail_the_crawl(tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the state directory should be", encoding="utf-8")
+    docs = [("c1-local", {"outlet": "local"})]
+    result = crawls.write(None, "raqib-test-nowhere", docs, blocker / crawls.SPOOL_FILE)
+    assert result["written"] == result["spooled"] == 0 and result["error"].startswith("spool not writable")
