@@ -7,6 +7,7 @@ ready, so a wrong URL or a missing privilege stops the crawl with one clear mess
 """
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,19 @@ from crawler.state import StateWriteError
 from crawler.stats import build_report, write_json
 
 log = logging.getLogger(__name__)
+
+
+def _tune_gc() -> None:
+    """A crawl allocates millions of short-lived objects (parse trees, tokens, requests), and
+    Python's cyclic collector kept walking the long-lived ones (modules, the tagger's tables,
+    the client) over and over: 9% of a crawl's CPU (bench/results/crawl.json). What exists
+    before the crawl starts is frozen out of collection, and the youngest generation is
+    collected after 5,000 allocations instead of 700 (20,000 saved no more CPU and kept 30 MB
+    more of cyclic garbage, responses among it, waiting). Reference counting still frees
+    almost everything at once."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(5_000, 10, 10)
 
 
 class CrawlError(RuntimeError):
@@ -146,6 +160,7 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
     crawler = process.create_crawler(OutletSpider)
     started = time.time()
     failures: list = []
+    _tune_gc()
     try:
         process.crawl(crawler, context=ctx).addErrback(failures.append)
         process.start()
