@@ -274,6 +274,8 @@ class IndexPipeline(_Step):
         try:
             result = await self.io(bulk_index, self.ctx.client, [(q.doc_id, q.doc) for q in batch], self.ctx.alias)
         except ClusterError as exc:
+            if exc.status == 413:
+                return await self._too_large(batch, exc)
             self.failures += 1
             wait = min(FLUSH_INTERVAL * 2 ** self.failures, RETRY_MAX)
             self.next_try = time.monotonic() + wait
@@ -308,6 +310,30 @@ class IndexPipeline(_Step):
             for q in batch:
                 if self.queue.get(q.doc_id) is q:
                     del self.queue[q.doc_id]
+            return False
+
+    async def _too_large(self, batch: list[_Queued], exc) -> bool:
+        """A request the cluster (or a proxy before it, such as a web server's body size limit)
+        refuses for its size, 413: the batch is written in halves, and later batches are made
+        smaller too. A single document too large to send is a dead letter: sent again, it
+        would be refused again."""
+        if len(batch) > 1:
+            half = len(batch) // 2
+            if self.bulk_size > half:
+                self.bulk_size = half
+                logger.warning("Elasticsearch refused a bulk request of %d documents as too large (413); "
+                               "writing at most %d at a time from now on", len(batch), half)
+            first = await self._write(batch[:half])
+            second = await self._write(batch[half:])
+            return first and second
+        from pipelines.index import BulkResult
+
+        q = batch[0]
+        result = BulkResult(rejected=[(q.doc_id, f"too large to send: {exc}"[:1000])])
+        try:
+            return await self._settle(batch, {q.doc_id: q}, result, time.time())
+        except StateWriteError as fault:
+            stop_crawl(self.crawler, fault)
             return False
 
     async def _settle(self, batch: list[_Queued], by_id: dict[str, _Queued], result, now: float) -> bool:

@@ -27,10 +27,15 @@ class HoldingProxy:
     """An HTTP proxy to `target`. When `hold` is "before" or "after", the next request whose
     path contains `/_bulk` is held: "before" it is forwarded (the cluster never sees it),
     "after" the cluster has answered (its writes are applied; the client never learns it).
-    `held` is set then; the held exchange ends, unanswered, when `release()` is called."""
+    `held` is set then; the held exchange ends, unanswered, when `release()` is called.
 
-    def __init__(self, target: str):
+    With `max_body`, a request with a larger body is answered 413 without being forwarded, as
+    a web server in front of a cluster does (nginx's client_max_body_size)."""
+
+    def __init__(self, target: str, max_body: int | None = None):
         self.target = urlsplit(target)
+        self.max_body = max_body
+        self.refused: list[int] = []        # sizes of the bodies answered 413
         self.hold: str | None = None
         self.held = threading.Event()
         self._release = threading.Event()
@@ -46,6 +51,15 @@ class HoldingProxy:
             def _any(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                if proxy.max_body is not None and length > proxy.max_body:
+                    proxy.refused.append(length)
+                    page = b"<html><head><title>413 Request Entity Too Large</title></head></html>"
+                    self.send_response(413)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", str(len(page)))
+                    self.end_headers()
+                    self.wfile.write(page)
+                    return
                 mode = proxy._take(self.path)
                 if mode == "before":
                     proxy._wait_and_hang_up(self)

@@ -294,3 +294,41 @@ def test_a_cluster_outage_of_a_minute_mid_crawl_is_survived_within_the_crawl(tmp
         fetched_at = {site.url(r.path): r.at for r in site.requests("/news/") if r.status == 200}
         order = [fetched_at[h["_source"]["canonical_url"]] for h in hits]
         assert order == sorted(order)
+
+
+# --- a request too large for what stands before the cluster -----------------------------------
+
+def test_a_bulk_too_large_for_the_cluster_is_split_and_a_document_too_large_is_a_dead_letter(tmp_path, es_url, es,
+                                                                                              alias):
+    """A web server before the cluster refuses bodies over 100 kB (413), as nginx does by
+    default with a small client_max_body_size: batches are halved until they pass, and the one
+    article too large to pass alone is set aside, not retried forever."""
+    from crashkit import HoldingProxy
+
+    proxy = HoldingProxy(es_url, max_body=100_000)
+    try:
+        with Site() as site:
+            paths = _site(site, AR[:8])
+            long_text = "\n".join(f"الفقرة {i}: " + AR[i % len(AR)]["text"].split("\n")[0] for i in range(150))
+            site.add("/news/99", article_html("تقرير طويل جدا عن الوضع في سوريا", long_text,
+                                              published=recent(1).isoformat()))
+            site.add("/", listing_html([site.url(p) for p in paths + ["/news/99"]]))
+            state = tmp_path / "s"
+            config = write_config(tmp_path / "c", es_url=proxy.url, alias=alias, state_dir=state,
+                                  outlets_yaml="outlets:\n" + outlet_yaml("local", site))
+            result = crawl(config)
+            assert result.code == 0, result.err
+            assert "Traceback" not in result.err
+            assert proxy.refused                                        # the limit was met for real
+            assert "too large (413)" in result.err
+            assert result.outlet("local")["indexed"]["new"] == 8
+            assert result.outlet("local")["errors"] == {"index_rejected": 1}
+            assert result.stats["dead_letters"]["added"] == 1 and result.stats["index"]["outages"] == 0
+            [letter] = [json.loads(x) for x in (state / "dead-letters.jsonl").read_text(encoding="utf-8").splitlines()]
+            assert letter["url"] == site.url("/news/99") and "413" in letter["reason"]
+            assert len(letter["doc"]["text"]) > 50_000
+            urls, ids = by_url_and_id(es, alias)
+            assert set(urls) == {site.url(p) for p in paths}
+            assert set(urls.values()) == {1} and set(ids.values()) == {1}
+    finally:
+        proxy.close()
