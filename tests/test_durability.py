@@ -142,24 +142,55 @@ def test_a_document_the_cluster_refuses_is_a_dead_letter_and_the_rest_is_indexed
 
 # --- a disk that fills up --------------------------------------------------------------------
 
-def test_a_full_disk_stops_the_crawl_with_a_clear_error_and_loses_nothing(tmp_path, es_url, es, alias):
+@pytest.fixture
+def small_disk(tmp_path):
+    """(a 1 MB file system of its own (tmpfs), a function that gives it room again): a disk
+    that really fills up (ENOSPC). Mounting needs root; elsewhere the test says it was not run."""
+    import shutil
+
+    mount = shutil.which("mount")
+    where = tmp_path / "disk"
+    where.mkdir()
+    if os.geteuid() != 0 or not mount or subprocess.run(
+            [mount, "-t", "tmpfs", "-o", "size=1m", "raqib-test", str(where)], capture_output=True).returncode:
+        pytest.skip("a real full file system needs a tmpfs mount (root); the file-size-limit variant ran instead")
+
+    def grow():
+        subprocess.run([mount, "-o", "remount,size=64m", str(where)], check=True)
+
+    try:
+        yield where, grow
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+@pytest.mark.parametrize("fault", ["file_size_limit", "file_system_full"])
+def test_a_full_disk_stops_the_crawl_with_a_clear_error_and_loses_nothing(tmp_path, es_url, es, alias, fault, request):
     with Site() as site:
         paths = _site(site, [dict(r, title=f"{r['title']} ({i})") for i, r in enumerate((AR * 2)[:30])])
-        state = tmp_path / "s"
+        if fault == "file_system_full":
+            disk, grow = request.getfixturevalue("small_disk")
+            state, limit = disk / "s", None
+        else:   # every file the crawl writes may grow to 1 MB, no more (RLIMIT_FSIZE: EFBIG)
+            grow, state, limit = None, tmp_path / "s", 1_000_000
         config = write_config(tmp_path / "c", es_url=es_url, alias=alias, state_dir=state,
                               outlets_yaml="outlets:\n" + outlet_yaml("local", site))
-        # The state directory may grow to 1 MB per file: it fills up part-way through the crawl.
-        full = raqib(config, "crawl", "--stats-json", str(tmp_path / "full.json"), limit_file_size=1_000_000)
+        # The state directory fills up part-way through the crawl.
+        full = raqib(config, "crawl", "--stats-json", str(tmp_path / "full.json"), limit_file_size=limit)
         assert full.returncode == 1
         assert "Traceback" not in full.stderr
         assert f"raqib crawl: stopped: cannot write the crawl state in {state / 'crawl.sqlite3'}" in full.stderr
         assert "free disk space" in full.stderr and "run the crawl again" in full.stderr
+        if fault == "file_system_full":
+            assert "database or disk is full" in full.stderr
         report = json.loads((tmp_path / "full.json").read_text(encoding="utf-8"))
         assert report["finish_reason"] == "state_unwritable" and "cannot write the crawl state" in report["error"]
         before = set(docs(es, alias))
         assert 0 < len(before) < len(paths)           # it did stop part-way, after indexing some
 
         # space again: the next crawl indexes every article, each exactly once
+        if grow is not None:
+            grow()
         site.log.clear()
         done = crawl(config)
         assert done.code == 0, done.err
