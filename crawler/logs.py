@@ -21,12 +21,15 @@ class _RedactFilter(logging.Filter):
 
 class TextFormatter(logging.Formatter):
     """The readable line, redacted whole: the filter cleans the message, but a traceback or
-    stack printed below it can carry a secret in an exception's text."""
+    stack printed below it can carry a secret in an exception's text. It goes to a terminal,
+    and a message may quote a page (a URL, a title in an error): control sequences and bidi
+    overrides are taken out (pipelines/safetext.py)."""
 
     def format(self, record: logging.LogRecord) -> str:
         from pipelines.es import redact
+        from pipelines.safetext import clean
 
-        return redact(super().format(record))
+        return clean(redact(super().format(record)))
 
 
 def _scrub(value):

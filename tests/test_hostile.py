@@ -201,3 +201,19 @@ def test_what_an_older_writer_stored_is_neutralised_on_output(raqib, es, alias, 
     code, out, err = raqib("alerts", "list")
     assert code == 0, err
     assert "رابط" in out and not UNSAFE.search(out)
+
+
+def test_log_lines_quoting_a_page_cannot_steer_the_terminal(capsys):
+    import logging
+
+    from crawler.logs import setup_logging
+
+    setup_logging("text")
+    try:
+        logging.getLogger("raqib.test").warning("extraction failed on %s: %s", "http://x/\u202eafdp.exe",
+                                                f"title {ESC}]0;owned\x07{ESC}[2J\x9b1m \ud800 end")
+    finally:
+        logging.getLogger().handlers[:] = []
+    err = capsys.readouterr().err
+    assert "extraction failed on http://x/afdp.exe: title ]0;owned[2J1m \ufffd end" in err
+    assert not UNSAFE.search(err)
