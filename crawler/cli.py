@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.es import ClusterError, redact
     from crawler.esnode import NodeError
     from crawler.crawl import CrawlError
+    from crawler.state import StateWriteError
 
     try:
         return int(args.run(args) or 0)
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     except NodeError as exc:
         print(f"raqib: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except CrawlError as exc:       # the crawl state cannot be written (a full disk)
+    except (CrawlError, StateWriteError) as exc:       # the crawl state or a ledger cannot be written (a full disk)
         print(f"raqib: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

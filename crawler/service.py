@@ -555,7 +555,20 @@ class Service:
             }
             if self.fleet is not None:
                 data["fleet"] = self.fleet.describe()
-        self.store.save(data)
+        try:
+            self.store.save(data)
+        except OSError as exc:
+            # A full disk: said once, and the service goes on (its crawls stop with their own
+            # clear error and back off); the state is written again as soon as there is room.
+            if not getattr(self, "_unsaved", False):
+                log.error("cannot write the service state %s: %s; free disk space: the schedule is kept in "
+                          "memory meanwhile, and `raqib status` shows the last state written", self.store.path,
+                          exc.strerror or exc)
+            self._unsaved = True
+        else:
+            if getattr(self, "_unsaved", False):
+                log.warning("the service state is written again (%s)", self.store.path)
+            self._unsaved = False
         if self.fleet is not None:
             self.fleet.share(data)
 

@@ -363,3 +363,72 @@ def test_a_bulk_too_large_for_the_cluster_is_split_and_a_document_too_large_is_a
             assert set(urls.values()) == {1} and set(ids.values()) == {1}
     finally:
         proxy.close()
+
+
+# --- the service on a full disk --------------------------------------------------------------
+
+@pytest.mark.slow
+def test_raqib_run_on_a_full_disk_says_so_keeps_running_and_catches_up(tmp_path, es_url, es, alias):
+    """`raqib run` started on a full disk refuses to start, with one clear line. Started
+    with room, then its disk fills up (a soft RLIMIT_FSIZE of 1 kB set on the running service,
+    which its next crawls inherit): the service state and the crawl of the articles just
+    published cannot be written; both say so clearly, nothing crashes, the service stays up.
+    Once the limit is lifted (room again), the next crawl indexes every article exactly once."""
+    import threading
+
+    with Site() as site:
+        site.add("/", listing_html([]))
+        state = tmp_path / "s"
+        config = write_config(tmp_path / "c", es_url=es_url, alias=alias, state_dir=state,
+                              outlets_yaml="outlets:\n" + outlet_yaml("local", site))
+        with (config / "settings.toml").open("a", encoding="utf-8") as fh:
+            fh.write("[service]\njitter = 0\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAQIB_")}
+        argv = [sys.executable, "-m", "crawler.cli", "--config", str(config), "run", "--every", "2s"]
+
+        def full():
+            resource.setrlimit(resource.RLIMIT_FSIZE, (1000, resource.RLIM_INFINITY))
+
+        refused = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, preexec_fn=full, timeout=60)
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr
+        assert "raqib: cannot write the alert ledger" in refused.stderr and "Free disk space" in refused.stderr
+
+        # the log goes through a pipe: a pipe is not a file, so the limit does not silence it
+        svc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        lines: list[bytes] = []
+        reader = threading.Thread(target=lambda: lines.extend(iter(svc.stdout.readline, b"")), daemon=True)
+        reader.start()
+        text = lambda: b"".join(lines).decode("utf-8", "replace")  # noqa: E731
+
+        def wait_for(check, what: str, timeout: float = 120) -> None:
+            deadline = time.monotonic() + timeout
+            while not check():
+                assert svc.poll() is None, text()
+                assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{text()}"
+                time.sleep(0.2)
+
+        try:
+            wait_for(lambda: "crawl local: ok" in text(), "a first (empty) crawl")
+            resource.prlimit(svc.pid, resource.RLIMIT_FSIZE, (1000, resource.RLIM_INFINITY))     # the disk is full
+            paths = _site(site, AR[:6])                                                         # and news arrive
+            wait_for(lambda: "cannot write the service state" in text() and "cannot write the crawl state" in text(),
+                     "both errors")
+            wait_for(lambda: "crawl local: failed" in text(), "the failed crawl")
+            assert docs(es, alias) == {}
+            # room again: lift the limit of the running service (its next crawls inherit it)
+            resource.prlimit(svc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+            wait_for(lambda: len(docs(es, alias)) == len(paths), "every article", timeout=180)
+            wait_for(lambda: "the service state is written again" in text(), "the service state")
+            svc.send_signal(15)
+            assert svc.wait(60) == 0, text()
+        finally:
+            if svc.poll() is None:
+                svc.kill()
+                svc.wait()
+            reader.join(5)
+        log = text()
+        assert "Traceback" not in log and "Logging error" not in log, log
+        urls, ids = by_url_and_id(es, alias)
+        assert set(urls) == {site.url(p) for p in paths}
+        assert set(urls.values()) == {1} and set(ids.values()) == {1}
+        assert json.loads((state / "service.json").read_text(encoding="utf-8"))["service"]["pid"] is None

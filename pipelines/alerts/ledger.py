@@ -118,21 +118,31 @@ class Backoff:
 class Ledger:
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         # One connection per Ledger; the lock keeps threads of one process (the service's
         # scheduler runs jobs in a pool) from interleaving transactions on it.
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")   # a delivery marked sent survives a power cut
-        self._db.execute("PRAGMA busy_timeout=30000")
-        with self._tx() as db:
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            columns = {row[1] for row in db.execute("PRAGMA table_info(deliveries)")}
-            if "lease_owner" not in columns:   # a ledger written by the first release
-                db.execute("ALTER TABLE deliveries ADD COLUMN lease_owner TEXT")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")   # a delivery marked sent survives a power cut
+            self._db.execute("PRAGMA busy_timeout=30000")
+            with self._tx() as db:
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                columns = {row[1] for row in db.execute("PRAGMA table_info(deliveries)")}
+                if "lease_owner" not in columns:   # a ledger written by the first release
+                    db.execute("ALTER TABLE deliveries ADD COLUMN lease_owner TEXT")
+        except (sqlite3.Error, OSError) as exc:
+            from crawler.state import StateWriteError, storage_fault
+
+            if storage_fault(exc, self.path) is None:
+                raise
+            why = str(exc) if isinstance(exc, sqlite3.Error) else (exc.strerror or str(exc))
+            raise StateWriteError(f"cannot write the alert ledger {self.path}: {why}. Free disk space (or make the "
+                                  "directory writable) and start again; no alert is lost meanwhile: articles are "
+                                  "matched when the ledger can record them") from None
 
     def close(self) -> None:
         with self._lock:
