@@ -39,6 +39,8 @@ from pipelines.urls import article_identity, canonicalize, safe_url
 logger = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 2.0        # seconds: alerts should leave within seconds of a page's arrival
+LOOKUP_BATCH = 20           # duplicate look-ups sent to the cluster together ...
+LOOKUP_WAIT = 0.05          # ... or after this many seconds, whichever comes first
 RETRY_MAX = 15.0            # seconds between bulk attempts while the cluster is unreachable (each is one refused connection)
 INDEX_STATS = "raqib-index"  # crawl-wide counts of the index step: outages, dead letters
 
@@ -156,30 +158,66 @@ class EnrichPipeline(_Step):
 
 
 class DedupePipeline(_Step):
-    """Marks a copy of an already indexed article (same text elsewhere) with `duplicate_of`."""
+    """Marks a copy of an already indexed article (same text elsewhere) with `duplicate_of`.
+
+    This crawl's own articles are looked up in memory; the cluster is asked about the
+    others in batches (LOOKUP_BATCH searches in one _msearch, or what LOOKUP_WAIT gathered):
+    one search per article cost the node three times the CPU."""
 
     def open_spider(self, spider=None):
         self.recent = dedupe.RecentIndex()
+        self._waiting: list[tuple[dedupe.Fingerprint, str, asyncio.Future]] = []
+        self._timer: asyncio.TimerHandle | None = None
 
     async def process_item(self, item: FetchedPage, spider=None):
         fp = await self.cpu(dedupe.fingerprint, item.doc)
         item.doc.update(fp.fields())
         match = dedupe.best_match(fp, self.recent.candidates(fp), exclude=item.doc_id)
+        # known at once to the articles behind it, before the cluster has answered
+        self.recent.add(item.doc_id, fp, match.doc_id if match is not None else None)
         if match is None and self.ctx.client is not None:
-            try:
-                stored = await self.io(dedupe.cluster_candidates, self.ctx.client, self.ctx.alias, fp, exclude=item.doc_id)
-            except Exception as exc:  # noqa: BLE001 - the index step reports an unreachable cluster
-                logger.debug("duplicate lookup failed: %s", exc)
-                stored = []
-            match = dedupe.best_match(fp, stored, exclude=item.doc_id)
+            match = dedupe.best_match(fp, await self._stored(fp, item.doc_id), exclude=item.doc_id)
+            if match is not None:
+                self.recent.add(item.doc_id, fp, match.doc_id)
         if match is not None:
             item.doc["duplicate_of"] = match.doc_id
             item.duplicate_of = match.doc_id
             self.ostats.inc(item.outlet, "duplicates")
         else:
             item.doc.pop("duplicate_of", None)
-        self.recent.add(item.doc_id, fp, item.duplicate_of)
         return item
+
+    def _stored(self, fp: dedupe.Fingerprint, exclude: str) -> asyncio.Future:
+        """The stored candidates for `fp`, from the next batch of look-ups."""
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((fp, exclude, future))
+        if len(self._waiting) >= LOOKUP_BATCH:
+            self._send()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(LOOKUP_WAIT, self._send)
+        return future
+
+    def _send(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._waiting = self._waiting, []
+        if batch:
+            asyncio.ensure_future(self._lookup(batch))
+
+    async def _lookup(self, batch: list[tuple[dedupe.Fingerprint, str, asyncio.Future]]) -> None:
+        try:
+            found = await self.io(dedupe.cluster_candidates_many, self.ctx.client, self.ctx.alias,
+                                  [(fp, exclude) for fp, exclude, _ in batch])
+        except Exception as exc:  # noqa: BLE001 - the index step reports an unreachable cluster
+            logger.debug("duplicate lookup failed: %s", exc)
+            found = [[] for _ in batch]
+        for (_, _, future), stored in zip(batch, found):
+            if not future.done():
+                future.set_result(stored)
+
+    def close_spider(self, spider=None):
+        self._send()
 
 
 @dataclass

@@ -86,3 +86,44 @@ def test_the_cluster_finds_a_stored_copy(es, alias, articles):
     assert match is not None and match.doc_id == f"id-{SPA[0]}"
     unrelated = _fp(articles[[k for k in articles if k not in SPA][5]])
     assert dedupe.best_match(unrelated, dedupe.cluster_candidates(es, alias, unrelated, exclude="x"), exclude="x") is None
+    # the crawl asks in batches: one _msearch, one answer per look-up, in order
+    others = [_fp(articles[k]) for k in [k for k in articles if k not in SPA][5:8]]
+    many = dedupe.cluster_candidates_many(es, alias, [(fp, "id-new"), (unrelated, "x"), *((o, "y") for o in others),
+                                                      (fp, f"id-{SPA[0]}")])
+    assert len(many) == 6
+    assert dedupe.best_match(fp, many[0], exclude="id-new").doc_id == f"id-{SPA[0]}"
+    assert dedupe.best_match(unrelated, many[1], exclude="x") is None
+    assert [c[0] for c in many[0]] == [c[0] for c in candidates]
+    # the article itself is excluded: a re-crawl is an update, never its own duplicate
+    assert f"id-{SPA[0]}" not in [c[0] for c in many[5]]
+    assert dedupe.cluster_candidates_many(es, alias, []) == []
+
+
+def test_a_crawl_marks_copies_that_arrive_together(tmp_path, es_url, es, alias):
+    """Three copies of one dispatch fetched in one crawl, side by side: each is known to the
+    others as soon as it is fingerprinted, before the cluster is asked about it, so exactly
+    one is the original and the other two point to it."""
+    from crawlrun import crawl, write_config
+    from localsite import Site, article_html, listing_html, recent
+
+    rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
+    spa = [r for r in rows if r["id"] in SPA]
+    others = [r for r in rows if r["id"] not in SPA and r["lang"] == "ar"][:5]
+    with Site("127.0.0.1") as site:
+        paths = [f"/news/{i}" for i in range(len(spa) + len(others))]
+        for path, row in zip(paths, spa + others):
+            site.add(path, article_html(row["title"], row["text"], published=recent(1).isoformat()))
+        site.add("/", listing_html([site.url(p) for p in paths]))
+        yaml = (f"outlets:\n  local:\n    name: Local\n    home: {site.url('/')}\n    language: ar\n"
+                f"    domains: [{site.host}]\n    article_pattern: '/news/\\d+$'\n")
+        config = write_config(tmp_path / "c", es_url=es_url, alias=alias, state_dir=tmp_path / "s", outlets_yaml=yaml)
+        result = crawl(config)
+        assert result.code == 0, result.err
+    es.indices.refresh(index=alias)
+    hits = es.search(index=alias, size=50).body["hits"]["hits"]
+    copies = {h["_id"]: h["_source"].get("duplicate_of") for h in hits if h["_source"]["url"].endswith(tuple(paths[:3]))}
+    originals = [i for i, of in copies.items() if of is None]
+    assert len(copies) == 3 and len(originals) == 1
+    assert sorted(of for of in copies.values() if of) == [originals[0]] * 2
+    assert result.outlet("local")["duplicates"] == 2
+    assert all("duplicate_of" not in h["_source"] for h in hits if not h["_source"]["url"].endswith(tuple(paths[:3])))
