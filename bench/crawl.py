@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"{sum(SIZES['quick'].values())} grown pages instead of {sum(SIZES['full'].values())}")
     parser.add_argument("--processes", default="1,2", help="crawl process counts to measure (default: 1,2)")
     parser.add_argument("--profile", type=Path, metavar="FILE", help="profile one crawl with py-spy instead")
+    parser.add_argument("--before", metavar="COMMIT",
+                        help="also crawl the same pages with the code of COMMIT (one process) and write "
+                             "bench/results/crawl_before_after.json")
     parser.add_argument("--out", type=Path, default=common.RESULTS / "crawl.json")
     args = parser.parse_args(argv)
     mode = "quick" if args.quick else "full"
@@ -108,6 +111,17 @@ def main(argv: list[str] | None = None) -> int:
         if ms:
             result["extraction_cpu_ms_per_page_181_pages"] = ms
             result["projected_ratio_on_181_pages"] = round((ms + overhead) / ms, 3)
+        if args.before and 1 in runs:
+            before = crawl(mirror, tmp / "before", es_url, client, [sum(HALVES, [])], espid,
+                           code=_export(args.before, tmp / "code-before"))
+            common.write_json(common.RESULTS / "crawl_before_after.json", {
+                "benchmark": "crawl_before_after", "mode": mode, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "machine": {**common.machine(), "load_avg_1_5_15_start": run.load_start, "load_avg_1_5_15_end": common.load()},
+                "pages": "the same mirror pages, crawled by each code in turn",
+                "before": {"commit": args.before, **{k: before[k] for k in _COMPARED}},
+                "after": {"commit": _head(), **{k: runs[1][k] for k in _COMPARED}},
+                "extraction_bound_cpu_ms_per_page": result["extraction_bound"]["cpu_ms_per_page"],
+            })
         result["server"]["x_faster_than_crawl"] = round(result["server"]["pages_per_s"] / base["article_pages_per_s"], 1)
         result["server"]["verified_10x"] = result["server"]["x_faster_than_crawl"] >= SERVER_FACTOR
         for n in counts[1:]:
@@ -156,8 +170,26 @@ def prepare(mirror, where: Path, es_url: str, alias: str) -> Path:
     return config
 
 
-def crawl(mirror, where: Path, es_url: str, client, groups: list[list[str]], espid: int | None) -> dict:
-    """One crawl of every outlet by len(groups) processes at once, each with its outlets."""
+_COMPARED = ("article_pages", "article_pages_per_s", "cpu_ms_per_article_page", "main_thread_cpu_ms_per_article_page",
+             "peak_rss_mb_per_process", "indexed_new", "errors")
+
+
+def _export(commit: str, where: Path) -> Path:
+    """The project's files at `commit`, unpacked in `where` (the git history is not touched)."""
+    where.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", commit], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    return where
+
+
+def _head() -> str:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
+def crawl(mirror, where: Path, es_url: str, client, groups: list[list[str]], espid: int | None,
+          code: Path = ROOT) -> dict:
+    """One crawl of every outlet by len(groups) processes at once, each with its outlets
+    (`code`: the project directory whose crawler runs)."""
     alias = common.new_alias()
     config = prepare(mirror, where, es_url, alias)
     mirror.clear_requests()
@@ -168,7 +200,7 @@ def crawl(mirror, where: Path, es_url: str, client, groups: list[list[str]], esp
             flags = [a for key in group for a in ("--outlet", key)]
             children.append(Child(raqib_argv(config, "-q", "crawl", "--no-alerts", "--stats-json",
                                              str(where / f"stats-{i}.json"), *flags), env=clean_env(),
-                                  sample_threads=True))
+                                  sample_threads=True, cwd=code))
         done = [c.wait() for c in children]
         server_cpu, es1 = common.self_cpu() - server0, common.process_cpu(espid)
         for c in done:
