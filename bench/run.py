@@ -19,6 +19,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from bench import common
 
@@ -274,16 +275,18 @@ def notes(results: dict[str, dict]) -> list[str]:
     return out
 
 
-def update_readme(table: str) -> None:
-    text = README.read_text(encoding="utf-8")
+def update_readme(table: str, readme: Path = README) -> None:
+    """Replace what is between the markers; without them, add a `## Performance` section
+    holding them at the end. Nothing else in the file changes."""
+    text = readme.read_text(encoding="utf-8")
     block = f"{START}\n{table}\n{END}"
     if START in text and END in text:
         text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
     else:
         text = text.rstrip("\n") + "\n\n## Performance\n\n" + block + "\n"
-    tmp = README.with_suffix(".md.tmp")
+    tmp = readme.with_suffix(".md.tmp")
     tmp.write_text(text, encoding="utf-8")
-    tmp.replace(README)
+    tmp.replace(readme)
 
 
 if __name__ == "__main__":
