@@ -179,24 +179,29 @@ local pause = tonumber(redis.call('HGET', KEYS[1], 'pause') or '0')
 return string.format('%.6f', math.max(0, pause - now))
 """
 
-# Take over a dead member: its leased requests go back to the frontier with their score, its
-# spool moves into the taker's. Only one taker wins (SREM). KEYS: members, member:<dead>,
-# leases:<dead>, inflight, inflight-score, frontier, spool:<dead>, spool:<taker>. ARGV: dead.
-# Returns {requeued, doc ids moved...}, or {-1} when it lives after all, {-2} when another took it.
+# Take over a dead member: its leased requests go back to their host's queue with their
+# score, its spool moves into the taker's. Only one taker wins (SREM). KEYS: members,
+# member:<dead>, leases:<dead>, inflight, frontier hosts, frontier length, spool:<dead>,
+# spool:<taker>. ARGV: dead, the prefix of the hosts' queues. Returns {requeued, doc ids
+# moved...}, or {-1} when it lives after all, {-2} when another member took it.
+# (An in-flight entry is "score\nhost\nrequest": see crawler/frontier.py.)
 _RECLAIM = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return {-1} end
 if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return {-2} end
 local leases = redis.call('SMEMBERS', KEYS[3])
 local requeued = 0
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 for _, l in ipairs(leases) do
-  local data = redis.call('HGET', KEYS[4], l)
-  local score = redis.call('HGET', KEYS[5], l)
-  if data then
-    redis.call('ZADD', KEYS[6], score or '0', data)
+  local entry = redis.call('HGET', KEYS[4], l)
+  if entry then
+    local score, host, data = string.match(entry, '^([^\\n]*)\\n([^\\n]*)\\n(.*)$')
+    redis.call('ZADD', ARGV[2] .. host, score, data)
+    redis.call('ZADD', KEYS[5], 'NX', now, host)
+    redis.call('INCR', KEYS[6])
     requeued = requeued + 1
   end
   redis.call('HDEL', KEYS[4], l)
-  redis.call('HDEL', KEYS[5], l)
 end
 redis.call('DEL', KEYS[3])
 local out = {requeued}
@@ -565,8 +570,8 @@ class Member:
             if beat is not None or other == self.id:
                 continue
             out = f.script("reclaim", [f.key("members"), f.key("member", other), f.key("leases", other),
-                                       f.key("inflight"), f.key("inflight-score"), f.key("frontier"),
-                                       f.key("spool", other), f.key("spool", self.id)], [other])
+                                       f.key("inflight"), f.key("frontier", "hosts"), f.key("frontier", "len"),
+                                       f.key("spool", other), f.key("spool", self.id)], [other, f.key("frontier", "h", "")])
             if not out or int(out[0]) < 0:
                 continue
             ids = [i.decode() if isinstance(i, bytes) else str(i) for i in out[1:]]

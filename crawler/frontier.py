@@ -20,6 +20,15 @@ Exactly once, and nothing lost:
   (`Member.reclaim_dead`). A request given back after its article was in fact fetched is
   recognised by the crawl state and not fetched again.
 
+One queue per host, taken in turn. The frontier is not one line but a queue per host (in
+priority, then arrival, order) and a schedule of hosts by the moment each may be served
+next: a member takes the next request of a host that is due, and the host is then not due
+again before its delay (the larger of `download_delay` and its robots.txt Crawl-delay) has
+passed. So a worker never holds requests it would only wait on, and a large outlet's
+thousands of queued articles cannot hold up a small one's few: with a delay, hosts are
+served side by side; without one, in turns. The download handler still takes each host's
+turn at the moment of sending (crawler/middlewares.py), which is what bounds the rate.
+
 Requests are stored as JSON, never pickle: whoever can write to Redis must not be able to
 run code on the workers.
 
@@ -40,6 +49,8 @@ from typing import Any
 
 from scrapy import signals
 from scrapy.statscollectors import MemoryStatsCollector
+from scrapy.utils.httpobj import urlparse_cached
+from redis.exceptions import RedisError
 from scrapy_redis.dupefilter import RFPDupeFilter
 from scrapy_redis.queue import Base as RedisQueueBase
 from scrapy_redis.scheduler import Scheduler as RedisScheduler
@@ -87,46 +98,74 @@ class JsonSerializer:
         return cls._dec(json.loads(data))
 
 
-# KEYS: frontier, seq, job. ARGV: data, priority, counted ('1': add to the job's outstanding).
-# Equal priorities leave in the order they came (the sequence breaks ties), as Scrapy's own queue.
+# Keys: <frontier>:h:<host> one sorted set per host (score: priority, then arrival), <frontier>:hosts
+# the hosts by the time each may next be served, <frontier>:delay the delay of each host,
+# <frontier>:len the number of queued requests. In flight: `inflight` lease → "score\nhost\nrequest".
+
+# KEYS: hosts, delay, len, seq, job. ARGV: data, priority, counted ('1': the job's), host, delay,
+# prefix of the host queues. Equal priorities leave in the order they came, as in Scrapy's queue.
 _PUSH = """
-local seq = redis.call('INCR', KEYS[2])
-redis.call('ZADD', KEYS[1], -tonumber(ARGV[2]) * 1e10 + seq, ARGV[1])
-if ARGV[3] == '1' then redis.call('HINCRBY', KEYS[3], 'outstanding', 1) end
+local seq = redis.call('INCR', KEYS[4])
+redis.call('ZADD', ARGV[6] .. ARGV[4], -tonumber(ARGV[2]) * 1e10 + seq, ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[4], ARGV[5])
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[1], 'NX', tonumber(t[1]) + tonumber(t[2]) / 1000000, ARGV[4])
+redis.call('INCR', KEYS[3])
+if ARGV[3] == '1' then redis.call('HINCRBY', KEYS[5], 'outstanding', 1) end
 return seq
 """
-# KEYS: frontier, lease-seq, inflight, inflight-score, leases:<me>. Returns {lease, data} or nil.
+# KEYS: hosts, delay, len, lease-seq, inflight, leases:<me>. ARGV: prefix of the host queues.
+# The first due host's next request, leased to this member; the host is due again after its
+# delay. A host whose queue ran empty stays scheduled (its pace holds for what comes next)
+# until it is found due and empty. Returns {lease, request} or nil.
 _POP = """
-local item = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if #item == 0 then return false end
-redis.call('ZREM', KEYS[1], item[1])
-local lease = redis.call('INCR', KEYS[2])
-redis.call('HSET', KEYS[3], lease, item[1])
-redis.call('HSET', KEYS[4], lease, item[2])
-redis.call('SADD', KEYS[5], lease)
-return {tostring(lease), item[1]}
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+for _ = 1, 20 do
+  local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 1)
+  if #due == 0 then return false end
+  local host = due[1]
+  local q = ARGV[1] .. host
+  local item = redis.call('ZRANGE', q, 0, 0, 'WITHSCORES')
+  if #item == 0 then
+    redis.call('ZREM', KEYS[1], host)
+    redis.call('HDEL', KEYS[2], host)
+  else
+    redis.call('ZREM', q, item[1])
+    redis.call('DECR', KEYS[3])
+    redis.call('ZADD', KEYS[1], now + tonumber(redis.call('HGET', KEYS[2], host) or '0'), host)
+    local lease = redis.call('INCR', KEYS[4])
+    redis.call('HSET', KEYS[5], lease, item[2] .. '\\n' .. host .. '\\n' .. item[1])
+    redis.call('SADD', KEYS[6], lease)
+    return {tostring(lease), item[1]}
+  end
+end
+return false
 """
-# KEYS: inflight, inflight-score, leases:<me>, job. ARGV: lease. A lease already taken back
-# (this member was thought dead) is not counted twice.
+# KEYS: inflight, leases:<me>, job. ARGV: lease. A lease already taken back (this member was
+# thought dead) is not counted twice.
 _ACK = """
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('SREM', KEYS[3], ARGV[1])
-if redis.call('EXISTS', KEYS[4]) == 1 then redis.call('HINCRBY', KEYS[4], 'outstanding', -1) end
+redis.call('SREM', KEYS[2], ARGV[1])
+if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('HINCRBY', KEYS[3], 'outstanding', -1) end
 return 1
 """
-# KEYS: leases:<me>, inflight, inflight-score, frontier. Every lease held goes back to the queue.
+# KEYS: leases:<me>, inflight, hosts, len. ARGV: prefix of the host queues. Every lease held
+# goes back to its host's queue.
 _RELEASE = """
-local leases = redis.call('SMEMBERS', KEYS[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local n = 0
-for _, l in ipairs(leases) do
-  local data = redis.call('HGET', KEYS[2], l)
-  if data then
-    redis.call('ZADD', KEYS[4], redis.call('HGET', KEYS[3], l) or '0', data)
+for _, l in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local entry = redis.call('HGET', KEYS[2], l)
+  if entry then
+    local score, host, data = string.match(entry, '^([^\\n]*)\\n([^\\n]*)\\n(.*)$')
+    redis.call('ZADD', ARGV[1] .. host, score, data)
+    redis.call('ZADD', KEYS[3], 'NX', now, host)
+    redis.call('INCR', KEYS[4])
     n = n + 1
   end
   redis.call('HDEL', KEYS[2], l)
-  redis.call('HDEL', KEYS[3], l)
 end
 redis.call('DEL', KEYS[1])
 return n
@@ -134,44 +173,51 @@ return n
 
 
 class FleetQueue(RedisQueueBase):
-    """scrapy-redis's queue with leases: `push` counts the request in its job, `pop` takes
-    it under this member's name, `ack` finishes it, `release` gives back all it holds."""
+    """scrapy-redis's queue, one per host, with leases: `push` counts the request in its job,
+    `pop` takes the next request of the first due host under this member's name, `ack`
+    finishes it, `release` gives back all it holds."""
 
     def __init__(self, server, spider, key, serializer=None, *, fleet=None):
         super().__init__(server, spider, key, serializer or JsonSerializer)
         self.fleet = fleet
+        self.hosts, self.delays, self.length = f"{self.key}:hosts", f"{self.key}:delay", f"{self.key}:len"
+        self.per_host = f"{self.key}:h:"
         self._push = server.register_script(_PUSH)
         self._pop = server.register_script(_POP)
         self._ack = server.register_script(_ACK)
         self._release = server.register_script(_RELEASE)
 
     def __len__(self) -> int:
-        return self.server.zcard(self.key)
+        return int(self.server.get(self.length) or 0)
 
-    def push(self, request, job: str | None = None) -> None:
+    def push(self, request, job: str | None = None, *, host: str = "", delay: float = 0.0) -> None:
         f = self.fleet
-        self._push(keys=[self.key, f.key("frontier-seq"), f.key("job", job or "-")],
-                   args=[self._encode_request(request), int(request.priority), "1" if job else "0"])
+        self._push(keys=[self.hosts, self.delays, self.length, f.key("frontier-seq"), f.key("job", job or "-")],
+                   args=[self._encode_request(request), int(request.priority), "1" if job else "0", host,
+                         f"{max(0.0, delay):.6f}", self.per_host])
 
     def pop(self, timeout: int = 0):
         f = self.fleet
-        me = f.member.id
-        out = self._pop(keys=[self.key, f.key("lease-seq"), f.key("inflight"), f.key("inflight-score"),
-                              f.key("leases", me)])
+        out = self._pop(keys=[self.hosts, self.delays, self.length, f.key("lease-seq"), f.key("inflight"),
+                              f.key("leases", f.member.id)], args=[self.per_host])
         if not out:
             return None
-        lease, data = out[0].decode() if isinstance(out[0], bytes) else str(out[0]), out[1]
-        return lease, self._decode_request(data)
+        lease = out[0].decode() if isinstance(out[0], bytes) else str(out[0])
+        return lease, self._decode_request(out[1])
 
     def ack(self, lease: str, job: str | None) -> bool:
         f = self.fleet
-        return bool(self._ack(keys=[f.key("inflight"), f.key("inflight-score"), f.key("leases", f.member.id),
-                                    f.key("job", job or "-")], args=[lease]))
+        return bool(self._ack(keys=[f.key("inflight"), f.key("leases", f.member.id), f.key("job", job or "-")],
+                              args=[lease]))
 
     def release(self) -> int:
         f = self.fleet
-        return int(self._release(keys=[f.key("leases", f.member.id), f.key("inflight"), f.key("inflight-score"),
-                                       self.key]))
+        return int(self._release(keys=[f.key("leases", f.member.id), f.key("inflight"), self.hosts, self.length],
+                                 args=[self.per_host]))
+
+    def clear(self) -> None:
+        for key in self.server.scan_iter(match=f"{self.key}:*"):
+            self.server.delete(key)
 
 
 class JobDupeFilter(RFPDupeFilter):
@@ -223,6 +269,7 @@ class FleetScheduler(RedisScheduler):
         self._ticks = 0
         self._last_reclaim = 0.0
         self._from_fleet: set[str] = set()
+        self._last_trouble = 0.0
         self.fleet.member.join()
         for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
             self.crawler.signals.connect(self._item_done, signal=signal)
@@ -261,14 +308,23 @@ class FleetScheduler(RedisScheduler):
         if not self._shared(request):
             heapq.heappush(self._local, (-request.priority, next(self._seq), request))
             return True
-        if self.df.request_seen(request):
-            info = request.meta["raqib"]
-            self.stats.inc_value(f"raqib/{info['outlet']}/skipped/duplicate_request")
-            return False
         info = request.meta["raqib"]
         info["queued_at"] = time.time()
         info["fid"] = secrets.token_hex(6)      # two equal requests stay two queue entries
-        self.queue.push(request, info.get("job"))
+        host = urlparse_cached(request).hostname or ""
+        slot = self.crawler.engine.downloader.slots.get(request.meta.get("download_slot") or host)
+        delay = max(self.crawler.settings.getfloat("DOWNLOAD_DELAY"), getattr(slot, "delay", 0.0) or 0.0)
+        try:
+            if self.df.request_seen(request):
+                self.stats.inc_value(f"raqib/{info['outlet']}/skipped/duplicate_request")
+                return False
+            self.queue.push(request, info.get("job"), host=host, delay=delay)
+        except RedisError as exc:
+            # Redis away for longer than the client's retries: this process fetches the article
+            # itself rather than lose it (the crawl state stops the crawl if Redis stays away)
+            self._redis_trouble("put an article in the shared frontier", exc)
+            heapq.heappush(self._local, (-request.priority, next(self._seq), request))
+            return True
         self.stats.inc_value("scheduler/enqueued/redis")
         return True
 
@@ -276,7 +332,11 @@ class FleetScheduler(RedisScheduler):
         if self._local:
             return heapq.heappop(self._local)[2]
         while not self.fleet.draining:
-            popped = self.queue.pop()
+            try:
+                popped = self.queue.pop()
+            except RedisError as exc:
+                self._redis_trouble("take work from the shared frontier", exc)
+                return None
             if popped is None:
                 return None
             lease, request = popped
@@ -288,6 +348,12 @@ class FleetScheduler(RedisScheduler):
                 continue
             return self._leased(request, lease, info.get("job"))
         return None
+
+    def _redis_trouble(self, what: str, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._last_trouble > 30:
+            self._last_trouble = now
+            log.warning("cannot %s: Redis at %s: %s", what, self.fleet.where, exc)
 
     # --- leases -------------------------------------------------------------------------
 
@@ -357,8 +423,9 @@ class FleetScheduler(RedisScheduler):
             if self._ticks % SLOW_TICKS == 0:
                 self._flush_stats()
                 self._refresh_blocks()
-            if time.monotonic() - self._last_reclaim >= RECLAIM_EVERY:
-                self._reclaim()
+            closing = getattr(engine._slot, "closing", None) if engine._slot is not None else True
+            if time.monotonic() - self._last_reclaim >= RECLAIM_EVERY and not self.fleet.draining and not closing:
+                self._reclaim()      # not while closing: the index step could no longer write what is taken over
         except Exception as exc:  # noqa: BLE001 - Redis away for a moment: the next tick tries again
             log.warning("fleet upkeep failed: %s", exc)
 

@@ -263,15 +263,17 @@ class IndexPipeline(_Step):
     def _stat(self, name: str, n: float = 1) -> None:
         self.crawler.stats.inc_value(f"{INDEX_STATS}/{name}", n)
 
-    async def _every_interval(self):
+    def _take_adopted(self) -> None:
+        """Documents a fleet member that died left in its spool, now in this process's."""
         adopted = getattr(self.ctx.state, "take_adopted", None)
+        for doc_id, outlet, key, doc in (adopted() if adopted is not None else ()):
+            self.queue.setdefault(doc_id, _Queued(doc_id, outlet, [key], doc, duplicate=bool(doc.get("duplicate_of"))))
+
+    async def _every_interval(self):
         while True:
             await asyncio.sleep(FLUSH_INTERVAL)
             try:
-                # a fleet member that died left documents in its spool; this process took them over
-                for doc_id, outlet, key, doc in (adopted() if adopted is not None else ()):
-                    self.queue.setdefault(doc_id, _Queued(doc_id, outlet, [key], doc,
-                                                          duplicate=bool(doc.get("duplicate_of"))))
+                self._take_adopted()
                 await self.flush()
             except StateWriteError as exc:
                 stop_crawl(self.crawler, exc)
@@ -451,6 +453,7 @@ class IndexPipeline(_Step):
         if self.ctx.client is None:
             return
         try:
+            self._take_adopted()
             await self.flush(final=True)
         except StateWriteError as exc:
             stop_crawl(self.crawler, exc)

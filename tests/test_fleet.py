@@ -202,7 +202,8 @@ def test_a_worker_killed_mid_crawl_loses_nothing(tmp_path, es_url, es, alias, re
                     member = member or _member_of(r, victim.pid)
                     if member and r.hlen(f"raqib:spool:{member}") >= 3 and proxy.bulks:
                         break
-                    assert victim.poll() is None and coordinator.poll() is None
+                    assert victim.poll() is None, victim.stderr.read()
+                    assert coordinator.poll() is None, coordinator.communicate()
                     time.sleep(0.1)
                 else:
                     raise AssertionError("the victim never spooled documents it could not write")
@@ -231,3 +232,47 @@ def test_a_worker_killed_mid_crawl_loses_nothing(tmp_path, es_url, es, alias, re
             assert len(twice) <= leased and not twice & spooled
     finally:
         proxy.close()
+
+
+def test_a_slow_hosts_queue_does_not_hold_up_another_host(tmp_path, es_url, es, alias, redis_url):
+    """The frontier keeps a queue per host: a host that asks for a pause between requests
+    (Crawl-delay) gets its turns, and the other host's articles, queued after all of its,
+    are fetched meanwhile instead of behind them."""
+    from localsite import Site, article_html, listing_html, recent
+    from test_crawl import AR, outlet_yaml
+
+    with Site("127.0.0.2") as slow, Site("127.0.0.3") as fast:
+        for site, n in ((slow, 16), (fast, 8)):
+            paths = [f"/news/{i}" for i in range(1, n + 1)]
+            for i, path in enumerate(paths):
+                row = AR[(i + (0 if site is slow else 20)) % len(AR)]
+                site.add(path, article_html(f"{row['title']} ({site.host} {i})", row["text"],
+                                            published=recent(1).isoformat()))
+            site.add("/", listing_html([site.url(p) for p in paths]))
+        slow.add("/robots.txt", "User-agent: *\nCrawl-delay: 0.5\n", content_type="text/plain")
+        home = fast.pages["/"]
+
+        def late_home(handler, body=home.body):     # the fast host's articles are queued after the slow one's
+            time.sleep(2)
+            Site.send(handler, 200, body)
+            return 200
+        home.handler = late_home
+        outlets = "outlets:\n" + outlet_yaml("slow", slow) + outlet_yaml("fast", fast)
+        configs = []
+        for name in ("coordinator", "worker"):
+            config = write_config(tmp_path / name, es_url=es_url, alias=alias, state_dir=tmp_path / name / "state",
+                                  outlets_yaml=outlets, concurrency=2, concurrency_per_domain=2)
+            settings = config / "settings.toml"
+            settings.write_text(settings.read_text().replace("[state]\n", f'[state]\nredis_url = "{redis_url}"\n'))
+            configs.append(config)
+        worker = start_worker(configs[1], tmp_path / "worker.json")
+        try:
+            result = crawl(configs[0], timeout=300)
+        finally:
+            stop(worker)
+        assert result.code == 0, result.err
+        slow_times = sorted(r.at for r in slow.requests("/news/"))
+        fast_times = sorted(r.at for r in fast.requests("/news/"))
+        assert len(slow_times) == 16 and len(fast_times) == 8
+        assert min(b - a for a, b in zip(slow_times, slow_times[1:])) >= 0.5 * 0.8     # its pace, fleet-wide
+        assert fast_times[-1] < slow_times[5], (fast_times[-1] - slow_times[0], slow_times[5] - slow_times[0])
