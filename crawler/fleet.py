@@ -407,6 +407,25 @@ class Fleet:
         return merged
 
 
+def describe(fleet: Fleet) -> dict[str, Any]:
+    """What `raqib status` shows of the fleet: its live processes, who schedules, the
+    frontier, the outlets being crawled and by whom, and what waits in spools."""
+    r = fleet.redis
+    members = fleet.member.members()
+    crawls = {}
+    for key in r.scan_iter(match=fleet.key("lock", "crawl:*")):
+        holder = r.get(key)
+        if holder:
+            crawls[key.decode().split("crawl:", 1)[1]] = holder.decode("utf-8", "replace").split("|", 1)[0]
+    spooled = {k.decode(): int(v) for k, v in r.hgetall(fleet.key("spool-count")).items()}
+    return {
+        "members": {m: b for m, b in members.items() if b}, "silent": [m for m, b in members.items() if not b],
+        "scheduler": fleet.lock_holder("scheduler"), "queued": int(r.get(fleet.key("frontier", "len")) or 0),
+        "in_flight": int(r.hlen(fleet.key("inflight"))), "hosts": int(r.zcard(fleet.key("frontier", "hosts"))),
+        "crawling": crawls, "spooled": spooled,
+    }
+
+
 SETTLE_MAX = 20.0       # seconds a coordinator waits for the other members' last index writes
 
 

@@ -146,6 +146,12 @@ def test_one_leader_at_a_time_and_a_takeover_when_it_dies(tmp_path, es_url, alia
             after = crawls_logged(dirs["b"][2])
             wait_until(lambda: crawls_logged(dirs["b"][2]) >= after + 2, 60, "two more crawls by b")
             time.sleep(1.5)                              # and a sweep after them
+            status = subprocess.run([sys.executable, "-m", "crawler.cli", "--config", str(dirs["b"][0]), "status",
+                                     "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+            fleet = json.loads(status.stdout)["fleet"]
+            assert fleet["scheduler"] == service_state(sb)["fleet"]["member"]
+            assert {m["role"] for m in fleet["members"].values()} >= {"service", "crawl"}   # b and its worker
+            assert json.loads(status.stdout)["alerts"]["matches"] == 2          # the fleet's ledger
             b.send_signal(signal.SIGTERM)
             assert b.wait(timeout=120) == 0
             b_state = service_state(sb)

@@ -30,7 +30,17 @@ def gather(args: argparse.Namespace) -> dict:
     data = read_state(state_dir)
     ledger_path = alert_context.ledger_path(cfg)
     alerts = data.get("alerts") or {}
-    if ledger_path.exists():
+    fleet = None
+    if cfg.get("state", "redis_url"):              # a fleet: its ledger and frontier are in Redis
+        from crawler.fleet import Fleet, describe
+
+        handle = Fleet.open(cfg, role="status")
+        try:
+            fleet = describe(handle)
+        finally:
+            handle.close()
+        alerts = {**alerts, **alert_context.ledger_of(cfg).summary()}
+    elif ledger_path.exists():
         with Ledger(ledger_path) as ledger:
             alerts = {**alerts, **ledger.summary()}
     try:
@@ -40,7 +50,7 @@ def gather(args: argparse.Namespace) -> dict:
     names = list(dict.fromkeys([*configured, *(data.get("outlets") or {})]))
     return {"state_dir": str(state_dir), "running": service_alive(data), "service": data.get("service") or {},
             "outlets": data.get("outlets") or {}, "configured": configured, "alerts": alerts,
-            "health": _health(cfg, names), "dead_letters": _dead_letters(cfg)}
+            "health": _health(cfg, names), "dead_letters": _dead_letters(cfg), "fleet": fleet}
 
 
 def _dead_letters(cfg) -> dict:
@@ -82,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
               f"start it with `raqib run`")
     else:
         print(f"service: has never run with the state directory {info['state_dir']}; start it with `raqib run`")
+    if info.get("fleet"):
+        _print_fleet(info["fleet"], svc)
     outlets = info["outlets"]
     names = list(dict.fromkeys([*info["configured"], *outlets]))
     if names:
@@ -135,6 +147,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"dead letters: {dead['waiting']} article(s) refused by Elasticsearch wait in {dead['file']}; "
               f"`raqib dead-letters list` shows why, `raqib dead-letters replay` sends them again once the cause is fixed")
     return 0
+
+
+def _print_fleet(fleet: dict, svc: dict) -> None:
+    members = fleet["members"]
+    hosts = sorted({(b or {}).get("host", "?") for b in members.values()})
+    roles = ", ".join(f"{n} {role}" for role, n in sorted(
+        {r: sum(1 for b in members.values() if b.get("role") == r) for r in {b.get("role") for b in members.values()}}.items()))
+    print(f"fleet: {len(members)} process(es) on {len(hosts)} machine(s) ({roles or 'none'}); "
+          f"scheduling: {fleet['scheduler'] or 'nobody (no raqib run holds the lock)'}")
+    crawling = ", ".join(f"{o} (by {m})" for o, m in sorted(fleet["crawling"].items())) or "nothing"
+    spooled = sum(fleet["spooled"].values())
+    print(f"  frontier: {fleet['queued']} article(s) queued for {fleet['hosts']} host(s), {fleet['in_flight']} in "
+          f"flight; crawling now: {crawling}" + (f"; {spooled} document(s) waiting for Elasticsearch" if spooled else ""))
+    if fleet["silent"]:
+        print(f"  silent (their work is taken over): {', '.join(fleet['silent'])}")
 
 
 def _health_line(data: dict | None, now: float) -> str:
