@@ -89,11 +89,18 @@ def connect(url: str, *, timeout: float = 10.0):
         raise FleetError(f"[state] redis_url {where!r} is not a Redis URL; expected redis://HOST:PORT/DB, "
                          "rediss://… (TLS) or unix:///path/to/socket")
     try:
+        # asked once, without retries: a wrong URL is reported at once, not after the back-off
+        probe = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                     retry=Retry(ExponentialBackoff(), 0))
+        try:
+            probe.ping()
+        finally:
+            probe.close()
+        # the client raqib works with rides out a blip (a Redis restart, a failover) by retrying
         client = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30,
             retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), 6),
             retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError])
-        client.ping()
     except redis.exceptions.AuthenticationError:
         raise FleetError(f"Redis at {where} refused the credentials in [state] redis_url (or $RAQIB_REDIS_URL); "
                          "check the user name and password") from None

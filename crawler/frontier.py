@@ -150,13 +150,14 @@ redis.call('SREM', KEYS[2], ARGV[1])
 if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('HINCRBY', KEYS[3], 'outstanding', -1) end
 return 1
 """
-# KEYS: leases:<me>, inflight, hosts, len. ARGV: prefix of the host queues. Every lease held
-# goes back to its host's queue.
+# KEYS: leases:<me>, inflight, hosts, len. ARGV: prefix of the host queues[, one lease]. Every
+# lease held (or the one given) goes back to its host's queue.
 _RELEASE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local n = 0
-for _, l in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+local leases = ARGV[2] and {ARGV[2]} or redis.call('SMEMBERS', KEYS[1])
+for _, l in ipairs(leases) do
   local entry = redis.call('HGET', KEYS[2], l)
   if entry then
     local score, host, data = string.match(entry, '^([^\\n]*)\\n([^\\n]*)\\n(.*)$')
@@ -166,8 +167,8 @@ for _, l in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     n = n + 1
   end
   redis.call('HDEL', KEYS[2], l)
+  redis.call('SREM', KEYS[1], l)
 end
-redis.call('DEL', KEYS[1])
 return n
 """
 
@@ -209,6 +210,12 @@ class FleetQueue(RedisQueueBase):
         f = self.fleet
         return bool(self._ack(keys=[f.key("inflight"), f.key("leases", f.member.id), f.key("job", job or "-")],
                               args=[lease]))
+
+    def give_back(self, lease: str) -> int:
+        """Put one leased request back in its host's queue."""
+        f = self.fleet
+        return int(self._release(keys=[f.key("leases", f.member.id), f.key("inflight"), self.hosts, self.length],
+                                 args=[self.per_host, lease]))
 
     def release(self) -> int:
         f = self.fleet
@@ -270,6 +277,7 @@ class FleetScheduler(RedisScheduler):
         self._last_reclaim = 0.0
         self._from_fleet: set[str] = set()
         self._last_trouble = 0.0
+        self._unknown: set[str | None] = set()
         self.fleet.member.join()
         for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
             self.crawler.signals.connect(self._item_done, signal=signal)
@@ -342,12 +350,25 @@ class FleetScheduler(RedisScheduler):
             lease, request = popped
             self.stats.inc_value("scheduler/dequeued/redis")
             info = request.meta.get("raqib") or {}
+            if info.get("outlet") not in self.spider.outlets:
+                self._not_mine(lease, info.get("outlet"))
+                return None
             if self._done_already(request, info):
                 self.queue.ack(lease, info.get("job"))
                 self.stats.inc_value(f"raqib/{info.get('outlet')}/skipped/already_fetched")
                 continue
             return self._leased(request, lease, info.get("job"))
         return None
+
+    def _not_mine(self, lease: str, outlet: str | None) -> None:
+        """An article of an outlet this process's outlets.yaml does not have (a member
+        started before the outlet was added): give it back for a member that knows it."""
+        self.queue.give_back(lease)
+        if outlet not in self._unknown:
+            self._unknown.add(outlet)
+            log.warning("the shared frontier holds articles of the outlet %r, which this process's outlets.yaml does "
+                        "not have; they are left to the members that do. Restart this process with the fleet's "
+                        "configuration.", outlet)
 
     def _redis_trouble(self, what: str, exc: Exception) -> None:
         now = time.monotonic()

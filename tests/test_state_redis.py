@@ -185,6 +185,12 @@ def test_a_redis_that_cannot_be_reached_is_one_clear_error():
         connect("redis://127.0.0.1:1/0", timeout=1)
     with pytest.raises(FleetError, match="not a Redis URL"):
         connect("http://127.0.0.1:6379/")
+    with pytest.raises(FleetError) as err:
+        connect("redis://raqib:topsecret-pass@127.0.0.1:1/0", timeout=1)
+    assert "redis://127.0.0.1:1/0" in str(err.value) and "topsecret-pass" not in str(err.value)
+    from pipelines.es import redact
+
+    assert "topsecret-pass" not in redact("a log line with topsecret-pass in it")
 
 
 def test_a_wrong_password_is_named_without_showing_it(tmp_path):
@@ -199,3 +205,30 @@ def test_a_wrong_password_is_named_without_showing_it(tmp_path):
         assert isinstance(open_state(settings(server.url)), RedisState)
     finally:
         server.stop()
+
+
+def test_the_frontier_serves_hosts_in_turn_at_their_pace_and_keeps_what_is_leased(redis_url):
+    from scrapy import Request
+
+    from crawler.frontier import FleetQueue
+
+    class Spider:
+        name = "raqib"
+
+    one, two = Fleet(connect(redis_url)), Fleet(connect(redis_url))
+    q1 = FleetQueue(one.redis, Spider(), one.key("frontier"), fleet=one)
+    q2 = FleetQueue(two.redis, Spider(), two.key("frontier"), fleet=two)
+    for host, delay in (("slow.example", 60.0), ("fast.example", 0.0)):
+        for i in range(3):
+            q1.push(Request(f"http://{host}/{i}", meta={"raqib": {"kind": "article"}}), host=host, delay=delay)
+    assert len(q1) == len(q2) == 6
+    taken = [q1.pop(), q2.pop(), q1.pop(), q2.pop()]
+    assert [t[1].url for t in taken] == ["http://slow.example/0", "http://fast.example/0",
+                                         "http://fast.example/1", "http://fast.example/2"]
+    assert q1.pop() is None                      # the slow host is not due for a minute; the fast one is empty
+    assert q2.give_back(taken[1][0]) == 1        # back in its host's queue, as it was
+    assert q1.pop()[1].url == "http://fast.example/0"
+    assert q1.ack(taken[0][0], None) and not q1.ack(taken[0][0], None)     # acknowledged once
+    assert q2.release() == 1                     # what the second member still held: fast/2
+    assert sorted(r.url for r in (q2.pop()[1],)) == ["http://fast.example/2"]
+    assert len(q1) == 2                          # slow/1 and slow/2 wait for their turn
