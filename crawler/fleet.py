@@ -438,11 +438,11 @@ SETTLE_MAX = 20.0       # seconds a coordinator waits for the other members' las
 
 def settle(fleet: Fleet, state, stats, outlets: list[str], *, timeout: float = SETTLE_MAX) -> dict[str, Any]:
     """The end of a coordinator's crawl: wait (at most `timeout`) until the documents other
-    members extracted for `outlets` are written (none left in any spool), let their counters
-    arrive, and return the crawl's stats as the fleet counted them. Documents still spooled
-    then (the cluster is down) are counted as index_unavailable: their members write them
-    when it is back."""
-    from crawler.frontier import TICK, SLOW_TICKS
+    members extracted for `outlets` are written (none left in any spool; a member sends its
+    counters before it takes documents out of its spool, so they have arrived by then), and
+    return the crawl's stats as the fleet counted them. Documents still spooled then (the
+    cluster is down) are counted as index_unavailable: their members write them when it is
+    back."""
     from crawler.stats import PREFIX as STATS
 
     count = getattr(state, "spool_count", None)
@@ -451,9 +451,6 @@ def settle(fleet: Fleet, state, stats, outlets: list[str], *, timeout: float = S
     while any(waiting.values()) and time.monotonic() < deadline:
         time.sleep(0.2)
         waiting = {o: count(o) for o in outlets}
-    others = [m for m, beat in fleet.member.members().items() if beat is not None and m != fleet.member.id]
-    if others:
-        time.sleep(TICK * SLOW_TICKS + 0.2)     # their last counters are sent within one flush period
     flush = getattr(stats, "flush", None)
     if flush is not None:
         flush(fleet)

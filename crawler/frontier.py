@@ -279,6 +279,8 @@ class FleetScheduler(RedisScheduler):
         self._last_trouble = 0.0
         self._unknown: set[str | None] = set()
         self.fleet.member.join()
+        if hasattr(spider.state, "before_spool_remove"):
+            spider.state.before_spool_remove = self._flush_stats
         for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
             self.crawler.signals.connect(self._item_done, signal=signal)
         self._reclaim()

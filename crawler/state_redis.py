@@ -65,6 +65,10 @@ class RedisState(CrawlState):
         self.redis = fleet.redis
         self._put = self.redis.register_script(_SPOOL_PUT)
         self._remove = self.redis.register_script(_SPOOL_REMOVE)
+        # Set by the fleet's scheduler: sends this process's counters before documents leave
+        # the spool, so a coordinator that sees its outlets' spools empty also sees every
+        # member's counts of those documents (crawler.fleet.settle).
+        self.before_spool_remove = None
 
     @classmethod
     def open(cls, settings, *, role: str = "crawl") -> "RedisState":
@@ -214,6 +218,8 @@ class RedisState(CrawlState):
     def spool_remove(self, doc_ids: Iterable[str]) -> None:
         ids = list(doc_ids)
         if ids:
+            if self.before_spool_remove is not None:
+                self.before_spool_remove()
             self._do(self._remove, keys=[self._spool, self._k("spool-count")], args=ids)
 
     def take_adopted(self) -> list[tuple[str, str, str, dict[str, Any]]]:
