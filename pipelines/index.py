@@ -177,7 +177,10 @@ def bulk_index(client: Elasticsearch, docs: Iterable[tuple[str, dict]], alias: s
                 body["first_indexed_at"] = old.get("first_indexed_at") or now
                 body["version"] = int(old.get("version") or 1) + 1
                 kinds[doc_id] = "updated"
-            operations.append({"index": {"_index": alias, "_id": doc_id}})
+            # An article stored before a rollover is rewritten where it lives, never copied into
+            # the new write index: one article, one document, whatever the alias spans.
+            target = (old or {}).get("_index") or alias
+            operations.append({"index": {"_index": target, "_id": doc_id}})
             operations.append(body)
         if not operations:
             return result
@@ -204,6 +207,32 @@ def bulk_index(client: Elasticsearch, docs: Iterable[tuple[str, dict]], alias: s
     return result
 
 
+_EXISTING_FIELDS = ["content_hash", "version", "first_seen_at", "first_indexed_at"]
+
+
 def _existing(client: Elasticsearch, alias: str, ids: list[str]) -> dict[str, dict]:
-    resp = client.mget(index=alias, ids=ids, source_includes=["content_hash", "version", "first_seen_at", "first_indexed_at"]).body
-    return {d["_id"]: d.get("_source", {}) for d in resp["docs"] if d.get("found")}
+    """What is stored under these ids, with `_index` set where a document lives in an index
+    the alias no longer writes to.
+
+    A multi-get through the alias reads only its write index (and is real-time, so a document
+    written a moment ago is seen); after a rollover the older indices are searched for the
+    rest. They are no longer written to, so a search sees all of them.
+    """
+    resp = client.mget(index=alias, ids=ids, source_includes=_EXISTING_FIELDS).body
+    found = {d["_id"]: d.get("_source", {}) for d in resp["docs"] if d.get("found")}
+    missing = [i for i in ids if i not in found]
+    older = _older_indices(client, alias) if missing else []
+    if older:
+        hits = client.search(index=",".join(older), query={"ids": {"values": missing}}, size=len(missing),
+                             source_includes=_EXISTING_FIELDS).body["hits"]["hits"]
+        for hit in hits:
+            found.setdefault(hit["_id"], dict(hit.get("_source") or {}, _index=hit["_index"]))
+    return found
+
+
+def _older_indices(client: Elasticsearch, alias: str) -> list[str]:
+    """Indices behind the alias other than its write index (none until a first rollover)."""
+    indices = client.indices.get_alias(name=alias).body
+    if len(indices) < 2:
+        return []
+    return sorted(name for name, a in indices.items() if not a["aliases"][alias].get("is_write_index"))

@@ -58,3 +58,21 @@ def test_a_rejected_document_is_reported_and_the_rest_is_written(es, alias):
 def test_mapping_file_is_the_one_definition():
     m = mapping()
     assert m["dynamic"] == "strict" and "_comment" not in m
+
+
+def test_after_a_rollover_an_article_is_updated_where_it_lives_never_copied(es, alias):
+    """The README's dead-letter procedure rolls the alias over: articles stored before it must
+    still be recognised, and rewritten in their old index, not duplicated into the new one."""
+    ensure_index(es, alias)
+    bulk_index(es, [("a", {"title": "first", "content_hash": "h1"})], alias, refresh=True)
+    es.indices.rollover(alias=alias)
+    again = bulk_index(es, [("a", {"title": "first", "content_hash": "h1"})], alias, refresh=True)
+    assert again.unchanged == ["a"] and not again.created
+    changed = bulk_index(es, [("a", {"title": "second", "content_hash": "h2"})], alias, refresh=True)
+    assert changed.updated == ["a"]
+    hits = es.search(index=alias, query={"ids": {"values": ["a"]}}).body["hits"]["hits"]
+    assert len(hits) == 1 and hits[0]["_index"] == f"{alias}-000001"
+    assert hits[0]["_source"]["title"] == "second" and hits[0]["_source"]["version"] == 2
+    new = bulk_index(es, [("b", {"title": "new", "content_hash": "h3"})], alias, refresh=True)
+    assert new.created == ["b"]
+    assert es.search(index=alias, query={"ids": {"values": ["b"]}}).body["hits"]["hits"][0]["_index"] == f"{alias}-000002"
