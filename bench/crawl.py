@@ -10,6 +10,7 @@ discovery, fetching, extraction, language, tagging, dedupe and bulk indexing int
 alias of a real node, with politeness set for a loopback server (no delay, four connections
 per host). Then:
 
+* first a short crawl that is not measured (a node just started is still compiling);
 * 1 process, every outlet: article pages per second, CPU ms per article page of the crawl
   process (every thread, from getrusage when it ends; the mirror's CPU is the benchmark
   process's and is excluded), its peak memory;
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         result: dict = {"mirror": {"grown": SIZES[mode], "outlets": len(mirror.sites)},
                         "settings": {**common.LOOPBACK, "note": "shipped defaults otherwise (bulk_size, timeouts, retries)"}}
         espid = common.es_pid(es_url)
+        warm_up(mirror, tmp / "warm-up", es_url, client)
         runs: dict[int, dict] = {}
         for n in counts:
             groups = [sum(HALVES, [])] if n == 1 else _split(HALVES, n)
@@ -187,6 +189,18 @@ def _export(commit: str, where: Path) -> Path:
 
 def _head() -> str:
     return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
+def warm_up(mirror, where: Path, es_url: str, client) -> None:
+    """A short crawl that is not measured: a node just started compiles its hot paths while
+    it works (its CPU per document falls by half over the first minute), and the first crawl
+    on a machine reads the project from disk."""
+    alias = common.new_alias()
+    config = prepare(mirror, where, es_url, alias)
+    try:
+        Child(raqib_argv(config, "-q", "crawl", "--no-alerts", "--max-pages", "150"), env=clean_env()).wait()
+    finally:
+        common.drop_alias(client, alias)
 
 
 def crawl(mirror, where: Path, es_url: str, client, groups: list[list[str]], espid: int | None,
