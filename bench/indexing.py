@@ -71,9 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", default=common.quick_default())
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--corpus", type=Path, default=common.SHARED / "corpus")
+    parser.add_argument("--repeat", type=int, help="writes per batch size, the fastest kept (default 2, quick 1)")
     parser.add_argument("--out", type=Path, default=common.RESULTS / "indexing.json")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
+    args.repeat = args.repeat or (1 if args.quick else 2)
 
     from crawler.settings import SCHEMA
     from pipelines.es import connect
@@ -87,18 +89,38 @@ def main(argv: list[str] | None = None) -> int:
     with common.es_node(args.es) as es_url:
         client = connect(es_url)
         espid = common.es_pid(es_url)
+        # unmeasured: a node just started compiles its hot paths while it works
+        alias = common.new_alias("raqib-bench-idx")
+        try:
+            ensure_index(client, alias)
+            write_all(client, alias, docs, 200)
+        finally:
+            common.drop_alias(client, alias)
         for size in sizes:
+            # wall time is what a crawl waits for, and a busy machine stretches it: the best of
+            # `repeat` writes (each into a fresh alias) is kept, with every rate measured
+            tries = []
+            for _ in range(args.repeat):
+                alias = common.new_alias("raqib-bench-idx")
+                try:
+                    ensure_index(client, alias)
+                    es0 = common.process_cpu(espid)
+                    wall, cpu, counts = write_all(client, alias, docs, size)
+                    es1 = common.process_cpu(espid)
+                finally:
+                    common.drop_alias(client, alias)
+                tries.append((wall, cpu, counts, es0, es1))
+            wall, cpu, counts, es0, es1 = min(tries, key=lambda t: t[0])
             alias = common.new_alias("raqib-bench-idx")
             try:
-                ensure_index(client, alias)
-                es0 = common.process_cpu(espid)
-                wall, cpu, counts = write_all(client, alias, docs, size)
-                es1 = common.process_cpu(espid)
                 entry = {"docs_per_s": round(len(docs) / wall, 1), "wall_s": round(wall, 2),
+                         "docs_per_s_each_try": [round(len(docs) / t[0], 1) for t in tries],
                          "client_cpu_ms_per_doc": round(1000 * cpu / len(docs), 3), **counts}
                 if es0 is not None and es1 is not None:
                     entry["node_cpu_ms_per_doc"] = round(1000 * (es1 - es0) / len(docs), 3)
                 if size == crawl_size:
+                    ensure_index(client, alias)
+                    write_all(client, alias, docs, size)
                     es0 = common.process_cpu(espid)
                     wall2, cpu2, counts2 = write_all(client, alias, docs, size)
                     es1 = common.process_cpu(espid)
