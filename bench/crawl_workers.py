@@ -155,7 +155,8 @@ def fleet_crawl(mirror, where: Path, es_url: str, client, redis, n: int, crawl: 
     return {
         "processes": n, "wall_s": round(done.wall_s, 1), "requests": len(requests), "article_pages": articles,
         "article_pages_per_s": round(articles / done.wall_s, 1),
-        "indexed_new": report["totals"]["indexed_new"], "documents_in_index": in_index,
+        "indexed_new": report["totals"]["indexed_new"], "indexed_updated": report["totals"]["indexed_updated"],
+        "documents_in_index": in_index,
         "pages_fetched_twice": sum(1 for c in pages.values() if c > 1),
         "cpu_s": round(cpu, 1), "cpu_ms_per_article_page": round(1000 * cpu / max(articles, 1), 2),
         "cpu_s_per_process": [round(done.cpu_s, 1)] + [round(s.cpu_s, 1) for s in stopped],

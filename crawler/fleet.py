@@ -223,6 +223,13 @@ end
 return out
 """
 
+# A member's counters are in Redis up to now: KEYS[1] hash member → Redis time. ARGV: member.
+_FLUSHED = """
+local t = redis.call('TIME')
+redis.call('HSET', KEYS[1], ARGV[1], string.format('%d.%06d', t[1], t[2]))
+return 1
+"""
+
 # Stats: add deltas, and keep the earliest first_at and latest last_at. KEYS[1]: the outlet's
 # hash; ARGV: n, then n pairs (field, delta), then the rest as (field, op, value).
 _STATS = """
@@ -262,7 +269,7 @@ class Fleet:
         self.job: str | None = None
         self._scripts = {name: client.register_script(src) for name, src in (
             ("lock", _LOCK), ("renew", _RENEW), ("unlock", _UNLOCK), ("reserve", _RESERVE), ("pause", _PAUSE),
-            ("paused", _PAUSED), ("reclaim", _RECLAIM), ("stats", _STATS))}
+            ("paused", _PAUSED), ("reclaim", _RECLAIM), ("stats", _STATS), ("flushed", _FLUSHED))}
         self._locks: list[FleetLock] = []
         self._stats_start: dict[str, dict[str, float]] = {}
 
@@ -382,6 +389,14 @@ class Fleet:
             args += [name, op, value if isinstance(value, str) else repr(float(value))]
         self.script("stats", [self.key("stats", outlet)], args)
 
+    def flushed(self) -> None:
+        """Note that this member's counters are in Redis up to now (Redis's clock)."""
+        self.script("flushed", [self.key("flushed")], [self.member.id])
+
+    def now(self) -> float:
+        seconds, micros = self.redis.time()
+        return seconds + micros / 1e6
+
     def outlet_stats(self, outlet: str) -> dict[str, Any]:
         raw = self.redis.hgetall(self.key("stats", outlet))
         out: dict[str, Any] = {}
@@ -439,8 +454,9 @@ SETTLE_MAX = 20.0       # seconds a coordinator waits for the other members' las
 def settle(fleet: Fleet, state, stats, outlets: list[str], *, timeout: float = SETTLE_MAX) -> dict[str, Any]:
     """The end of a coordinator's crawl: wait (at most `timeout`) until the documents other
     members extracted for `outlets` are written (none left in any spool; a member sends its
-    counters before it takes documents out of its spool, so they have arrived by then), and
-    return the crawl's stats as the fleet counted them. Documents still spooled then (the
+    counters before it takes documents out of its spool), then until every live crawl process
+    has sent its counters once more (a few seconds at most), and return the crawl's stats as
+    the fleet counted them. Documents still spooled then (the
     cluster is down) are counted as index_unavailable: their members write them when it is
     back."""
     from crawler.stats import PREFIX as STATS
@@ -451,6 +467,16 @@ def settle(fleet: Fleet, state, stats, outlets: list[str], *, timeout: float = S
     while any(waiting.values()) and time.monotonic() < deadline:
         time.sleep(0.2)
         waiting = {o: count(o) for o in outlets}
+    # and every live crawl process has sent what it counted until now (they send every second)
+    since = fleet.now()
+    barrier = time.monotonic() + 5.0
+    while time.monotonic() < barrier:
+        crawlers = [m for m, beat in fleet.member.members().items()
+                    if beat is not None and beat.get("role") == "crawl" and m != fleet.member.id]
+        flushed = {k.decode(): float(v) for k, v in fleet.redis.hgetall(fleet.key("flushed")).items()}
+        if all(flushed.get(m, 0.0) >= since for m in crawlers):
+            break
+        time.sleep(0.1)
     flush = getattr(stats, "flush", None)
     if flush is not None:
         flush(fleet)
@@ -598,6 +624,7 @@ class Member:
             if not out or int(out[0]) < 0:
                 continue
             ids = [i.decode() if isinstance(i, bytes) else str(i) for i in out[1:]]
+            f.redis.hdel(f.key("flushed"), other)
             requeued += int(out[0])
             adopted += len(ids)
             with self._adopted_lock:
@@ -621,6 +648,7 @@ class Member:
         try:
             f = self.fleet
             f.redis.delete(self.heartbeat_key)
+            f.redis.hdel(f.key("flushed"), self.id)
             if not f.redis.exists(f.key("spool", self.id)) and not f.redis.exists(f.key("leases", self.id)):
                 f.redis.srem(f.key("members"), self.id)
         except Exception:  # noqa: BLE001 - the heartbeat expires by itself

@@ -527,20 +527,26 @@ class FleetStats(MemoryStatsCollector):
             self._extreme(key, str(value) if isinstance(value, str) else value, "set")
 
     def flush(self, fleet) -> None:
+        """Send what was counted since the last flush, then note when (Redis's clock) in
+        `flushed`, which a coordinator waits on (crawler.fleet.settle)."""
         with self._lock:
             deltas, self._deltas = self._deltas, {}
             extremes, self._extremes = self._extremes, {}
+        pending = sorted(set(deltas) | set(extremes))
         try:
-            for outlet in set(deltas) | set(extremes):
+            while pending:
+                outlet = pending[0]
                 fleet.add_stats(outlet, deltas.get(outlet, {}),
                                 [(name, op, value) for name, (op, value) in extremes.get(outlet, {}).items()])
+                pending.pop(0)
+            fleet.flushed()
         except Exception:
-            with self._lock:          # not lost: sent with the next flush
-                for outlet, d in deltas.items():
+            with self._lock:          # what was not sent goes with the next flush
+                for outlet in pending:
                     mine = self._deltas.setdefault(outlet, {})
-                    for name, v in d.items():
+                    for name, v in deltas.get(outlet, {}).items():
                         mine[name] = mine.get(name, 0) + v
-                for outlet, e in extremes.items():
-                    self._extremes.setdefault(outlet, {}).update({k: v for k, v in e.items()
-                                                                  if k not in self._extremes[outlet]})
+                    later = self._extremes.setdefault(outlet, {})
+                    for name, v in extremes.get(outlet, {}).items():
+                        later.setdefault(name, v)
             raise

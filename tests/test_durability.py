@@ -289,10 +289,12 @@ def test_a_cluster_outage_of_a_minute_mid_crawl_is_survived_within_the_crawl(tmp
             own_node.kill()                               # the node dies: its port refuses from now on
             killed = time.monotonic()
             fetched_before = len(site.requests("/news/"))
-            time.sleep(OUTAGE_S - 15)
+            # a restart takes 5 to 15 s (it was 8 s on a loaded CI machine): start it only when the
+            # node has been dead for most of the minute, so the outage is never shorter than one
+            time.sleep(OUTAGE_S - 5)
             spooled = _spooled(state)
             fetched_during = len(site.requests("/news/")) - fetched_before
-            own_node.start()                              # about 15 s until it answers again
+            own_node.start()
             down_for = time.monotonic() - killed
             assert proc.poll() is None, "the crawl ended during the outage: make it longer"
             proc.wait(timeout=300)
@@ -303,7 +305,7 @@ def test_a_cluster_outage_of_a_minute_mid_crawl_is_survived_within_the_crawl(tmp
         err = log_path.read_text()
         assert proc.returncode == 0, err
         assert "Traceback" not in err
-        assert down_for >= OUTAGE_S - 5
+        assert down_for >= OUTAGE_S - 1, down_for
         # the crawl went on fetching, and what it fetched waited in the spool
         assert fetched_during >= 20 and spooled >= 15, (fetched_during, spooled)
         assert "cannot write to Elasticsearch" in err and "reachable again" in err
