@@ -32,15 +32,6 @@ DEFAULT_OUT = ROOT / "bench" / "results" / "alert_latency.json"
 TARGET_P95 = 2.0
 
 
-def percentile(values: list[float], p: float) -> float:
-    values = sorted(values)
-    if not values:
-        return float("nan")
-    k = (len(values) - 1) * p
-    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--es", help="a running node (default: RAQIB_ES_URL, else one started for the run)")
@@ -128,12 +119,12 @@ def _measure(args, es_url: str, bench_run) -> int:
         result["rules"][name] = {
             "alerts_received": len(hook.requests), "alerts_expected": len(expected[name]),
             "duplicates": len(hook.requests) - len({json.loads(r["body"])["articles"][0]["id"] for r in hook.requests}),
-            "p50_seconds": round(percentile(latencies, 0.5), 4), "p95_seconds": round(percentile(latencies, 0.95), 4),
+            "p50_seconds": round(common.percentile(latencies, 0.5), 4), "p95_seconds": round(common.percentile(latencies, 0.95), 4),
             "max_seconds": round(max(latencies), 4) if latencies else None,
         }
     result["on_indexed_per_bulk_write"] = {
-        "calls": len(call_seconds), "p50_seconds": round(percentile(call_seconds, 0.5), 4),
-        "p95_seconds": round(percentile(call_seconds, 0.95), 4), "mean_seconds": round(statistics.mean(call_seconds), 4)}
+        "calls": len(call_seconds), "p50_seconds": round(common.percentile(call_seconds, 0.5), 4),
+        "p95_seconds": round(common.percentile(call_seconds, 0.95), 4), "mean_seconds": round(statistics.mean(call_seconds), 4)}
     result["passed"] = all(r["p95_seconds"] < TARGET_P95 and r["alerts_received"] == r["alerts_expected"]
                            and r["duplicates"] == 0 for r in result["rules"].values())
     bench_run.write(result, out=args.out, es_client=client)

@@ -133,7 +133,8 @@ def new_alias(prefix: str = "raqib-bench") -> str:
 
 def drop_alias(client, alias: str) -> None:
     client.indices.delete(index=f"{alias}-*", ignore_unavailable=True, allow_no_indices=True)
-    client.options(ignore_status=404).indices.delete_index_template(name=alias)
+    for template in (alias, f"{alias}-crawls"):
+        client.options(ignore_status=404).indices.delete_index_template(name=template)
 
 
 def es_pid(url: str) -> int | None:
@@ -249,10 +250,12 @@ def percentile(values: list[float], p: float) -> float:
 def write_settings(config: Path, *, es_url: str, alias: str, state_dir: Path, crawl: dict | None = None,
                    extra: str = "") -> Path:
     """settings.toml for a benchmark: the shipped defaults, except what `crawl` overrides
-    (politeness for a loopback server), the node, a throw-away alias and a fresh state dir."""
+    (politeness for a loopback server), the node, a throw-away alias (and crawl-metrics index)
+    and a fresh state dir."""
     config.mkdir(parents=True, exist_ok=True)
     lines = ["[crawl]"] + [f"{k} = {_toml(v)}" for k, v in (crawl or {}).items()]
     lines += ["[elasticsearch]", f"url = [{json.dumps(es_url)}]", f"alias = {json.dumps(alias)}",
+              f"crawls_index = {json.dumps(alias + '-crawls')}",     # the run's metrics go with it, never into raqib-crawls
               "[state]", f"dir = {json.dumps(str(state_dir))}",
               "[alerts]", f"ledger = {json.dumps(str(state_dir / 'alerts.sqlite3'))}"]
     (config / "settings.toml").write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")

@@ -172,7 +172,8 @@ def render(results: dict[str, dict]) -> str:
         if polite:
             rows.append(("Fleet of 3 processes, per-host delay 0.1 s: highest rate one host saw over 10 requests",
                          _fmt(polite.get("max_requests_per_s_per_host_over_10"), "/s", 2),
-                         f"≤ {polite.get('allowed_per_s')}/s", _met(polite.get("held"))))
+                         f"≤ {polite.get('allowed_per_s')}/s (+{round(100 * polite.get('timing_slack', 0.05))} % for timing at the server)",
+                         _met(polite.get("held"))))
     if idx:
         rows.append((f"Bulk indexing, documents per second (batch {idx.get('best_batch_size')}; the crawl's {idx.get('crawl_bulk_size')})",
                      f"{_fmt(idx.get('best_docs_per_s'), '/s', 0)} ({_fmt(idx.get('crawl_bulk_size_docs_per_s'), '/s', 0)})", "–", "–"))

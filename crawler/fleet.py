@@ -38,9 +38,9 @@ import socket
 import threading
 import time
 from typing import Any, Iterable
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from pipelines.es import ClusterError, register_secret
+from pipelines.es import ClusterError, redact_url, register_secret
 
 log = logging.getLogger("raqib.fleet")
 
@@ -58,16 +58,6 @@ class FleetError(ClusterError):
 
 class FleetBusy(RuntimeError):
     """An outlet is being crawled by another member of the fleet."""
-
-
-def redact_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password or parts.username:
-        host = parts.hostname or ""
-        if parts.port:
-            host += f":{parts.port}"
-        parts = parts._replace(netloc=host)
-    return urlunsplit(parts)
 
 
 def connect(url: str, *, timeout: float = 10.0):
@@ -186,29 +176,35 @@ local pause = tonumber(redis.call('HGET', KEYS[1], 'pause') or '0')
 return string.format('%.6f', math.max(0, pause - now))
 """
 
+# A Lua function the frontier's scripts share (crawler/frontier.py, and _RECLAIM here): the
+# leased request `lease`, if still in flight, goes back to its host's queue with its score,
+# and the host is scheduled now unless it already is. An in-flight entry is
+# "score\nhost\nrequest" (crawler/frontier.py). Returns 1 if it was requeued.
+REQUEUE = """
+local function requeue(inflight, lease, prefix, hosts, length)
+  local entry = redis.call('HGET', inflight, lease)
+  redis.call('HDEL', inflight, lease)
+  if not entry then return 0 end
+  local t = redis.call('TIME')
+  local score, host, data = string.match(entry, '^([^\\n]*)\\n([^\\n]*)\\n(.*)$')
+  redis.call('ZADD', prefix .. host, score, data)
+  redis.call('ZADD', hosts, 'NX', tonumber(t[1]) + tonumber(t[2]) / 1000000, host)
+  redis.call('INCR', length)
+  return 1
+end
+"""
+
 # Take over a dead member: its leased requests go back to their host's queue with their
 # score, its spool moves into the taker's. Only one taker wins (SREM). KEYS: members,
 # member:<dead>, leases:<dead>, inflight, frontier hosts, frontier length, spool:<dead>,
 # spool:<taker>. ARGV: dead, the prefix of the hosts' queues. Returns {requeued, doc ids
 # moved...}, or {-1} when it lives after all, {-2} when another member took it.
-# (An in-flight entry is "score\nhost\nrequest": see crawler/frontier.py.)
-_RECLAIM = """
+_RECLAIM = REQUEUE + """
 if redis.call('EXISTS', KEYS[2]) == 1 then return {-1} end
 if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return {-2} end
-local leases = redis.call('SMEMBERS', KEYS[3])
 local requeued = 0
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-for _, l in ipairs(leases) do
-  local entry = redis.call('HGET', KEYS[4], l)
-  if entry then
-    local score, host, data = string.match(entry, '^([^\\n]*)\\n([^\\n]*)\\n(.*)$')
-    redis.call('ZADD', ARGV[2] .. host, score, data)
-    redis.call('ZADD', KEYS[5], 'NX', now, host)
-    redis.call('INCR', KEYS[6])
-    requeued = requeued + 1
-  end
-  redis.call('HDEL', KEYS[4], l)
+for _, l in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  requeued = requeued + requeue(KEYS[4], l, ARGV[2], KEYS[5], KEYS[6])
 end
 redis.call('DEL', KEYS[3])
 local out = {requeued}

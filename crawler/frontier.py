@@ -55,6 +55,8 @@ from scrapy_redis.dupefilter import RFPDupeFilter
 from scrapy_redis.queue import Base as RedisQueueBase
 from scrapy_redis.scheduler import Scheduler as RedisScheduler
 
+from crawler.fleet import REQUEUE
+
 log = logging.getLogger("raqib.frontier")
 
 TICK = 0.25                   # seconds between looks at the shared queue while this member is idle
@@ -152,21 +154,11 @@ return 1
 """
 # KEYS: leases:<me>, inflight, hosts, len. ARGV: prefix of the host queues[, one lease]. Every
 # lease held (or the one given) goes back to its host's queue.
-_RELEASE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+_RELEASE = REQUEUE + """
 local n = 0
 local leases = ARGV[2] and {ARGV[2]} or redis.call('SMEMBERS', KEYS[1])
 for _, l in ipairs(leases) do
-  local entry = redis.call('HGET', KEYS[2], l)
-  if entry then
-    local score, host, data = string.match(entry, '^([^\\n]*)\\n([^\\n]*)\\n(.*)$')
-    redis.call('ZADD', ARGV[1] .. host, score, data)
-    redis.call('ZADD', KEYS[3], 'NX', now, host)
-    redis.call('INCR', KEYS[4])
-    n = n + 1
-  end
-  redis.call('HDEL', KEYS[2], l)
+  n = n + requeue(KEYS[2], l, ARGV[1], KEYS[3], KEYS[4])
   redis.call('SREM', KEYS[1], l)
 end
 return n
