@@ -111,7 +111,7 @@ FAULTS: tuple[Fault, ...] = (
     # --- Feeds (Noon Post: the WordPress comments feed linked from home)
     Fault("feed_billion_laughs", "noonpost", "home <link rel=alternate>",
           "/comments/feed/ is an RSS document whose DTD defines nested entities (billion laughs)",
-          "refuse entity expansion (defusedxml or equivalent), count a feed error, read the real feed", False),
+          "refuse entity expansion, count a feed error, read the real feed", False),
 )
 BY_KIND = {f.kind: f for f in FAULTS}
 
