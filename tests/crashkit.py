@@ -11,35 +11,20 @@ import http.client
 import json
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def handle_error(self, request, client_address):
-        pass        # a client killed mid-request is what these servers are for
+from localsite import QuietServer
 
 
-class HoldingProxy:
-    """An HTTP proxy to `target`. When `hold` is "before" or "after", the next request whose
-    path contains `/_bulk` is held: "before" it is forwarded (the cluster never sees it),
-    "after" the cluster has answered (its writes are applied; the client never learns it).
-    `held` is set then; the held exchange ends, unanswered, when `release()` is called.
+class EsProxy:
+    """A real HTTP proxy to the Elasticsearch node at `target`, for a test to disturb: every
+    request goes to `handle(handler)`, which forwards it; a subclass overrides `handle` to answer
+    or hang up itself before (or instead of, or after) forwarding."""
+    timeout = 60        # for the node's answer
 
-    With `max_body`, a request with a larger body is answered 413 without being forwarded, as
-    a web server in front of a cluster does (nginx's client_max_body_size)."""
-
-    def __init__(self, target: str, max_body: int | None = None):
+    def __init__(self, target: str):
         self.target = urlsplit(target)
-        self.max_body = max_body
-        self.refused: list[int] = []        # sizes of the bodies answered 413
-        self.hold: str | None = None
-        self.held = threading.Event()
-        self._release = threading.Event()
-        self.bulk_bodies: list[bytes] = []
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -49,45 +34,101 @@ class HoldingProxy:
                 pass
 
             def _any(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                if proxy.max_body is not None and length > proxy.max_body:
-                    proxy.refused.append(length)
-                    page = b"<html><head><title>413 Request Entity Too Large</title></head></html>"
-                    self.send_response(413)
-                    self.send_header("Content-Type", "text/html")
-                    self.send_header("Content-Length", str(len(page)))
-                    self.end_headers()
-                    self.wfile.write(page)
-                    return
-                mode = proxy._take(self.path)
-                if mode == "before":
-                    proxy._wait_and_hang_up(self)
-                    return
-                conn = http.client.HTTPConnection(proxy.target.hostname, proxy.target.port, timeout=60)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-                conn.request(self.command, self.path, body=body, headers=headers)
-                resp = conn.getresponse()
-                data = resp.read()
-                conn.close()
-                if "/_bulk" in self.path and body:
-                    proxy.bulk_bodies.append(body)
-                if mode == "after":
-                    proxy._wait_and_hang_up(self)
-                    return
-                self.send_response(resp.status)
-                for k, v in resp.getheaders():
-                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                proxy.handle(self)
 
             do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _any
 
-        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def handle(self, handler: BaseHTTPRequestHandler) -> None:
+        self.forward(handler, self.read_body(handler))
+
+    @staticmethod
+    def read_body(handler: BaseHTTPRequestHandler) -> bytes | None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        return handler.rfile.read(length) if length else None
+
+    def ask(self, handler: BaseHTTPRequestHandler, body: bytes | None) -> tuple[int, list[tuple[str, str]], bytes]:
+        """Sends the request to the node; its status, headers and body."""
+        conn = http.client.HTTPConnection(self.target.hostname, self.target.port, timeout=self.timeout)
+        headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "connection")}
+        conn.request(handler.command, handler.path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        conn.close()
+        return resp.status, resp.getheaders(), data
+
+    def forward(self, handler: BaseHTTPRequestHandler, body: bytes | None) -> None:
+        """Sends the request to the node and its answer back to the client."""
+        status, headers, data = self.ask(handler, body)
+        handler.send_response(status)
+        for k, v in headers:
+            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                handler.send_header(k, v)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    @staticmethod
+    def hang_up(handler: BaseHTTPRequestHandler) -> None:
+        """Closes the client's connection without an answer, as a dead node does."""
+        handler.close_connection = True
+        try:
+            handler.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class HoldingProxy(EsProxy):
+    """An HTTP proxy to `target`. When `hold` is "before" or "after", the next request whose
+    path contains `/_bulk` is held: "before" it is forwarded (the cluster never sees it),
+    "after" the cluster has answered (its writes are applied; the client never learns it).
+    `held` is set then; the held exchange ends, unanswered, when `release()` is called.
+
+    With `max_body`, a request with a larger body is answered 413 without being forwarded, as
+    a web server in front of a cluster does (nginx's client_max_body_size)."""
+
+    def __init__(self, target: str, max_body: int | None = None):
+        self.max_body = max_body
+        self.refused: list[int] = []        # sizes of the bodies answered 413
+        self.hold: str | None = None
+        self.held = threading.Event()
+        self._release = threading.Event()
+        self.bulk_bodies: list[bytes] = []
+        super().__init__(target)
+
+    def handle(self, handler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = self.read_body(handler)
+        if self.max_body is not None and length > self.max_body:
+            self.refused.append(length)
+            page = b"<html><head><title>413 Request Entity Too Large</title></head></html>"
+            handler.send_response(413)
+            handler.send_header("Content-Type", "text/html")
+            handler.send_header("Content-Length", str(len(page)))
+            handler.end_headers()
+            handler.wfile.write(page)
+            return
+        mode = self._take(handler.path)
+        if mode == "before":
+            self._wait_and_hang_up(handler)
+        elif mode == "after":
+            self.ask(handler, body)
+            self._wait_and_hang_up(handler)
+        else:
+            self.forward(handler, body)
+
+    def ask(self, handler, body):
+        answer = super().ask(handler, body)
+        if "/_bulk" in handler.path and body:
+            self.bulk_bodies.append(body)
+        return answer
 
     def _take(self, path: str) -> str | None:
         if self.hold and "/_bulk" in path and not self.held.is_set():
@@ -98,19 +139,14 @@ class HoldingProxy:
     def _wait_and_hang_up(self, handler) -> None:
         self.held.set()
         self._release.wait(120)
-        handler.close_connection = True
-        try:
-            handler.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        self.hang_up(handler)
 
     def release(self) -> None:
         self._release.set()
 
     def close(self) -> None:
         self.release()
-        self.server.shutdown()
-        self.server.server_close()
+        super().close()
 
 
 class HoldingReceiver:
@@ -157,7 +193,7 @@ class HoldingReceiver:
                 with receiver._lock:
                     receiver.accepted.append(entry)
 
-        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

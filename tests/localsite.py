@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Self
 
 DATA = Path(__file__).parent / "data" / "crawl" / "articles.jsonl"
 
@@ -48,12 +48,22 @@ class Logged:
         return "if-none-match" in self.headers or "if-modified-since" in self.headers
 
 
-class Site:
-    def __init__(self, host: str = "127.0.0.1"):
+class QuietServer(ThreadingHTTPServer):
+    """A threaded test server whose handler threads die with the process and which does not report
+    an exchange the client broke off (clients that give up early are what these servers are for)."""
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass
+
+
+class LoopbackSite:
+    """A real HTTP server on `host` (port chosen by the system) that hands every GET to
+    `self._serve(handler)`; serving from `with site:` on."""
+    scheme = "http"
+
+    def __init__(self, host: str):
         self.host = host
-        self.pages: dict[str, Page] = {}
-        self.log: list[Logged] = []
-        self._lock = threading.Lock()
         site = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -65,29 +75,50 @@ class Site:
             def do_GET(self):
                 site._serve(self)
 
-        class Server(ThreadingHTTPServer):
-            def handle_error(self, request, client_address):
-                pass    # a client closing a faulty response early is what the faults are for
-
-        self._server = Server((host, 0), Handler)
-        self._server.daemon_threads = True
+        self._server = QuietServer((host, 0), Handler)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def base(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def url(self, path: str) -> str:
         return self.base + path
 
-    def __enter__(self) -> "Site":
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def send(handler, status: int, body: bytes, *, content_type: str | None = "text/html; charset=utf-8",
+             headers: dict[str, str] | None = None, length: int | None = None) -> None:
+        handler.send_response(status)
+        if content_type and status != 304:
+            handler.send_header("Content-Type", content_type)
+        for k, v in (headers or {}).items():
+            handler.send_header(k, v)
+        if status != 304:
+            handler.send_header("Content-Length", str(len(body) if length is None else length))
+        handler.end_headers()
+        if status != 304:
+            handler.wfile.write(body)
+            handler.wfile.flush()
+
+
+class Site(LoopbackSite):
+    def __init__(self, host: str = "127.0.0.1"):
+        self.pages: dict[str, Page] = {}
+        self.log: list[Logged] = []
+        self._lock = threading.Lock()
+        super().__init__(host)
 
     def add(self, path: str, body: bytes | str = b"", **kwargs) -> Page:
         page = Page(body.encode("utf-8") if isinstance(body, str) else body, **kwargs)
@@ -129,21 +160,6 @@ class Site:
             headers.update({"ETag": etag, "Last-Modified": last_modified})
         self._record(handler, page.status)
         self.send(handler, page.status, page.body, content_type=page.content_type, headers=headers)
-
-    @staticmethod
-    def send(handler, status: int, body: bytes, *, content_type: str | None = "text/html; charset=utf-8",
-             headers: dict[str, str] | None = None, length: int | None = None) -> None:
-        handler.send_response(status)
-        if content_type and status != 304:
-            handler.send_header("Content-Type", content_type)
-        for k, v in (headers or {}).items():
-            handler.send_header(k, v)
-        if status != 304:
-            handler.send_header("Content-Length", str(len(body) if length is None else length))
-        handler.end_headers()
-        if status != 304:
-            handler.wfile.write(body)
-            handler.wfile.flush()
 
 
 # --- page builders --------------------------------------------------------------------------

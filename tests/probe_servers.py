@@ -19,11 +19,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Callable
 
 import yaml
+
+from localsite import LoopbackSite
 
 ARTICLES = Path(__file__).parent / "data" / "crawl" / "articles.jsonl"
 
@@ -49,53 +51,18 @@ class Hit:
     at: float
 
 
-class ProbeSite:
+class ProbeSite(LoopbackSite):
     """`with ProbeSite("127.0.0.41") as site: site.route("/", body=...)`; anything else is 404."""
 
     def __init__(self, host: str, *, tls: ssl.SSLContext | None = None):
-        self.host = host
         self.scheme = "https" if tls else "http"
         self.routes: dict[str, Route] = {}
         self.default: Route | None = None    # served for every path without a route (e.g. a block)
         self.hits: list[Hit] = []
         self._lock = threading.Lock()
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                site._serve(self)
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request, client_address):
-                pass   # a client giving up on a hanging answer is what some tests are for
-
-        self._server = Server((host, 0), Handler)
+        super().__init__(host)
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def base(self) -> str:
-        return f"{self.scheme}://{self.host}:{self.port}"
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-    def __enter__(self) -> "ProbeSite":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def route(self, path: str, body: bytes | str = b"", **kwargs) -> Route:
         route = Route(body=body.encode("utf-8") if isinstance(body, str) else body, **kwargs)
@@ -111,25 +78,13 @@ class ProbeSite:
             self.hits.append(Hit(handler.path, {k.lower(): v for k, v in handler.headers.items()}, time.monotonic()))
         route = self.routes.get(handler.path) or self.default
         if route is None:
-            send(handler, 404, b"<!DOCTYPE html><html><head><title>404 Not Found</title></head>"
-                               b"<body><h1>Not Found</h1></body></html>")
+            self.send(handler, 404, b"<!DOCTYPE html><html><head><title>404 Not Found</title></head>"
+                                    b"<body><h1>Not Found</h1></body></html>")
             return
         if route.handler is not None:
             route.handler(handler)
             return
-        send(handler, route.status, route.body, content_type=route.content_type, headers=route.headers)
-
-
-def send(handler, status: int, body: bytes, *, content_type: str = "text/html; charset=utf-8",
-         headers: dict[str, str] | None = None) -> None:
-    handler.send_response(status)
-    handler.send_header("Content-Type", content_type)
-    for name, value in (headers or {}).items():
-        handler.send_header(name, value)
-    handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
-    handler.wfile.write(body)
-    handler.wfile.flush()
+        self.send(handler, route.status, route.body, content_type=route.content_type, headers=route.headers)
 
 
 def self_signed(directory: Path, host: str) -> ssl.SSLContext:

@@ -2,81 +2,39 @@
 crawl, ends with every article indexed exactly once after the next crawl."""
 from __future__ import annotations
 
-import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
 
+from crashkit import EsProxy
 from crawlrun import ROOT, crawl, write_config
 from localsite import Site, article_html, listing_html, recent
 from test_crawl import AR, docs, outlet_yaml
 
 
-class FlakyProxy:
+class FlakyProxy(EsProxy):
     """A real HTTP proxy in front of the Elasticsearch node. Armed, it goes down at the first
     request whose path contains `break_on`: from then on every connection is closed
     unanswered, as when a node dies. (A proxy, because the shared test node must not be
     stopped: the only way to take the cluster away from one crawl and not from the others.)"""
+    timeout = 30
 
     def __init__(self, target: str, break_on: str = "/_bulk"):
-        self.target = urlsplit(target)
         self.break_on = break_on
         self.down = False
         self.armed = False
-        proxy = self
+        super().__init__(target)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _any(self):
-                if proxy.armed and proxy.break_on in self.path:
-                    proxy.down = True
-                if proxy.down:
-                    self.close_connection = True
-                    try:
-                        self.connection.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-                    return
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                conn = http.client.HTTPConnection(proxy.target.hostname, proxy.target.port, timeout=30)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-                conn.request(self.command, self.path, body=body, headers=headers)
-                resp = conn.getresponse()
-                data = resp.read()
-                self.send_response(resp.status)
-                for k, v in resp.getheaders():
-                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-                conn.close()
-
-            do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _any
-
-        class Server(ThreadingHTTPServer):
-            def handle_error(self, request, client_address):
-                pass
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+    def handle(self, handler) -> None:
+        if self.armed and self.break_on in handler.path:
+            self.down = True
+        if self.down:
+            self.hang_up(handler)
+            return
+        super().handle(handler)
 
 
 def _site_with_articles(site: Site, n: int) -> list[str]:

@@ -4,7 +4,6 @@ indexed once, no page fetched twice, each host's delay kept by the fleet as a wh
 worker killed with SIGKILL in the middle loses nothing."""
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import signal
@@ -13,12 +12,11 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
+from crashkit import EsProxy
 from crawler.mirror import Mirror
 from crawlrun import ROOT, crawl, write_config
 from pipelines.urls import canonicalize
@@ -113,60 +111,28 @@ def test_workers_share_a_crawl_each_article_once_and_each_host_at_the_fleets_pac
             assert (seen[-1] - seen[0]) / (len(seen) - 1) >= delay * 0.95, host
 
 
-class BulkBlackhole:
+class BulkBlackhole(EsProxy):
     """A real HTTP proxy in front of Elasticsearch that never answers a bulk write: a worker
     behind it extracts and spools articles but cannot write them, until it is killed."""
+    timeout = 30
 
     def __init__(self, target: str):
-        self.target = urlsplit(target)
         self.release = threading.Event()
         self.bulks = 0
-        proxy = self
+        super().__init__(target)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _any(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                if "/_bulk" in self.path:
-                    proxy.bulks += 1
-                    proxy.release.wait(120)
-                    self.close_connection = True
-                    return
-                conn = http.client.HTTPConnection(proxy.target.hostname, proxy.target.port, timeout=30)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-                conn.request(self.command, self.path, body=body, headers=headers)
-                resp = conn.getresponse()
-                data = resp.read()
-                self.send_response(resp.status)
-                for k, v in resp.getheaders():
-                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-                conn.close()
-
-            do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _any
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request, client_address):
-                pass
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def handle(self, handler) -> None:
+        body = self.read_body(handler)
+        if "/_bulk" in handler.path:
+            self.bulks += 1
+            self.release.wait(120)
+            handler.close_connection = True
+            return
+        self.forward(handler, body)
 
     def close(self):
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().close()
 
 
 def _member_of(redis_client, pid: int) -> str | None:
