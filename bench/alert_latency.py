@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from bench import common  # noqa: E402
 
-DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "articles.jsonl"
+DEFAULT_CORPUS = common.SHARED / "corpus" / "articles.jsonl"
 DEFAULT_OUT = ROOT / "bench" / "results" / "alert_latency.json"
 TARGET_P95 = 2.0
 
@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = ap.parse_args(argv)
     args.articles = args.articles or (200 if args.quick else 400)
+    common.require_data(args.corpus, "--corpus FILE")
     bench_run = common.Run("alert_latency", quick=args.quick)
     with common.es_node(args.es) as es_url:
         return _measure(args, es_url, bench_run)

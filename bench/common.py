@@ -25,11 +25,22 @@ from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-SHARED = ROOT.parent / "shared"
+# The third-party data some benchmarks measure on (the shared corpus of real articles, the
+# extraction benchmark's pages) is not part of the project: it is looked for beside the
+# checkout, or where RAQIB_BENCH_DATA says.
+SHARED = Path(os.environ.get("RAQIB_BENCH_DATA") or ROOT.parent / "shared")
 
 for path in (str(ROOT), str(ROOT / "tests")):
     if path not in sys.path:
         sys.path.insert(0, path)
+
+
+def require_data(path: Path, option: str) -> Path:
+    """`path`, or an exit that names what is missing and how to point at it."""
+    if not path.exists():
+        raise SystemExit(f"{path} is missing: this benchmark measures on the shared third-party data (corpus/, "
+                         f"extraction/). Set RAQIB_BENCH_DATA to the directory that holds them, or pass {option}.")
+    return path
 
 
 def quick_default() -> bool:

@@ -33,7 +33,9 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-DEFAULT_DATA = ROOT.parent / "shared" / "extraction"
+from bench import common  # noqa: E402
+
+DEFAULT_DATA = common.SHARED / "extraction"
 RESULTS = ROOT / "bench" / "results" / "extraction.json"
 
 _TOKEN_RE = re.compile(r"\w+", re.UNICODE)
@@ -167,13 +169,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="do not also measure trafilatura with its defaults on the same machine")
     parser.add_argument("--quick", action="store_true", help="accepted for `make bench`; 181 pages either way")
     args = parser.parse_args(argv)
-    from bench import common
-
     run = common.Run("extraction", quick=args.quick)
-    if not (args.data / "scrapinghub" / "ground-truth.json").exists():
-        print(f"extraction_eval: no benchmark data under {args.data} (expected scrapinghub/ground-truth.json); "
-              f"pass --data DIR", file=sys.stderr)
-        return 2
+    common.require_data(args.data / "scrapinghub" / "ground-truth.json", "--data DIR")
     extract = EXTRACTORS[args.extractor]()
     result = {"extractor": args.extractor}
     result["scrapinghub"] = evaluate_scrapinghub(args.data / "scrapinghub", extract, show_worst=args.worst)

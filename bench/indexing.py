@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 
     run = common.Run("indexing", quick=args.quick)
     crawl_size = SCHEMA["elasticsearch"]["bulk_size"][1]
-    docs = corpus_docs(DOCS["quick" if args.quick else "full"], args.corpus)
+    docs = corpus_docs(DOCS["quick" if args.quick else "full"], common.require_data(args.corpus, "--corpus DIR"))
     mean_kb = sum(len(json.dumps(d, ensure_ascii=False).encode()) for _, d in docs[:500]) / min(len(docs), 500) / 1024
     by_size: dict[str, dict] = {}
     with common.es_node(args.es) as es_url:

@@ -20,10 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import common  # noqa: E402
 from pipelines.tagging import Tagger, load_tagger  # noqa: E402
 
 TOPICS = ("isis", "syria", "us_presence")
-DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
+DEFAULT_CORPUS = common.SHARED / "corpus"
 DEFAULT_OUT = ROOT / "bench" / "results" / "tagging.json"
 TARGET_F1, TARGET_PRECISION = 0.90, 0.85
 
@@ -141,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     run = common.Run("tagging", quick=args.quick)
 
     tagger = load_tagger()
+    common.require_data(args.corpus / "labels-dev.jsonl", "--corpus DIR")
     articles, labels = load_corpus(args.corpus)
     if args.explain:
         for art_id in args.explain:
