@@ -74,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     from crawler.esnode import NodeError
     from crawler.crawl import CrawlError
     from crawler.state import StateWriteError
+    try:
+        from redis.exceptions import RedisError
+    except ImportError:             # installed without the fleet's extra: nothing to catch
+        RedisError = ()             # noqa: N806
 
     try:
         return int(args.run(args) or 0)
@@ -89,11 +93,27 @@ def main(argv: list[str] | None = None) -> int:
     except (CrawlError, StateWriteError) as exc:       # the crawl state or a ledger cannot be written (a full disk)
         print(f"raqib: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except RedisError as exc:   # the fleet's Redis failed outside the crawl state (which says so itself)
+        print(f"raqib: {_redis_failure(args, exc)}", file=sys.stderr)
+        return EXIT_CLUSTER
     except KeyboardInterrupt:
         print("raqib: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _redis_failure(args, exc: Exception) -> str:
+    from crawler.commands import load_settings
+    from crawler.fleet import redis_advice
+    from pipelines.es import redact_url
+
+    try:
+        where = redact_url(load_settings(args).get("state", "redis_url")) or "the fleet's Redis"
+    except Exception:  # noqa: BLE001 - the settings were read once already; the message must not fail
+        where = "the fleet's Redis"
+    return (f"stopped: Redis at {where} failed: {str(exc).rstrip('.')}. {redis_advice(exc)} Then run the command again: "
+            "nothing fetched is lost, nothing is indexed twice.")
 
 
 def _indent(text: str) -> str:

@@ -176,7 +176,14 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
     if fleet is not None and not worker:
         from crawler.fleet import settle
 
-        stats = settle(fleet, state, crawler.stats, [o.key for o in outlets])
+        from redis.exceptions import RedisError
+
+        try:
+            stats = settle(fleet, state, crawler.stats, [o.key for o in outlets])
+        except RedisError as exc:
+            if not crawler.stats.get_value(FATAL_STAT):
+                raise
+            log.warning("the fleet's counts could not be gathered (%s); this report counts this process only", exc)
     report = build_report(stats, [o.key for o in outlets], started_at=started, finished_at=finished,
                           finish_reason=stats.get("finish_reason"),
                           outlet_status={k: {"blocked": v} for k, v in blocked.items()})
@@ -197,7 +204,11 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
             fatal = fatal or str(exc)
         _write_metrics(client, settings, outlets, report)
     if fleet is not None:
-        fleet.finish_job()
+        try:
+            fleet.finish_job()
+        except Exception:  # noqa: BLE001 - after a fatal fault the job's bookkeeping expires by itself (JOB_TTL)
+            if not fatal:
+                raise
     if own_state or dry_run:
         state.close()
     if stats_json:

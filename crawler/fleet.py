@@ -102,6 +102,21 @@ def connect(url: str, *, timeout: float = 10.0):
     return client
 
 
+def redis_advice(exc: Exception) -> str:
+    """What to do about a Redis failure the client did not ride out (its own retries cover
+    blips): said with the error wherever one stops a command."""
+    from redis import exceptions as rx
+
+    if isinstance(exc, rx.OutOfMemoryError):
+        return ("Redis is full (its maxmemory is reached): give it more memory or remove what else it holds; "
+                "keep maxmemory-policy noeviction, since raqib's frontier and spool must never be evicted.")
+    if isinstance(exc, rx.ReadOnlyError):
+        return "That Redis is a read-only replica: point [state] redis_url at the primary."
+    if isinstance(exc, (rx.ConnectionError, rx.TimeoutError)):
+        return "Redis went away: start it again (or wait for its failover)."
+    return "Redis's own log says more."
+
+
 def check_persistence(client, where: str) -> None:
     """Warn when Redis keeps the frontier and the spool only in memory: a Redis restart
     would then forget fetched articles not yet in Elasticsearch."""

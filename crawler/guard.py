@@ -16,6 +16,11 @@ from scrapy import signals
 
 from crawler.state import StateWriteError
 
+try:
+    from redis.exceptions import RedisError
+except ImportError:         # installed without the fleet's extra: no Redis to fail
+    RedisError = ()         # noqa: N816
+
 logger = logging.getLogger("raqib.crawl")
 
 FATAL_STAT = "raqib-fatal/error"
@@ -23,15 +28,30 @@ FINISH_REASON = "state_unwritable"
 
 
 def is_storage_fault(exc: BaseException | None) -> bool:
-    return isinstance(exc, StateWriteError)
+    """A fault of what the crawl keeps its work in: the local state or spool, or the fleet's
+    Redis (an error that outlived the client's retries: Redis is gone, full or read-only)."""
+    return isinstance(exc, (StateWriteError, RedisError))
+
+
+def describe(crawler, exc: BaseException) -> str:
+    if isinstance(exc, StateWriteError):
+        return str(exc)
+    from crawler.fleet import redis_advice
+
+    fleet = getattr(getattr(getattr(crawler, "spider", None), "ctx", None), "fleet", None)
+    where = fleet.where if fleet is not None else "Redis"
+    return (f"the fleet's Redis at {where} failed: {str(exc).rstrip('.')}. The crawl stopped so that no fetched "
+            f"article is dropped. {redis_advice(exc)} Then run the crawl again: what was not written is fetched "
+            "again, nothing is indexed twice.")
 
 
 def stop_crawl(crawler, exc: BaseException) -> None:
     """Record the fault (the first one wins) and close the spider."""
     if crawler.stats.get_value(FATAL_STAT) is not None:
         return
-    crawler.stats.set_value(FATAL_STAT, str(exc))
-    logger.error("%s", exc)
+    message = describe(crawler, exc)
+    crawler.stats.set_value(FATAL_STAT, message)
+    logger.error("%s", message)
     engine = getattr(crawler, "engine", None)
     if engine is None or engine.spider is None:
         return

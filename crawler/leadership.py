@@ -111,11 +111,11 @@ class Leadership:
             if not self.leading and self.lock.acquire():
                 with self._changed:
                     self.leading, self.since = True, time.time()
-                    shared = self.load_schedule()
-                    holder = shared.pop("_leader", None) if shared else None
-                    log.info("fleet: this `raqib run` now schedules crawls and alerts for the fleet%s",
-                             f" (taking over from {holder})" if holder and holder != self.fleet.member.id else "")
                     try:
+                        shared = self.load_schedule()
+                        holder = shared.pop("_leader", None) if shared else None
+                        log.info("fleet: this `raqib run` now schedules crawls and alerts for the fleet%s",
+                                 f" (taking over from {holder})" if holder and holder != self.fleet.member.id else "")
                         self.service.lead(shared)
                     except Exception:  # noqa: BLE001 - give the lock to someone who can use it
                         log.exception("fleet: could not start scheduling; giving the lock up")

@@ -36,10 +36,11 @@ from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler.discovery import DiscoveryError
 from crawler.discovery.backfill import IdTemplate, id_walk, sitemap_months
-from crawler.discovery.dates import iso_utc, parse_date
+from crawler.discovery.dates import iso_utc
 from crawler.discovery.feeds import feed_links, parse_feed
 from crawler.discovery.sections import next_pages, page_links
 from crawler.discovery.sitemaps import INDEX, parse_sitemap
+from crawler.guard import is_storage_fault, stop_crawl
 from crawler.items import FetchedPage
 from crawler.middlewares import Refused, RobotsMiddleware, RobotsUnreachable
 from crawler.outlets import Outlet
@@ -496,6 +497,9 @@ class OutletSpider(scrapy.Spider):
 
     # --- failures -------------------------------------------------------------------------
     def errback(self, failure):
+        if is_storage_fault(failure.value):     # the fleet's Redis failed under a download middleware
+            stop_crawl(self.crawler, failure.value)
+            return None
         request = failure.request
         info = request.meta.get("raqib") or {}
         outlet = self.outlets.get(info.get("outlet"))

@@ -434,3 +434,64 @@ def test_raqib_run_on_a_full_disk_says_so_keeps_running_and_catches_up(tmp_path,
         assert set(urls) == {site.url(p) for p in paths}
         assert set(urls.values()) == {1} and set(ids.values()) == {1}
         assert json.loads((state / "service.json").read_text(encoding="utf-8"))["service"]["pid"] is None
+
+
+# --- a shared Redis that refuses writes ---------------------------------------------------------
+
+def test_a_redis_out_of_memory_stops_the_crawl_with_a_clear_error_and_loses_nothing(tmp_path, es_url, es, alias):
+    """The fleet's state lives in Redis: when Redis refuses writes part-way through a crawl
+    (its `maxmemory` reached, with the `noeviction` policy a store of record needs), the crawl
+    stops with one line that names Redis and the fix, and once Redis has room the next crawl
+    indexes every article once."""
+    from redisserver import RedisServer
+
+    redis = RedisServer()
+    client = redis.client()
+    try:
+        with Site() as site:
+            paths = _site(site, [dict(r, title=f"{r['title']} ({i})") for i, r in enumerate((AR * 2)[:30])])
+            # one article every 0.2 s, so that Redis fills up while the crawl is under way
+            config = write_config(tmp_path / "c", es_url=es_url, alias=alias, state_dir=tmp_path / "s",
+                                  outlets_yaml="outlets:\n" + outlet_yaml("local", site),
+                                  download_delay=0.2, concurrency_per_domain=1)
+            settings = config / "settings.toml"
+            settings.write_text(settings.read_text(encoding="utf-8").replace(
+                "[state]\n", f'[state]\nredis_url = "{redis.url}"\n'), encoding="utf-8")
+            client.config_set("maxmemory-policy", "noeviction")
+            env = {k: v for k, v in os.environ.items() if not k.startswith("RAQIB_")}
+            proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "--config", str(config), "crawl"],
+                                    cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                deadline = time.monotonic() + 120
+                def indexed() -> int:
+                    try:
+                        return len(docs(es, alias))
+                    except Exception:  # noqa: BLE001 - the index is created by the crawl
+                        return 0
+
+                while indexed() < 3:
+                    assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+                    time.sleep(0.2)
+                client.config_set("maxmemory", "1")      # from now on Redis refuses every write that adds
+                out, err = proc.communicate(timeout=120)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            assert proc.returncode == 1, out + err
+            assert "Traceback" not in err, err
+            assert f"Redis at redis://127.0.0.1:{redis.port}/0" in err, err
+            assert "maxmemory" in err and "noeviction" in err and "run the crawl again" in err, err
+            before = set(docs(es, alias))
+            assert 0 < len(before) < len(paths), len(before)     # it did stop part-way
+
+            client.config_set("maxmemory", "0")
+            done = crawl(config)
+            assert done.code == 0, done.err
+            urls, ids = by_url_and_id(es, alias)
+            assert set(docs(es, alias)) == {site.url(p) for p in paths}
+            assert len(ids) == len(paths) and set(urls.values()) == {1} and set(ids.values()) == {1}
+            assert all(d["version"] == 1 for d in docs(es, alias).values())
+    finally:
+        client.close()
+        redis.stop()
