@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable
 
-from crawler.guard import FATAL_STAT, FINISH_REASON
+from crawler.guard import FATAL_STAT, FINISH_REASON, describe, is_storage_fault
 from crawler.outlets import Outlet
 from crawler.settings import Settings
 from crawler.state import StateWriteError
@@ -109,6 +109,8 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
         fleet = None if dry_run else getattr(state, "fleet", None)
         if worker and fleet is None:
             raise CrawlError("a worker serves a fleet's shared frontier: set [state] redis_url or $RAQIB_REDIS_URL")
+        if fleet is not None:
+            fleet.check_writable()
         if fleet is not None and not worker:
             from crawler.fleet import FleetBusy
 
@@ -169,6 +171,8 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
         io.shutdown(wait=True)
     finished = time.time()
     if failures:
+        if is_storage_fault(failures[0].value):
+            raise CrawlError(describe(crawler, failures[0].value))
         raise CrawlError(f"the crawl stopped with an internal error: {failures[0].getErrorMessage()}")
     spider = getattr(crawler, "spider", None)
     blocked = getattr(spider, "blocked_outlets", {}) if spider is not None else {}

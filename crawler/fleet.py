@@ -315,6 +315,11 @@ class Fleet:
 
     # --- jobs ---------------------------------------------------------------------------
 
+    def check_writable(self) -> None:
+        """Raise Redis's error now when it refuses writes (full, or a read-only replica), before
+        a crawl starts that could keep nothing there."""
+        self.redis.set(self.key("probe", self.member.id), "1", px=10_000)
+
     def start_job(self, outlets: Iterable[str]) -> str:
         """Register a crawl of `outlets` coordinated by this process; takes each outlet's
         crawl lock (FleetBusy when another member holds one) and resets the outlets' fleet
@@ -326,6 +331,8 @@ class Fleet:
             if not lock.acquire():
                 for held in taken:
                     held.release()
+                if lock.error is not None:
+                    raise lock.error
                 holder = self.lock_holder(f"crawl:{outlet}") or "another process"
                 raise FleetBusy(f"{outlet} is being crawled by {holder} in the fleet; try again when it has finished")
             taken.append(lock)
@@ -514,6 +521,7 @@ class FleetLock:
         self.token = f"{fleet.member.id}|{secrets.token_hex(6)}"
         self._key = fleet.key("lock", name)
         self._held = False
+        self.error: Exception | None = None     # why the last acquire failed, when Redis did
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -522,11 +530,14 @@ class FleetLock:
         return self._held
 
     def acquire(self) -> bool:
+        """Whether this process holds the lock now. False also when Redis failed; `error`
+        then holds why, for a caller that must not mistake that for another holder."""
+        self.error = None
         try:
             got = bool(self.fleet.script("lock", [self._key], [self.token, int(self.ttl * 1000)]))
         except Exception as exc:  # noqa: BLE001 - Redis away: not ours
             log.warning("cannot take the fleet lock %s: %s", self.name, exc)
-            got = False
+            self.error, got = exc, False
         if got and not self._held:
             self._held = True
             self._stop.clear()

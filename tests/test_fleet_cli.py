@@ -38,3 +38,26 @@ def test_an_outlet_crawled_elsewhere_in_the_fleet_is_not_crawled_twice(raqib, co
         assert f"almayadeen is being crawled by {other.member.id} in the fleet" in err and "Traceback" not in err
     finally:
         lock.release()
+
+
+def test_a_redis_that_refuses_writes_from_the_start_is_one_line(raqib, config_dir):
+    """Redis full (maxmemory, noeviction) before anything is fetched: a crawl, a worker and the
+    service say so in one line with what to do, and stop (the service at start: it could keep
+    nothing), rather than take the full Redis for another holder of the outlet's lock."""
+    from redisserver import RedisServer
+
+    redis = RedisServer(password="hunter3-redis")
+    client = redis.client()
+    try:
+        with_state(config_dir, f'redis_url = "{redis.url}"')
+        client.config_set("maxmemory-policy", "noeviction")
+        client.config_set("maxmemory", "1")
+        for args in (("crawl", "--outlet", "almayadeen", "--no-alerts"), ("crawl", "--worker"), ("run",)):
+            code, out, err = raqib(*args)
+            assert code in (1, 4), (args, code, err)
+            assert "Traceback" not in err and "hunter3" not in out + err, err
+            assert f"Redis at redis://127.0.0.1:{redis.port}/0" in err and "maxmemory" in err, err
+            assert "give it more memory" in err, err
+    finally:
+        client.close()
+        redis.stop()
