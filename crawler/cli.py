@@ -105,15 +105,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _redis_failure(args, exc: Exception) -> str:
     from crawler.commands import load_settings
-    from crawler.fleet import redis_advice
+    from crawler.fleet import redis_failure
     from pipelines.es import redact_url
 
     try:
-        where = redact_url(load_settings(args).get("state", "redis_url")) or "the fleet's Redis"
+        where = redact_url(load_settings(args).get("state", "redis_url"))
     except Exception:  # noqa: BLE001 - the settings were read once already; the message must not fail
-        where = "the fleet's Redis"
-    return (f"stopped: Redis at {where} failed: {str(exc).rstrip('.')}. {redis_advice(exc)} Then run the command again: "
-            "nothing fetched is lost, nothing is indexed twice.")
+        where = ""
+    return f"stopped: {redis_failure(where or 'the fleet', exc)}"
 
 
 def _indent(text: str) -> str:

@@ -117,6 +117,13 @@ def redis_advice(exc: Exception) -> str:
     return "Redis's own log says more."
 
 
+def redis_failure(where: str, exc: Exception) -> str:
+    """The words for a Redis failure that stops a crawl or a command: what Redis said, what to
+    do, and that nothing is lost by stopping."""
+    return (f"Redis at {where} failed: {str(exc).rstrip('.')}. {redis_advice(exc)} Then run the crawl again: "
+            "what was not written is fetched again, nothing is indexed twice.")
+
+
 def check_persistence(client, where: str) -> None:
     """Warn when Redis keeps the frontier and the spool only in memory: a Redis restart
     would then forget fetched articles not yet in Elasticsearch."""

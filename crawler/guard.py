@@ -36,13 +36,10 @@ def is_storage_fault(exc: BaseException | None) -> bool:
 def describe(crawler, exc: BaseException) -> str:
     if isinstance(exc, StateWriteError):
         return str(exc)
-    from crawler.fleet import redis_advice
+    from crawler.fleet import redis_failure
 
     fleet = getattr(getattr(getattr(crawler, "spider", None), "ctx", None), "fleet", None)
-    where = fleet.where if fleet is not None else "Redis"
-    return (f"the fleet's Redis at {where} failed: {str(exc).rstrip('.')}. The crawl stopped so that no fetched "
-            f"article is dropped. {redis_advice(exc)} Then run the crawl again: what was not written is fetched "
-            "again, nothing is indexed twice.")
+    return f"cannot use the fleet's shared state: {redis_failure(fleet.where if fleet else 'the fleet', exc)}"
 
 
 def stop_crawl(crawler, exc: BaseException) -> None:

@@ -80,12 +80,9 @@ class RedisState(CrawlState):
         return self.fleet.key(*parts)
 
     def _fail(self, exc: Exception) -> StateWriteError:
-        from crawler.fleet import redis_advice
+        from crawler.fleet import redis_failure
 
-        return StateWriteError(
-            f"cannot use the crawl state in Redis at {self.fleet.where}: {str(exc).rstrip('.')}. The crawl stopped so that no fetched "
-            f"article is dropped. {redis_advice(exc)} Then run the crawl again: what was not written is fetched "
-            "again, nothing is indexed twice.")
+        return StateWriteError(f"cannot use the crawl state: {redis_failure(self.fleet.where, exc)}")
 
     def _do(self, fn, *args, **kwargs):
         """Run a Redis call; its failure (after the client's own retries) is a StateWriteError."""

@@ -247,6 +247,7 @@ def test_max_pages_defers_the_rest_to_later_crawls_newest_first(tmp_path, es_url
         assert len(fetched) == 2 and "/news/9" in fetched
         site.log.clear()
         third = crawl(config)
+        assert third.code == 0, third.err
         assert len(site.requests("/news/")) == 3
         assert len(docs(es, alias)) == 7
 

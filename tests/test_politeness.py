@@ -9,9 +9,8 @@ import time
 import pytest
 
 from crawler.middlewares import address_allowed, block_reason, retry_after_seconds
-from crawler.spider import classify_failure
 from crawlrun import crawl, write_config
-from localsite import Site, article_html, corpus, listing_html, recent
+from localsite import Site, article_html, listing_html, recent
 from test_crawl import AR, docs, outlet_yaml
 
 

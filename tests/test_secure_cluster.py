@@ -225,7 +225,7 @@ def test_plain_http_to_the_tls_node_is_explained(secure_cluster, raqib_env):
     env["RAQIB_ES_URL"] = secure_cluster.url.replace("https://", "http://")
     code, out, err = raqib_env(env, "seed")
     assert code == 4
-    assert f"speaks only HTTPS" in err and f"use {secure_cluster.url} in --es or RAQIB_ES_URL" in err
+    assert "speaks only HTTPS" in err and f"use {secure_cluster.url} in --es or RAQIB_ES_URL" in err
     assert_clean(out + err, *forms(secure_cluster.api_key))
 
 

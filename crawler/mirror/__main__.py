@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     config_dir = args.config_dir or Path(tempfile.mkdtemp(prefix="raqib-mirror-"))
     try:
-        path = mirror.write_config(config_dir, include_new_site=args.new_site)
+        mirror.write_config(config_dir, include_new_site=args.new_site)
     except MirrorError as exc:
         mirror.close()
         print(f"mirror: {exc}", file=sys.stderr)

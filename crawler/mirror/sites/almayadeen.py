@@ -106,7 +106,7 @@ class AlMayadeen(Site):
     def home(self, req: Request, m) -> Response:
         items = self.home_items()
         content = fill("almayadeen/listing.html", heading="آخر الأخبار", items=self.items_html(items),
-                       pagination=Markup(f'<a href="/news/politics">المزيد من الأخبار</a>'),
+                       pagination=Markup('<a href="/news/politics">المزيد من الأخبار</a>'),
                        most_read=self.most_read())
         head = Markup('<meta name="description" content="الميادين نت: آخر الأخبار السياسية والتحليلات من فلسطين ولبنان وسوريا والعالم">\n'
                       f'<link rel="canonical" href="{self.url("/")}">\n<meta property="og:site_name" content="الميادين نت">')
