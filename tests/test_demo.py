@@ -34,6 +34,10 @@ def test_demo_crawls_the_mirror_beside_the_seeds_and_is_incremental_on_a_second_
     assert (tmp_path / "state" / "alerts.jsonl").exists()
     es.indices.refresh(index=alias)
     assert es.count(index=alias, query={"term": {"seed": True}}).body["count"] == 5
+    seeds = re.search(r"raqib search داعش --seeds: (\d+) of the 5 seeds\n((?:  .+\n?){5})", out)
+    assert seeds and seeds.group(1) == "5", out[-2000:]
+    assert {line.split(":")[0].strip() for line in seeds.group(2).splitlines()} == {
+        "alittihad", "almarjie", "noonpost", "strategic_observatory", "almayadeen"}
 
     again = _demo(env, "--es", es_url, "--mirror-port", str(port))
     assert "0 articles fetched, 0 new and 0 updated" in again

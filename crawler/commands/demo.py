@@ -96,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     sent = _sweep_alerts(client, alias, config_dir, cfg)
     print("[5/5] alerts: " + _alerts_line(report.get("alerts") or {}, sent, cfg.state_dir / "alerts.jsonl"))
     print(_summary(client, alias))
+    print(_seed_search(client, alias, config_dir))
     print(f"\nSearch it yourself:\n  raqib --es {es_url} search داعش --topic us_presence\n"
           f"  raqib --es {es_url} search \"قوات سوريا الديمقراطية\" --since 2015-01-01 --json\n"
           f"Run the demo again to see an incremental crawl (nothing re-fetched); --fresh starts over.")
@@ -116,6 +117,21 @@ def _alerts_line(during: dict, sweep, sink: Path) -> str:
         count = sum(1 for _ in sink.open(encoding="utf-8"))
         line += f"; {count} in {sink}"
     return line
+
+
+# Every seed is about ISIS; the search also finds «تنظيم الدولة», "ISIL" and the other names.
+SEED_QUERY = "داعش"
+
+
+def _seed_search(client, alias: str, config_dir) -> str:
+    """The five seeds found by an Arabic search, as `raqib search داعش --seeds` finds them."""
+    from pipelines.safetext import one_line
+    from pipelines.search import search
+
+    total, hits = search(client, SEED_QUERY, alias=alias, size=5, config_dir=config_dir, seed=True)
+    lines = [f"\nraqib search {SEED_QUERY} --seeds: {total} of the 5 seeds"]
+    lines += [f"  {one_line(h.source.get('outlet') or '')}: {one_line(h.source.get('title') or '')}" for h in hits]
+    return "\n".join(lines)
 
 
 def _summary(client, alias: str) -> str:
