@@ -33,7 +33,6 @@ import argparse
 import gzip
 import json
 import os
-import queue
 import shutil
 import subprocess
 import sys
@@ -289,8 +288,7 @@ def server_check(mirror, tmp: Path, crawled: dict, sample_per_outlet: int) -> tu
 
 
 def _replay(todo: Path, samples_path: Path, sample_per_outlet: int) -> int:
-    import http.client
-    from urllib.parse import urlsplit
+    from crawler.mirror.client import fetch_all
 
     by_outlet: dict[str, list[str]] = json.loads(todo.read_text(encoding="utf-8"))
     keep = set()
@@ -298,53 +296,29 @@ def _replay(todo: Path, samples_path: Path, sample_per_outlet: int) -> int:
         step = max(1, len(urls) // sample_per_outlet)
         keep.update(urls[::step][:sample_per_outlet])
     outlet_of = {u: k for k, urls in by_outlet.items() for u in urls}
-    work: queue.Queue = queue.Queue()
     # the outlets interleaved, as the crawl has every host busy at once
     lists = [list(v) for v in by_outlet.values()]
-    for i in range(max(map(len, lists), default=0)):
-        for urls in lists:
-            if i < len(urls):
-                work.put(urls[i])
+    order = [urls[i] for i in range(max(map(len, lists), default=0)) for urls in lists if i < len(urls)]
     kept: dict[str, dict] = {}
     errors: list[str] = []
     ok = Counter()
     lock = threading.Lock()
 
-    def client() -> None:
-        conns: dict[str, http.client.HTTPConnection] = {}
-        while True:
-            try:
-                url = work.get_nowait()
-            except queue.Empty:
-                break
-            parts = urlsplit(url)
-            conn = conns.get(parts.netloc)
-            if conn is None:
-                conn = conns[parts.netloc] = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-            conn.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""),
-                         headers={"Accept-Encoding": "gzip", "User-Agent": "raqib-bench"})
-            resp = conn.getresponse()
-            body = resp.read()
-            with lock:
-                if resp.status != 200:
-                    errors.append(f"{resp.status} {url}")
-                    continue
-                ok["pages"] += 1
-                ok["bytes"] += len(body)
-                if url in keep:
-                    if resp.getheader("Content-Encoding") == "gzip":
-                        body = gzip.decompress(body)
-                    kept[url] = {"outlet": outlet_of[url], "content_type": resp.getheader("Content-Type"),
-                                 "body": body.decode("latin-1")}
-        for c in conns.values():
-            c.close()
+    def on_reply(url, resp, body) -> None:
+        with lock:
+            if resp.status != 200:
+                errors.append(f"{resp.status} {url}")
+                return
+            ok["pages"] += 1
+            ok["bytes"] += len(body)
+            if url in keep:
+                if resp.getheader("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                kept[url] = {"outlet": outlet_of[url], "content_type": resp.getheader("Content-Type"),
+                             "body": body.decode("latin-1")}
 
-    threads = [threading.Thread(target=client) for _ in range(16)]
     start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    fetch_all(order, 16, on_reply, headers={"User-Agent": "raqib-bench"})
     wall = time.perf_counter() - start
     with gzip.open(samples_path, "wt", encoding="utf-8") as fh:
         json.dump(kept, fh)

@@ -6,8 +6,11 @@ exactly what a crawler receives (a 301's Location, gzip bytes, a truncated body)
 from __future__ import annotations
 
 import http.client
+import queue
 import socket
+import threading
 from dataclasses import dataclass
+from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
 
@@ -46,6 +49,42 @@ def fetch(url: str, headers: dict[str, str] | None = None, method: str = "GET", 
         return Reply(resp.status, hdrs, body, complete)
     finally:
         conn.close()
+
+
+def fetch_all(urls: Iterable[str], clients: int, on_reply: Callable[[str, "http.client.HTTPResponse", bytes], None],
+              headers: dict[str, str] | None = None, timeout: float = 30.0) -> None:
+    """GET every URL (in the order given) from `clients` threads, as a crawler does: one
+    kept-alive connection per host and thread, gzip accepted and left compressed. `on_reply`
+    is called from those threads with each URL, its response and its raw body."""
+    work: queue.Queue = queue.Queue()
+    for url in urls:
+        work.put(url)
+    asked = {"Accept-Encoding": "gzip", **(headers or {})}
+
+    def client() -> None:
+        conns: dict[str, http.client.HTTPConnection] = {}
+        try:
+            while True:
+                try:
+                    url = work.get_nowait()
+                except queue.Empty:
+                    return
+                parts = urlsplit(url)
+                conn = conns.get(parts.netloc)
+                if conn is None:
+                    conn = conns[parts.netloc] = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+                conn.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), headers=asked)
+                resp = conn.getresponse()
+                on_reply(url, resp, resp.read())
+        finally:
+            for conn in conns.values():
+                conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def wait_for_nothing(url: str, timeout: float) -> bool:
