@@ -12,7 +12,6 @@ import json
 import os
 import platform
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -124,18 +123,11 @@ def es_node(url: str | None) -> Iterator[str]:
     if url:
         yield url
         return
-    from crawler.esnode import Node, free_port
-    from crawler.paths import cache_dir
+    from crawler.esnode import throwaway_node
 
-    port = free_port()
-    node = Node(port=port, base_dir=cache_dir() / "nodes" / f"bench-{port}", cluster_name="raqib-bench")
-    print(f"bench: starting an Elasticsearch node on port {port} …", file=sys.stderr)
-    node.start()
-    try:
+    print("bench: starting an Elasticsearch node for the run …", file=sys.stderr)
+    with throwaway_node("bench") as node:
         yield node.url
-    finally:
-        node.stop()
-        shutil.rmtree(node.dir, ignore_errors=True)
 
 
 def new_alias(prefix: str = "raqib-bench") -> str:

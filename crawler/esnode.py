@@ -501,3 +501,18 @@ def free_port(start: int = 19200, end: int = 19999) -> int:
                 continue
             return port
     raise NodeError(f"no free port between {start} and {end}")
+
+
+@contextlib.contextmanager
+def throwaway_node(name: str, **node_options):
+    """A node on a free port, for one test session or benchmark run, removed afterwards
+    (data and logs included). Yields the Node; `name` prefixes its directory and cluster."""
+    port = free_port()
+    node = Node(port=port, base_dir=cache_dir() / "nodes" / f"{name}-{port}", cluster_name=f"raqib-{name}",
+                **node_options)
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+        shutil.rmtree(node.dir, ignore_errors=True)

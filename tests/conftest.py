@@ -22,19 +22,10 @@ def es_url():
     if url:
         yield url
         return
-    from crawler.esnode import Node, free_port
-    from crawler.paths import cache_dir
+    from crawler.esnode import throwaway_node
 
-    port = free_port()
-    node = Node(port=port, base_dir=cache_dir() / "nodes" / f"test-{port}", cluster_name="raqib-test")
-    node.start()
-    try:
+    with throwaway_node("test") as node:
         yield node.url
-    finally:
-        node.stop()
-        import shutil
-
-        shutil.rmtree(node.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from localsite import QuietServer
@@ -210,6 +212,20 @@ class HoldingReceiver:
         self.release()
         self.server.shutdown()
         self.server.server_close()
+
+
+def alive(pid: int | None) -> bool:
+    """Whether process `pid` runs (a zombie, dead but not yet reaped, does not)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"
+    except OSError:
+        return False
 
 
 def alert_rule(url: str, outlet: str = "local") -> str:

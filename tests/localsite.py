@@ -125,6 +125,22 @@ class Site(LoopbackSite):
         self.pages[path] = page
         return page
 
+    def hang(self, paths, release: threading.Event, *, timeout: float = 30.0, entered: set[str] | None = None) -> None:
+        """These pages are answered only when `release` is set (or after `timeout`): a crawl
+        killed meanwhile dies with them in flight. `entered` collects the paths whose request
+        has arrived (the request log records a request only when it is answered)."""
+        for path in paths:
+            def hang(handler, body=self.pages[path].body, path=path):
+                if entered is not None:
+                    entered.add(path)
+                release.wait(timeout)
+                try:
+                    self.send(handler, 200, body)
+                except OSError:
+                    pass             # the client is gone: what the test is about
+                return 200
+            self.pages[path].handler = hang
+
     def requests(self, prefix: str = "") -> list[Logged]:
         with self._lock:
             return [r for r in self.log if r.path.startswith(prefix)]

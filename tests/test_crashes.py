@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from crashkit import HoldingProxy, HoldingReceiver, alert_rule
+from crashkit import HoldingProxy, HoldingReceiver, alert_rule, alive
 from crawlrun import ROOT, crawl, write_config
 from localsite import Site, article_html, listing_html, recent
 from test_crawl import AR, outlet_yaml
@@ -174,17 +174,7 @@ def test_kill_9_while_fetching_then_new_articles(rig, es, alias, tmp_path):
     site, proxy, receiver, config, state = rig
     paths = _site(site, 8)
     release = threading.Event()
-    for path in paths[5:]:
-        page = site.pages[path]
-
-        def hang(handler, body=page.body):
-            release.wait(30)
-            try:
-                Site.send(handler, 200, body)
-            except OSError:
-                pass
-            return 200
-        page.handler = hang
+    site.hang(paths[5:], release)
     _list(site, paths)
     log = tmp_path / "crawl.log"
     proc = _start_crawl(config, log)
@@ -244,16 +234,6 @@ def _crawl_pid(state: Path) -> int | None:
     return ((_service_state(state).get("outlets") or {}).get("local") or {}).get("running_pid")
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.mark.slow
 def test_kill_9_of_raqib_run_at_three_moments(rig, es, alias, tmp_path):
     """The service is SIGKILLed (1) with its crawl, while pages are being fetched; (2) alone,
@@ -289,17 +269,8 @@ def test_kill_9_of_raqib_run_at_three_moments(rig, es, alias, tmp_path):
         # (1) with its crawl, while two pages hang
         paths = add([0, 1, 2, 3, 4, 5])
         release = threading.Event()
-        entered: set[str] = set()          # the site logs a request when it is answered; these are not
-        for path in paths[4:]:
-            def hang(handler, body=site.pages[path].body, path=path):
-                entered.add(path)
-                release.wait(60)
-                try:
-                    Site.send(handler, 200, body)
-                except OSError:
-                    pass
-                return 200
-            site.pages[path].handler = hang
+        entered: set[str] = set()
+        site.hang(paths[4:], release, timeout=60, entered=entered)
         _list(site, paths)
         svc = start()
         # ... and the other four delivered and recorded, so no delivery is in flight at the kill
@@ -307,7 +278,7 @@ def test_kill_9_of_raqib_run_at_three_moments(rig, es, alias, tmp_path):
         # window the module docstring names; this test is about everything else)
         _wait(lambda: entered == set(paths[4:]) and len(receiver.articles()) == 4
                       and _ledger(state) == Counter({"sent": 4})
-              and _alive(_crawl_pid(state)), 120, svc, log, "pages hanging in the service's crawl")
+              and alive(_crawl_pid(state)), 120, svc, log, "pages hanging in the service's crawl")
         child = _crawl_pid(state)
         os.kill(svc.pid, signal.SIGKILL)
         os.kill(child, signal.SIGKILL)
@@ -323,12 +294,12 @@ def test_kill_9_of_raqib_run_at_three_moments(rig, es, alias, tmp_path):
         orphan = _crawl_pid(state)
         os.kill(svc.pid, signal.SIGKILL)
         svc.wait(10)
-        assert _alive(orphan)                      # the crawl outlives the service that started it ...
+        assert alive(orphan)                      # the crawl outlives the service that started it ...
         svc = start()
         _wait(lambda: "another process is crawling this outlet" in log.read_text(errors="replace"), 60, svc, log,
               "the restarted service finding the outlet busy")
         proxy.release()                             # ... finishes, and only then is the outlet crawled again
-        _wait(lambda: not _alive(orphan), 120, svc, log, "the orphaned crawl to finish")
+        _wait(lambda: not alive(orphan), 120, svc, log, "the orphaned crawl to finish")
 
         # (3) with its crawl, while an alert is being delivered
         receiver.hold_next = True
@@ -337,7 +308,7 @@ def test_kill_9_of_raqib_run_at_three_moments(rig, es, alias, tmp_path):
         _wait(receiver.held, 120, svc, log, "an alert delivery")
         child = _crawl_pid(state)
         os.kill(svc.pid, signal.SIGKILL)
-        if _alive(child):
+        if alive(child):
             os.kill(child, signal.SIGKILL)
         svc.wait(10)
         receiver.release()
@@ -355,7 +326,7 @@ def test_kill_9_of_raqib_run_at_three_moments(rig, es, alias, tmp_path):
                 proc.kill()
                 proc.wait()
         child = _crawl_pid(state)
-        if _alive(child):
+        if alive(child):
             os.kill(child, signal.SIGKILL)
     assert_exactly_once(es, alias, site, paths, receiver, state)
     assert "Traceback" not in log.read_text(errors="replace")

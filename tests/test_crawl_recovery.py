@@ -80,17 +80,7 @@ def test_a_crawl_killed_half_way_is_finished_by_the_next(tmp_path, es_url, es, a
     with Site() as site:
         paths = _site_with_articles(site, 8)
         slow = paths[4:]
-        for path in slow:
-            page = site.pages[path]
-
-            def hang(handler, body=page.body):
-                release.wait(30)
-                try:
-                    Site.send(handler, 200, body)
-                except OSError:
-                    pass
-                return 200
-            page.handler = hang
+        site.hang(slow, release)
         config = write_config(tmp_path / "c", es_url=es_url, alias=alias, state_dir=tmp_path / "s",
                               outlets_yaml="outlets:\n" + outlet_yaml("local", site), timeout=30.0,
                               concurrency_per_domain=8)

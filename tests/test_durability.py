@@ -225,20 +225,10 @@ OUTAGE_S = 60.0       # the node is dead from the kill until it answers again af
 def own_node():
     """A node of this test's own (the shared one must never be stopped), killed and restarted
     by the test; removed afterwards."""
-    import shutil
+    from crawler.esnode import throwaway_node
 
-    from crawler.esnode import Node, free_port
-    from crawler.paths import cache_dir
-
-    port = free_port()
-    node = Node(port=port, base_dir=cache_dir() / "nodes" / f"outage-test-{port}", cluster_name="raqib-outage-test",
-                heap="512m")
-    node.start()
-    try:
+    with throwaway_node("outage-test", heap="512m") as node:
         yield node
-    finally:
-        node.stop()
-        shutil.rmtree(node.dir, ignore_errors=True)
 
 
 def _spooled(state: Path) -> int:

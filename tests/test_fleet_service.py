@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from alert_receivers import HttpReceiver
+from crashkit import alive
 from crawlrun import ROOT
 from test_service_e2e import _die_with_parent
 
@@ -43,19 +44,6 @@ def crawls_logged(log: Path) -> int:
 
 def leading(state_dir: Path) -> bool:
     return bool((service_state(state_dir).get("fleet") or {}).get("leading"))
-
-
-def alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"
-    except OSError:
-        return False
 
 
 def test_one_leader_at_a_time_and_a_takeover_when_it_dies(tmp_path, es_url, alias, redis_url, monkeypatch):
