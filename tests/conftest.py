@@ -120,3 +120,17 @@ def redis_url(redis_server):
     client.flushall()
     client.close()
     return redis_server.url
+
+
+@pytest.fixture
+def mirror_config(tmp_path, es_url, alias):
+    """Makes a config directory for crawling a Mirror into this test's alias (each call its own
+    directory; the state directory is shared, as successive crawls of one outlet share it)."""
+    from crawlrun import write_config
+
+    def make(mirror, *, include_new_site: bool = False, **crawl_settings):
+        config = write_config(tmp_path / f"config-{uuid.uuid4().hex[:6]}", es_url=es_url, alias=alias,
+                              state_dir=tmp_path / "state", **{"retries": 2, **crawl_settings})
+        mirror.write_config(config, include_new_site=include_new_site)
+        return config
+    return make

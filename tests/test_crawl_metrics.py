@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
-
-import pytest
 
 from crawler import kibana
 from crawler.mirror import Mirror
@@ -25,16 +22,6 @@ def crawl_docs(es, index: str) -> list[dict]:
     es.indices.refresh(index=index)
     return [h["_source"] | {"_id": h["_id"]} for h in
             es.search(index=index, size=500, sort=[{"outlet": "asc"}]).body["hits"]["hits"]]
-
-
-@pytest.fixture
-def mirror_config(tmp_path, es_url, alias):
-    def make(m: Mirror, **crawl_settings):
-        config = write_config(tmp_path / f"config-{uuid.uuid4().hex[:6]}", es_url=es_url, alias=alias,
-                              state_dir=tmp_path / "state", **{"retries": 2, **crawl_settings})
-        m.write_config(config)
-        return config
-    return make
 
 
 def _names_in(objects: list[dict]) -> set[str]:

@@ -4,14 +4,11 @@ real Elasticsearch node, and compared with the mirror's ground truth."""
 from __future__ import annotations
 
 import re
-import uuid
 from collections import Counter
 from datetime import datetime
 
-import pytest
-
 from crawler.mirror import Mirror
-from crawlrun import crawl, write_config
+from crawlrun import crawl
 from pipelines.urls import canonicalize
 
 CRAWLED_CHANNELS = ("home", "feed", "sitemap", "section")
@@ -62,16 +59,6 @@ def compare(truth: list[dict], docs: dict[str, list[dict]]) -> list[str]:
             if junk and junk in (d.get("text") or ""):
                 problems.append(f"boilerplate {junk[:40]!r} in the text of {e['url']}")
     return problems
-
-
-@pytest.fixture
-def mirror_config(tmp_path, es_url, alias):
-    def make(m: Mirror, *, include_new_site: bool = False, **crawl_settings):
-        config = write_config(tmp_path / f"config-{uuid.uuid4().hex[:6]}", es_url=es_url, alias=alias,
-                              state_dir=tmp_path / "state", **{"retries": 2, **crawl_settings})
-        m.write_config(config, include_new_site=include_new_site)
-        return config
-    return make
 
 
 def test_each_outlet_once_then_only_conditional_requests_then_what_is_new(mirror_config, es, alias):

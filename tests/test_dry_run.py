@@ -6,12 +6,9 @@ from __future__ import annotations
 import json
 import socket
 import sqlite3
-import uuid
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote
-
-import pytest
 
 from crawler.mirror import Mirror
 from crawlrun import crawl, write_config
@@ -42,16 +39,6 @@ def nothing_written(es, alias: str, state_dir: Path) -> None:
     assert not es.indices.exists(index=f"{alias}-crawls")
     assert set(state_rows(state_dir).values()) <= {0}
     assert not (state_dir / "crawls-spool.jsonl").exists()
-
-
-@pytest.fixture
-def mirror_config(tmp_path, es_url, alias):
-    def make(m: Mirror, **crawl_settings):
-        config = write_config(tmp_path / f"config-{uuid.uuid4().hex[:6]}", es_url=es_url, alias=alias,
-                              state_dir=tmp_path / "state", **{"retries": 2, **crawl_settings})
-        m.write_config(config)
-        return config
-    return make
 
 
 def test_a_dry_run_prints_what_would_be_indexed_and_writes_nothing(mirror_config, es, alias, tmp_path):
