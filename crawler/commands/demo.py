@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 
 from crawler import commands
@@ -33,6 +34,21 @@ def demo_dir() -> Path:
     from crawler.paths import state_dir
 
     return state_dir() / "demo"
+
+
+def mirror_clock(base: Path) -> datetime:
+    """The moment the mirror's article dates count back from. The mirror dates its articles
+    relative to its start (to the minute); the demo keeps its first run's moment, so that a
+    later run serves the same pages and shows an incremental crawl, instead of every date
+    having moved on by a minute and every article looking revised."""
+    path = base / "mirror-clock"
+    try:
+        return datetime.fromisoformat(path.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        base.mkdir(parents=True, exist_ok=True)
+        path.write_text(now.isoformat(), encoding="utf-8")
+        return now
 
 
 def write_demo_config(base: Path, mirror, es_url: str) -> Path:
@@ -76,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     base = demo_dir()
     if args.fresh and base.exists():
         shutil.rmtree(base)
-    with Mirror(faults=args.faults, port=args.mirror_port) as mirror:
+    with Mirror(faults=args.faults, port=args.mirror_port, now=mirror_clock(base)) as mirror:
         config_dir = write_demo_config(base, mirror, es_url)
         args.config, args.es = str(config_dir), es_url
         print(f"[2/5] mirror of {len(mirror.outlets)} outlets serving on 127.0.0.11-15:{args.mirror_port} "
