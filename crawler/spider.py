@@ -309,6 +309,22 @@ class OutletSpider(scrapy.Spider):
         stored = self.state.source(safe_url(url))
         return stored is not None and stored.fetched_at is not None
 
+    def _unread_pages(self, outlet: Outlet, url: str, depth: int) -> Iterator[Request]:
+        """Behind an unchanged section page, the first page of its stored chain of next pages
+        that no crawl has read to the end (the crawl that read the ones before died): a
+        walk through the crawl state, not a request per page."""
+        seen = {url}
+        while depth < outlet.section_depth:
+            stored = self.state.source(safe_url(url))
+            url = next((u for u, role in (stored.children if stored is not None else []) if role == NEXT_PAGE), "")
+            depth += 1
+            if not url or url in seen:
+                return
+            if not self._was_read(url):
+                yield from self._source(outlet, url, "section", depth=depth)
+                return
+            seen.add(url)
+
     def _save_source(self, outlet: Outlet, response, kind: str, digest: str | None, *,
                      children: list | None = None, newest: str | None = None) -> bool:
         """Store validators and the hash of what the source lists; True when that changed."""
@@ -343,8 +359,7 @@ class OutletSpider(scrapy.Spider):
             for url, role in (stored.children if stored is not None else []):
                 if role != NEXT_PAGE:
                     yield from self._source(outlet, url, "feed")
-                elif not self._was_read(url):
-                    yield from self._source(outlet, url, "section", depth=depth + 1)
+            yield from self._unread_pages(outlet, response.request.url, depth)
             return
         if not isinstance(response, TextResponse):
             self.ostats.error(outlet.key, "not_html")
@@ -366,11 +381,11 @@ class OutletSpider(scrapy.Spider):
                 yield from self._consider(outlet, url, "section")
         else:
             self.ostats.inc(outlet.key, "skipped/source_unchanged")
-        # The next page, also behind an unchanged one when no crawl has read it yet (the
-        # crawl that read this page died before it got there).
-        for url in nexts[:1]:
-            if changed or not self._was_read(url):
+        if changed:
+            for url in nexts[:1]:
                 yield from self._source(outlet, url, "section", depth=depth + 1)
+        else:
+            yield from self._unread_pages(outlet, response.request.url, depth)
         # The feeds a page announces and its next page are kept with it: a later 304 still leads to them.
         self._save_source(outlet, response, "section", digest,
                           children=[[feed, None] for feed in feeds] + [[url, NEXT_PAGE] for url in nexts[:1]])
