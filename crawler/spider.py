@@ -280,10 +280,10 @@ class OutletSpider(scrapy.Spider):
         rec = fetch.before
         validators = rec if fetch.reason in ("changed", "refetch") and rec is not None else None
         priority = BACKFILL_PRIORITY if fetch.channel == "idwalk" else ARTICLE_PRIORITY
-        fallback = fetch.fallback if url is None else None
+        spelling = {"fallback": fetch.fallback} if url is None else {"spelling": "canonical"}
         return self._request(outlet, url or fetch.url, "article", self.parse_article, channel=fetch.channel,
                              priority=priority, validators=validators, key=fetch.key, lastmod=fetch.lastmod,
-                             reason=fetch.reason, fallback=fallback)
+                             reason=fetch.reason, **spelling)
 
     def _consider(self, outlet: Outlet, url: str, channel: str, lastmod: datetime | None = None, *,
                   windowed: bool = False, trust_pattern: bool = False) -> Iterator[Request]:

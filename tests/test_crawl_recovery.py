@@ -120,7 +120,7 @@ def test_a_crawl_killed_half_way_is_finished_by_the_next(tmp_path, es_url, es, a
 
 # --- kill -9 at several moments of a first crawl (issue 13, item 5) ---------------------------------
 
-def _unseen_site_crawl_killed(tmp_path, es_url, alias, es, hang: list[str], ready) -> tuple:
+def _unseen_site_crawl_killed(tmp_path, es_url, alias, es, hang: list[str], ready, redis_url: str | None = None) -> tuple:
     """A first crawl of the unseen outlet (test_crawl_discovery.build_unseen) in its own
     process, SIGKILLed once the pages in `hang` are in flight and `ready(site)` holds; then
     the pages answer again. Returns (site, config, expected URLs, documents before)."""
@@ -135,6 +135,12 @@ def _unseen_site_crawl_killed(tmp_path, es_url, alias, es, hang: list[str], read
     config = write_config(tmp_path / "c", es_url=es_url, alias=alias, state_dir=tmp_path / "s",
                           outlets_yaml=unseen_yaml(site), sitemap_window="7d", timeout=30.0,
                           concurrency_per_domain=4)
+    if redis_url:
+        # a shared state whose silent members keep their leases, spool and locks a whole
+        # minute: only knowing the process is gone can free them in time
+        settings = config / "settings.toml"
+        settings.write_text(settings.read_text().replace(
+            "[state]\n", f'[state]\nredis_url = "{redis_url}"\nredis_ttl = "60s"\n'), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAQIB_")}
     proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "--config", str(config), "crawl"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -181,5 +187,25 @@ def test_the_crawl_after_a_killed_first_crawl_finishes_everything(tmp_path, es_u
         # what the killed crawl indexed is not fetched again
         refetched = {site.url(r.path) for r in site.requests("/news/") if r.status == 200}
         assert not refetched & set(before), moment
+    finally:
+        site.__exit__(None, None, None)
+
+
+def test_the_crawl_after_a_killed_first_crawl_of_a_fleet_finishes_everything(tmp_path, es_url, es, alias, redis_url):
+    """With the crawl state in Redis the killed crawl leaves leased requests, an outlet's
+    crawl lock and maybe a spool under its name, none of which expire for a minute; the next
+    crawl on the same machine sees the process is gone, takes them over and finishes."""
+    site, config, expected, before = _unseen_site_crawl_killed(
+        tmp_path, es_url, alias, es, [3, 5, 7, 10, 13], lambda site: _articles_answered(site) >= 4, redis_url=redis_url)
+    try:
+        assert set(before) < expected
+        site.log.clear()
+        result = crawl(config)
+        assert result.code == 0, result.err
+        assert "being crawled by" not in result.err
+        urls, ids = by_url_and_id(es, alias)
+        assert set(docs(es, alias)) == expected, expected - set(docs(es, alias))
+        assert set(urls.values()) == {1} and set(ids.values()) == {1} and len(ids) == len(expected)
+        assert all(d["version"] == 1 for d in docs(es, alias).values())
     finally:
         site.__exit__(None, None, None)
