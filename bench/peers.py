@@ -35,7 +35,8 @@ from urllib.parse import unquote, urlsplit
 from bench import common
 from bench.common import ROOT, Child, clean_env, raqib_argv
 
-PEERS = {"trafilatura": "trafilatura==2.3.1", "news-please": "news-please==1.6.16"}
+# newspaper4k[nlp]: news-please's default extractor needs nltk for Arabic text
+PEERS = {"trafilatura": "trafilatura==2.3.1", "news-please": "news-please==1.6.16", "newspaper4k": "newspaper4k[nlp]==0.9.6"}
 VENV = Path(os.environ.get("RAQIB_PEERS_VENV") or ROOT / "bench" / ".peers-venv")
 RUNNER = ROOT / "bench" / "peer_runner.py"
 SIZES = {"full": {"noonpost": 600, "almayadeen": 600}, "quick": None}

@@ -185,24 +185,48 @@ class Builder:
         return base64.b64encode(self.rng.randbytes(size * 3 // 4)).decode("ascii")
 
 
+VARIANTS = 24     # furniture variants per site, kind and weight (pages pick one by their seed)
+NOMINAL_BASE = 16 * 1024   # what a bare mirror page weighs, for sizing the variants
+
+
+def variant(path_seed: str, span: tuple[float, float]) -> tuple[int, float]:
+    """Which of the VARIANTS a page wears, and that variant's quantile of the distribution."""
+    i = int(page_quantile(path_seed, (0.0, 1.0)) * VARIANTS) % VARIANTS
+    return i, span[0] + (span[1] - span[0]) * (i + 0.5) / VARIANTS
+
+
+def furniture(chrome: Chrome, seed: str, q: float, kind: str, titles: list[tuple[str, str]]) -> tuple[str, str, str]:
+    """The (head, top, bottom) furniture at quantile q: built once per variant, then only
+    spliced into pages, so serving a heavy page costs the mirror little more than a light one."""
+    return parts(Builder(seed, chrome.flavour), chrome, targets(q), NOMINAL_BASE, kind, titles)
+
+
+def spans(weight: str, chrome: Chrome) -> tuple[float, float]:
+    return HEAVY_SPAN if weight == "heavy" else chrome.span
+
+
+def insert(html: str, pieces: tuple[str, str, str]) -> str:
+    """`html` with the furniture at its </head>, after <body ...> and before </body>."""
+    head, top, bottom = pieces
+    if "</body>" not in html or "</head>" not in html or "<body" not in html:
+        return html
+    i = html.index("</head>")
+    j = html.index(">", html.index("<body")) + 1
+    k = html.rindex("</body>")
+    return html[:i] + head + html[i:j] + top + html[j:k] + bottom + html[k:]
+
+
 def dress(html: str, chrome: Chrome, seed: str, weight: str, kind: str,
           titles: list[tuple[str, str]]) -> str:
-    """`html` with the furniture of `chrome` added, sized to the real distribution.
+    """`html` with the furniture of `chrome` added, sized to the real distribution (uncached:
+    the site caches the variants, see Site.dressed).
 
     `kind`: article or listing; `titles`: (href, title) of articles the rails may show (the
     site's latest, which its home page also lists, so no link leads anywhere new)."""
-    if weight == "light" or "</body>" not in html or "</head>" not in html:
+    if weight == "light":
         return html
-    span = HEAVY_SPAN if weight == "heavy" else chrome.span
-    t = targets(page_quantile(seed, span))
-    b = Builder(seed, chrome.flavour)
-    head, top, bottom = parts(b, chrome, t, len(html.encode("utf-8")), kind, titles)
-    i = html.index("</head>")
-    html = html[:i] + head + html[i:]
-    j = html.index(">", html.index("<body")) + 1
-    html = html[:j] + top + html[j:]
-    k = html.rindex("</body>")
-    return html[:k] + bottom + html[k:]
+    i, q = variant(seed, spans(weight, chrome))
+    return insert(html, furniture(chrome, f"{seed.split(':')[0]}:{kind}:{weight}:{i}", q, kind, titles))
 
 
 def parts(b: Builder, c: Chrome, t: Targets, base: int, kind: str,

@@ -211,13 +211,17 @@ class Site:
                 or not resp.content_type.startswith("text/html")):
             return resp
         # only what the home page links to, so the rails lead a crawler nowhere new
-        links = self.memo("rail_links", lambda: [(self.href(self.article_path(x)), x.title)
-                                                 for x in self.home_items() if x.role == "article"])
+        def links() -> list[tuple[str, str]]:
+            return [(self.href(self.article_path(x)), x.title) for x in self.home_items() if x.role == "article"]
         try:
             text = resp.body.decode("utf-8")
         except UnicodeDecodeError:      # the charset faults' legacy bytes stay as they are
             return resp
-        out = W.dress(text, self.chrome, f"{self.key}:{path}", self.ctx.weight, kind, links)
+        weight, chrome = self.ctx.weight, self.chrome
+        i, q = W.variant(f"{self.key}:{path}", W.spans(weight, chrome))
+        seed = f"{self.key}:{kind}:{weight}:{i}"
+        pieces = self.memo(f"furniture:{seed}", lambda: W.furniture(chrome, seed, q, kind, links()))
+        out = W.insert(text, pieces)
         if out is not text:
             resp.body = out.encode("utf-8")
         return resp
