@@ -19,6 +19,10 @@ per host). Then:
   `pipelines.extract.extract_article` runs on a sample of them in this process, called as the
   crawl's ExtractPipeline calls it. `cpu_ratio_vs_extraction` = crawl CPU per article page /
   extraction CPU per article page (weighted by the crawl's pages per outlet); target ≤ 1.25;
+* the pages' weight: the mirror serves pages as heavy as real ones (crawler/mirror/weight.py);
+  the replay records the mean and median raw and gzip size of the article pages crawled, and
+  `by_page_weight` repeats a shorter crawl and its bound on the mirror's bare pages ("light")
+  and on heavy ones (the real distribution's top decile): CPU per page against page size;
 * 2 processes, the outlets split in two halves of equal size (as `raqib run` runs up to
   [service] max_parallel_crawls children, one outlet each): pages per second of both together,
   against one process; target ≥ 1.7×.
