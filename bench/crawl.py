@@ -19,6 +19,10 @@ per host). Then:
   `pipelines.extract.extract_article` runs on a sample of them in this process, called as the
   crawl's ExtractPipeline calls it. `cpu_ratio_vs_extraction` = crawl CPU per article page /
   extraction CPU per article page (weighted by the crawl's pages per outlet); target ≤ 1.25;
+* the pages' weight: the mirror serves pages as heavy as real ones (crawler/mirror/weight.py);
+  the replay records the mean and median raw and gzip size of the article pages crawled, and
+  `by_page_weight` repeats a shorter crawl and its bound on the mirror's bare pages ("light")
+  and on heavy ones (the real distribution's top decile): CPU per page against page size;
 * 2 processes, the outlets split in two halves of equal size (as `raqib run` runs up to
   [service] max_parallel_crawls children, one outlet each): pages per second of both together,
   against one process; target ≥ 1.7×.
@@ -34,6 +38,7 @@ import gzip
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -67,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", metavar="COMMIT",
                         help="also crawl the same pages with the code of COMMIT (one process) and write "
                              "bench/results/crawl_before_after.json")
+    parser.add_argument("--no-weights", action="store_true",
+                        help="skip the light and heavy page points (CPU per page against page size)")
     parser.add_argument("--out", type=Path, default=common.RESULTS / "crawl.json")
     args = parser.parse_args(argv)
     mode = "quick" if args.quick else "full"
@@ -96,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             if n == counts[0]:
                 result["server"], samples = server_check(mirror, tmp, runs[n], SAMPLE_PER_OUTLET[mode])
                 result["extraction_bound"] = extraction_bound(samples, runs[n]["article_pages_by_outlet"], tmp)
+        if 1 in runs and not args.no_weights:
+            result["by_page_weight"] = by_page_weight(mirror, tmp, es_url, client, espid, runs[1], result, mode)
         base = runs[counts[0]]
         result["one_process" if counts[0] == 1 else f"processes_{counts[0]}"] = base
         bound = result["extraction_bound"]["cpu_ms_per_page"]
@@ -203,7 +212,7 @@ def warm_up(mirror, where: Path, es_url: str, client) -> None:
 
 
 def crawl(mirror, where: Path, es_url: str, client, groups: list[list[str]], espid: int | None,
-          code: Path = ROOT) -> dict:
+          code: Path = ROOT, extra: tuple[str, ...] = ()) -> dict:
     """One crawl of every outlet by len(groups) processes at once, each with its outlets
     (`code`: the project directory whose crawler runs)."""
     alias = common.new_alias()
@@ -215,7 +224,7 @@ def crawl(mirror, where: Path, es_url: str, client, groups: list[list[str]], esp
         for i, group in enumerate(groups):
             flags = [a for key in group for a in ("--outlet", key)]
             children.append(Child(raqib_argv(config, "-q", "crawl", "--no-alerts", "--stats-json",
-                                             str(where / f"stats-{i}.json"), *flags), env=clean_env(),
+                                             str(where / f"stats-{i}.json"), *extra, *flags), env=clean_env(),
                                   sample_threads=True, cwd=code))
         done = [c.wait() for c in children]
         server_cpu, es1 = common.self_cpu() - server0, common.process_cpu(espid)
@@ -253,6 +262,38 @@ def crawl(mirror, where: Path, es_url: str, client, groups: list[list[str]], esp
     if es0 is not None and es1 is not None:
         out["elasticsearch_cpu_ms_per_article_page"] = round(1000 * (es1 - es0) / max(articles, 1), 2)
     return out
+
+
+WEIGHT_PAGES = {"full": 1500, "quick": 300}
+
+
+def by_page_weight(mirror, tmp: Path, es_url: str, client, espid: int | None, real: dict, result: dict,
+                   mode: str) -> dict:
+    """CPU per article page of the crawl and of extraction alone on small (the mirror's bare
+    pages), real-weight and heavy pages (the real distribution's top decile): how the cost
+    grows with the work. The light and heavy crawls stop after WEIGHT_PAGES pages."""
+    points = {"real": _point(real, result["server"]["page_size"], result["extraction_bound"])}
+    for weight in ("light", "heavy"):
+        mirror.set_weight(weight)
+        try:
+            run = crawl(mirror, tmp / f"w-{weight}", es_url, client, [sum(HALVES, [])], espid,
+                        extra=("--max-pages", str(WEIGHT_PAGES[mode])))
+            server, samples = server_check(mirror, tmp, run, 40 if mode == "quick" else 120)
+            bound = extraction_bound(samples, run["article_pages_by_outlet"], tmp)
+        finally:
+            mirror.set_weight("real")
+        points[weight] = _point(run, server["page_size"], bound)
+        print(f"bench.crawl: {weight} pages: {points[weight]}", file=sys.stderr)
+    return {w: points[w] for w in ("light", "real", "heavy")}
+
+
+def _point(run: dict, size: dict, bound: dict) -> dict:
+    ms = bound["cpu_ms_per_page"]
+    return {"page_size": size, "article_pages": run["article_pages"],
+            "crawl_cpu_ms_per_article_page": run["cpu_ms_per_article_page"],
+            "extraction_cpu_ms_per_page": ms,
+            "overhead_cpu_ms_per_article_page": round(run["cpu_ms_per_article_page"] - ms, 2),
+            "cpu_ratio_vs_extraction": round(run["cpu_ms_per_article_page"] / ms, 3) if ms else None}
 
 
 # --- the server check and the extraction bound --------------------------------------------
@@ -302,6 +343,7 @@ def _replay(todo: Path, samples_path: Path, sample_per_outlet: int) -> int:
     kept: dict[str, dict] = {}
     errors: list[str] = []
     ok = Counter()
+    sizes: dict[str, list[int]] = {"raw": [], "gzip": []}
     lock = threading.Lock()
 
     def on_reply(url, resp, body) -> None:
@@ -311,9 +353,12 @@ def _replay(todo: Path, samples_path: Path, sample_per_outlet: int) -> int:
                 return
             ok["pages"] += 1
             ok["bytes"] += len(body)
+            zipped = resp.getheader("Content-Encoding") == "gzip"
+            raw = gzip.decompress(body) if zipped else body
+            sizes["raw"].append(len(raw))
+            sizes["gzip"].append(len(body) if zipped else len(gzip.compress(body, 6)))
             if url in keep:
-                if resp.getheader("Content-Encoding") == "gzip":
-                    body = gzip.decompress(body)
+                body = raw
                 kept[url] = {"outlet": outlet_of[url], "content_type": resp.getheader("Content-Type"),
                              "body": body.decode("latin-1")}
 
@@ -323,9 +368,19 @@ def _replay(todo: Path, samples_path: Path, sample_per_outlet: int) -> int:
     with gzip.open(samples_path, "wt", encoding="utf-8") as fh:
         json.dump(kept, fh)
     out = {"pages": ok["pages"], "errors": len(errors), "wall_s": round(wall, 2),
-           "pages_per_s": round(ok["pages"] / wall, 1), "mean_gzip_kb": round(ok["bytes"] / max(ok["pages"], 1) / 1024, 1)}
+           "pages_per_s": round(ok["pages"] / wall, 1), "page_size": page_sizes(sizes)}
     Path(str(todo) + ".out").write_text(json.dumps(out), encoding="utf-8")
     return 0 if not errors else 1
+
+
+def page_sizes(sizes: dict[str, list[int]]) -> dict[str, float]:
+    """Mean and median raw and gzip size (KB) of the article pages the crawl fetched."""
+    out = {}
+    for kind, values in sizes.items():
+        values = values or [0]
+        out[f"mean_{kind}_kb"] = round(statistics.fmean(values) / 1024, 1)
+        out[f"median_{kind}_kb"] = round(statistics.median(values) / 1024, 1)
+    return out
 
 
 def extraction_bound(samples_path: Path, weights: dict[str, int], tmp: Path) -> dict:

@@ -33,6 +33,7 @@ BENCHMARKS = [
     ("crawl", "bench.crawl", True, 3600),
     ("memory", "bench.memory", True, 1800),
     ("crawl_workers", "bench.crawl_workers", True, 3600),    # the Redis fleet's, when present
+    ("peers", "bench.peers", True, 2400),
 ]
 README = common.ROOT / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
@@ -157,6 +158,20 @@ def render(results: dict[str, dict]) -> str:
                          f"{_fmt(two.get('article_pages_per_s'), '/s')}, {_fmt(two.get('speedup_vs_1'), '×', 2)}",
                          f"≥ {crawl.get('target_speedup_2_processes', 1.7)}×",
                          _met((two.get("speedup_vs_1") or 0) >= crawl.get("target_speedup_2_processes", 1.7))))
+        size = _get(crawl, "server", "page_size") or {}
+        if size:
+            rows.append(("Article pages crawled: mean / median size, raw (gzip)",
+                         f"{_fmt(size.get('mean_raw_kb'), ' KB')} / {_fmt(size.get('median_raw_kb'), ' KB')} "
+                         f"({_fmt(size.get('mean_gzip_kb'), ' KB')} / {_fmt(size.get('median_gzip_kb'), ' KB')})",
+                         "as the 181 real pages: median 112 KB (24 KB)", "–"))
+        weights = crawl.get("by_page_weight") or {}
+        if weights:
+            rows.append(("CPU per article page against page weight, crawl / extraction alone (median raw size): "
+                         + ", ".join(weights),
+                         "; ".join(f"{_fmt(w.get('crawl_cpu_ms_per_article_page'), ' ms')} / "
+                                   f"{_fmt(w.get('extraction_cpu_ms_per_page'), ' ms')} "
+                                   f"({_fmt(_get(w, 'page_size', 'median_raw_kb'), ' KB', 0)})" for w in weights.values()),
+                         "–", "–"))
         server = crawl.get("server") or {}
         rows.append(("Mirror server against the crawl (same run)", _fmt(server.get("x_faster_than_crawl"), "× faster"),
                      "≥ 10×", _met(server.get("verified_10x"))))
@@ -201,6 +216,9 @@ def render(results: dict[str, dict]) -> str:
         rows.append(("Tagging, CPU per article (corpus)", _fmt(_get(tag, "timing", "ms_per_article"), " ms", 2), "–", "–"))
     lines = [INTRO, "", "| figure | measured | target | |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    peers = results.get("peers")
+    if peers:
+        lines += ["", peers_table(peers)]
     for note in notes(results):
         lines += ["", note]
     lines += ["", "Where each figure comes from:", ""]
@@ -214,15 +232,36 @@ def render(results: dict[str, dict]) -> str:
 
 
 INTRO = """`make bench` runs every benchmark and rewrites this section from `bench/results/*.json`
-(`BENCH_QUICK=1 make bench`: reduced sizes, about three minutes on two cores; a node is started
+(`BENCH_QUICK=1 make bench`: reduced sizes, under ten minutes on two cores; a node is started
 for the run unless `RAQIB_ES_URL` names one). Each also runs alone: `python -m bench.crawl`
 (`--profile FILE` samples a crawl with py-spy), `bench.indexing`, `bench.alert_latency`,
-`bench.idle_poll`, `bench.memory`, `bench.extraction_eval`, `bench.tagging_eval`; the last two,
+`bench.idle_poll`, `bench.memory`, `bench.crawl_workers`, `bench.peers` (raqib beside trafilatura
+and news-please, installed into `bench/.peers-venv`), `bench.extraction_eval`, `bench.tagging_eval`; the last two,
 `bench.indexing` and `bench.alert_latency` measure on third-party data that is not part of the
 project (a corpus of real articles, the extraction benchmark's pages), looked for in `../shared`
 beside the checkout or where `RAQIB_BENCH_DATA` says. CPU figures
 are CPU time (user + system of every thread of the processes named), not wall time, so a busy
 machine changes them little; the load average of each run is listed at the end."""
+
+
+PEER_COLUMNS = ("tool (version)", "articles found / expected", "body F1", "wall", "pages/s", "CPU per article",
+                "peak RSS")
+
+
+def peers_table(peers: dict) -> str:
+    """raqib and the peers on the same real-weight mirror, one row each."""
+    lines = ["raqib beside the peers, crawling the same real-weight mirror in one run (`bench.peers`, "
+             f"{peers.get('mode', '?')} run; delay 0, {_get(peers, 'settings', 'concurrency')} connections, "
+             f"{_get(peers, 'settings', 'concurrency_per_domain')} per host). Fundus: {peers.get('fundus', 'not run')}.",
+             "", "| " + " | ".join(PEER_COLUMNS) + " |", "|" + "---|" * len(PEER_COLUMNS)]
+    for name, t in (peers.get("tools") or {}).items():
+        if "error" in t:
+            lines.append(f"| {name} | could not run: {t['error'][:120]} |" + " |" * (len(PEER_COLUMNS) - 2))
+            continue
+        lines.append(f"| {name} ({t.get('version')}) | {t.get('articles_found')} / {t.get('articles_expected')} | "
+                     f"{_fmt(t.get('body_f1'), digits=3)} | {_fmt(t.get('wall_s'), ' s')} | {_fmt(t.get('pages_per_s'), '/s')} | "
+                     f"{_fmt(t.get('cpu_ms_per_article'), ' ms')} | {_fmt(t.get('peak_rss_mb'), ' MB', 0)} |")
+    return "\n".join(lines)
 
 
 def notes(results: dict[str, dict]) -> list[str]:
@@ -246,11 +285,10 @@ def notes(results: dict[str, dict]) -> list[str]:
                 f"{_fmt(overhead, ' ms', 1)} of CPU: {_fmt(main, ' ms', 1)} in the reactor thread (Scrapy's scheduler, "
                 "download handler and middlewares, the spider's discovery, the crawl state and the spool that make a "
                 "crash lose nothing) and the rest in the worker threads beyond extraction (language, normalised index "
-                "fields, tagging, the near-duplicate fingerprint, bulk requests). Most of it is per article, not per "
-                f"byte, while the mirror's pages are light: {_fmt(bound, ' ms', 1)} to extract against "
+                "fields, tagging, the near-duplicate fingerprint, bulk requests). The mirror's pages weigh what real "
+                f"pages weigh ({_fmt(bound, ' ms', 1)} to extract on them against "
                 f"{_fmt(crawl.get('extraction_cpu_ms_per_page_181_pages'), ' ms', 1)} for the 181 real pages of the "
-                f"extraction benchmark, on which the same overhead makes a ratio of "
-                f"{_fmt(crawl.get('projected_ratio_on_181_pages'), '', 2)}. Reaching 1.25 on real pages would need the "
+                f"extraction benchmark; `by_page_weight` in crawl.json gives light and heavy pages too). Reaching 1.25 on real pages would need the "
                 f"overhead under a quarter of their extraction, "
                 f"{_fmt((crawl.get('extraction_cpu_ms_per_page_181_pages') or 0) / 4, ' ms', 1)}, and the reactor thread "
                 f"alone takes {_fmt(main, ' ms', 1)}: what is left to gain is inside Scrapy and in the per-article "

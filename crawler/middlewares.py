@@ -29,7 +29,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.httpobj import urlparse_cached
 
-from pipelines.blocks import find_block_marker
+from pipelines.blocks import GENERIC_BLOCK_MARKERS, find_block_marker
 from crawler.discovery.robots import Robots
 from crawler.scrapy_config import robots_token
 
@@ -460,9 +460,26 @@ def block_reason(status: int, body: bytes, content_type: str, markers: tuple[str
     if status in (401, 403, 451):
         return f"HTTP {status}"
     if status in (200, 202, 429, 503) and ("html" in content_type or not content_type):
-        marker = find_block_marker(body[:_MARKER_SCAN_BYTES].decode("utf-8", errors="ignore"), markers)
+        marker = _find_marker_in_bytes(body[:_MARKER_SCAN_BYTES], markers)
         if marker:
             return f"challenge page (HTTP {status}, contains {marker!r})"
+    return None
+
+
+_GENERIC_BYTES = tuple((m, m.lower().encode("ascii")) for m in GENERIC_BLOCK_MARKERS if m.isascii())
+
+
+def _find_marker_in_bytes(head: bytes, markers: tuple[str, ...]) -> str | None:
+    """find_block_marker on the first bytes of a page, without decoding them: every page
+    passes here and decoding then lower-casing 64 KB of Arabic costs more than the search.
+    ASCII markers are looked for in the bytes lower-cased (the same matches); the text is
+    decoded only when an outlet lists a marker that is not ASCII."""
+    if not all(m.isascii() for m in markers) or len(_GENERIC_BYTES) != len(GENERIC_BLOCK_MARKERS):
+        return find_block_marker(head.decode("utf-8", errors="ignore"), markers)
+    low = head.lower()
+    for marker, needle in (*((m, m.lower().encode("ascii")) for m in markers), *_GENERIC_BYTES):
+        if needle and needle in low:
+            return marker
     return None
 
 

@@ -100,3 +100,19 @@ def test_a_profile_summary_counts_self_and_inclusive_samples(tmp_path):
     incl = summary.split("incl %")[1]
     assert " 60.0  extract (extract.py)" in own and " 30.0  parse (spider.py)" in own
     assert " 40.0  crawl (crawl.py)" in incl and " 60.0  work (thread.py)" in incl
+
+
+def test_page_sizes_and_the_weight_points_are_read_as_the_crawl_json_records_them():
+    sizes = crawl.page_sizes({"raw": [100 * 1024, 200 * 1024, 600 * 1024], "gzip": [20 * 1024, 40 * 1024, 120 * 1024]})
+    assert sizes == {"mean_raw_kb": 300.0, "median_raw_kb": 200.0, "mean_gzip_kb": 60.0, "median_gzip_kb": 40.0}
+    point = crawl._point({"article_pages": 10, "cpu_ms_per_article_page": 30.0}, sizes, {"cpu_ms_per_page": 20.0})
+    assert point["overhead_cpu_ms_per_article_page"] == 10.0 and point["cpu_ratio_vs_extraction"] == 1.5
+    table = run.render({"crawl": {"server": {"page_size": sizes}, "by_page_weight": {"light": point, "heavy": point}},
+                        "peers": {"tools": {"raqib": {"version": "0.1", "articles_found": 9, "articles_expected": 10,
+                                                      "body_f1": 0.99, "wall_s": 3.0, "pages_per_s": 5.0,
+                                                      "cpu_ms_per_article": 30.0, "peak_rss_mb": 200.0},
+                                            "news-please": {"error": "news-please failed (1)"}},
+                                  "settings": {"concurrency": 16, "concurrency_per_domain": 4}}})
+    assert "300.0 KB / 200.0 KB (60.0 KB / 40.0 KB)" in table
+    assert "| raqib (0.1) | 9 / 10 | 0.990 | 3.0 s | 5.0/s | 30.0 ms | 200 MB |" in table
+    assert "| news-please | could not run: news-please failed (1) |" in table

@@ -172,6 +172,18 @@ class Mirror:
     def clear_requests(self) -> None:
         self.log.clear()
 
+    def set_weight(self, weight: str) -> None:
+        """How heavy its HTML pages are from now on (weight.py): "real" (the default), "heavy"
+        or "light" (no page furniture)."""
+        from crawler.mirror.weight import WEIGHTS
+
+        if weight not in WEIGHTS:
+            raise MirrorError(f"unknown page weight {weight!r}; choose one of {', '.join(WEIGHTS)}")
+        with self._ctx.lock:
+            self._ctx.weight = weight
+            for site in self.sites.values():
+                site.changed()
+
     def truth(self, outlet: str, channels: Iterable[str] | None = None) -> list[dict]:
         """What a complete crawl of the outlet must index, newest first. `channels`: only
         the articles linked from at least one of them (e.g. ("home", "feed", "sitemap",

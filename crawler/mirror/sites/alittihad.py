@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 from crawler.mirror import dates
+from crawler.mirror import weight as W
 from crawler.mirror.catalog import Article
 from crawler.mirror.render import Markup, esc, fill, join, paragraphs_html, xml
 from crawler.mirror.server import Request, Response
@@ -38,6 +39,11 @@ class AlKhanadeq(Site):
     server_header = "nginx/1.18.0 (Ubuntu)"
     robots_disallow = ("/admin/", "/search")
     stub_paths = (r"/search",)
+    # A custom CMS: a moderate page, the «روزنامة المحور» sidebar already in its template
+    chrome = W.Chrome(flavour="custom", span=(0.10, 0.65), nav=(
+        ("/", "الرئيسية"), ("/category/1/تقدير-موقف", "تقدير موقف"), ("/category/2/مترجم", "مترجم"),
+        ("/category/3/دراسة", "دراسات"), ("/category/4/أخبار", "أخبار"), ("/page/about", "من نحن"),
+        ("/page/contact", "اتصل بنا"), ("/search", "بحث")), sister_sites=("alkhanadeq.com", "irtvu.com"))
 
     def article_path(self, a: Article) -> str:
         return f"/post/{a.site_id}/{slug(a.title)}"

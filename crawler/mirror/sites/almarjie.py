@@ -15,6 +15,7 @@ import re
 from urllib.parse import quote
 
 from crawler.mirror import dates, faults as F
+from crawler.mirror import weight as W
 from crawler.mirror.catalog import Article
 from crawler.mirror.render import Markup, esc, fill, join, paragraphs_html, xml
 from crawler.mirror.server import Request, Response
@@ -36,6 +37,12 @@ class AlMarjie(Site):
     server_header = "Microsoft-IIS/10.0"
     robots_disallow = ("/print/", "/Search", "/admin/")
     stub_paths = (r"/(Writer|Tags)/[^/]+", r"/Search")
+    # ASP.NET WebForms: view state and event validation fields, ad slots, sister sites' links
+    chrome = W.Chrome(flavour="aspnet", span=(0.15, 0.75), nav=(
+        ("/", "الرئيسية"), ("/List/1/ملفات", "ملفات"), ("/List/2/تقارير", "تقارير"), ("/List/3/حوارات", "حوارات"),
+        ("/List/4/دراسات", "دراسات"), ("/Page/1/من-نحن", "من نحن"), ("/Page/2/اتصل-بنا", "اتصل بنا"),
+        ("/Page/3/سياسة-الخصوصية", "سياسة الخصوصية"), ("/rss/1", "RSS")),
+        sister_sites=("www.acrseg.org", "www.islamist-movements.com", "www.albawabhnews.com"))
 
     def article_path(self, a: Article) -> str:
         return f"/{a.site_id}"

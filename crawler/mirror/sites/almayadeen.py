@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from crawler.mirror import dates, faults as F
+from crawler.mirror import weight as W
 from crawler.mirror.catalog import Article
 from crawler.mirror.render import Markup, esc, fill, join, paragraphs_html, script_json, xml
 from crawler.mirror.server import Request, Response
@@ -56,6 +57,13 @@ class AlMayadeen(Site):
     robots_extra = "User-agent: GPTBot\nDisallow: /"
     stub_paths = (r"/(search|live|news/economy|tv-reports|video|programs|newsletter|apps|about-us|contact-us|frequencies|careers)",
                   r"/(author|tags)/[^/]+")
+    # A modern news site: tag manager, ad slots and the app's state inlined, a heavy page
+    chrome = W.Chrome(flavour="state", span=(0.25, 1.0), nav=(
+        ("/", "الرئيسية"), ("/news/politics", "سياسة"), ("/news/economy", "اقتصاد"), ("/articles", "مقالات"),
+        ("/press", "صحافة"), ("/research-papers", "أوراق بحثية"), ("/tv-reports", "تقارير"), ("/video", "فيديو"),
+        ("/live", "البث المباشر"), ("/programs", "برامج"), ("/newsletter", "النشرة البريدية"), ("/apps", "تطبيقات الميادين"),
+        ("/about-us", "من نحن"), ("/contact-us", "اتصل بنا"), ("/frequencies", "الترددات"), ("/careers", "وظائف")),
+        sister_sites=("english.almayadeen.net", "www.youtube.com"))
 
     # --- URLs ----------------------------------------------------------------------------
     def slugs(self) -> dict[str, str]:

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from crawler.mirror import faults as F
+from crawler.mirror import weight as W
 from crawler.mirror.catalog import Article, utc_iso
 from crawler.mirror.server import Request, Response
 
@@ -36,6 +37,7 @@ class Context:
     trap_base: Callable[[], str]          # base URL of the off-site trap server
     blocked: Callable[[str], bool]
     lock: threading.RLock = field(default_factory=threading.RLock)
+    weight: str = "real"                  # page furniture: light | real | heavy (see weight.py)
 
 
 Route = tuple[re.Pattern, Callable[[Request, re.Match], Response]]
@@ -56,6 +58,7 @@ class Site:
     stub_paths: tuple[str, ...] = ()   # other pages of the site (regexes): served as small stubs
     day_precision = False    # the page gives a date without a time
     in_config = True         # False: the site is not in the shipped config/outlets.yaml
+    chrome: W.Chrome | None = None     # the furniture around its pages (weight.py); None: none
 
     def __init__(self, ctx: Context, articles: list[Article]):
         self.ctx = ctx
@@ -178,11 +181,11 @@ class Site:
                 return Response.redirect(self.url(self.article_path(a)), status=302)
             if a.fault:
                 return self.serve_fault(a, req)
-            return self.render_article(a, req, how)
+            return self.article_page(a, req, how)
         for pattern, handler in self.routes():
             m = pattern.fullmatch(req.path)
             if m:
-                return handler(req, m)
+                return self.dressed(handler(req, m), req.path, "listing")
         if any(p.fullmatch(req.path) for p in self._stubs):
             return self.stub(req)
         return self.not_found()
@@ -199,11 +202,35 @@ class Site:
     def render_article(self, a: Article, req: Request, how: str = "page") -> Response:
         raise NotImplementedError
 
+    def article_page(self, a: Article, req: Request, how: str = "page") -> Response:
+        return self.dressed(self.render_article(a, req, how), self.article_path(a), "article")
+
+    def dressed(self, resp: Response, path: str, kind: str) -> Response:
+        """An HTML page with the site's furniture (weight.py) added at the mirror's weight."""
+        if (self.chrome is None or self.ctx.weight == "light" or resp.status != 200 or resp.stream is not None
+                or not resp.content_type.startswith("text/html")):
+            return resp
+        # only what the home page links to, so the rails lead a crawler nowhere new
+        def links() -> list[tuple[str, str]]:
+            return [(self.href(self.article_path(x)), x.title) for x in self.home_items() if x.role == "article"]
+        try:
+            text = resp.body.decode("utf-8")
+        except UnicodeDecodeError:      # the charset faults' legacy bytes stay as they are
+            return resp
+        weight, chrome = self.ctx.weight, self.chrome
+        i, q = W.variant(f"{self.key}:{path}", W.spans(weight, chrome))
+        seed = f"{self.key}:{kind}:{weight}:{i}"
+        pieces = self.memo(f"furniture:{seed}", lambda: W.furniture(chrome, seed, q, kind, links()))
+        out = W.insert(text, pieces)
+        if out is not text:
+            resp.body = out.encode("utf-8")
+        return resp
+
     def serve_fault(self, a: Article, req: Request) -> Response:
         kind = a.fault
         if kind == "sitemap_url_404":
             return self.not_found()
-        page = self.render_article(a, req) if kind in SERVES_THE_PAGE else None
+        page = self.article_page(a, req) if kind in SERVES_THE_PAGE else None
         target = None
         if kind == "redirect_loop":
             target = self.url(self.loop_partner(a))
@@ -313,6 +340,9 @@ class Site:
         """Strings the page shows around the article that must not end up in its text."""
         return []
 
+    def chrome_boilerplate(self) -> list[str]:
+        return self.chrome.boilerplate() if self.chrome is not None and self.ctx.weight != "light" else []
+
     def expected(self) -> list[Article]:
         """The articles a complete crawl must index: published ones, and the fault pages whose
         article can be recovered."""
@@ -334,7 +364,8 @@ class Site:
             "channels": self.channels(a), "depth": self.depth(a), "fault": a.fault, "seed": a.seed,
             "duplicate_group": a.duplicate_group, "source_id": a.source_id,
             "selection_group": a.selection_group,
-            "boilerplate": [b for b in self.boilerplate(a) if b not in a.text and b not in a.title],
+            "boilerplate": [b for b in self.boilerplate(a) + self.chrome_boilerplate()
+                            if b not in a.text and b not in a.title],
         }
 
 

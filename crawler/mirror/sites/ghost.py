@@ -14,6 +14,7 @@ import re
 from datetime import timezone
 
 from crawler.mirror import dates
+from crawler.mirror import weight as W
 from crawler.mirror.catalog import Article
 from crawler.mirror.render import Markup, cdata, esc, fill, join, paragraphs_html, script_json
 from crawler.mirror.server import Request, Response
@@ -39,6 +40,11 @@ class LevantMonitor(Site):
     home_size = PER_PAGE
     feed_size = 15
     robots_disallow = ("/ghost/", "/email/", "/members/api/comments/counts/", "/r/", "/webmentions/receive/")
+    # Ghost: a lean theme, portal and card scripts, member forms
+    chrome = W.Chrome(flavour="ghost", span=(0.02, 0.50), nav=(
+        ("/", "Home"), ("/tag/syria/", "Syria"), ("/tag/arabic/", "عربي"), ("/about/", "About"), ("/contact/", "Contact")),
+        rail_title="Read more", comments_title="Comments", newsletter="Subscribe to get the latest posts by email",
+        cookie_notice="This site uses cookies to improve your experience.")
 
     def slugs(self) -> dict[str, str]:
         def build():

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from crawler.mirror import dates
+from crawler.mirror import weight as W
 from crawler.mirror.catalog import Article, utc_iso
 from crawler.mirror.render import Markup, esc, fill, join, paragraphs_html
 from crawler.mirror.server import Request, Response
@@ -37,6 +38,10 @@ class IslamSyria(Site):
     stub_paths = (r"/portal/search", r"/portal/author/[^/]+", r"/portal/article/(print|send)/\d+")
     home_size = 15
     robots_disallow = ("/portal/search", "/portal/article/print/", "/portal/article/send/", "/portal/admin/")
+    # An old portal: little script, few widgets
+    chrome = W.Chrome(flavour="portal", span=(0.0, 0.40), nav=(
+        ("/", "الرئيسية"), ("/portal/article/list/12", "المرصد الاستراتيجي"), ("/portal/article/list/7", "مقالات"),
+        ("/portal/page/about", "عن الموقع"), ("/portal/page/contact", "اتصل بنا"), ("/portal/search", "البحث")))
 
     def __init__(self, ctx, articles):
         super().__init__(ctx, articles)

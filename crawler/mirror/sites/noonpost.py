@@ -13,6 +13,7 @@ from datetime import timezone
 from urllib.parse import quote
 
 from crawler.mirror import dates, faults as F
+from crawler.mirror import weight as W
 from crawler.mirror.catalog import Article
 from crawler.mirror.render import Markup, cdata, esc, fill, join, paragraphs_html, script_json, xml
 from crawler.mirror.server import Request, Response
@@ -33,6 +34,12 @@ class NoonPost(Site):
     feed_size = PER_PAGE
     home_size = PER_PAGE
     stub_paths = (r"/wp-login\.php", r"/xmlrpc\.php", r"/search/.*")
+    # WordPress with a news theme: block-library and global-styles CSS, emoji and plugin scripts
+    chrome = W.Chrome(flavour="wordpress", span=(0.05, 0.95), nav=(
+        ("/", "الرئيسية"), ("/category/politics/", "سياسة"), ("/category/reports/", "تقارير"),
+        ("/category/society/", "مجتمع"), ("/about-us/", "من نحن"), ("/contact/", "اتصل بنا"),
+        ("/privacy-policy/", "سياسة الخصوصية"), ("/write-for-us/", "اكتب معنا")),
+        sister_sites=("english.noonpost.com", "www.facebook.com", "x.com"))
 
     def article_path(self, a: Article) -> str:
         return f"/{a.site_id}/"
