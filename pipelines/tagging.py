@@ -14,23 +14,41 @@ and the terms that fired, as written in the article, so an analyst can see why a
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
-from crawler.configfile import Checker, config_dir_from_env, load_yaml, resolve
+from crawler.configfile import Checker, ConfigError, Problem, config_dir_from_env, load_yaml, resolve
 from pipelines import entities as entities_mod
+from pipelines import topic_model
 from pipelines.terms import Concept, Hit, Lexicon, Nearby, Text, check_concept, check_within
 from pipelines.normalize import normalize_text
 
 TOPIC_FILE = "topics.yaml"
 ZONES = ("title", "lead", "body")
-TOPIC_KEYS = ("description", "threshold", "min_sentences", "requires_any", "clues")
+TOPIC_KEYS = ("description", "threshold", "min_sentences", "requires_any", "clues", "against")
 CLUE_KEYS = ("name", "any", "all", "within", "unless", "weight")
 SETTINGS_KEYS = ("zones", "lead_words", "max_matches")
 TOPIC_NAME_RE = r"[a-z][a-z0-9_]*"
+
+
+# The indexed `matches` field (pipelines/mapping.json: `matches.<topic>` is a keyword list):
+# per topic that had any evidence, the terms that fired, as written in the article, once
+# each, in text order, at most `settings.max_matches`. The web UI highlights these.
+Matches = dict[str, list[str]]
+
+
+class TagResult(TypedDict):
+    """What tagging adds to a document (the index fields of the same names)."""
+    topics: list[str]                    # the topics that passed
+    topic_scores: dict[str, float]       # every topic: its value over its bar, >= 1.0 passes
+    matches: Matches
+    matched_terms: list[str]             # the passed topics' terms, once each
+    entities: dict[str, list[str]]       # actors, places (canonical names)
+    locations: list[dict[str, float]]    # geo points of the places named
 
 
 @dataclass(frozen=True)
@@ -50,6 +68,9 @@ class Topic:
     min_sentences: int
     requires_any: tuple[str, ...]
     clues: tuple[Clue, ...]
+    # Concepts that speak against the topic (refugees abroad for syria, Yemen for us_presence):
+    # each becomes a feature the weights may learn to count against it.
+    against: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,24 +88,62 @@ class TopicResult:
     passed: bool = False
     sentences: dict[int, tuple[float, str, list[Hit]]] = field(default_factory=dict)
     blocked_by: str | None = None   # a required topic that did not pass
+    clue_sentences: dict[str, set[int]] = field(default_factory=dict)   # every clue, where it fired
+    features: dict[str, float] = field(default_factory=dict)
+    contributions: dict[str, float] = field(default_factory=dict)   # share of the log-odds, per feature
+    bias: float = 0.0
+    probability: float | None = None   # None: no learned weights for this topic, the rule decided
+    threshold: float = 0.0             # the bar: on the probability, or (no weights) on `score`
+
+    @property
+    def relative(self) -> float:
+        """The decisive value over its bar, as stored in `topic_scores`: 1.0 or more passes."""
+        value = self.score if self.probability is None else self.probability
+        return value / self.threshold if self.threshold else 0.0
 
 
 class Tagger:
-    """Built once from the rules and the gazetteer; calling it is cheap and thread-safe."""
+    """Built once from the rules, the gazetteer and the learned weights; calling it is cheap and
+    thread-safe. A topic without weights (a rule file's new topic, before `raqib tag train`) is
+    decided by its rule threshold alone."""
 
     def __init__(self, topics: list[Topic], settings: Settings, gazetteer: entities_mod.Gazetteer,
-                 concepts: list[Concept]):
+                 concepts: list[Concept], weights: topic_model.Weights | None = None):
         self.topics = topics
         self.settings = settings
         self.gazetteer = gazetteer
         self.lexicon = Lexicon([*gazetteer.concepts(), *concepts])
+        self.weights = weights
+        self.models: dict[str, topic_model.TopicWeights] = {}
+        if weights is not None:
+            self.use_weights(weights)
 
-    def __call__(self, title: str | None, text: str | None, lang: str | None = None) -> dict[str, Any]:
+    def use_weights(self, weights: topic_model.Weights | None) -> None:
+        """Decide with these weights from now on (None: by the rule thresholds). ValueError when
+        they were fitted to other rules (a clue renamed, a topic added since)."""
+        models: dict[str, topic_model.TopicWeights] = {}
+        problems = []
+        for topic in self.topics if weights else ():
+            model = weights.topics.get(topic.name)
+            if model is None:
+                continue
+            expected = feature_names(topic, self.topics)
+            if list(model.features) != expected:
+                missing = [f for f in expected if f not in model.features]
+                extra = [f for f in model.features if f not in expected]
+                problems.append(f"{topic.name}: fitted to other rules (features not in the weights: "
+                                f"{missing or 'none'}; weights for features the rules no longer make: {extra or 'none'})")
+            models[topic.name] = model
+        if problems:
+            raise ValueError("; ".join(problems) + "; refit them with `raqib tag train LABELS`")
+        self.weights, self.models = weights, models
+
+    def __call__(self, title: str | None, text: str | None, lang: str | None = None) -> TagResult:
         doc = Text(title or "", text or "", lead_tokens=self.settings.lead_words)
         found = self.lexicon.find(doc)
         results = self.evaluate(doc, found)
         entities, locations = self.gazetteer.extract(found)
-        matches = {r.topic.name: self._terms(doc, r) for r in results if r.sentences}
+        matches: Matches = {r.topic.name: self._terms(doc, r) for r in results if r.sentences}
         passed = [r.topic.name for r in results if r.passed]
         matched_terms: list[str] = []
         for name in passed:
@@ -93,7 +152,7 @@ class Tagger:
                     matched_terms.append(term)
         return {
             "topics": passed,
-            "topic_scores": {r.topic.name: round(r.score / r.topic.threshold, 3) for r in results},
+            "topic_scores": {r.topic.name: round(r.relative, 3) for r in results},
             "matches": matches,
             "matched_terms": matched_terms,
             "entities": entities,
@@ -125,7 +184,8 @@ class Tagger:
         return entities if entities["actors"] or entities["places"] else None
 
     def explain(self, title: str | None, text: str | None) -> tuple[Text, list[TopicResult]]:
-        """The full reasoning, sentence by sentence (for `raqib tag --explain` and the bench)."""
+        """The full reasoning, sentence by sentence and feature by feature (for `raqib tag
+        --explain`, `raqib tag train` and the bench)."""
         doc = Text(title or "", text or "", lead_tokens=self.settings.lead_words)
         return doc, self.evaluate(doc, self.lexicon.find(doc))
 
@@ -133,7 +193,18 @@ class Tagger:
         results = {t.name: self._score(t, doc, found) for t in self.topics}
         for result in results.values():
             topic = result.topic
-            result.passed = result.score >= topic.threshold and len(result.sentences) >= topic.min_sentences
+            result.features = topic_features(doc, found, result, results)
+            model = self.models.get(topic.name)
+            if model is None:
+                result.threshold = topic.threshold
+                result.passed = result.score >= topic.threshold and len(result.sentences) >= topic.min_sentences
+                continue
+            values = list(result.features.values())
+            result.contributions = dict(zip(model.features, model.contributions(values)))
+            result.bias = model.bias
+            result.probability = topic_model.sigmoid(model.bias + sum(result.contributions.values()))
+            result.threshold = model.threshold
+            result.passed = result.probability >= model.threshold
         for result in results.values():
             required = result.topic.requires_any
             if result.passed and required and not any(results[r].passed for r in required):
@@ -144,7 +215,9 @@ class Tagger:
     def _score(self, topic: Topic, doc: Text, found: dict[str, list[Hit]]) -> TopicResult:
         result = TopicResult(topic)
         for clue in topic.clues:
+            fired = result.clue_sentences.setdefault(clue.name, set())
             for sentence, hits in _fire(clue, doc, found):
+                fired.add(sentence)
                 if sentence not in result.sentences or result.sentences[sentence][0] < clue.weight:
                     result.sentences[sentence] = (clue.weight, clue.name, hits)
         zones = self.settings.zones
@@ -169,6 +242,59 @@ class Tagger:
             if len(out) >= self.settings.max_matches:
                 break
         return out
+
+
+# --- features: what the weights see ---------------------------------------------------------
+
+BASE_FEATURES = ("mass", "sentences", "paragraphs", "share", "best_paragraph", "title", "lead", "length")
+
+
+def feature_names(topic: Topic, topics: list[Topic]) -> list[str]:
+    """The features of one topic, in the order the weights file lists them."""
+    return [*BASE_FEATURES, *(f"clue:{c.name}" for c in topic.clues),
+            *(f"against:{name}" for name, _ in topic.against),
+            *(f"topic:{t.name}" for t in topics if t.name != topic.name)]
+
+
+def topic_features(doc: Text, found: dict[str, list[Hit]], result: TopicResult,
+                   results: dict[str, TopicResult]) -> dict[str, float]:
+    """The evidence for one topic as numbers. Counts are log1p-squashed: the tenth sentence on
+    Syria adds less than the second. `best_paragraph` is what a substantive single paragraph
+    has and a scattered passing mention has not; `share` is how much of the text the evidence
+    covers; `against:*` count the sentences holding a concept that speaks against the topic;
+    `topic:*` are the other topics' rule scores (the US in an article that is about ISIS)."""
+    tokens = doc.tokens
+    log1p = math.log1p
+    sentences = result.sentences
+    paragraphs: dict[int, int] = {}
+    title = lead = 0.0
+    for _, _, hits in sentences.values():
+        token = tokens[hits[0].first]
+        paragraphs[token.paragraph] = paragraphs.get(token.paragraph, 0) + 1
+        if token.zone == "title":
+            title = 1.0
+        elif token.zone == "lead":
+            lead = 1.0
+    n_sentences = max(doc.n_sentences, 1)
+    out = {
+        "mass": log1p(result.score),
+        "sentences": log1p(len(sentences)),
+        "paragraphs": log1p(len(paragraphs)),
+        "share": len(sentences) / n_sentences,
+        "best_paragraph": log1p(max(paragraphs.values(), default=0)),
+        "title": title,
+        "lead": lead,
+        "length": math.log(n_sentences),
+    }
+    for clue in result.topic.clues:
+        out[f"clue:{clue.name}"] = log1p(len(result.clue_sentences.get(clue.name, ())))
+    for name, concepts in result.topic.against:
+        holding = {tokens[h.first].sentence for c in concepts for h in found.get(c, ())}
+        out[f"against:{name}"] = log1p(len(holding))
+    for other in results.values():
+        if other is not result:
+            out[f"topic:{other.topic.name}"] = log1p(other.score)
+    return out
 
 
 def _hits(groups: tuple[str, ...], found: dict[str, list[Hit]]) -> list[Hit]:
@@ -226,10 +352,23 @@ def _fire(clue: Clue, doc: Text, found: dict[str, list[Hit]]):
 
 def load_tagger(config_dir: Path | None = None, *, topics_path: Path | None = None,
                 entities_path: Path | None = None) -> Tagger:
-    """Read, validate and compile the rules; every problem in the files is reported at once."""
+    """Read, validate and compile the rules and their weights; every problem in the files is
+    reported at once. The weights are `topic_weights.json` beside the topics file: a config
+    dir's own topics.yaml without one is decided by its rule thresholds alone."""
     topics_path = topics_path or resolve(TOPIC_FILE, config_dir)
     gazetteer = entities_mod.load_gazetteer(config_dir, path=entities_path)
-    return parse_tagger(load_yaml(topics_path), gazetteer, str(topics_path))
+    tagger = parse_tagger(load_yaml(topics_path), gazetteer, str(topics_path))
+    weights_path = weights_path_for(topics_path)
+    if weights_path.exists():
+        try:
+            tagger.use_weights(topic_model.read_weights(weights_path))
+        except ValueError as exc:
+            raise ConfigError(Problem(str(weights_path), "", str(exc))) from None
+    return tagger
+
+
+def weights_path_for(topics_path: Path) -> Path:
+    return topics_path.parent / topic_model.WEIGHTS_FILE
 
 
 def parse_tagger(data: Any, gazetteer: entities_mod.Gazetteer, source: str = TOPIC_FILE) -> Tagger:
@@ -342,9 +481,18 @@ def parse_tagger(data: Any, gazetteer: entities_mod.Gazetteer, source: str = TOP
             label = check.string(rc.get("name"), f"{cw}.name") or f"clue {i + 1}"
             if weight is not None and all(groups):
                 clues.append(Clue(label, groups, within, unless, float(weight)))
+        against: list[tuple[str, tuple[str, ...]]] = []
+        raw_against = raw.get("against")
+        if raw_against is not None and not isinstance(raw_against, list):
+            check.add(f"{where}.against", "expected a list of concepts, sets, actors or places")
+            raw_against = []
+        for i, ref in enumerate(raw_against or []):
+            resolved = resolve_ref(ref, f"{where}.against[{i}]")
+            if resolved:
+                against.append((ref, tuple(resolved)))
         if threshold is not None:
             topics.append(Topic(name, str(raw.get("description") or "").strip(), float(threshold),
-                                int(min_sentences or 2), requires, tuple(clues)))
+                                int(min_sentences or 2), requires, tuple(clues), tuple(against)))
     check.raise_if_any()
     return Tagger(topics, settings, gazetteer, concepts)
 
@@ -379,7 +527,7 @@ def default_tagger(config_dir: Path | str | None = None) -> Tagger:
     config_dir = Path(config_dir) if config_dir else config_dir_from_env()
     topics_path = resolve(TOPIC_FILE, config_dir)
     entities_path = resolve(entities_mod.ENTITY_FILE, config_dir)
-    stamp = tuple(_mtime(p) for p in (topics_path, entities_path))
+    stamp = tuple(_mtime(p) for p in (topics_path, entities_path, weights_path_for(topics_path)))
     return _cached(str(topics_path), str(entities_path), stamp)
 
 
