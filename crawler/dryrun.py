@@ -20,7 +20,8 @@ import copy
 import json
 import logging
 import threading
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import unquote
 
 from crawler.state import FAILED, MAX_ATTEMPTS, PENDING, ArticleRecord, CrawlState, SourceRecord

@@ -267,7 +267,7 @@ class SecureCluster:
         return str(self.ca.cert)
 
     @classmethod
-    def start(cls, base_dir: Path, *, port: int | None = None, heap: str = "512m") -> "SecureCluster":
+    def start(cls, base_dir: Path, *, port: int | None = None, heap: str = "512m") -> SecureCluster:
         port = port or free_port()
         ca = make_ca(base_dir / "ca", name=f"raqib test CA {port}")
         elastic_password = secrets.token_urlsafe(18)

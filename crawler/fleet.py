@@ -37,7 +37,8 @@ import secrets
 import socket
 import threading
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from pipelines.es import ClusterError, redact_url, register_secret
@@ -292,7 +293,7 @@ class Fleet:
         self._stats_start: dict[str, dict[str, float]] = {}
 
     @classmethod
-    def open(cls, settings, *, role: str = "crawl") -> "Fleet":
+    def open(cls, settings, *, role: str = "crawl") -> Fleet:
         url = settings.get("state", "redis_url")
         client = connect(url)
         check_persistence(client, redact_url(url))
@@ -311,7 +312,7 @@ class Fleet:
 
     # --- locks --------------------------------------------------------------------------
 
-    def lock(self, name: str, *, ttl: float | None = None, on_lost=None) -> "FleetLock":
+    def lock(self, name: str, *, ttl: float | None = None, on_lost=None) -> FleetLock:
         lock = FleetLock(self, name, ttl=ttl or self.ttl, on_lost=on_lost)
         self._locks.append(lock)
         return lock

@@ -75,7 +75,7 @@ class Health:
     blocked_reason: str | None = None
 
     @classmethod
-    def from_state(cls, outlet: str, data: dict[str, Any]) -> "Health":
+    def from_state(cls, outlet: str, data: dict[str, Any]) -> Health:
         known = {f.name for f in fields(cls)} - {"outlet"}
         values = {k: v for k, v in (data or {}).items() if k in known and v is not None}
         h = cls(outlet=outlet, **values)

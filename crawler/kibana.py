@@ -22,16 +22,16 @@ import base64
 import json
 import os
 import re
-import socket
 import ssl
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from crawler.esnode import ES_VERSION
 
@@ -891,7 +891,7 @@ class KibanaTarget:
     timeout: float = 60.0
 
     @classmethod
-    def from_env(cls, url: str | None = None, *, space: str | None = None, timeout: float = 60.0) -> "KibanaTarget":
+    def from_env(cls, url: str | None = None, *, space: str | None = None, timeout: float = 60.0) -> KibanaTarget:
         """RAQIB_KIBANA_* when set, else the Elasticsearch credentials (Kibana accepts the same
         users and API keys as the cluster it runs on)."""
         env = os.environ.get
@@ -1029,7 +1029,7 @@ def _post(target: KibanaTarget, url: str, body: bytes, headers: dict[str, str]) 
         short = reason.strerror if isinstance(reason, OSError) and reason.strerror else str(reason)
         raise _NotReady(f"cannot reach Kibana at {target.shown_url} ({short}). Start Kibana, or point raqib at it "
                         "with --kibana URL or RAQIB_KIBANA_URL.", short) from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise _NotReady(f"Kibana at {target.shown_url} did not answer within {target.timeout:g}s", "timeout") from None
     except ConnectionError as exc:
         raise _NotReady(f"cannot reach Kibana at {target.shown_url} ({exc})", type(exc).__name__) from None

@@ -68,7 +68,7 @@ class Leadership:
         self._worker_restarts = 0
 
     @classmethod
-    def open(cls, settings, *, worker_argv: list[str] | None) -> "Leadership":
+    def open(cls, settings, *, worker_argv: list[str] | None) -> Leadership:
         from crawler.fleet import Fleet
 
         fleet = Fleet.open(settings, role="service")

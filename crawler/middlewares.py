@@ -29,9 +29,9 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.httpobj import urlparse_cached
 
-from pipelines.blocks import find_block_marker
 from crawler.discovery.robots import Robots
 from crawler.scrapy_config import robots_token
+from pipelines.blocks import find_block_marker
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,8 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pipelines import language, normalize
 from pipelines.index import now_iso

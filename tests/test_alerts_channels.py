@@ -5,8 +5,8 @@ import json
 import os
 
 import pytest
-
 from alert_receivers import HttpReceiver, SmtpReceiver, free_port
+
 from crawler.settings import parse_settings
 from pipelines.alerts import render
 from pipelines.alerts.channels import DeliveryError, build

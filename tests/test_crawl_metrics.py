@@ -8,14 +8,15 @@ from __future__ import annotations
 import json
 import time
 
+from crawlrun import crawl, write_config
+from localsite import Site
+from test_crawl import outlet_yaml
+from test_crawl_recovery import FlakyProxy, _site_with_articles
+
 from crawler import kibana
 from crawler.mirror import Mirror
 from crawler.state import SqliteState
-from crawlrun import crawl, write_config
-from localsite import Site
 from pipelines import crawls
-from test_crawl_recovery import FlakyProxy, _site_with_articles
-from test_crawl import outlet_yaml
 
 
 def crawl_docs(es, index: str) -> list[dict]:

@@ -3,7 +3,7 @@ hints, compared with expectations written by hand (tests/data/extraction/SOURCES
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from pipelines.extract import extract_article
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "extraction" / "golden"
 CASES = sorted(GOLDEN.glob("*.expected.json"))
-NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
 EXACT = ("title", "published_at", "modified_at", "date_source", "author", "section", "country", "summary",
          "declared_lang", "extraction_method", "encoding", "canonical_url_hint")
 

@@ -1,7 +1,7 @@
 """Every saved search, run by the real Elasticsearch node as Kibana runs a Lucene query
 (`query_string` with analyze_wildcard), over the seeds (`raqib seed`) and articles enriched
 like crawled ones: each finds the documents it should and none of the others."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,7 +10,7 @@ from crawler.outlets import load_outlets
 from pipelines import document
 from pipelines.index import bulk_index, ensure_index
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def _iso(delta: timedelta) -> str:

@@ -7,11 +7,11 @@ import time
 import zlib
 from html import unescape
 from urllib.parse import unquote, urljoin
+from xml.etree.ElementTree import ParseError
 
 import defusedxml
 import defusedxml.ElementTree as DET
 import pytest
-from xml.etree.ElementTree import ParseError
 
 from crawler.mirror import Mirror
 from crawler.mirror import faults as F

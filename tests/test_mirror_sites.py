@@ -7,7 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import unescape
 from urllib.parse import quote, unquote, urljoin
 
@@ -19,7 +19,7 @@ from crawler.mirror.client import fetch
 
 SM = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 ATOM = "{http://www.w3.org/2005/Atom}"
-NOW = datetime(2026, 3, 18, 9, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 18, 9, 30, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")

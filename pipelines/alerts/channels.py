@@ -12,19 +12,19 @@ import hmac
 import json
 import os
 import smtplib
-import socket
 import ssl
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from pipelines.es import register_secret
 from pipelines.alerts import render
 from pipelines.alerts.rules import ChannelSpec
+from pipelines.es import register_secret
 
 DEFAULT_TIMEOUT = 10.0
 SIGNATURE_HEADER = "X-Raqib-Signature"
@@ -103,7 +103,7 @@ class _HttpChannel(Channel):
                                 + (f": {detail}" if detail else "")) from None
         except urllib.error.URLError as exc:
             raise DeliveryError(f"{self.key}: cannot reach the endpoint ({_reason(exc.reason)})") from None
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             raise DeliveryError(f"{self.key}: no answer within {timeout:g}s") from None
         except OSError as exc:
             raise DeliveryError(f"{self.key}: connection failed ({_reason(exc)})") from None
@@ -146,7 +146,7 @@ class FileChannel(Channel):
         self.path = path if path.is_absolute() else state_dir / path
 
     def send(self, rule, articles, *, delivery, test=False):
-        record = {"delivery": delivery, "sent_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        record = {"delivery": delivery, "sent_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
                   **render.payload(rule, articles)}
         if test:
             record["test"] = True

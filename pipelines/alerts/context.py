@@ -16,7 +16,7 @@ from pipelines.alerts.ledger import Backoff, Ledger
 from pipelines.alerts.rules import Rule, known_topics, load_rules
 
 _lock = threading.Lock()
-_cache: dict[str, tuple[tuple, "Alerting"]] = {}
+_cache: dict[str, tuple[tuple, Alerting]] = {}
 _ledgers: dict[str, Ledger] = {}
 
 
