@@ -7,11 +7,12 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from pipelines.es import redact
+from pipelines.safetext import clean
+
 
 class _RedactFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        from pipelines.es import redact
-
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:
@@ -26,15 +27,10 @@ class TextFormatter(logging.Formatter):
     overrides are taken out (pipelines/safetext.py)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        from pipelines.es import redact
-        from pipelines.safetext import clean
-
         return clean(redact(super().format(record)))
 
 
 def _scrub(value):
-    from pipelines.es import redact
-
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):

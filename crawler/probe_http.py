@@ -25,10 +25,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import certifi
+
 from crawler.discovery.robots import Robots
 from crawler.middlewares import address_allowed, block_reason
-from crawler.outlets import Outlet
 from crawler.scrapy_config import robots_token
+from pipelines.outlets import Outlet
 from pipelines.urls import host_of, safe_url
 
 if TYPE_CHECKING:
@@ -393,7 +395,6 @@ def refusal(response: Response, markers: tuple[str, ...]) -> str | None:
 def _tls_context() -> ssl.SSLContext:
     context = ssl.create_default_context()
     try:
-        import certifi
 
         context.load_verify_locations(certifi.where())
     except (ImportError, OSError):

@@ -6,7 +6,7 @@ Keys (all per outlet):
   requests/<kind>, fetched/<kind>, not_modified/<kind>       kind: robots feed sitemap section article
   scheduled/<reason>, skipped/<why>, deferred               what the frontier decided
   extracted, indexed/{new,updated,unchanged}, duplicates
-  errors/<kind>                                              see ERROR_KINDS
+  errors/<kind>                                              see crawler/errors.py
   bytes, first_at, last_at
 """
 from __future__ import annotations
@@ -20,14 +20,12 @@ from typing import Any
 
 from scrapy import signals
 
+from crawler.errors import ERROR_KINDS
+from crawler.health import Health, describe
+
 PREFIX = "raqib"
 CHANNELS = ("feed", "sitemap", "section", "idwalk")
 KINDS = ("robots", "feed", "sitemap", "section", "article")
-ERROR_KINDS = (
-    "http_404", "http_4xx", "http_429", "http_5xx", "timeout", "dns", "connection", "truncated",
-    "too_large", "redirect_loop", "robots", "robots_unreachable", "offsite", "private_address", "blocked", "not_html",
-    "encoding", "extraction", "feed_parse", "sitemap_parse", "index_rejected", "index_unavailable", "other",
-)
 
 
 class OutletStats:
@@ -201,8 +199,6 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"  errors       {_fmt_counts(o['errors'])}")
         lines.append(f"  bytes        {o['bytes']:,}; {o['duration_s']:.1f}s")
         if (o.get("health") or {}).get("consecutive_failures"):
-            from crawler.health import Health, describe
-
             lines.append(f"  health       {describe(Health.from_state(name, o['health']))}")
     t = report["totals"]
     written = ("nothing written (dry run)" if report.get("dry_run") else

@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines.index import bulk_index
+
 FILENAME = "dead-letters.jsonl"
 
 
@@ -93,7 +95,6 @@ class DeadLetters:
     def replay(self, client, default_alias: str, *, only: set[str] | None = None, bulk_size: int = 200) -> ReplayResult:
         """Send the letters (those in `only`, if given) to the cluster again; keep in the file
         what it still refuses. Connection failures raise ClusterError and change nothing."""
-        from pipelines.index import bulk_index
 
         result = ReplayResult()
         with self._locked():      # held while sending: a crawl appending meanwhile waits

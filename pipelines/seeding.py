@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crawler.configfile import Checker, load_yaml
-from crawler.paths import seeds_dir
 from pipelines import document
+from pipelines.configfile import Checker, load_yaml
 from pipelines.normalize import index_form
+from pipelines.paths import seeds_dir
 
 SEED_KEYS = ("file", "outlet", "outlet_name", "title", "author", "published", "url", "language", "kind")
 

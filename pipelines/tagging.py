@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from crawler.configfile import Checker, config_dir_from_env, load_yaml, resolve
+from pipelines.configfile import Checker, config_dir_from_env, load_yaml, resolve
 from pipelines import entities as entities_mod
 from pipelines.terms import Concept, Hit, Lexicon, Nearby, Text, check_concept, check_within
 from pipelines.normalize import normalize_text

@@ -17,9 +17,9 @@ from crawlrun import ROOT, write_config
 
 from crawler.esnode import Node, free_port
 from crawler.mirror import Mirror
-from crawler.paths import cache_dir
 from pipelines.es import connect
 from pipelines.index import ensure_index
+from pipelines.paths import cache_dir
 from pipelines.urls import canonicalize
 
 pytestmark = pytest.mark.slow

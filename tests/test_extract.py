@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from crawler.outlets import parse_outlets
 from pipelines.extract import (
     MAX_BODY_BYTES,
     BlockedPageError,
@@ -18,6 +17,7 @@ from pipelines.extract import (
     extract_article,
     html_to_text,
 )
+from pipelines.outlets import parse_outlets
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "extraction"

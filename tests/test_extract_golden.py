@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler.outlets import load_outlets
 from pipelines.extract import extract_article
+from pipelines.outlets import load_outlets
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "extraction" / "golden"
 CASES = sorted(GOLDEN.glob("*.expected.json"))

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from crawler import kibana
-from crawler.outlets import load_outlets
 from pipelines import document
 from pipelines.index import bulk_index, ensure_index
+from pipelines.outlets import load_outlets
 
 NOW = datetime.now(UTC)
 

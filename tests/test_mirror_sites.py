@@ -298,7 +298,7 @@ def test_islamsyria_listing_and_json_feed(mirror):
 # --- the sixth site -------------------------------------------------------------------------
 
 def test_the_new_site_is_ghost_and_absent_from_the_shipped_config(mirror):
-    from crawler.outlets import load_outlets
+    from pipelines.outlets import load_outlets
 
     assert "levant_monitor" not in load_outlets()
     assert "levant_monitor" not in mirror.outlets

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from crawler.outlets import parse_outlets
 from crawler.outlets_check import ProbeOptions, check_outlet, suggest_pattern, url_shape
 from crawler.probe_http import MAX_REDIRECTS, Fetcher
+from pipelines.outlets import parse_outlets
 from tests.probe_servers import (
     CAPTCHA,
     CHALLENGE,

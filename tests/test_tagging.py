@@ -6,7 +6,7 @@ import pathlib
 import pytest
 import yaml
 
-from crawler.configfile import ConfigError
+from pipelines.configfile import ConfigError
 from pipelines.entities import load_gazetteer
 from pipelines.tagging import default_tagger, load_tagger, parse_tagger
 from pipelines.terms import Lexicon, TermSet, Text, parse_term

@@ -27,6 +27,8 @@ from pipelines.alerts import context as alert_context
 from pipelines.alerts.deliver import AlertReport, deliver_due
 from pipelines.alerts.render import article_snapshot
 from pipelines.alerts.rules import Rule, rule_query
+from pipelines.configfile import ConfigError
+from pipelines.es import ClusterError, explain, redact
 
 log = logging.getLogger("raqib.alerts")
 
@@ -167,9 +169,6 @@ def _parse(value: str) -> datetime:
 
 
 def _failed(what: str, exc: Exception) -> AlertReport:
-    from crawler.configfile import ConfigError
-    from pipelines.es import ClusterError, explain, redact
-
     if isinstance(exc, ConfigError):
         message = f"{what}: alerts configuration error:\n{exc}"
     elif isinstance(exc, ClusterError):

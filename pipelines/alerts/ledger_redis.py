@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pipelines.alerts.ledger import Backoff, Delivery
+from pipelines.redisconn import connect
 
 SEP = "\x1f"
 
@@ -165,8 +166,6 @@ class RedisLedger:
 
     @classmethod
     def open(cls, settings) -> RedisLedger:
-        from crawler.fleet import connect
-
         return cls(connect(settings.get("state", "redis_url")))
 
     def _k(self, name: str) -> str:
