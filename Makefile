@@ -9,7 +9,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install test demo bench clean redis-server
+.PHONY: install test lint demo bench clean redis-server
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ install: $(STAMP)
 
 test: $(STAMP) redis-server
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff (pyflakes, import order, pyupgrade) and mypy (strict on the modules pyproject.toml
+# lists); the import contract itself is tests/test_architecture.py.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # The fleet tests run a real Redis; they fail rather than skip without one.
 redis-server:

@@ -300,7 +300,7 @@ def _point(run: dict, size: dict, bound: dict) -> dict:
 def server_check(mirror, tmp: Path, crawled: dict, sample_per_outlet: int) -> tuple[dict, Path]:
     """Serve the article pages the crawl fetched again, to a client in its own process with
     as many connections as the crawl had; keep a sample of the bodies for the bound."""
-    from crawler.outlets import load_outlets
+    from pipelines.outlets import load_outlets
 
     outlets = load_outlets(tmp / "p1" / "config") if (tmp / "p1" / "config").exists() else None
     urls: dict[str, list[str]] = defaultdict(list)
@@ -386,7 +386,7 @@ def page_sizes(sizes: dict[str, list[int]]) -> dict[str, float]:
 def extraction_bound(samples_path: Path, weights: dict[str, int], tmp: Path) -> dict:
     """CPU ms per page of extract_article alone, called as ExtractPipeline calls it, on the
     sampled pages; the mean per outlet weighted by the pages the crawl fetched there."""
-    from crawler.outlets import load_outlets
+    from pipelines.outlets import load_outlets
     from pipelines.extract import ExtractionError, extract_article
 
     outlets = load_outlets(tmp / "p1" / "config")

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     args.repeat = args.repeat or (1 if args.quick else 2)
 
-    from crawler.settings import SCHEMA
+    from pipelines.settings import SCHEMA
     from pipelines.es import connect
     from pipelines.index import ensure_index
 

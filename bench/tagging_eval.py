@@ -77,7 +77,7 @@ def evaluate(tagger: Tagger, articles: dict[str, dict], labels: dict[str, dict])
 
 def seeds_check(tagger: Tagger) -> list[dict]:
     """Tag the seeds exactly as `raqib seed` enriches them."""
-    from crawler.outlets import load_outlets
+    from pipelines.outlets import load_outlets
     from pipelines.seeding import load_seeds, seed_documents
 
     docs = seed_documents(load_seeds(), load_outlets(None), tagger=tagger)

@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from crawler.configfile import ConfigError
+from pipelines.configfile import ConfigError
 
 # Order is the order of `raqib --help`.
 COMMAND_MODULES = (
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.es import ClusterError, redact
     from crawler.esnode import NodeError
     from crawler.crawl import CrawlError
-    from crawler.state import StateWriteError
+    from pipelines.storage import StateWriteError
     try:
         from redis.exceptions import RedisError
     except ImportError:             # installed without the fleet's extra: nothing to catch

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from crawler.guard import FATAL_STAT, FINISH_REASON, describe, is_storage_fault
-from crawler.outlets import Outlet
-from crawler.settings import Settings
-from crawler.state import StateWriteError
+from pipelines.storage import StateWriteError
+from pipelines.outlets import Outlet
+from pipelines.settings import Settings
 from crawler.stats import build_report, write_json
 
 log = logging.getLogger(__name__)
@@ -61,10 +61,10 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
                            "health": crawler.health.Health as a dict (not in dry runs)}},
          "totals": {requests, articles_fetched, indexed_new, indexed_updated, errors, bytes, pages_per_s},
          "alerts": {matched, new, sent, failed},   (alerts sent while indexing, before the final sweep)
-         "index": pipelines.item_pipelines.index_report (cluster outages, the spool, dead letters),
+         "index": crawler.item_pipelines.index_report (cluster outages, the spool, dead letters),
          "dead_letters": {added, waiting, file},
          "crawl_id": id of the crawl's documents in `[elasticsearch] crawls_index`,
-         "metrics": {written, spooled, rejected, error}}   (pipelines.crawls.write)
+         "metrics": {written, spooled, rejected, error}}   (crawler.crawls.write)
 
     `client` defaults to a client for `[elasticsearch] url`; `state` to the local crawl state.
     `stats_json` also writes the report there. Raises ClusterError (unreachable cluster) or
@@ -72,7 +72,7 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
     crawl state cannot be written (crawler/guard.py): the crawl stops rather than drop articles.
 
     After a real crawl each outlet's health is recorded in the crawl state (crawler/health.py)
-    and its metrics are written to `[elasticsearch] crawls_index` (pipelines/crawls.py).
+    and its metrics are written to `[elasticsearch] crawls_index` (crawler/crawls.py).
 
     `dry_run` (crawler/dryrun.py): nothing is written (no index, spool, metrics, health; the
     crawl state is read but not changed); `client` may then be None (no duplicate lookups in
@@ -89,10 +89,10 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
 
     from crawler.scrapy_config import scrapy_settings
     from crawler.spider import CrawlContext, OutletSpider
-    from crawler.state import open_state
+    from crawler.state_factory import open_state
     from pipelines import document
     from pipelines.deadletters import summary as dead_letter_summary
-    from pipelines.item_pipelines import index_report
+    from crawler.item_pipelines import index_report
     from pipelines.es import client_for
     from pipelines.index import ensure_index
 
@@ -141,7 +141,7 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
         scrapy_cfg["STATS_CLASS"] = "crawler.frontier.FleetStats"
     if dry_run:
         pipelines = dict(scrapy_cfg["ITEM_PIPELINES"])
-        order = pipelines.pop("pipelines.item_pipelines.IndexPipeline")
+        order = pipelines.pop("crawler.item_pipelines.IndexPipeline")
         pipelines["crawler.dryrun.DryRunPipeline"] = order
         scrapy_cfg["ITEM_PIPELINES"] = pipelines
     scrapy_cfg["LOG_INSTALL_ROOT_HANDLER"] = False
@@ -278,7 +278,7 @@ def _write_metrics(client, settings: Settings, outlets: list[Outlet], report: di
     """One document per outlet in `[elasticsearch] crawls_index`; spooled when the cluster is away."""
     import uuid
 
-    from pipelines import crawls
+    from crawler import crawls
 
     report["crawl_id"] = crawl_id = uuid.uuid4().hex
     docs = crawls.documents(report, crawl_id=crawl_id, names={o.key: o.name for o in outlets})

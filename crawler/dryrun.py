@@ -20,11 +20,12 @@ import copy
 import json
 import logging
 import threading
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import unquote
 
+from crawler.item_pipelines import _Step
 from crawler.state import FAILED, MAX_ATTEMPTS, PENDING, ArticleRecord, CrawlState, SourceRecord
-from pipelines.item_pipelines import _Step
 
 log = logging.getLogger(__name__)
 

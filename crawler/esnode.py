@@ -31,7 +31,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crawler.paths import cache_dir
+from pipelines.paths import cache_dir
 
 ES_VERSION = "9.5.2"
 ES_SHA512 = (

@@ -24,8 +24,10 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from elasticsearch import Elasticsearch
+
 from crawler.esnode import ES_VERSION, Node, NodeError, _locked, distribution_dir, find_java, free_port
-from crawler.paths import project_root
+from pipelines.paths import project_root
 
 ROLE_NAME = "raqib_writer"
 CERTS = "certs"          # under the node's config directory, where the server may read files
@@ -222,8 +224,6 @@ def secure_node(port: int, base_dir: Path, ca: CertificateAuthority, elastic_pas
 
 
 def admin_client(url: str, ca_certs: str | Path, elastic_password: str):
-    from elasticsearch import Elasticsearch
-
     return Elasticsearch(url, basic_auth=("elastic", elastic_password), ca_certs=str(ca_certs), request_timeout=60)
 
 
@@ -267,7 +267,7 @@ class SecureCluster:
         return str(self.ca.cert)
 
     @classmethod
-    def start(cls, base_dir: Path, *, port: int | None = None, heap: str = "512m") -> "SecureCluster":
+    def start(cls, base_dir: Path, *, port: int | None = None, heap: str = "512m") -> SecureCluster:
         port = port or free_port()
         ca = make_ca(base_dir / "ca", name=f"raqib test CA {port}")
         elastic_password = secrets.token_urlsafe(18)

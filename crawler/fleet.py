@@ -40,10 +40,13 @@ import secrets
 import socket
 import threading
 import time
-from typing import Any, Iterable
-from urllib.parse import urlsplit
+from collections.abc import Iterable
+from typing import Any
 
-from pipelines.es import ClusterError, redact_url, register_secret
+from crawler.stats import PREFIX as STATS
+from pipelines.es import redact_url
+from pipelines.redisconn import FleetError as FleetError  # re-exported: the fleet's error
+from pipelines.redisconn import connect
 
 log = logging.getLogger("raqib.fleet")
 
@@ -54,55 +57,8 @@ HOST_KEY_TTL_MS = 3_600_000     # politeness records of hosts not seen for an ho
 JOB_TTL = 7 * 86400             # a job's bookkeeping outlives a coordinator that died by this much
 
 
-class FleetError(ClusterError):
-    """Redis, which the fleet shares, cannot be used. (A ClusterError: like an unreachable
-    Elasticsearch it stops a command with one clear line and exit code 4.)"""
-
-
 class FleetBusy(RuntimeError):
     """An outlet is being crawled by another member of the fleet."""
-
-
-def connect(url: str, *, timeout: float = 10.0):
-    """A checked Redis client for `url` (redis://, rediss://, unix://). Transient connection
-    errors are retried with back-off; a Redis that cannot be reached at all is a FleetError
-    that names it (without its password) and says what to do."""
-    try:
-        import redis
-        from redis.backoff import ExponentialBackoff
-        from redis.retry import Retry
-    except ImportError:
-        raise FleetError("[state] redis_url is set but the Redis client is not installed: "
-                         "pip install 'raqib[redis]'") from None
-    parts = urlsplit(url)
-    if parts.password:
-        register_secret(parts.password)
-    where = redact_url(url)
-    if parts.scheme not in ("redis", "rediss", "unix"):
-        raise FleetError(f"[state] redis_url {where!r} is not a Redis URL; expected redis://HOST:PORT/DB, "
-                         "rediss://… (TLS) or unix:///path/to/socket")
-    try:
-        # asked once, without retries: a wrong URL is reported at once, not after the back-off
-        probe = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                     retry=Retry(ExponentialBackoff(), 0))
-        try:
-            probe.ping()
-        finally:
-            probe.close()
-        # the client raqib works with rides out a blip (a Redis restart, a failover) by retrying
-        client = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30,
-            retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), 6),
-            retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError])
-    except redis.exceptions.AuthenticationError:
-        raise FleetError(f"Redis at {where} refused the credentials in [state] redis_url (or $RAQIB_REDIS_URL); "
-                         "check the user name and password") from None
-    except redis.exceptions.ResponseError as exc:
-        raise FleetError(f"Redis at {where} refused raqib: {exc}") from None
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError, ValueError) as exc:
-        raise FleetError(f"cannot reach Redis at {where} ({exc}). Start it, or fix [state] redis_url / "
-                         "$RAQIB_REDIS_URL; without a Redis URL raqib keeps its state on this machine") from None
-    return client
 
 
 def redis_advice(exc: Exception) -> str:
@@ -295,7 +251,7 @@ class Fleet:
         self._stats_start: dict[str, dict[str, float]] = {}
 
     @classmethod
-    def open(cls, settings, *, role: str = "crawl") -> "Fleet":
+    def open(cls, settings, *, role: str = "crawl") -> Fleet:
         url = settings.get("state", "redis_url")
         client = connect(url)
         check_persistence(client, redact_url(url))
@@ -314,7 +270,7 @@ class Fleet:
 
     # --- locks --------------------------------------------------------------------------
 
-    def lock(self, name: str, *, ttl: float | None = None, on_lost=None) -> "FleetLock":
+    def lock(self, name: str, *, ttl: float | None = None, on_lost=None) -> FleetLock:
         lock = FleetLock(self, name, ttl=ttl or self.ttl, on_lost=on_lost)
         self._locks.append(lock)
         return lock
@@ -458,8 +414,6 @@ class Fleet:
         """The stats of this coordinator's crawl as the whole fleet counted them: for each of
         its outlets, the fleet's counters now minus at the job's start (one coordinator per
         outlet at a time makes that difference this job's)."""
-        from crawler.stats import PREFIX as STATS
-
         merged = {k: v for k, v in local.items() if not any(k.startswith(f"{STATS}/{o}/") for o in outlets)}
         for outlet in outlets:
             start = self._stats_start.get(outlet, {})
@@ -505,8 +459,6 @@ def settle(fleet: Fleet, state, stats, outlets: list[str], *, timeout: float = S
     the fleet counted them. Documents still spooled then (the
     cluster is down) are counted as index_unavailable: their members write them when it is
     back."""
-    from crawler.stats import PREFIX as STATS
-
     count = getattr(state, "spool_count", None)
     deadline = time.monotonic() + timeout
     waiting = {o: count(o) for o in outlets} if count else {}

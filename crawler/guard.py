@@ -13,8 +13,10 @@ from __future__ import annotations
 import logging
 
 from scrapy import signals
+from scrapy.utils.defer import deferred_from_coro
 
-from crawler.state import StateWriteError
+from crawler.fleet import redis_failure
+from pipelines.storage import StateWriteError
 
 try:
     from redis.exceptions import RedisError
@@ -36,7 +38,6 @@ def is_storage_fault(exc: BaseException | None) -> bool:
 def describe(crawler, exc: BaseException) -> str:
     if isinstance(exc, StateWriteError):
         return str(exc)
-    from crawler.fleet import redis_failure
 
     fleet = getattr(getattr(getattr(crawler, "spider", None), "ctx", None), "fleet", None)
     return f"cannot use the fleet's shared state: {redis_failure(fleet.where if fleet else 'the fleet', exc)}"
@@ -52,7 +53,6 @@ def stop_crawl(crawler, exc: BaseException) -> None:
     engine = getattr(crawler, "engine", None)
     if engine is None or engine.spider is None:
         return
-    from scrapy.utils.defer import deferred_from_coro
 
     deferred_from_coro(engine.close_spider_async(reason=FINISH_REASON)).addErrback(lambda f: None)
 

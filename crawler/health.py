@@ -6,14 +6,14 @@ the crawl state (`CrawlState.save_outlet`), next to what the spider already keep
   last_success_at        when a crawl last reached the outlet (status ok or ok with errors)
   last_failure_at        when a crawl last failed, with last_failure_kind and last_failure
   consecutive_failures   failed crawls in a row (0 once a crawl succeeds)
-  failure_points         the failures in a row, each weighted by its kind (WEIGHTS)
+  failure_points         the failures in a row, each weighted by its kind (crawler/errors.POLICY)
   backoff_until          no scheduled crawl of the outlet before this (epoch seconds)
   last_new_at, last_new  when a crawl last indexed a new article, and how many the last crawl did
 
 Failures are graded because they mean different things: a timeout is often a bad minute, a
 403 or a challenge page is the site refusing us, and a config error (robots.txt forbidding
 everything, no listed URL matching article_pattern) does not go away by waiting. The points
-set the back-off: `backoff_seconds(points, base, hi) = min(hi, base * 2 ** points)`, where
+set the back-off (pipelines/backoff.py): `backoff_seconds(points, base, hi) = min(hi, base * 2 ** points)`, where
 `base` is the outlet's schedule and `hi` is `[service] max_interval`. `raqib run` schedules
 with the same function (crawler/service.next_interval), so the service and the recorded
 `backoff_until` agree; `raqib crawl --respect-backoff` skips an outlet that is backing off.
@@ -24,35 +24,20 @@ import time
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-# Failure kind -> points. The kinds are the crawl's error kinds (crawler/stats.ERROR_KINDS),
-# plus `config` (the outlet's entry finds nothing) and the two a crawl process itself can
-# end with under `raqib run` (crawl_crashed, crawl_timeout).
-WEIGHTS: dict[str, float] = {
-    # transient: the network or the site had a bad moment
-    "timeout": 1.0, "connection": 1.0, "truncated": 1.0, "http_5xx": 1.0, "other": 1.0,
-    "crawl_crashed": 1.0, "crawl_timeout": 1.0,
-    # the site asks us to slow down, or is unreachable by name
-    "http_429": 2.0, "dns": 2.0, "robots_unreachable": 2.0, "http_404": 2.0,
-    # the site refuses the crawler
-    "http_4xx": 3.0, "blocked": 3.0,
-    # waiting will not help: the outlet's entry in outlets.yaml (or its robots.txt) must change
-    "config": 4.0, "robots": 4.0, "offsite": 4.0, "private_address": 4.0,
-}
-DEFAULT_WEIGHT = 1.0
-# Errors that say nothing about the outlet: the cluster being down is not the site's fault.
-NOT_THE_OUTLETS = {"index_unavailable", "index_rejected"}
+from crawler.errors import NOT_THE_OUTLETS, policy
+from pipelines.backoff import backoff
+from pipelines.configfile import span
 
 
 def weight(kind: str) -> float:
-    return WEIGHTS.get(kind, DEFAULT_WEIGHT)
+    """Failure points of one failure of `kind` (crawler/errors.POLICY)."""
+    return policy(kind).weight
 
 
 def backoff_seconds(points: float, base: float, hi: float) -> float:
     """The wait before the next crawl of an outlet with `points` failure points: its schedule
     `base` when healthy, doubled per point, never more than `hi` (nor less than `base`)."""
-    if points <= 0:
-        return base
-    return min(max(hi, base), base * 2.0 ** points)
+    return backoff(points, base, max(hi, base))
 
 
 @dataclass
@@ -75,7 +60,7 @@ class Health:
     blocked_reason: str | None = None
 
     @classmethod
-    def from_state(cls, outlet: str, data: dict[str, Any]) -> "Health":
+    def from_state(cls, outlet: str, data: dict[str, Any]) -> Health:
         known = {f.name for f in fields(cls)} - {"outlet"}
         values = {k: v for k, v in (data or {}).items() if k in known and v is not None}
         h = cls(outlet=outlet, **values)
@@ -157,12 +142,10 @@ def record(state, outlet: str, *, failure: tuple[str, str] | None, finished_at: 
 
 def describe(h: Health, now: float | None = None) -> str:
     """One line for `raqib status`: the health of an outlet as a person reads it."""
-    from crawler.service import _span
-
     now = time.time() if now is None else now
 
     def ago(t: float | None) -> str:
-        return "never" if not t else f"{_span(now - t)} ago"
+        return "never" if not t else f"{span(now - t)} ago"
 
     if not h.crawled:
         return "not crawled yet"
@@ -173,7 +156,7 @@ def describe(h: Health, now: float | None = None) -> str:
                      f"{h.last_failure_kind}: {h.last_failure})")
         if h.backing_off(now):
             parts.append(f"backing off until {time.strftime('%Y-%m-%d %H:%M', time.localtime(h.backoff_until))} "
-                         f"(in {_span(h.backoff_until - now)})")
+                         f"(in {span(h.backoff_until - now)})")
         parts.append(f"last success {ago(h.last_success_at)}")
     else:
         parts.append(f"healthy, last success {ago(h.last_success_at)}")

@@ -22,18 +22,21 @@ import base64
 import json
 import os
 import re
-import socket
-import ssl
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
+from crawler import crawls
+from crawler.errors import ERROR_KINDS
 from crawler.esnode import ES_VERSION
+from pipelines import http
+from pipelines.es import redact, redact_url, register_secret
+from pipelines.index import mapping as load_mapping
 
 KIBANA_VERSION = ES_VERSION          # Kibana must run the same version as Elasticsearch
 DEFAULT_KIBANA_URL = "http://127.0.0.1:5601"
@@ -92,8 +95,8 @@ ARTICLE_FIELD_LABELS = {
 # Index-internal search fields (normalised Arabic): useful to Elasticsearch, noise to a reader.
 ARTICLE_HIDDEN_FIELDS = ("title_norm", "text_norm", "simhash", "minhash", "minhash_bands", "fetched_url")
 
-# The document every crawl writes to `raqib-crawls` is defined by pipelines/crawls_mapping.json
-# (pipelines.crawls.fields() flattens it); the health dashboard reads it.
+# The document every crawl writes to `raqib-crawls` is defined by crawler/crawls_mapping.json
+# (crawler.crawls.fields() flattens it); the health dashboard reads it.
 CRAWL_FIELD_LABELS = {
     "outlet": "Outlet key", "outlet_name": "Outlet", "started_at": "Crawl started", "finished_at": "Crawl finished",
     "duration_s": "Duration (s)", "status": "Result", "blocked": "Blocked because", "host": "Crawled from",
@@ -112,15 +115,11 @@ CRAWL_FIELD_LABELS = {
 
 def crawl_fields() -> dict[str, str]:
     """Field name -> Elasticsearch type of a crawl-metrics document."""
-    from pipelines.crawls import fields
-
-    return fields()
+    return crawls.fields()
 
 
 def error_kinds() -> tuple[str, ...]:
-    """The error kinds a crawl counts (crawler/stats.ERROR_KINDS), each an `errors.<kind>` field."""
-    from crawler.stats import ERROR_KINDS
-
+    """The error kinds a crawl counts (crawler/errors.ERROR_KINDS), each an `errors.<kind>` field."""
     return ERROR_KINDS
 
 
@@ -133,7 +132,6 @@ class KibanaError(Exception):
 def article_fields(mapping: dict | None = None) -> dict[str, str]:
     """Field name -> Elasticsearch type, flattened from pipelines/mapping.json (sub-fields too)."""
     if mapping is None:
-        from pipelines.index import mapping as load_mapping
 
         mapping = load_mapping()
     out: dict[str, str] = {}
@@ -496,7 +494,7 @@ CRAWL_SEARCHES = (
 
 def crawl_objects(index: str = DEFAULT_CRAWLS_INDEX) -> list[dict]:
     """The crawler-health data view, charts, searches and dashboard over the crawl-metrics
-    documents (pipelines/crawls.py: one per outlet per crawl)."""
+    documents (crawler/crawls.py: one per outlet per crawl)."""
     view_id = index
     view = data_view(view_id, f"{index}*", "raqib crawls", "started_at", CRAWL_FIELD_LABELS)
     indexed_per_day = lens(
@@ -868,15 +866,29 @@ def default_fields_by_view(alias: str = "raqib-articles", crawls_index: str = DE
 
 # =========================================================================== import over HTTP
 
+# Errors after which Kibana creates nothing at all (its importer only writes when none of
+# these is present; the objects it lists in successResults then were *not* created). Kibana's
+# own test "imports a visualization with missing references" (elastic/kibana,
+# src/core/server/integration_tests/saved_objects/routes/import.test.ts) shows it: the
+# answer lists the dashboard as a success, and nothing is written.
+RESOLVABLE_ERRORS = ("missing_references", "conflict", "ambiguous_conflict")
+
+
 @dataclass
 class ImportReport:
     created: list[dict] = field(default_factory=list)
     updated: list[dict] = field(default_factory=list)
     failed: list[tuple[dict, str]] = field(default_factory=list)
+    # Kibana imported nothing (a missing reference or a conflict); these would have been imported
+    withheld: list[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.withheld
+
+    @property
+    def nothing_imported(self) -> bool:
+        return bool(self.withheld)
 
 
 @dataclass
@@ -891,7 +903,7 @@ class KibanaTarget:
     timeout: float = 60.0
 
     @classmethod
-    def from_env(cls, url: str | None = None, *, space: str | None = None, timeout: float = 60.0) -> "KibanaTarget":
+    def from_env(cls, url: str | None = None, *, space: str | None = None, timeout: float = 60.0) -> KibanaTarget:
         """RAQIB_KIBANA_* when set, else the Elasticsearch credentials (Kibana accepts the same
         users and API keys as the cluster it runs on)."""
         env = os.environ.get
@@ -905,14 +917,14 @@ class KibanaTarget:
         if parts.username:   # https://user:password@host: credentials given in the URL win
             api_key, user = None, urllib.parse.unquote(parts.username)
             password = urllib.parse.unquote(parts.password or "")
-            url = _strip_userinfo(url)
+            url = redact_url(url)
         ca = env("RAQIB_KIBANA_CA_CERTS") or env("RAQIB_ES_CA_CERTS")
         return cls(url=url.rstrip("/"), space=space, api_key=api_key or None, user=user or None,
                    password=password, ca_certs=ca or None, timeout=timeout)
 
     @property
     def shown_url(self) -> str:
-        return _strip_userinfo(self.url)
+        return redact_url(self.url)
 
     def endpoint(self, path: str) -> str:
         base = self.url
@@ -932,27 +944,17 @@ class KibanaTarget:
             headers["Authorization"] = f"Basic {token}"
         return headers
 
-    def secrets(self) -> list[str]:
-        return [s for s in (self.api_key, self.password) if s and len(s) >= 4]
+    def __post_init__(self) -> None:
+        # every message raqib prints goes through pipelines.es.redact: it masks these too
+        for secret in (self.api_key, self.password):
+            register_secret(secret)
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("raqib")
     except PackageNotFoundError:
         return "dev"
-
-
-def _strip_userinfo(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host += f":{parts.port}"
-        parts = parts._replace(netloc=host)
-    return urllib.parse.urlunsplit(parts)
 
 
 def multipart(ndjson: str, filename: str = "raqib.ndjson") -> tuple[bytes, str]:
@@ -983,13 +985,13 @@ def import_objects(target: KibanaTarget, objects: list[dict], *, wait: float = 0
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 waited = f" (waited {wait:g}s)" if wait > 0 else ""
-                raise KibanaError(_redact(str(exc), target) + waited) from None
+                raise KibanaError(redact(str(exc)) + waited) from None
             log(f"Kibana at {target.shown_url} is not ready ({exc.short}); retrying for {remaining:.0f}s more")
             time.sleep(min(5.0, remaining))
             continue
         break
     if status != 200:
-        raise KibanaError(_redact(_explain_status(status, payload, target), target))
+        raise KibanaError(redact(_explain_status(status, payload, target)))
     if not isinstance(payload, dict) or "success" not in payload:
         raise KibanaError(f"{target.shown_url} answered 200 but not like Kibana's import API; is the URL Kibana's?")
     return _report(payload, objects)
@@ -1002,44 +1004,28 @@ class _NotReady(Exception):
 
 
 def _post(target: KibanaTarget, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    context = None
-    if url.startswith("https:"):
-        if target.ca_certs and not os.path.exists(target.ca_certs):
-            raise KibanaError(f"the CA certificate file {target.ca_certs} does not exist "
-                              "(RAQIB_KIBANA_CA_CERTS or RAQIB_ES_CA_CERTS)")
-        context = ssl.create_default_context(cafile=target.ca_certs)
-    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), _NoRedirect())
+    """Status and decoded answer; a redirect comes back as its status (on a POST to the API
+    it means the URL is not Kibana's API: a login page, a proxy)."""
+    if url.startswith("https:") and target.ca_certs and not os.path.exists(target.ca_certs):
+        raise KibanaError(f"the CA certificate file {target.ca_certs} does not exist "
+                          "(RAQIB_KIBANA_CA_CERTS or RAQIB_ES_CA_CERTS)")
     try:
-        with opener.open(request, timeout=target.timeout) as response:
-            return response.status, _json_or_text(response.read())
-    except urllib.error.HTTPError as exc:
-        payload = _json_or_text(exc.read())
-        if exc.code == 503:
-            raise _NotReady(f"Kibana at {target.shown_url} answered 503: {_message(payload)}", "503") from None
-        return exc.code, payload
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(reason):
+        answer = http.post(url, body, headers, timeout=target.timeout, ca_certs=target.ca_certs, max_body=16 << 20)
+    except http.Unreachable as exc:
+        if exc.kind == "tls_verify":
             raise KibanaError(f"the TLS certificate of Kibana at {target.shown_url} could not be verified. "
                               "If Kibana uses its own CA, set RAQIB_KIBANA_CA_CERTS to the CA certificate file.") from None
-        if isinstance(reason, ssl.SSLError):
-            raise KibanaError(f"TLS with Kibana at {target.shown_url} failed: {reason}. "
+        if exc.kind == "tls":
+            raise KibanaError(f"TLS with Kibana at {target.shown_url} failed: {exc}. "
                               "Check the scheme (http or https) of the URL.") from None
-        short = reason.strerror if isinstance(reason, OSError) and reason.strerror else str(reason)
-        raise _NotReady(f"cannot reach Kibana at {target.shown_url} ({short}). Start Kibana, or point raqib at it "
-                        "with --kibana URL or RAQIB_KIBANA_URL.", short) from None
-    except (socket.timeout, TimeoutError):
-        raise _NotReady(f"Kibana at {target.shown_url} did not answer within {target.timeout:g}s", "timeout") from None
-    except ConnectionError as exc:
-        raise _NotReady(f"cannot reach Kibana at {target.shown_url} ({exc})", type(exc).__name__) from None
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect on a POST to the API means the URL is not Kibana's API (a login page, a proxy)."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
+        if exc.kind == "timeout":
+            raise _NotReady(f"Kibana at {target.shown_url} did not answer within {target.timeout:g}s", "timeout") from None
+        raise _NotReady(f"cannot reach Kibana at {target.shown_url} ({exc}). Start Kibana, or point raqib at it "
+                        "with --kibana URL or RAQIB_KIBANA_URL.", str(exc)) from None
+    payload = _json_or_text(answer.body)
+    if answer.status == 503:
+        raise _NotReady(f"Kibana at {target.shown_url} answered 503: {_message(payload)}", "503")
+    return answer.status, payload
 
 
 def _json_or_text(raw: bytes) -> Any:
@@ -1077,23 +1063,17 @@ def _explain_status(status: int, payload: Any, target: KibanaTarget) -> str:
     return f"{where} failed ({status}): {_message(payload)}. Check Kibana's log."
 
 
-def _redact(text: str, target: KibanaTarget) -> str:
-    from pipelines.es import redact
-
-    text = redact(text)
-    for secret in target.secrets():
-        text = text.replace(secret, "***")
-    return text
-
-
 def _report(payload: dict, objects: list[dict]) -> ImportReport:
     titles = {(o.get("type"), o.get("id")): (o.get("attributes") or {}).get("title", "") for o in objects}
     report = ImportReport()
+    errors = payload.get("errors") or []
+    all_or_nothing = any((item.get("error") or {}).get("type") in RESOLVABLE_ERRORS for item in errors)
     for item in payload.get("successResults") or []:
         entry = {"type": item.get("type"), "id": item.get("destinationId") or item.get("id"),
                  "title": ((item.get("meta") or {}).get("title")) or titles.get((item.get("type"), item.get("id")), "")}
-        (report.updated if item.get("overwrite") else report.created).append(entry)
-    for item in payload.get("errors") or []:
+        target = report.withheld if all_or_nothing else report.updated if item.get("overwrite") else report.created
+        target.append(entry)
+    for item in errors:
         entry = {"type": item.get("type"), "id": item.get("id"),
                  "title": ((item.get("meta") or {}).get("title")) or titles.get((item.get("type"), item.get("id")), "")}
         report.failed.append((entry, _error_reason(item.get("error") or {})))

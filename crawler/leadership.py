@@ -24,6 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from crawler.fleet import Fleet
+from pipelines.backoff import backoff
+
 log = logging.getLogger("raqib.service")
 
 WORKER_RESTART_MIN = 5.0       # seconds before a worker child that exited is started again (doubling)
@@ -68,9 +71,7 @@ class Leadership:
         self._worker_restarts = 0
 
     @classmethod
-    def open(cls, settings, *, worker_argv: list[str] | None) -> "Leadership":
-        from crawler.fleet import Fleet
-
+    def open(cls, settings, *, worker_argv: list[str] | None) -> Leadership:
         fleet = Fleet.open(settings, role="service")
         return cls(fleet, worker_argv=worker_argv, stop_timeout=float(settings.get("service", "stop_timeout")))
 
@@ -171,8 +172,9 @@ class Leadership:
     # --- the worker child ----------------------------------------------------------------
 
     def _supervise_worker(self) -> None:
-        wait = WORKER_RESTART_MIN
+        crashes = 0          # in a row: the restart waits back off while the worker keeps dying
         while not self._stop.is_set():
+            wait = backoff(crashes, WORKER_RESTART_MIN, WORKER_RESTART_MAX)
             started = time.monotonic()
             try:
                 self._worker = subprocess.Popen(self.worker_argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -185,6 +187,7 @@ class Leadership:
                     return
                 log.warning("fleet: the worker exited (code %s); starting it again in %gs", code, wait)
                 if time.monotonic() - started > WORKER_RESTART_MAX:
-                    wait = WORKER_RESTART_MIN          # it had been running fine: not a crash loop
+                    crashes = 0                        # it had been running fine: not a crash loop
+                    wait = WORKER_RESTART_MIN
             self._stop.wait(wait)
-            wait = min(wait * 2, WORKER_RESTART_MAX)
+            crashes += 1

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+
+from pipelines.es import redact
+from pipelines.safetext import clean
 
 
 class _RedactFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        from pipelines.es import redact
-
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:
@@ -26,15 +27,10 @@ class TextFormatter(logging.Formatter):
     overrides are taken out (pipelines/safetext.py)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        from pipelines.es import redact
-        from pipelines.safetext import clean
-
         return clean(redact(super().format(record)))
 
 
 def _scrub(value):
-    from pipelines.es import redact
-
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
@@ -51,7 +47,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         data = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),

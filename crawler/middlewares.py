@@ -25,20 +25,18 @@ from typing import Any
 from scrapy import Request
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
-from scrapy.exceptions import IgnoreRequest
 from scrapy.http.request import NO_CALLBACK
+from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 
 from pipelines.blocks import GENERIC_BLOCK_MARKERS, find_block_marker
 from crawler.discovery.robots import Robots
+from crawler.errors import Refused, classify_exception
 from crawler.scrapy_config import robots_token
+from crawler.state import SourceRecord
+from pipelines.backoff import backoff
 
 logger = logging.getLogger(__name__)
-
-
-class Refused(IgnoreRequest):
-    """A request raqib chose not to send; `kind` is its error kind in the stats."""
-    kind = "other"
 
 
 class Offsite(Refused):
@@ -158,7 +156,6 @@ class HostGuardMiddleware:
         return found
 
     async def _resolve(self, host: str) -> list[str]:
-        from scrapy.utils.defer import maybe_deferred_to_future
         from twisted.internet import reactor
 
         try:
@@ -231,8 +228,6 @@ class RobotsMiddleware:
         try:
             robots = await self._download(origin, request)
         except Exception as exc:  # noqa: BLE001 - any failure means "unreachable"
-            from crawler.spider import classify_exception
-
             kind = classify_exception(exc)
             logger.info("robots.txt of %s unreachable (%s: %s): the host is treated as disallowed", origin, kind, exc)
             robots = Robots.disallow_all(cause_kind=kind, cause_message=f"{kind}: {exc}")
@@ -271,7 +266,6 @@ class RobotsMiddleware:
             return Robots.parse(stored.body)
         if 200 <= response.status < 300:
             if state is not None:
-                from crawler.state import SourceRecord
 
                 state.save_source(SourceRecord(
                     url=url, outlet=info.get("outlet") or "", kind="robots",
@@ -348,8 +342,6 @@ class GuardedHTTPDownloadHandler(HTTP11DownloadHandler):
             try:
                 response = await super().download_request(request)
             except Exception as exc:
-                from crawler.spider import classify_exception
-
                 if classify_exception(exc) in ("timeout", "connection", "truncated"):   # the host is struggling
                     self._pause(host, self._backoff(request))
                 raise
@@ -387,7 +379,7 @@ class GuardedHTTPDownloadHandler(HTTP11DownloadHandler):
 
     def _backoff(self, request) -> float:
         attempt = request.meta.get("retry_times", 0)
-        return min(self.backoff * (2 ** attempt), self.max_pause)
+        return backoff(attempt, self.backoff, self.max_pause)
 
 
 def _header(response, name: str) -> str | None:

@@ -29,7 +29,7 @@ from crawler.discovery import DiscoveryError, Link
 from crawler.discovery.feeds import feed_links, parse_feed
 from crawler.discovery.sections import page_links
 from crawler.discovery.sitemaps import INDEX, parse_sitemap
-from crawler.outlets import Outlet
+from pipelines.outlets import Outlet
 from crawler.probe_http import Fetcher, Response, origin_of, refusal
 from crawler.scrapy_config import SITEMAP_MAX_BYTES
 from pipelines.urls import article_identity, canonicalize, host_of, safe_url

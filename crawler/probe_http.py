@@ -20,14 +20,17 @@ import ssl
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+import certifi
 
 from crawler.discovery.robots import Robots
 from crawler.middlewares import address_allowed, block_reason
-from crawler.outlets import Outlet
 from crawler.scrapy_config import robots_token
+from pipelines.outlets import Outlet
 from pipelines.urls import host_of, safe_url
 
 if TYPE_CHECKING:
@@ -89,7 +92,7 @@ class Fetcher:
         self.token = robots_token(options.user_agent)
         self.markers = tuple(outlet.extraction.get("blocked_markers") or ())
         self.log: list[dict[str, Any]] = []
-        self.robots_seen: dict[str, "RobotsResult"] = {}
+        self.robots_seen: dict[str, RobotsResult] = {}
         self._sleep = sleep
         self._last: dict[str, float] = {}
         self._addresses: dict[str, list[str]] = {}
@@ -145,7 +148,7 @@ class Fetcher:
         return addresses[0]
 
     # robots.txt -------------------------------------------------------------------------
-    def robots(self, url: str) -> "RobotsResult":
+    def robots(self, url: str) -> RobotsResult:
         origin = origin_of(url)
         if origin not in self.robots_seen:
             response = self._get(origin + "/robots.txt", "robots", self.options.max_page_bytes)
@@ -356,7 +359,7 @@ class RobotsResult:
     html: bool = False                 # a 200 that is an HTML page, not robots rules
 
     @classmethod
-    def from_response(cls, response: Response, markers: tuple[str, ...]) -> "RobotsResult":
+    def from_response(cls, response: Response, markers: tuple[str, ...]) -> RobotsResult:
         """RFC 9309 §2.3.1, as the crawl applies it: 2xx its rules, 4xx no rules, anything
         else (5xx, 429, no answer) everything disallowed."""
         url = response.final_url
@@ -392,7 +395,6 @@ def refusal(response: Response, markers: tuple[str, ...]) -> str | None:
 def _tls_context() -> ssl.SSLContext:
     context = ssl.create_default_context()
     try:
-        import certifi
 
         context.load_verify_locations(certifi.where())
     except (ImportError, OSError):

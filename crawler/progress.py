@@ -13,6 +13,7 @@ import time
 
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
+from twisted.internet import task
 
 from crawler.stats import PREFIX
 
@@ -56,8 +57,6 @@ class ProgressExtension:
         return cls(crawler, interval)
 
     def spider_opened(self, spider=None):
-        from twisted.internet import task
-
         self.started = time.monotonic()
         self.task = task.LoopingCall(self.report)
         self.task.start(self.interval, now=False)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from importlib import metadata
 from typing import Any
 
-from crawler.settings import Settings
+from pipelines.settings import Settings
 
 SITEMAP_MAX_BYTES = 50 * 1024 * 1024   # the sitemap protocol's own limit, uncompressed
 
@@ -92,10 +92,10 @@ def scrapy_settings(cfg: Settings, *, log_level: str = "WARNING") -> dict[str, A
             "crawler.middlewares.BlockDetectionMiddleware": 585,
         },
         "ITEM_PIPELINES": {
-            "pipelines.item_pipelines.ExtractPipeline": 100,
-            "pipelines.item_pipelines.EnrichPipeline": 200,
-            "pipelines.item_pipelines.DedupePipeline": 300,
-            "pipelines.item_pipelines.IndexPipeline": 400,
+            "crawler.item_pipelines.ExtractPipeline": 100,
+            "crawler.item_pipelines.EnrichPipeline": 200,
+            "crawler.item_pipelines.DedupePipeline": 300,
+            "crawler.item_pipelines.IndexPipeline": 400,
         },
         "EXTENSIONS": {
             "crawler.stats.StatsExtension": 100,

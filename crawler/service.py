@@ -39,7 +39,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from crawler.outlets import Outlet
+from crawler import health
+from crawler.health import backoff_seconds
+from crawler.state_factory import open_state
+from pipelines.configfile import span
+from pipelines.outlets import Outlet
 
 log = logging.getLogger("raqib.service")
 
@@ -161,8 +165,6 @@ def next_interval(state: OutletState, *, base: float, lo: float, hi: float, ok: 
     quarter (not below `lo`), and a quiet one lengthens it by half (not above `hi`); without
     adaptation the schedule is kept.
     """
-    from crawler.health import backoff_seconds
-
     lo, hi = min(lo, base), max(hi, base)
     if not ok:
         return backoff_seconds(points, base, hi)
@@ -278,7 +280,7 @@ class Service:
                                executor="alerts", next_run_time=datetime.now(timezone.utc), replace_existing=True)
         self._save()
         log.info("raqib run: %d outlet(s) scheduled (%s); alerts every %gs; state in %s", len(self.outlets),
-                 ", ".join(f"{k} in {_span(self.state[k].next_run - now)}" for k in self.outlets),
+                 ", ".join(f"{k} in {span(self.state[k].next_run - now)}" for k in self.outlets),
                  sweep, self.store.path)
 
     def lead(self, shared: dict[str, Any] | None) -> None:
@@ -344,7 +346,7 @@ class Service:
             held = None
         if held is None:
             wait = min(60.0, self.every or outlet.schedule)
-            log.warning("crawl %s: another process is crawling this outlet; trying again in %s", key, _span(wait))
+            log.warning("crawl %s: another process is crawling this outlet; trying again in %s", key, span(wait))
             with self._state_lock:
                 st.next_run = time.time() + wait
             self._save()
@@ -404,7 +406,7 @@ class Service:
             st.next_run = end + st.interval + jitter
         line = (f"crawl {key}: {status} in {end - start:.1f}s"
                 + (f" ({summary})" if summary else "") + (f"; {error}" if error else "")
-                + (f"; next in {_span(st.next_run - end)}" if not self.stopping.is_set() else ""))
+                + (f"; next in {span(st.next_run - end)}" if not self.stopping.is_set() else ""))
         fields = {"outlet": key, "status": status, "seconds": round(end - start, 1), "new": new, "errors": errors,
                   "stats": stats, "next_run": _iso(st.next_run), "interval": st.interval}
         (log.info if status in ("ok", "stopped") else log.warning)(line, extra={"fields": fields})
@@ -420,9 +422,6 @@ class Service:
         crawl state and its report, or recorded here when it could not (it crashed, was
         killed, or timed out before writing its report). None when the service stopped it
         before it reported: that says nothing about the outlet."""
-        from crawler import health
-        from crawler.state import open_state
-
         outlets = stats.get("outlets") if isinstance(stats.get("outlets"), dict) else {}
         entry = outlets.get(key) if isinstance(outlets.get(key), dict) else None
         if entry is not None and isinstance(entry.get("health"), dict):
@@ -460,17 +459,17 @@ class Service:
             elif asked_at is None and now - start > self.svc["crawl_timeout"]:
                 asked_at, reason = now, "timeout"
                 log.warning("crawl %s: running for %s, longer than [service] crawl_timeout; asking it to stop",
-                            key, _span(now - start))
+                            key, span(now - start))
                 _signal(proc, signal.SIGTERM)
             elif asked_at is not None and now - asked_at > self.svc["stop_timeout"]:
                 log.error("crawl %s: did not stop within %s of being asked; killing it (articles it had not "
-                          "written yet are fetched again next time)", key, _span(self.svc["stop_timeout"]))
+                          "written yet are fetched again next time)", key, span(self.svc["stop_timeout"]))
                 _signal(proc, signal.SIGKILL)
                 asked_at = float("inf")
         if reason == "stopped":
             return "stopped", None if code == 0 else f"exit code {code} while stopping"
         if reason == "timeout":
-            return "timeout", f"stopped after {_span(time.time() - start)}"
+            return "timeout", f"stopped after {span(time.time() - start)}"
         if code == 0:
             return "ok", None
         if code < 0:
@@ -611,14 +610,3 @@ def _dt(epoch: float) -> datetime:
 
 def _iso(epoch: float | None) -> str | None:
     return _dt(epoch).isoformat(timespec="seconds") if epoch else None
-
-
-def _span(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 90:
-        return f"{seconds:.0f}s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"

@@ -30,9 +30,8 @@ from typing import Any, Iterable, Iterator
 
 import scrapy
 from scrapy import Request, signals
-from scrapy.exceptions import DontCloseSpider, IgnoreRequest
+from scrapy.exceptions import DontCloseSpider
 from scrapy.http import TextResponse
-from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler.discovery import DiscoveryError
 from crawler.discovery.backfill import IdTemplate, id_walk, sitemap_months
@@ -43,8 +42,9 @@ from crawler.discovery.sections import next_pages, page_links
 from crawler.discovery.sitemaps import INDEX, parse_sitemap
 from crawler.guard import is_storage_fault, stop_crawl
 from crawler.items import FetchedPage
-from crawler.middlewares import Refused, RobotsMiddleware, RobotsUnreachable
-from crawler.outlets import Outlet
+from crawler.errors import RETRYABLE, Refused, classify_failure
+from crawler.middlewares import RobotsMiddleware, RobotsUnreachable
+from pipelines.outlets import Outlet
 from crawler.state import DISALLOWED, FAILED, GONE, INDEXED, REJECTED, CrawlState, SourceRecord
 from crawler.stats import OutletStats
 from pipelines.urls import canonicalize, host_of, safe_url
@@ -65,7 +65,7 @@ _HTML_TYPES = ("text/html", "application/xhtml+xml")
 class CrawlContext:
     """What one crawl works with; built by crawler.crawl.run_crawl and shared with the pipelines."""
     outlets: list[Outlet]
-    settings: Any                     # crawler.settings.Settings
+    settings: Any                     # pipelines.settings.Settings
     state: CrawlState
     client: Any = None                # elasticsearch.Elasticsearch (None: nothing is written)
     alias: str = "raqib-articles"
@@ -90,55 +90,6 @@ def _links_hash(items: Iterable[Any]) -> str:
 def _header(response, name: str) -> str | None:
     value = response.headers.get(name)
     return value.decode("latin-1") if value else None
-
-
-def classify_failure(failure) -> str:
-    """The error kind of a failed request, as counted in the stats."""
-    return classify_exception(failure.value)
-
-
-def classify_exception(exc: BaseException) -> str:
-    if isinstance(exc, Refused):
-        return exc.kind
-    if isinstance(exc, HttpError):
-        status = exc.response.status
-        if status in (404, 410):
-            return "http_404"
-        if status == 429:
-            return "http_429"
-        return "http_5xx" if status >= 500 else "http_4xx"
-    if isinstance(exc, IgnoreRequest):
-        text = str(exc).lower()
-        if "redirect" in text:
-            return "redirect_loop"
-        if "maxsize" in text or "max size" in text or "exceeded" in text:
-            return "too_large"      # HttpCompressionMiddleware: a body that inflates past DOWNLOAD_MAXSIZE
-        return "other"
-    from scrapy import exceptions as sx
-    from twisted.internet import error as tx
-
-    checks = (
-        ("timeout", (getattr(sx, "DownloadTimeoutError", ()), tx.TimeoutError, tx.TCPTimedOutError)),
-        ("dns", (getattr(sx, "CannotResolveHostError", ()), tx.DNSLookupError)),
-        ("truncated", (getattr(sx, "ResponseDataLossError", ()),)),
-        ("too_large", (getattr(sx, "DownloadCancelledError", ()),)),
-        ("connection", (getattr(sx, "DownloadConnectionRefusedError", ()), getattr(sx, "DownloadFailedError", ()),
-                        tx.ConnectError, tx.ConnectionLost, tx.ConnectionDone, ConnectionError)),
-    )
-    for kind, classes in checks:
-        classes = tuple(c for c in classes if isinstance(c, type))
-        if classes and isinstance(exc, classes):
-            return kind
-    name = type(exc).__name__
-    if "Timeout" in name:
-        return "timeout"
-    if "DataLoss" in name or "PartialDownload" in name:
-        return "truncated"
-    return "other"
-
-
-# Failures that may go away by themselves: the article is tried again by a later crawl.
-_RETRYABLE = {"http_5xx", "http_429", "timeout", "dns", "connection", "truncated", "blocked", "robots_unreachable", "other"}
 
 
 class OutletSpider(scrapy.Spider):
@@ -539,7 +490,7 @@ class OutletSpider(scrapy.Spider):
             logger.debug("%s: %s %s failed: %s: %s", outlet.key, what, request.url, kind, message)
         if what == "article":
             status = (DISALLOWED if kind == "robots" else GONE if kind == "http_404"
-                      else FAILED if kind in _RETRYABLE else REJECTED)
+                      else FAILED if kind in RETRYABLE else REJECTED)
             if kind != "skipped_blocked":
                 self.article_failed(info["key"], outlet.key, kind, message, status)
         elif what in ("feed", "sitemap", "section") and kind not in ("skipped_blocked", "robots", "offsite", "private_address") \

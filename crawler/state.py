@@ -11,7 +11,6 @@ function `fetch_reason`, so that every implementation applies the same policy.
 """
 from __future__ import annotations
 
-import errno
 import json
 import sqlite3
 import threading
@@ -23,6 +22,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
+from pipelines.backoff import backoff
+from pipelines.storage import storage_fault
+
 # Article statuses. `pending` and `failed` are fetched on the next occasion; `gone` (404/410)
 # and `rejected` (not an article: not HTML, too large, nothing to extract) only when a source
 # shows a newer lastmod; `indexed` when it changed or is older than the refetch age;
@@ -30,32 +32,6 @@ from typing import Any, Iterable
 PENDING, INDEXED, FAILED, GONE, REJECTED, DISALLOWED, SPOOLED = (
     "pending", "indexed", "failed", "gone", "rejected", "disallowed", "spooled")
 STATUSES = (PENDING, INDEXED, FAILED, GONE, REJECTED, DISALLOWED, SPOOLED)
-
-
-class StateWriteError(RuntimeError):
-    """The crawl state (or the spool in it) cannot be written: the disk is full, the file is
-    too large for the process's limit, or the directory is read-only. A crawl that meets it
-    stops, because every article it fetched from then on could be neither spooled nor
-    remembered; what it had not written yet is fetched again by the next crawl."""
-
-
-_OS_FAULTS = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.ENOTDIR, errno.EIO}
-# What SQLite says when the storage, not the statement, is at fault.
-_STORAGE_FAULTS = ("disk is full", "disk i/o error", "readonly database", "unable to open database",
-                   "file is not a database", "out of memory")
-
-
-def storage_fault(exc: BaseException, path: Path | str) -> StateWriteError | None:
-    """A StateWriteError that names `path` and what to do, when `exc` is a storage fault."""
-    text = str(exc).lower()
-    if isinstance(exc, sqlite3.Error) and any(f in text for f in _STORAGE_FAULTS) or \
-            isinstance(exc, OSError) and exc.errno in _OS_FAULTS:
-        why = str(exc) if isinstance(exc, sqlite3.Error) else (exc.strerror or str(exc))
-        return StateWriteError(
-            f"cannot write the crawl state in {path}: {why}. The crawl stopped so that no fetched article is "
-            f"dropped; free disk space (or make the directory writable, or raise the file size limit) and run "
-            f"the crawl again: what was not written is fetched again, nothing is indexed twice.")
-    return None
 
 
 MAX_ATTEMPTS = 5                  # fetch attempts (over several crawls) before a failing URL is dropped
@@ -160,13 +136,11 @@ class CrawlState(ABC):
     def source_failed(self, url: str, outlet: str, kind: str, *, status: int | None, error: str,
                       now: float | None = None) -> SourceRecord:
         """Count a failure and push the next attempt back exponentially."""
-        from crawler.health import backoff_seconds
-
         now = time.time() if now is None else now
         rec = self.source(url) or SourceRecord(url=url, outlet=outlet, kind=kind)
         rec.failures += 1
-        # the one back-off rule (crawler/health.py), per source: 10 minutes doubled per failure after the first
-        rec.retry_at = now + backoff_seconds(rec.failures - 1, SOURCE_BACKOFF_BASE, SOURCE_BACKOFF_MAX)
+        # the one back-off rule (pipelines/backoff.py), per source: 10 minutes doubled per failure after the first
+        rec.retry_at = now + backoff(rec.failures - 1, SOURCE_BACKOFF_BASE, SOURCE_BACKOFF_MAX)
         rec.last_status, rec.last_error = status, error
         self.save_source(rec)
         return rec
@@ -388,18 +362,3 @@ class SqliteState(CrawlState):
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-def open_state(settings, *, state_dir: Path | None = None) -> CrawlState:
-    """The state the settings ask for: `[state] redis_url` for a shared one, else the local
-    SQLite file in `[state] dir` (default: the user's state directory)."""
-    from crawler.paths import state_dir as default_state_dir
-
-    redis_url = settings.get("state", "redis_url") if settings is not None else ""
-    if redis_url:
-        from crawler.state_redis import RedisState
-
-        return RedisState.open(settings)
-    if state_dir is None:
-        state_dir = settings.state_dir if settings is not None else default_state_dir()
-    return SqliteState(state_dir)

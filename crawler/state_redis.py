@@ -30,8 +30,9 @@ import time
 from dataclasses import asdict, fields
 from typing import Any, Iterable
 
-from crawler.state import (FAILED, MAX_ATTEMPTS, PENDING, STATUSES, ArticleRecord, CrawlState, SourceRecord,
-                           StateWriteError)
+from crawler.fleet import Fleet, redis_failure
+from crawler.state import FAILED, MAX_ATTEMPTS, PENDING, STATUSES, ArticleRecord, CrawlState, SourceRecord
+from pipelines.storage import StateWriteError
 
 _ARTICLE_FIELDS = [f.name for f in fields(ArticleRecord)]
 _SCAN = 500
@@ -72,16 +73,12 @@ class RedisState(CrawlState):
 
     @classmethod
     def open(cls, settings, *, role: str = "crawl") -> "RedisState":
-        from crawler.fleet import Fleet
-
         return cls(Fleet.open(settings, role=role))
 
     def _k(self, *parts: Any) -> str:
         return self.fleet.key(*parts)
 
     def _fail(self, exc: Exception) -> StateWriteError:
-        from crawler.fleet import redis_failure
-
         return StateWriteError(f"cannot use the crawl state: {redis_failure(self.fleet.where, exc)}")
 
     def _do(self, fn, *args, **kwargs):

@@ -6,27 +6,26 @@ Keys (all per outlet):
   requests/<kind>, fetched/<kind>, not_modified/<kind>       kind: robots feed sitemap section article
   scheduled/<reason>, skipped/<why>, deferred               what the frontier decided
   extracted, indexed/{new,updated,unchanged}, duplicates
-  errors/<kind>                                              see ERROR_KINDS
+  errors/<kind>                                              see crawler/errors.py
   bytes, first_at, last_at
 """
 from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from scrapy import signals
+
+from crawler.errors import ERROR_KINDS
+from crawler.health import Health, describe
 
 PREFIX = "raqib"
 CHANNELS = ("feed", "sitemap", "section", "idwalk")
 KINDS = ("robots", "feed", "sitemap", "section", "article")
-ERROR_KINDS = (
-    "http_404", "http_4xx", "http_429", "http_5xx", "timeout", "dns", "connection", "truncated",
-    "too_large", "redirect_loop", "robots", "robots_unreachable", "offsite", "private_address", "blocked", "not_html",
-    "encoding", "extraction", "feed_parse", "sitemap_parse", "index_rejected", "index_unavailable", "other",
-)
 
 
 class OutletStats:
@@ -167,7 +166,7 @@ def _status(entry: dict[str, Any], status: dict[str, Any]) -> str:
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
 def _fmt_counts(counts: dict[str, int]) -> str:
@@ -202,8 +201,6 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"  errors       {_fmt_counts(o['errors'])}")
         lines.append(f"  bytes        {o['bytes']:,}; {o['duration_s']:.1f}s")
         if (o.get("health") or {}).get("consecutive_failures"):
-            from crawler.health import Health, describe
-
             lines.append(f"  health       {describe(Health.from_state(name, o['health']))}")
     t = report["totals"]
     written = ("nothing written (dry run)" if report.get("dry_run") else

@@ -3,7 +3,7 @@ serve instead of the article, used by the crawl's block detection, the extractor
 `raqib outlets check`. An outlet adds its own markers in `extraction.blocked_markers`."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 GENERIC_BLOCK_MARKERS = (
     # named vendors first, so a report names who blocks: Cloudflare, Imperva/Incapsula,

@@ -22,11 +22,14 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
+
+from pipelines.index import bulk_index
 
 FILENAME = "dead-letters.jsonl"
 
@@ -62,7 +65,7 @@ class DeadLetters:
         """Append letters (each with at least doc_id, reason and doc) and sync them to disk.
         Raises OSError when the file cannot be written (a full disk): the caller keeps the
         documents in the spool then."""
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = datetime.now(UTC).isoformat(timespec="seconds")
         lines = [_line({"time": now, **letter}) for letter in letters]
         if not lines:
             return 0
@@ -92,7 +95,6 @@ class DeadLetters:
     def replay(self, client, default_alias: str, *, only: set[str] | None = None, bulk_size: int = 200) -> ReplayResult:
         """Send the letters (those in `only`, if given) to the cluster again; keep in the file
         what it still refuses. Connection failures raise ClusterError and change nothing."""
-        from pipelines.index import bulk_index
 
         result = ReplayResult()
         with self._locked():      # held while sending: a crawl appending meanwhile waits
@@ -111,7 +113,7 @@ class DeadLetters:
                         outcome[doc_id] = None
                     for doc_id, reason in res.rejected + res.retry:
                         outcome[doc_id] = reason
-            now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            now = datetime.now(UTC).isoformat(timespec="seconds")
             kept = []
             for letter in letters:
                 if letter["doc_id"] not in outcome:

@@ -5,9 +5,10 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from pipelines import language, normalize
+from pipelines import language, normalize, tagging
 from pipelines.index import now_iso
 
 Tagger = Callable[[str, str, str | None], dict[str, Any]]
@@ -34,7 +35,6 @@ def _hash_of_norms(title_norm: str, text_norm: str) -> str:
 
 def default_tagger(config_dir=None) -> Tagger:
     """The topic tagger built from topics.yaml and entities.yaml (`config_dir`'s, else the shipped ones)."""
-    from pipelines import tagging
 
     return tagging.default_tagger(config_dir)
 

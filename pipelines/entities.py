@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crawler.configfile import Checker, load_yaml, resolve
+from pipelines.configfile import Checker, load_yaml, resolve
 from pipelines.terms import Concept, Hit, check_concept
 
 ENTITY_FILE = "entities.yaml"

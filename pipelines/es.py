@@ -17,9 +17,10 @@ import socket
 import ssl
 from urllib.parse import urlsplit, urlunsplit
 
+from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import TlsError, TransportError
 from elasticsearch import Elasticsearch
 from elasticsearch import exceptions as es_exc
-from elastic_transport import TransportError, TlsError, ConnectionError as TransportConnectionError
 
 log = logging.getLogger(__name__)
 

@@ -132,7 +132,7 @@ _BINARY_MAGIC = (
 
 def extract_article(body: bytes | str, url: str, *, outlet=None, headers: Mapping | Any = None,
                     now: datetime | None = None) -> dict[str, Any]:
-    """Extract one article; `outlet` is a `crawler.outlets.Outlet` (hints, zone), `headers` the
+    """Extract one article; `outlet` is a `pipelines.outlets.Outlet` (hints, zone), `headers` the
     response headers (a dict or Scrapy `Headers`), `now` the reference for "in the future"
     (default: the clock). Returns the fields of OUTPUT_KEYS; raises ExtractionError."""
     hints: dict[str, Any] = dict(getattr(outlet, "extraction", None) or {})

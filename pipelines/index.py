@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
 
 from elasticsearch import Elasticsearch
 from elasticsearch import exceptions as es_exc
@@ -121,7 +121,7 @@ def _client_urls(client: Elasticsearch) -> list[str]:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -132,7 +132,7 @@ class BulkResult:
     rejected: list[tuple[str, str]] = field(default_factory=list)   # (id, reason): the document itself is refused
     retry: list[tuple[str, str]] = field(default_factory=list)      # (id, reason): the cluster is busy or recovering
 
-    def merge(self, other: "BulkResult") -> None:
+    def merge(self, other: BulkResult) -> None:
         self.created += other.created
         self.updated += other.updated
         self.unchanged += other.unchanged

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crawler.configfile import Checker, load_yaml
-from crawler.paths import seeds_dir
 from pipelines import document
+from pipelines.configfile import Checker, load_yaml
 from pipelines.normalize import index_form
+from pipelines.paths import seeds_dir
 
 SEED_KEYS = ("file", "outlet", "outlet_name", "title", "author", "published", "url", "language", "kind")
 
@@ -70,7 +70,7 @@ def published_at(value: str | None) -> tuple[str | None, str | None]:
         return f"{value}T00:00:00+00:00", "day"
     dt = datetime.fromisoformat(value)
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt.isoformat(), "exact"
 
 

@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypedDict
 
-from crawler.configfile import Checker, ConfigError, Problem, config_dir_from_env, load_yaml, resolve
+from pipelines.configfile import Checker, ConfigError, Problem, config_dir_from_env, load_yaml, resolve
 from pipelines import entities as entities_mod
 from pipelines import topic_model
 from pipelines.terms import Concept, Hit, Lexicon, Nearby, Text, check_concept, check_within

@@ -35,7 +35,7 @@ class HttpReceiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hook"
 
-    def start(self) -> "HttpReceiver":
+    def start(self) -> HttpReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -107,7 +107,7 @@ class SmtpReceiver:
             kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=tls_dir is not None)
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **kwargs)
 
-    def start(self) -> "SmtpReceiver":
+    def start(self) -> SmtpReceiver:
         self.controller.start()
         return self
 
@@ -130,7 +130,7 @@ def make_cert(directory: Path) -> tuple[str, str]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=1))

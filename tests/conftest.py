@@ -106,7 +106,7 @@ def secure_cluster():
 
     from crawler.esnode import free_port
     from crawler.esnode_security import SecureCluster
-    from crawler.paths import cache_dir
+    from pipelines.paths import cache_dir
 
     port = free_port()
     base = cache_dir() / "nodes" / f"secure-test-{port}"   # under the cache: the node's user must reach it

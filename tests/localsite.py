@@ -11,12 +11,13 @@ import html
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Self
+from typing import Self
 
 DATA = Path(__file__).parent / "data" / "crawl" / "articles.jsonl"
 
@@ -33,7 +34,7 @@ class Page:
     headers: dict[str, str] = field(default_factory=dict)
     validators: bool = True
     handler: Callable | None = None          # (handler_instance) -> None: serves the request itself
-    last_modified: datetime = field(default_factory=lambda: datetime(2024, 4, 1, tzinfo=timezone.utc))
+    last_modified: datetime = field(default_factory=lambda: datetime(2024, 4, 1, tzinfo=UTC))
 
 
 @dataclass
@@ -229,4 +230,4 @@ def sitemap_index(items: list[tuple[str, datetime | None]]) -> str:
 
 
 def recent(days: float = 0.0) -> datetime:
-    return (datetime.now(timezone.utc) - timedelta(days=days)).replace(microsecond=0)
+    return (datetime.now(UTC) - timedelta(days=days)).replace(microsecond=0)

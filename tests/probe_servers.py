@@ -16,15 +16,14 @@ import json
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Callable
 
 import yaml
-
 from localsite import LoopbackSite
 
 ARTICLES = Path(__file__).parent / "data" / "crawl" / "articles.jsonl"
@@ -96,7 +95,7 @@ def self_signed(directory: Path, host: str) -> ssl.SSLContext:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=1))
@@ -143,7 +142,7 @@ def urlset(items: list[tuple[str, datetime]]) -> str:
 
 
 def ago(days: float) -> datetime:
-    return (datetime.now(timezone.utc) - timedelta(days=days)).replace(microsecond=0)
+    return (datetime.now(dt.UTC) - timedelta(days=days)).replace(microsecond=0)
 
 
 # A Cloudflare managed challenge as the CDN serves it (markup trimmed; the markers are real).

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from alert_receivers import HttpReceiver
+
 from pipelines import document
 from pipelines.alerts import deliver_pending, evaluate_pending, on_indexed
 from pipelines.alerts.ledger import Ledger

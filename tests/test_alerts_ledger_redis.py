@@ -31,7 +31,7 @@ def test_a_pair_is_recorded_once_with_one_delivery_per_channel(make_ledger):
     assert make_ledger().record("r", ["file:x", "webhook:y"], [{"id": "a1"}, {"id": "a3"}], now=101.0) == ["a3"]
     assert ledger.matched("r", "a1") and not ledger.matched("other", "a1")
     claimed = ledger.claim_due(owner="me", now=102.0)
-    assert sorted(d.key for d in claimed) == sorted((("r", a, c) for a in ("a1", "a2", "a3") for c in ("file:x", "webhook:y")))
+    assert sorted(d.key for d in claimed) == sorted(("r", a, c) for a in ("a1", "a2", "a3") for c in ("file:x", "webhook:y"))
     assert {d.article.get("title") for d in claimed if d.article_id == "a1"} == {"عنوان"}
     assert ledger.claim_due(owner="other", now=103.0) == []              # all leased
     assert ledger.next_due() is not None

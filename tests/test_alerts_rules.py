@@ -1,11 +1,11 @@
 """alerts.yaml validation, and the two forms of a rule (Python and Elasticsearch) agreeing."""
 import pytest
 
-from crawler.configfile import ConfigError
-from crawler.outlets import load_outlets
 from pipelines import document
 from pipelines.alerts.rules import Rule, load_rules, normalize_lucene, parse_rules, rule_query
+from pipelines.configfile import ConfigError
 from pipelines.index import bulk_index, ensure_index
+from pipelines.outlets import load_outlets
 
 
 def test_shipped_rules_are_valid_against_the_shipped_outlets():

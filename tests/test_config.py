@@ -1,9 +1,9 @@
 """Configuration is validated before anything runs, with one clear message per problem."""
 import pytest
 
-from crawler.configfile import ConfigError, load_yaml
-from crawler.outlets import load_outlets, parse_outlets
-from crawler.settings import parse_settings
+from pipelines.configfile import ConfigError, load_yaml
+from pipelines.outlets import load_outlets, parse_outlets
+from pipelines.settings import parse_settings
 
 
 def test_shipped_outlets_are_valid_and_cover_the_seed_outlets():

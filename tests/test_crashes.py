@@ -24,7 +24,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from crashkit import HoldingProxy, HoldingReceiver, alert_rule, alive
 from crawlrun import ROOT, crawl, write_config
 from localsite import Site, article_html, listing_html, recent

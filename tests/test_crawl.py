@@ -9,7 +9,6 @@ import re
 from datetime import timedelta
 
 import pytest
-
 from crawlrun import crawl, write_config
 from localsite import Site, article_html, corpus, listing_html, recent, rss, sitemap_index, urlset
 

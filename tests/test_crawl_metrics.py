@@ -1,5 +1,5 @@
 """Crawl metrics: every real crawl writes one document per outlet to `[elasticsearch]
-crawls_index` (pipelines/crawls.py), in the shape the Kibana "crawler health" objects read;
+crawls_index` (crawler/crawls.py), in the shape the Kibana "crawler health" objects read;
 a dry run writes none; a cluster that cannot take them spools them for the next crawl. The
 saved searches of the dashboard, run by the real node as Kibana runs them, find the crawls
 they should after crawls of the offline mirror."""
@@ -8,14 +8,14 @@ from __future__ import annotations
 import json
 import time
 
-from crawler import kibana
-from crawler.mirror import Mirror
-from crawler.state import SqliteState
 from crawlrun import crawl, write_config
 from localsite import Site
-from pipelines import crawls
-from test_crawl_recovery import FlakyProxy, _site_with_articles
 from test_crawl import outlet_yaml
+from test_crawl_recovery import FlakyProxy, _site_with_articles
+
+from crawler import crawls, kibana
+from crawler.mirror import Mirror
+from crawler.state import SqliteState
 
 
 def crawl_docs(es, index: str) -> list[dict]:

@@ -7,8 +7,9 @@ import re
 from collections import Counter
 from datetime import datetime
 
-from crawler.mirror import Mirror
 from crawlrun import crawl
+
+from crawler.mirror import Mirror
 from pipelines.urls import canonicalize
 
 CRAWLED_CHANNELS = ("home", "feed", "sitemap", "section")

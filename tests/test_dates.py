@@ -1,13 +1,13 @@
 """Dates as the outlets print them (formats from the outlet notes and the seed documents)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from pipelines import dates
 
-NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
 
 def iso(text, tz=None, convention="auto"):

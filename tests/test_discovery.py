@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -29,7 +29,7 @@ def test_rss2_entries_with_dates():
     </channel></rss>""".encode()
     links = parse_feed(body, BASE + "feed/").links
     assert [l.url for l in links] == ["https://www.example.org/26480/", "https://www.example.org/26481/"]
-    assert links[0].lastmod == datetime(2024, 4, 29, 21, 58, tzinfo=timezone.utc)
+    assert links[0].lastmod == datetime(2024, 4, 29, 21, 58, tzinfo=UTC)
     assert links[0].title == "الأول"
 
 

@@ -10,11 +10,12 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote
 
-from crawler.mirror import Mirror
 from crawlrun import crawl, write_config
 from localsite import Site, article_html, corpus, listing_html, recent
-from pipelines.urls import canonicalize
 from test_crawl import SPA, docs, outlet_yaml
+
+from crawler.mirror import Mirror
+from pipelines.urls import canonicalize
 
 FIELDS = {"outlet", "url", "title", "published_at", "date_source", "lang", "topics", "duplicate_of", "author",
           "text_chars", "discovered_via", "why", "id"}

@@ -14,7 +14,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
 from crawlrun import ROOT, crawl, write_config
 from localsite import Site, article_html, listing_html, recent
 from test_crawl import AR, docs, outlet_yaml

@@ -115,7 +115,7 @@ def test_a_few_invalid_utf8_bytes_are_replaced_not_fatal():
 
 def test_truncated_multibyte_character_at_the_end():
     body = page(ARABIC).encode("utf-8")
-    cut = body[: body.index("</p>".encode()) - 1]       # cuts inside a two-byte Arabic letter
+    cut = body[: body.index(b"</p>") - 1]       # cuts inside a two-byte Arabic letter
     decoded = decode_html(cut, "text/html; charset=utf-8")
     assert decoded.encoding == "utf-8"
     assert decoded.text.startswith("<!DOCTYPE html>")
@@ -146,7 +146,7 @@ def test_labels():
 
 def test_lone_a0_in_utf8_is_a_no_break_space():
     """A Latin-1 no-break space typed into a UTF-8 page: a space, not a replacement character."""
-    body = page("بدأ" + "\xa0" + "المهاجم " + ARABIC).encode("utf-8").replace("\xa0".encode("utf-8"), b"\xa0")
+    body = page("بدأ" + "\xa0" + "المهاجم " + ARABIC).encode("utf-8").replace("\xa0".encode(), b"\xa0")
     decoded = decode_html(body, "text/html; charset=utf-8")
     assert decoded.encoding == "utf-8"
     assert "بدأ\u00a0المهاجم" in decoded.text and "\ufffd" not in decoded.text

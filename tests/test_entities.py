@@ -4,7 +4,7 @@ import pathlib
 import pytest
 import yaml
 
-from crawler.configfile import ConfigError
+from pipelines.configfile import ConfigError
 from pipelines.entities import load_gazetteer, parse_gazetteer
 from pipelines.tagging import load_tagger
 

@@ -13,13 +13,13 @@ import time
 import uuid
 
 import pytest
+from crawlrun import ROOT, write_config
 
 from crawler.esnode import Node, free_port
 from crawler.mirror import Mirror
-from crawler.paths import cache_dir
-from crawlrun import ROOT, write_config
 from pipelines.es import connect
 from pipelines.index import ensure_index
+from pipelines.paths import cache_dir
 from pipelines.urls import canonicalize
 
 pytestmark = pytest.mark.slow

@@ -2,20 +2,26 @@
 from __future__ import annotations
 
 import gzip
-import re
 import json
-from datetime import datetime, timezone
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from crawler.outlets import parse_outlets
-from pipelines.extract import (BlockedPageError, ExtractionError, MAX_BODY_BYTES, clean_text, extract_article,
-                               html_to_text)
+from pipelines.extract import (
+    MAX_BODY_BYTES,
+    BlockedPageError,
+    ExtractionError,
+    clean_text,
+    extract_article,
+    html_to_text,
+)
+from pipelines.outlets import parse_outlets
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "extraction"
-NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
 # Real paragraphs (seed 004, Al Mayadeen) so that trafilatura sees an article, not a stub.
 SEED = [line.strip() for line in (ROOT / "seeds" / "004_56c03b626c3b93b9.txt").read_text(encoding="utf-8").splitlines()
@@ -36,7 +42,7 @@ def html(head: str = "", body: str = BODY, *, before: str = "", after: str = "",
     return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">{head}</head><body>'
             f'<nav><a href="/">الرئيسية</a> <a href="/news">أخبار</a></nav>{before}'
             f'<article><h1>عنوان الخبر في الصفحة</h1>{body}</article>{after}'
-            f'<footer>جميع الحقوق محفوظة</footer></body></html>').encode("utf-8")
+            f'<footer>جميع الحقوق محفوظة</footer></body></html>').encode()
 
 
 def ld(obj) -> str:
@@ -264,7 +270,7 @@ def test_huge_body_is_refused_before_parsing():
      b"<div id='cf-browser-verification'>Checking your browser before accessing the site.</div>"
      b"<script src='/cdn-cgi/challenge-platform/h/b/orchestrate/jsch/v1'></script></body></html>", {}),
     ("<html><head><title>تنبيه</title></head><body><p>طلبك محجوب مؤقتاً</p><p>كود الخطأ 1020</p></body></html>"
-     .encode("utf-8"), {"blocked_markers": ["طلبك محجوب"]}),
+     .encode(), {"blocked_markers": ["طلبك محجوب"]}),
 ])
 def test_block_and_challenge_pages(page, hints):
     with pytest.raises(BlockedPageError, match="block or challenge page") as err:

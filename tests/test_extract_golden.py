@@ -3,17 +3,17 @@ hints, compared with expectations written by hand (tests/data/extraction/SOURCES
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from crawler.outlets import load_outlets
 from pipelines.extract import extract_article
+from pipelines.outlets import load_outlets
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "extraction" / "golden"
 CASES = sorted(GOLDEN.glob("*.expected.json"))
-NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
 EXACT = ("title", "published_at", "modified_at", "date_source", "author", "section", "country", "summary",
          "declared_lang", "extraction_method", "encoding", "canonical_url_hint")
 

@@ -13,8 +13,8 @@ from datetime import datetime
 import pytest
 
 from crawler.mirror import Mirror
-from crawler.outlets import load_outlets
 from pipelines.extract import ExtractionError, extract_article
+from pipelines.outlets import load_outlets
 
 # The one place where the extractor and the mirror's ground truth disagree by design: the
 # seed article of Al-Marjie ends with «للمزيد: <another headline>», a link to another article

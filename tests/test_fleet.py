@@ -15,10 +15,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-
 from crashkit import EsProxy
-from crawler.mirror import Mirror
 from crawlrun import ROOT, crawl, write_config
+
+from crawler.mirror import Mirror
 from pipelines.urls import canonicalize
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from alert_receivers import HttpReceiver
 from crashkit import alive
 from crawlrun import ROOT

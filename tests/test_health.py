@@ -11,13 +11,13 @@ import sys
 import time
 
 import pytest
+from crawlrun import ROOT, crawl, write_config
+from localsite import Site, article_html, listing_html, recent, rss
+from test_crawl import AR, outlet_yaml
 
 from crawler import health
 from crawler.health import backoff_seconds, failure_of
 from crawler.state import SqliteState
-from crawlrun import ROOT, crawl, write_config
-from localsite import Site, article_html, listing_html, recent, rss
-from test_crawl import AR, outlet_yaml
 
 CHALLENGE = ("<!DOCTYPE html><html><head><title>Just a moment...</title></head>"
              "<body>Enable JavaScript and cookies to continue</body></html>")
@@ -163,10 +163,10 @@ def test_a_wrong_article_pattern_is_a_config_failure(tmp_path, es_url, alias):
 def test_the_service_schedules_a_failing_outlet_by_the_recorded_back_off(sites, tmp_path, es_url):
     """`raqib run` with real child crawls: the child records the outlet's health, and the
     service's next run of it is the same back-off, from the same rule."""
-    from crawler.outlets import load_outlets
     from crawler.service import Service, default_command
-    from crawler.settings import load_settings
     from pipelines.es import connect
+    from pipelines.outlets import load_outlets
+    from pipelines.settings import load_settings
 
     walled, fine, config = sites
     with open(config / "settings.toml", "a", encoding="utf-8") as fh:

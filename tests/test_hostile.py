@@ -60,7 +60,7 @@ def _malformed_page() -> bytes:
     paras = "".join(f"<p>{p}" for p in row["text"].split("\n") if p.strip())       # no </p> anywhere
     return (f"<html><head><title>{row['title']}</title><meta charset=utf-8></head><body><div><div>"
             f"<article><h1>{row['title']}</h3>{paras}</div></span></b></article><table><tr><td>"
-            f"<p>\x00</td></body>").encode("utf-8")
+            f"<p>\x00</td></body>").encode()
 
 
 def test_hostile_pages_are_stored_as_text_and_rendered_safely(tmp_path, es_url, es, alias):

@@ -4,8 +4,13 @@ Kibana cannot be installed on these machines, so this server plays its saved-obj
 API: it checks what Kibana checks (POST to /api/saved_objects/_import?overwrite=true, the
 kbn-xsrf header, the credentials, a multipart body whose `file` part is ndjson), resolves every
 object's references against the upload and what it already holds, and answers in Kibana's
-format (successResults with `overwrite: true` for replaced objects, errors per object). It can
-also refuse (401, 403, 404, 500), keep starting (503) or not exist at all (a closed port). The
+format (successResults with `overwrite: true` for replaced objects, errors per object). Like
+Kibana it is all-or-nothing: when any object has a missing reference or a conflict it writes
+nothing, while still listing the objects that would have been imported in successResults
+(Kibana's own test "imports a visualization with missing references" in elastic/kibana,
+src/core/server/integration_tests/saved_objects/routes/import.test.ts, asserts success false,
+successCount 1, the dashboard in successResults, and no bulk create). An unsupported type
+alone does not stop the others. It can also refuse (401, 403, 404, 500), keep starting (503) or not exist at all (a closed port). The
 objects themselves are checked against the real Elasticsearch node in test_kibana_searches.py.
 """
 import base64
@@ -99,8 +104,10 @@ class FakeKibana:
                 result = {"type": o["type"], "id": o["id"], "meta": meta}
                 if key in self.store:
                     result["overwrite"] = True
-                self.store[key] = o
                 results.append(result)
+        if not any(e["error"]["type"] in ("missing_references", "conflict", "ambiguous_conflict") for e in errors):
+            accepted = {(r["type"], r["id"]) for r in results}
+            self.store.update({(o["type"], o["id"]): o for o in objects if (o["type"], o["id"]) in accepted})
         return 200, {"success": not errors, "successCount": len(results), "successResults": results,
                      **({"errors": errors} if errors else {})}
 
@@ -152,7 +159,7 @@ def test_import_posts_every_object_as_kibana_expects_and_reports_created_then_up
     assert request["headers"]["kbn-xsrf"]
     assert request["headers"]["authorization"] == f"Basic {base64.b64encode(f'{USER}:{PASSWORD}'.encode()).decode()}"
     uploaded = parse_upload(request["headers"], request["body"])
-    from crawler.outlets import load_outlets
+    from pipelines.outlets import load_outlets
 
     built = [o for objs in kibana.build_bundles(alias, load_outlets(), f"{alias}-crawls").values() for o in objs]
     assert [(o["type"], o["id"]) for o in uploaded] == [(o["type"], o["id"]) for o in built]
@@ -204,14 +211,31 @@ def test_import_of_shipped_ndjson_files(raqib, fake, creds):
     assert ", 0 failed" in out and ("index-pattern", "raqib-articles") in fake.store
 
 
-def test_objects_kibana_rejects_are_reported_one_by_one(raqib, fake, creds):
+def test_a_missing_reference_means_nothing_is_imported_and_each_failure_is_named(raqib, fake, creds):
     fake.reject[("map", "raqib-map-places")] = {"type": "unsupported_type"}
     code, out, _ = raqib("kibana", "import", "--kibana", fake.url)
     assert code == 1
-    assert "2 failed" in out
+    assert "nothing imported, 2 failed" in out and "imports no object while any has a missing reference" in out
     assert "FAILED   map            raqib-map-places" in out and "does not support this type" in out
-    # the dashboard that shows the map references it: Kibana reports it as missing
+    # the dashboard that shows the map references it: Kibana reports it as missing, and so
+    # (as real Kibana does) writes none of the other objects either
     assert "FAILED   dashboard      raqib-dashboard-overview" in out and "missing references: map raqib-map-places" in out
+    assert fake.store == {}
+    assert "created" not in out and "open:" not in out
+
+
+def test_an_error_kibana_can_skip_imports_the_others_but_prints_no_link(raqib, fake, creds):
+    # an object that nothing references fails on its own (not a missing reference): Kibana
+    # writes the others; the overview dashboard exists then, but a partial import is not
+    # announced with links
+    fake.reject[("dashboard", "raqib-dashboard-crawler-health")] = {
+        "type": "unknown", "message": "mapping set to strict", "statusCode": 400}
+    code, out, _ = raqib("kibana", "import", "--kibana", fake.url)
+    assert code == 1 and ", 1 failed" in out
+    assert "FAILED   dashboard      raqib-dashboard-crawler-health" in out and "mapping set to strict (400)" in out
+    assert ("dashboard", "raqib-dashboard-overview") in fake.store
+    assert ("dashboard", "raqib-dashboard-crawler-health") not in fake.store
+    assert "open:" not in out
 
 
 @pytest.mark.parametrize("status, message, expected", [
@@ -278,15 +302,16 @@ def test_a_bad_ndjson_file_is_named(raqib, fake, creds, tmp_path):
 # --- TLS with a private CA ----------------------------------------------------------------------
 
 def _self_signed(tmp_path):
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "raqib test CA")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=1))

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from crawler import kibana
-from crawler.outlets import load_outlets, parse_outlets
 from pipelines.index import mapping
+from pipelines.outlets import load_outlets, parse_outlets
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "deploy" / "kibana"

@@ -1,16 +1,16 @@
 """Every saved search, run by the real Elasticsearch node as Kibana runs a Lucene query
 (`query_string` with analyze_wildcard), over the seeds (`raqib seed`) and articles enriched
 like crawled ones: each finds the documents it should and none of the others."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from crawler import kibana
-from crawler.outlets import load_outlets
 from pipelines import document
 from pipelines.index import bulk_index, ensure_index
+from pipelines.outlets import load_outlets
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def _iso(delta: timedelta) -> str:

@@ -13,8 +13,8 @@ import yaml
 from crawler.mirror import Mirror, MirrorError
 from crawler.mirror.client import fetch
 from crawler.mirror.config import rewrite_pattern, rewrite_url
-from crawler.outlets import load_outlets
-from crawler.paths import shipped_config_dir
+from pipelines.outlets import load_outlets
+from pipelines.paths import shipped_config_dir
 
 SHIPPED = yaml.safe_load((shipped_config_dir() / "outlets.yaml").read_text(encoding="utf-8"))["outlets"]
 

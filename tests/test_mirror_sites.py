@@ -7,7 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import unescape
 from urllib.parse import quote, unquote, urljoin
 
@@ -19,7 +19,7 @@ from crawler.mirror.client import fetch
 
 SM = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 ATOM = "{http://www.w3.org/2005/Atom}"
-NOW = datetime(2026, 3, 18, 9, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 18, 9, 30, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -298,7 +298,7 @@ def test_islamsyria_listing_and_json_feed(mirror):
 # --- the sixth site -------------------------------------------------------------------------
 
 def test_the_new_site_is_ghost_and_absent_from_the_shipped_config(mirror):
-    from crawler.outlets import load_outlets
+    from pipelines.outlets import load_outlets
 
     assert "levant_monitor" not in load_outlets()
     assert "levant_monitor" not in mirror.outlets

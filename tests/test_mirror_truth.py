@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from html import unescape
 from pathlib import Path
 from urllib.parse import unquote
@@ -54,20 +54,22 @@ def test_the_seed_articles_are_on_their_own_outlets(mirror):
     for outlet, prefix in files.items():
         [s] = [t for t in mirror.truth(outlet) if t["seed"]]
         seed_text = next(SEEDS.glob(f"{prefix}_*.txt")).read_text(encoding="utf-8")
-        squash = lambda x: re.sub(r"\s+", " ", x)
+        def squash(text):
+            return re.sub(r"\s+", " ", text)
+
         for line in s["text"].splitlines():
             assert squash(line) in squash(seed_text), (outlet, line[:80])
         assert len(s["text"]) > 0.6 * len(seed_text.strip()) or outlet == "alittihad"
 
 
 def test_truth_entries_have_the_documented_fields(mirror):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for outlet in mirror.sites:
         for t in mirror.truth(outlet):
             assert {"url", "canonical_url", "title", "text", "author", "published_at", "lang", "outlet"} <= set(t)
             published = datetime.fromisoformat(t["published_at"].replace("Z", "+00:00"))
             assert t["published_at"].endswith("Z") and published <= now
-            assert published > datetime(2016, 1, 1, tzinfo=timezone.utc)
+            assert published > datetime(2016, 1, 1, tzinfo=UTC)
             if t["recent"]:
                 assert now - published < timedelta(days=3)
             assert t["outlet"] == outlet and t["title"] and len(t["text"]) > 200
@@ -112,7 +114,7 @@ def test_channels_say_where_a_crawl_finds_each_article(mirror):
 
 
 def test_ids_and_urls_are_stable_across_runs():
-    now = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
     with Mirror(outlets=["almarjie"], now=now) as a:
         first = [(t["key"], t["url"].split("/", 3)[3], t["published_at"]) for t in a.truth("almarjie")]
     with Mirror(outlets=["almarjie"], now=now) as b:

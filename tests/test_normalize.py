@@ -1,5 +1,9 @@
 """The normaliser shared by tagging, indexing and search, on real sentences from the seeds."""
-from pipelines.normalize import index_form, iter_tokens, normalize_text, normalize_token, stem, tokens
+import pathlib
+
+import yaml
+
+from pipelines.normalize import index_form, iter_tokens, normalize_text, normalize_token, proclitic_splits, stem, tokens
 
 
 def test_alef_forms_taa_marbuta_alef_maqsura_fold():
@@ -54,12 +58,6 @@ def test_index_form_of_a_seed_sentence():
 
 
 # --- real sentences from the seeds and the corpus (tests/data/tagging/sentences.yaml) ---------
-
-import pathlib
-
-import yaml
-
-from pipelines.normalize import proclitic_splits
 
 SENTENCES = yaml.safe_load(
     (pathlib.Path(__file__).parent / "data" / "tagging" / "sentences.yaml").read_text(encoding="utf-8"))

@@ -9,11 +9,21 @@ import time
 
 import pytest
 
-from crawler.outlets import parse_outlets
 from crawler.outlets_check import ProbeOptions, check_outlet, suggest_pattern, url_shape
 from crawler.probe_http import MAX_REDIRECTS, Fetcher
-from tests.probe_servers import (CAPTCHA, CHALLENGE, FORBIDDEN, NewsSite, ProbeSite, ago, listing_page,
-                                 outlet_entry, rss, urlset)
+from pipelines.outlets import parse_outlets
+from tests.probe_servers import (
+    CAPTCHA,
+    CHALLENGE,
+    FORBIDDEN,
+    NewsSite,
+    ProbeSite,
+    ago,
+    listing_page,
+    outlet_entry,
+    rss,
+    urlset,
+)
 
 UA = "raqib/0.1.0 (news monitoring crawler; +https://example.org/raqib)"
 

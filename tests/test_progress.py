@@ -7,7 +7,6 @@ import re
 import time
 
 import pytest
-
 from crawlrun import crawl, write_config
 from localsite import Site, article_html, listing_html, recent
 from test_crawl import AR, outlet_yaml

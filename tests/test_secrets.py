@@ -125,8 +125,9 @@ def run_outputs(secure_cluster, receivers, tmp_path_factory):
     and a file, failures of every kind, and every --help. Returns (outputs, files left under
     the run's directory, secret values, receivers). Each output is (label, arguments,
     expected exit code, exit code, stdout, stderr)."""
-    from crawler.mirror import Mirror
     from crawlrun import write_config
+
+    from crawler.mirror import Mirror
 
     hook, smtp, smtp_password = receivers
     tmp = tmp_path_factory.mktemp("secrets")

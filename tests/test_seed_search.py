@@ -1,6 +1,7 @@
 """`raqib seed` and `raqib search` end to end through the CLI, on the real node."""
 import json
 
+
 def _count(es, alias, **query):
     es.indices.refresh(index=alias)
     return es.count(index=alias, query=query or {"match_all": {}}).body["count"]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from crawler.outlets import Outlet
 from crawler.service import OutletState, Service, ServiceError, crawl_lock, next_interval, read_state, summarize
-from crawler.settings import parse_settings
+from pipelines.outlets import Outlet
+from pipelines.settings import parse_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

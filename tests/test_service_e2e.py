@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from alert_receivers import HttpReceiver
 
 ROOT = Path(__file__).resolve().parent.parent

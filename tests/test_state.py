@@ -5,8 +5,18 @@ import threading
 
 import pytest
 
-from crawler.state import (FAILED, GONE, INDEXED, MAX_ATTEMPTS, PENDING, REJECTED, ArticleRecord,
-                           SourceRecord, SqliteState, fetch_reason)
+from crawler.state import (
+    FAILED,
+    GONE,
+    INDEXED,
+    MAX_ATTEMPTS,
+    PENDING,
+    REJECTED,
+    ArticleRecord,
+    SourceRecord,
+    SqliteState,
+    fetch_reason,
+)
 
 
 def test_state_survives_reopening(tmp_path):

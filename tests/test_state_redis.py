@@ -10,9 +10,10 @@ import time
 import pytest
 
 from crawler.fleet import Fleet, FleetError, connect
-from crawler.settings import parse_settings
-from crawler.state import FAILED, INDEXED, MAX_ATTEMPTS, PENDING, SPOOLED, SourceRecord, open_state
+from crawler.state import FAILED, INDEXED, MAX_ATTEMPTS, PENDING, SPOOLED, SourceRecord
+from crawler.state_factory import open_state
 from crawler.state_redis import RedisState
+from pipelines.settings import parse_settings
 
 
 def settings(url: str, ttl: str = "2s"):

@@ -6,10 +6,10 @@ import pathlib
 import pytest
 import yaml
 
-from crawler.configfile import ConfigError
+from pipelines.configfile import ConfigError
 from pipelines.entities import load_gazetteer
 from pipelines.tagging import default_tagger, load_tagger, parse_tagger
-from pipelines.terms import Lexicon, Text, TermSet, parse_term
+from pipelines.terms import Lexicon, TermSet, Text, parse_term
 
 DATA = pathlib.Path(__file__).parent / "data" / "tagging"
 ARTICLES = {a["id"]: a for a in map(json.loads, (DATA / "articles.jsonl").read_text(encoding="utf-8").splitlines())}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from crawler.configfile import config_dir_from_env
+from pipelines.configfile import config_dir_from_env
 
 
 def config_dir(args: argparse.Namespace) -> Path | None:
@@ -12,14 +12,14 @@ def config_dir(args: argparse.Namespace) -> Path | None:
 
 
 def load_settings(args: argparse.Namespace):
-    from crawler.settings import load_settings as _load
+    from pipelines.settings import load_settings as _load
 
     es = getattr(args, "es", None)
     return _load(config_dir(args), overrides={("elasticsearch", "url"): es})
 
 
 def load_outlets(args: argparse.Namespace):
-    from crawler.outlets import load_outlets as _load
+    from pipelines.outlets import load_outlets as _load
 
     return _load(config_dir(args))
 

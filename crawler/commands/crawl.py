@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from crawler.crawl import CrawlError, run_crawl
-    from crawler.outlets import select
+    from pipelines.outlets import select
     from crawler.stats import format_report
 
     if args.max_pages is not None and args.max_pages < 1:
@@ -167,7 +167,7 @@ def _not_backing_off(cfg, outlets):
     import time
 
     from crawler import health
-    from crawler.state import open_state
+    from crawler.state_factory import open_state
 
     state = open_state(cfg)
     try:

@@ -60,7 +60,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    from crawler.state import INDEXED, open_state
+    from crawler.state import INDEXED
+    from crawler.state_factory import open_state
     from pipelines.index import ensure_index
 
     cfg, letters = _letters(args)

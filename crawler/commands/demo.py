@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def demo_dir() -> Path:
-    from crawler.paths import state_dir
+    from pipelines.paths import state_dir
 
     return state_dir() / "demo"
 
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from crawler.crawl import run_crawl
     from crawler.esnode import Node
     from crawler.mirror import Mirror
-    from crawler.outlets import select
+    from pipelines.outlets import select
     from crawler.stats import format_report
     from pipelines import document
     from pipelines.index import bulk_index, ensure_index

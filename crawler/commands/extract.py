@@ -52,7 +52,7 @@ class PageError(Exception):
 
 
 def run(args: argparse.Namespace) -> int:
-    from crawler.outlets import select
+    from pipelines.outlets import select
     from pipelines.extract import ExtractionError
 
     outlets = commands.load_outlets(args)

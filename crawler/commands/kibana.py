@@ -91,19 +91,31 @@ def run_import(args: argparse.Namespace) -> int:
     except KibanaError as exc:
         print(f"raqib kibana: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
-    done = len(report.created) + len(report.updated)
-    print(f"Kibana at {target.shown_url}: {done} object{'s' if done != 1 else ''} imported "
-          f"({len(report.created)} created, {len(report.updated)} updated), {len(report.failed)} failed")
+    print(_summary(target, report))
     width = max([len(str(e["id"])) for e in report.created + report.updated + [f for f, _ in report.failed]] + [0])
     for word, entries in (("created", report.created), ("updated", report.updated)):
         for e in entries:
             print(f"  {word:8} {e['type']:14} {e['id']:{width}}  {e['title']}")
     for e, reason in report.failed:
         print(f"  {'FAILED':8} {e['type']:14} {e['id']:{width}}  {e['title']}: {reason}")
-    dashboards = [e for e in report.created + report.updated if e["type"] == "dashboard"]
-    for e in dashboards:
+    if not report.ok:
+        return EXIT_FAILED
+    # links only after a clean import: a dashboard that failed, or whose panels did, does not open
+    for e in (e for e in report.created + report.updated if e["type"] == "dashboard"):
         print(f"open: {target.endpoint('/app/dashboards#/view/' + e['id'])}")
-    return EXIT_OK if report.ok else EXIT_FAILED
+    return EXIT_OK
+
+
+def _summary(target, report) -> str:
+    where = f"Kibana at {target.shown_url}"
+    if report.nothing_imported:
+        n = len(report.withheld)
+        return (f"{where}: nothing imported, {len(report.failed)} failed: Kibana imports no object while any has "
+                f"a missing reference or a conflict ({n} other object{'s' if n != 1 else ''} would have been). "
+                "Fix the failures below and import again")
+    done = len(report.created) + len(report.updated)
+    return (f"{where}: {done} object{'s' if done != 1 else ''} imported "
+            f"({len(report.created)} created, {len(report.updated)} updated), {len(report.failed)} failed")
 
 
 def run_export(args: argparse.Namespace) -> int:

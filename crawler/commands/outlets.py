@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from crawler.outlets import select
+    from pipelines.outlets import select
     from crawler.outlets_check import ProbeOptions, check_outlets
     from pipelines.tagging import default_tagger
 
@@ -90,13 +90,13 @@ _ORDER = ["ok", "warnings", "config_wrong", "unreachable", "blocked"]
 
 def _configured(args: argparse.Namespace):
     # Not `commands.load_outlets(args)`: importing this module makes `crawler.commands.outlets` this module.
-    from crawler.outlets import load_outlets
+    from pipelines.outlets import load_outlets
 
     return load_outlets(commands.config_dir(args))
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from crawler.configfile import config_dir_from_env, resolve
+    from pipelines.configfile import config_dir_from_env, resolve
 
     outlets = _configured(args)
     if args.json:

@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
         args.json = False
         return status.run(args)
-    from crawler.configfile import parse_duration
-    from crawler.outlets import select
+    from pipelines.configfile import parse_duration
+    from pipelines.outlets import select
     from crawler.service import Service, ServiceError, default_command
     from pipelines.alerts import context as alert_context
     from pipelines.es import client_for

@@ -7,6 +7,7 @@ import time
 from datetime import datetime
 
 from crawler import commands
+from pipelines.configfile import span
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -65,7 +66,8 @@ def _health(cfg, names: list[str]) -> dict:
     """Each outlet's health from the crawl state (crawler/health.py); {} before any crawl.
     A missing local state is not created: status only reads."""
     from crawler import health
-    from crawler.state import SqliteState, open_state
+    from crawler.state import SqliteState
+    from crawler.state_factory import open_state
 
     if not cfg.get("state", "redis_url") and not (cfg.state_dir / SqliteState.FILENAME).exists():
         return {}
@@ -179,6 +181,4 @@ def _when(epoch, now: float) -> str:
 
 
 def _span(seconds) -> str:
-    from crawler.service import _span as span
-
     return span(float(seconds)) if seconds is not None else "-"

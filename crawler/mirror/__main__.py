@@ -30,8 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--clients", type=int, default=8, help="concurrent keep-alive connections (default 8)")
     args = parser.parse_args(argv)
     if args.command == "faults":
+        from crawler.mirror import Mirror
         from crawler.mirror.faults import markdown_table
-        print(markdown_table())
+        print(markdown_table(Mirror(faults=True).fault_urls()))
         return 0
     if args.command == "bench":
         return run_bench(args.articles_per_outlet, args.clients)

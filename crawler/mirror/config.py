@@ -17,7 +17,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from crawler.paths import shipped_config_dir
+from crawler.mirror.errors import MirrorError
+from crawler.mirror.sites import NEW_SITE
+from pipelines.paths import shipped_config_dir
 
 if TYPE_CHECKING:
     from crawler.mirror.mirror import Mirror
@@ -36,9 +38,6 @@ class ConfigRewriteError(Exception):
 def write_config(directory: Path, mirror: "Mirror", include_new_site: bool = False,
                  source: Path | None = None) -> Path:
     """`source`: the outlets.yaml to rewrite (default: the shipped one)."""
-    from crawler.mirror.mirror import MirrorError
-    from crawler.mirror.sites import NEW_SITE
-
     source = source or shipped_config_dir() / "outlets.yaml"
     shipped = yaml.safe_load(source.read_text(encoding="utf-8"))
     entries = dict((shipped or {}).get("outlets") or {})
@@ -58,8 +57,8 @@ def write_config(directory: Path, mirror: "Mirror", include_new_site: bool = Fal
     text = HEADER.format(bases=bases) + yaml.safe_dump({"outlets": out}, allow_unicode=True, sort_keys=False, width=4096)
     path.write_text(text, encoding="utf-8")
     # The file must be one raqib accepts: check it the way a crawl would.
-    from crawler.configfile import ConfigError
-    from crawler.outlets import parse_outlets
+    from pipelines.configfile import ConfigError
+    from pipelines.outlets import parse_outlets
     try:
         parse_outlets(yaml.safe_load(text), str(path))
     except ConfigError as exc:

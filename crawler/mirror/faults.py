@@ -15,6 +15,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
+from urllib.parse import unquote
 
 from crawler.mirror.server import Response
 
@@ -116,14 +117,11 @@ FAULTS: tuple[Fault, ...] = (
 BY_KIND = {f.kind: f for f in FAULTS}
 
 
-def markdown_table() -> str:
+def markdown_table(fault_urls: dict[str, str]) -> str:
     """The fault table as the package README shows it (a test keeps the two in step), with
-    each fault's path on its outlet's host (stable from run to run; only ports change)."""
-    from urllib.parse import unquote
-
-    from crawler.mirror.mirror import Mirror
-
-    paths = {kind: unquote(url) for kind, url in Mirror(faults=True).fault_urls().items()}
+    each fault's path on its outlet's host (stable from run to run; only ports change).
+    `fault_urls` is `Mirror(faults=True).fault_urls()` (the mirror is above this module)."""
+    paths = {kind: unquote(url) for kind, url in fault_urls.items()}
     rows = ["| kind | outlet | path | linked from | served | a correct crawl | indexed |",
             "|---|---|---|---|---|---|---|"]
     rows += [f"| `{f.kind}` | {f.outlet} | `{paths[f.kind]}` | {f.channel} | {f.served} | {f.expect} | "

@@ -29,6 +29,7 @@ from crawler.mirror import catalog
 from crawler.mirror import faults as F
 from crawler.mirror.catalog import Article
 from crawler.mirror.config import write_config
+from crawler.mirror.errors import MirrorError
 from crawler.mirror.server import VALIDATOR_MODES, HostServer, Request, RequestLog, Response
 from crawler.mirror.sites import NEW_SITE, SITES
 from crawler.mirror.sites.base import Context, Site
@@ -36,10 +37,6 @@ from crawler.mirror.sites.base import Context, Site
 CLOCK_ENV = "RAQIB_MIRROR_NOW"
 TRAP_IP = "127.0.0.30"
 TRAP = "offsite"
-
-
-class MirrorError(Exception):
-    """The mirror cannot do what was asked; the message says why and what to do."""
 
 
 def clock_from_env() -> datetime | None:

@@ -12,19 +12,19 @@ import hmac
 import json
 import os
 import smtplib
-import socket
 import ssl
-import urllib.error
-import urllib.request
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from pipelines.es import register_secret
+from pipelines import http
 from pipelines.alerts import render
 from pipelines.alerts.rules import ChannelSpec
+from pipelines.es import redact, register_secret
 
 DEFAULT_TIMEOUT = 10.0
 SIGNATURE_HEADER = "X-Raqib-Signature"
@@ -37,8 +37,6 @@ class DeliveryError(Exception):
 
 def _user_agent() -> str:
     try:
-        from importlib.metadata import version
-
         v = version("raqib")
     except Exception:  # noqa: BLE001 - running from a source tree that is not installed
         v = "dev"
@@ -62,13 +60,6 @@ class Channel:
         raise NotImplementedError
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # urllib turns a redirected POST into a GET without the body: the receiver would get an
-    # empty request. Better to fail and say where the endpoint moved.
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
 class _HttpChannel(Channel):
     def _url(self) -> str:
         opts = self.spec.options
@@ -88,25 +79,21 @@ class _HttpChannel(Channel):
     def _post(self, body: bytes, headers: dict[str, str]) -> None:
         url = self._url()
         timeout = float(self.spec.options.get("timeout", DEFAULT_TIMEOUT))
-        req = urllib.request.Request(url, data=body, method="POST", headers={
-            "Content-Type": "application/json; charset=utf-8", "User-Agent": _user_agent(), **headers})
-        opener = urllib.request.build_opener(_NoRedirect)
         try:
-            with opener.open(req, timeout=timeout) as resp:
-                resp.read(65536)
-        except urllib.error.HTTPError as exc:
-            if 300 <= exc.code < 400:
-                raise DeliveryError(f"{self.key}: the endpoint answered {exc.code} (redirect); configure the URL it "
-                                    f"redirects to") from None
-            detail = _short(exc.read(300))
-            raise DeliveryError(f"{self.key}: the endpoint answered {exc.code} {exc.reason}"
-                                + (f": {detail}" if detail else "")) from None
-        except urllib.error.URLError as exc:
-            raise DeliveryError(f"{self.key}: cannot reach the endpoint ({_reason(exc.reason)})") from None
-        except (socket.timeout, TimeoutError):
-            raise DeliveryError(f"{self.key}: no answer within {timeout:g}s") from None
-        except OSError as exc:
-            raise DeliveryError(f"{self.key}: connection failed ({_reason(exc)})") from None
+            answer = http.post(url, body, {"Content-Type": "application/json; charset=utf-8",
+                                           "User-Agent": _user_agent(), **headers}, timeout=timeout, max_body=65536)
+        except http.Unreachable as exc:
+            if exc.kind == "timeout":
+                raise DeliveryError(f"{self.key}: no answer within {timeout:g}s") from None
+            raise DeliveryError(f"{self.key}: cannot reach the endpoint ({_reason(exc)})") from None
+        if 300 <= answer.status < 400:
+            # a redirected POST would arrive as a GET without the body: say where to point instead
+            raise DeliveryError(f"{self.key}: the endpoint answered {answer.status} (redirect); configure the URL it "
+                                f"redirects to")
+        if answer.status >= 400:
+            detail = _short(answer.body[:300])
+            raise DeliveryError(f"{self.key}: the endpoint answered {answer.status} {answer.reason}"
+                                + (f": {detail}" if detail else ""))
 
 
 class WebhookChannel(_HttpChannel):
@@ -146,7 +133,7 @@ class FileChannel(Channel):
         self.path = path if path.is_absolute() else state_dir / path
 
     def send(self, rule, articles, *, delivery, test=False):
-        record = {"delivery": delivery, "sent_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        record = {"delivery": delivery, "sent_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
                   **render.payload(rule, articles)}
         if test:
             record["test"] = True
@@ -250,8 +237,6 @@ def build(spec: ChannelSpec, settings, state_dir: Path) -> Channel:
 
 
 def _reason(exc: Any) -> str:
-    from pipelines.es import redact
-
     text = str(exc) or type(exc).__name__
     return redact(text)[:200]
 

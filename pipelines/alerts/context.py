@@ -10,13 +10,16 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crawler.configfile import resolve
 from pipelines.alerts.channels import Channel, build
 from pipelines.alerts.ledger import Backoff, Ledger
+from pipelines.alerts.ledger_redis import RedisLedger
 from pipelines.alerts.rules import Rule, known_topics, load_rules
+from pipelines.configfile import resolve
+from pipelines.outlets import load_outlets
+from pipelines.settings import load_settings
 
 _lock = threading.Lock()
-_cache: dict[str, tuple[tuple, "Alerting"]] = {}
+_cache: dict[str, tuple[tuple, Alerting]] = {}
 _ledgers: dict[str, Ledger] = {}
 
 
@@ -69,7 +72,6 @@ def ledger_of(settings):
     url = settings.get("state", "redis_url")
     if not url:
         return ledger_for(ledger_path(settings))
-    from pipelines.alerts.ledger_redis import RedisLedger
 
     with _lock:
         if url not in _ledgers:
@@ -79,9 +81,6 @@ def ledger_of(settings):
 
 def load(config_dir: Path | None = None, *, settings=None) -> Alerting:
     """The alerting context for `config_dir`; cached until one of its files changes."""
-    from crawler.outlets import load_outlets
-    from crawler.settings import load_settings
-
     files = [resolve(n, config_dir) for n in ("alerts.yaml", "settings.toml", "outlets.yaml", "topics.yaml")]
     stamp = tuple(_mtime(f) for f in files) + (id(settings),)
     key = str(config_dir)

@@ -32,7 +32,7 @@ class AlertReport:
     abandoned: int = 0
     errors: list[str] = field(default_factory=list)
 
-    def merge(self, other: "AlertReport") -> "AlertReport":
+    def merge(self, other: AlertReport) -> AlertReport:
         for name in ("matched", "new", "sent", "articles_sent", "failed", "abandoned"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors += other.errors

@@ -17,9 +17,9 @@ call, a re-crawled or updated article, a restart never produce a second alert.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterable
 
 from elasticsearch import Elasticsearch
 
@@ -27,6 +27,8 @@ from pipelines.alerts import context as alert_context
 from pipelines.alerts.deliver import AlertReport, deliver_due
 from pipelines.alerts.render import article_snapshot
 from pipelines.alerts.rules import Rule, rule_query
+from pipelines.configfile import ConfigError
+from pipelines.es import ClusterError, explain, redact
 
 log = logging.getLogger("raqib.alerts")
 
@@ -117,7 +119,7 @@ def evaluate_pending(client: Elasticsearch, alias: str, config_dir: Path | None 
     try:
         if rules:
             stored = ctx.ledger.checkpoint(name)
-            since = _parse(stored) if stored else datetime.now(timezone.utc)
+            since = _parse(stored) if stored else datetime.now(UTC)
             newest = since
             for ids, last in _first_indexed_after(client, alias, since - timedelta(seconds=overlap)):
                 report.merge(record(ctx, match(client, alias, rules, ids)))
@@ -150,7 +152,7 @@ def _first_indexed_after(client: Elasticsearch, alias: str, since: datetime):
                 return
             pit = resp.get("pit_id", pit)
             after = hits[-1]["sort"]
-            newest = datetime.fromtimestamp(hits[-1]["sort"][0] / 1000, timezone.utc)
+            newest = datetime.fromtimestamp(hits[-1]["sort"][0] / 1000, UTC)
             yield [h["_id"] for h in hits], newest
             if len(hits) < BATCH:
                 return
@@ -163,13 +165,10 @@ def _first_indexed_after(client: Elasticsearch, alias: str, since: datetime):
 
 def _parse(value: str) -> datetime:
     parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _failed(what: str, exc: Exception) -> AlertReport:
-    from crawler.configfile import ConfigError
-    from pipelines.es import ClusterError, explain, redact
-
     if isinstance(exc, ConfigError):
         message = f"{what}: alerts configuration error:\n{exc}"
     elif isinstance(exc, ClusterError):

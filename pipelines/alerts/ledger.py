@@ -22,16 +22,19 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import socket
 import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
+
+from pipelines.backoff import backoff
+from pipelines.storage import StateWriteError, storage_fault
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS matches (
@@ -111,8 +114,7 @@ class Backoff:
     give_up_after: float = 7 * 86400.0
 
     def delay(self, attempts: int) -> float:
-        d = min(self.cap, self.base * (2 ** max(0, attempts - 1)))
-        return d * random.uniform(0.8, 1.2)
+        return backoff(attempts - 1, self.base, self.cap, jitter=0.2)
 
 
 class Ledger:
@@ -135,8 +137,6 @@ class Ledger:
                 if "lease_owner" not in columns:   # a ledger written by the first release
                     db.execute("ALTER TABLE deliveries ADD COLUMN lease_owner TEXT")
         except (sqlite3.Error, OSError) as exc:
-            from crawler.state import StateWriteError, storage_fault
-
             if storage_fault(exc, self.path) is None:
                 raise
             why = str(exc) if isinstance(exc, sqlite3.Error) else (exc.strerror or str(exc))
@@ -148,7 +148,7 @@ class Ledger:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> "Ledger":
+    def __enter__(self) -> Ledger:
         return self
 
     def __exit__(self, *exc) -> None:

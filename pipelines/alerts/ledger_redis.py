@@ -18,9 +18,11 @@ from __future__ import annotations
 import json
 import random
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pipelines.alerts.ledger import Backoff, Delivery
+from pipelines.redisconn import connect
 
 SEP = "\x1f"
 
@@ -163,9 +165,7 @@ class RedisLedger:
         self._update = client.register_script(_UPDATE)
 
     @classmethod
-    def open(cls, settings) -> "RedisLedger":
-        from crawler.fleet import connect
-
+    def open(cls, settings) -> RedisLedger:
         return cls(connect(settings.get("state", "redis_url")))
 
     def _k(self, name: str) -> str:
@@ -174,7 +174,7 @@ class RedisLedger:
     def close(self) -> None:
         pass                # the client's pool is shared with the process
 
-    def __enter__(self) -> "RedisLedger":
+    def __enter__(self) -> RedisLedger:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -12,7 +12,8 @@ import hashlib
 import html
 import json
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from pipelines.safetext import clean_value
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crawler.configfile import Checker, ConfigError, join, load_yaml, resolve
+from pipelines.configfile import Checker, ConfigError, join, load_yaml, resolve
 
 RULE_KEYS = ("name", "match", "notify", "digest", "enabled")
 MATCH_KEYS = ("topics_all", "topics_any", "outlets", "languages", "query")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crawler.configfile import Checker, join, load_toml, resolve, parse_duration
+from pipelines.configfile import Checker, join, load_toml, resolve, parse_duration
 
 _str, _int, _float, _bool, _list, _dur = "str", "int", "float", "bool", "list", "duration"
 
@@ -111,7 +111,7 @@ class Settings:
     def state_dir(self) -> Path:
         """Where crawl state, the spool and the alert ledger live: `[state] dir` (or
         $RAQIB_STATE_DIR, folded in above), else the per-user default."""
-        from crawler.paths import state_dir as default_state_dir
+        from pipelines.paths import state_dir as default_state_dir
 
         configured = self.values["state"]["dir"]
         return Path(configured).expanduser() if configured else default_state_dir()

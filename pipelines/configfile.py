@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from crawler.paths import shipped_config_dir
+from pipelines.paths import shipped_config_dir
 
 CONFIG_FILES = ("outlets.yaml", "topics.yaml", "alerts.yaml", "settings.toml")
 
@@ -117,6 +117,19 @@ def parse_duration(value: Any) -> float | None:
         if m:
             return float(m.group(1)) * _DURATION_UNITS[m.group(2)]
     return None
+
+
+def span(seconds: float) -> str:
+    """A duration as people read it in a log line or `raqib status` (90s, 15m, 2.0h, 3.0d):
+    the printing side of parse_duration."""
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
 
 
 class Checker:

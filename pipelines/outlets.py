@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from crawler.configfile import Checker, ConfigError, Problem, join, load_yaml, resolve
+from pipelines.configfile import Checker, ConfigError, Problem, join, load_yaml, resolve
 from pipelines.urls import pattern_forms
 
 OUTLET_KEYS = (

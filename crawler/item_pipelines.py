@@ -30,10 +30,13 @@ from typing import Any
 
 from scrapy.exceptions import DropItem
 
+from crawler.errors import RETRYABLE, extraction_kind
 from crawler.guard import stop_crawl
 from crawler.items import FetchedPage
-from crawler.state import FAILED, INDEXED, REJECTED, SPOOLED, StateWriteError, storage_fault
+from crawler.state import FAILED, INDEXED, REJECTED, SPOOLED
 from pipelines import dedupe, document
+from pipelines.backoff import backoff
+from pipelines.storage import StateWriteError, storage_fault
 from pipelines.urls import article_identity, canonicalize, safe_url
 
 logger = logging.getLogger(__name__)
@@ -89,21 +92,6 @@ class _Step:
         return DropItem(f"{item.outlet}: {kind}: {message}", log_level="INFO")
 
 
-def _extraction_kind(exc: Exception) -> str:
-    from pipelines.extract import BlockedPageError
-
-    if isinstance(exc, BlockedPageError):
-        return "blocked"
-    reason = getattr(exc, "reason", str(exc)).lower()
-    if reason.startswith("not an html page"):
-        return "not_html"
-    if "mb, more than" in reason:
-        return "too_large"
-    if "encod" in reason or "decode" in reason or "charset" in reason:
-        return "encoding"
-    return "extraction"
-
-
 class ExtractPipeline(_Step):
     """The article in the page, its canonical URL and document id."""
 
@@ -114,10 +102,10 @@ class ExtractPipeline(_Step):
         try:
             article = await self.cpu(extract_article, item.body, item.final_url, outlet=outlet, headers=item.headers)
         except ExtractionError as exc:
-            kind = _extraction_kind(exc)
+            kind = extraction_kind(exc.kind)
             # a challenge page may be gone next time; a page without an article stays one
-            raise self.drop(item, kind, getattr(exc, "reason", str(exc)),
-                            status=FAILED if kind == "blocked" else REJECTED) from None
+            raise self.drop(item, kind, exc.reason,
+                            status=FAILED if kind in RETRYABLE else REJECTED) from None
         except Exception as exc:  # noqa: BLE001 - one odd page must not stop the crawl
             logger.warning("%s: extraction failed on %s: %s: %s", item.outlet, item.final_url, type(exc).__name__, exc)
             raise self.drop(item, "extraction", f"{type(exc).__name__}: {exc}") from None
@@ -317,7 +305,7 @@ class IndexPipeline(_Step):
             if exc.status == 413:
                 return await self._too_large(batch, exc)
             self.failures += 1
-            wait = min(FLUSH_INTERVAL * 2 ** self.failures, RETRY_MAX)
+            wait = backoff(self.failures, FLUSH_INTERVAL, RETRY_MAX)
             self.next_try = time.monotonic() + wait
             self.waiting.update(self.queue)
             if self.outage_since is None:

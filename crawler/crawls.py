@@ -14,11 +14,17 @@ import fcntl
 import json
 import logging
 import socket
+from collections.abc import Iterable
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+
+from elasticsearch import exceptions as es_exc
+
+from crawler.errors import ERROR_KINDS, NOT_IN_TOTAL
+from pipelines.es import explain, redact
 
 log = logging.getLogger(__name__)
 
@@ -26,16 +32,11 @@ MAPPING_FILE = Path(__file__).with_name("crawls_mapping.json")
 SPOOL_FILE = "crawls-spool.jsonl"
 SPOOL_MAX = 20_000          # documents kept while the cluster is away (months of crawls); then the oldest go
 WRITE_TIMEOUT = 15.0        # seconds: a crawl that is done should not wait long for its metrics
-# Counted per kind in `errors`, but not in `errors_total`: a refusal by the outlet's own
-# robots.txt is its wish, not a failure (as for the crawl's status, crawler/stats.py).
-NOT_ERRORS = ("robots",)
 
 
 @lru_cache(maxsize=1)
 def mapping() -> dict:
     """The crawls mapping, with one long field per error kind the crawl counts."""
-    from crawler.stats import ERROR_KINDS
-
     data = json.loads(MAPPING_FILE.read_text(encoding="utf-8"))
     data.pop("_comment", None)
     data["properties"]["errors"]["properties"] = {kind: {"type": "long"} for kind in ERROR_KINDS}
@@ -57,7 +58,7 @@ def fields() -> dict[str, str]:
 
 
 def _iso(epoch: float | None) -> str | None:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds") if epoch else None
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds") if epoch else None
 
 
 def documents(report: dict[str, Any], *, crawl_id: str, names: dict[str, str] | None = None,
@@ -85,7 +86,7 @@ def documents(report: dict[str, Any], *, crawl_id: str, names: dict[str, str] | 
             "indexed": int(o["indexed"].get("new", 0)), "updated": int(o["indexed"].get("updated", 0)),
             "unchanged": int(o["indexed"].get("unchanged", 0)),
             "duplicates": int(o.get("duplicates", 0)), "deferred": int(o.get("deferred", 0)),
-            "errors": errors, "errors_total": sum(n for k, n in errors.items() if k not in NOT_ERRORS),
+            "errors": errors, "errors_total": sum(n for k, n in errors.items() if k not in NOT_IN_TOTAL),
             "bytes": int(o.get("bytes", 0)),
         }
         if o.get("blocked"):
@@ -112,7 +113,6 @@ def _replicas(client, replicas: int) -> int:
 def ensure_index(client, index: str, *, replicas: int = -1) -> None:
     """The template and the index, created if missing; new fields reach an existing index
     (additions only). Idempotent."""
-    from elasticsearch import exceptions as es_exc
 
     m = mapping()
     client.indices.put_index_template(
@@ -184,7 +184,6 @@ def write(client, index: str, docs: Iterable[tuple[str, dict]], spool: Path, *, 
 
 def _write(client, index: str, docs: list[tuple[str, dict]], spool: Path, *, replicas: int,
            timeout: float) -> dict[str, Any]:
-    from pipelines.es import explain, redact
 
     with _locked(spool):
         pending = dict(_read_spool(spool))
