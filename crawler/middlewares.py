@@ -29,12 +29,12 @@ from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 
-from pipelines.blocks import GENERIC_BLOCK_MARKERS, find_block_marker
 from crawler.discovery.robots import Robots
 from crawler.errors import Refused, classify_exception
 from crawler.scrapy_config import robots_token
 from crawler.state import SourceRecord
 from pipelines.backoff import backoff
+from pipelines.blocks import GENERIC_BLOCK_MARKERS, find_block_marker
 
 logger = logging.getLogger(__name__)
 

@@ -42,12 +42,12 @@ from crawler.discovery.sections import next_pages, page_links
 from crawler.discovery.sitemaps import INDEX, parse_sitemap
 from crawler.guard import is_storage_fault, stop_crawl
 from crawler.items import FetchedPage
-from crawler.errors import RETRYABLE, Refused, classify_failure
+from crawler.errors import RETRYABLE, classify_failure
 from crawler.middlewares import RobotsMiddleware, RobotsUnreachable
 from pipelines.outlets import Outlet
 from crawler.state import DISALLOWED, FAILED, GONE, INDEXED, REJECTED, CrawlState, SourceRecord
 from crawler.stats import OutletStats
-from pipelines.urls import canonicalize, host_of, safe_url
+from pipelines.urls import host_of, safe_url
 
 logger = logging.getLogger(__name__)
 

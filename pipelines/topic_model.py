@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 WEIGHTS_FILE = "topic_weights.json"
 FORMAT = 1
@@ -63,7 +64,7 @@ class TopicWeights:
         }
 
     @classmethod
-    def from_json(cls, data: Any, where: str) -> "TopicWeights":
+    def from_json(cls, data: Any, where: str) -> TopicWeights:
         if not isinstance(data, dict) or not isinstance(data.get("features"), dict):
             raise ValueError(f"{where}: expected {{threshold, bias, features: {{name: {{coef, mean, scale}}}}}}")
         names, mean, scale, coef = [], [], [], []

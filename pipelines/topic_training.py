@@ -19,10 +19,11 @@ import json
 import math
 import random
 import statistics
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from pipelines import dedupe, topic_model
 from pipelines.terms import Text
@@ -356,7 +357,7 @@ def train_weights(tagger, items: Sequence[Example], *, l2: float = L2, cv: dict[
         if all(topic.name in ex.labels for ex in items):
             topics[topic.name] = fit_topic(items, topic.name, feature_names(topic, tagger.topics), l2=l2)
     provenance = {
-        "fitted_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "fitted_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "method": f"L2-regularised logistic regression per topic (penalty {l2}, standardised features); "
                   "threshold: best F1 on the training data" + "".join(
                       f", {t} at precision >= {p}" for t, p in MIN_PRECISION.items()),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -22,12 +23,12 @@ def mirror_clock():
     when the session starts, so no test depends on the minute it happens to run in. Set
     RAQIB_MIRROR_NOW yourself to run the tests at a chosen time, e.g. the first minute of a
     month (2026-12-01T00:00:00Z) or of a year (2026-01-01T00:00:00Z)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from crawler.mirror.mirror import CLOCK_ENV, clock_from_env
 
     given = clock_from_env()
-    now = given or datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    now = given or datetime.now(UTC).replace(second=0, microsecond=0)
     if given is None:
         os.environ[CLOCK_ENV] = now.isoformat()
     try:

@@ -6,10 +6,8 @@ a real loopback site, the real Elasticsearch node."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import pytest
-
 from crawlrun import crawl, write_config
 from localsite import Site, article_html, listing_html, recent, rss, urlset
 from test_crawl import AR, docs

@@ -10,7 +10,6 @@ import threading
 import time
 
 import pytest
-
 from crashkit import EsProxy
 from crawlrun import ROOT, crawl, write_config
 from localsite import Site, article_html, listing_html, recent

@@ -4,16 +4,23 @@ objects, a real SQLite crawl state, no Scrapy."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crawler.discovery.planner import (COMPLETE_MARK, FIRST_CRAWL, LATER_CRAWL, Planner, Window,
-                                       choose_window, first_contact)
-from crawler.outlets import parse_outlets
+from crawler.discovery.planner import (
+    COMPLETE_MARK,
+    FIRST_CRAWL,
+    LATER_CRAWL,
+    Planner,
+    Window,
+    choose_window,
+    first_contact,
+)
+from pipelines.outlets import parse_outlets
 from crawler.state import INDEXED, PENDING, SqliteState
 
-NOW = datetime(2027, 1, 1, 0, 0, tzinfo=timezone.utc)        # the first minute of a year
+NOW = datetime(2027, 1, 1, 0, 0, tzinfo=UTC)        # the first minute of a year
 DAY = 86400.0
 
 
@@ -217,7 +224,7 @@ def test_the_outlets_own_first_crawl_window_wins_and_is_never_narrower_than_late
 
 
 def test_a_wrong_first_crawl_window_is_a_config_error_naming_it():
-    from crawler.configfile import ConfigError
+    from pipelines.configfile import ConfigError
 
     with pytest.raises(ConfigError, match="first_crawl_window.*duration"):
         outlet(first_crawl_window="a month")

@@ -26,9 +26,10 @@ would have found is lost to the narrow one.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
 from crawler.discovery.backfill import IdTemplate
 from crawler.discovery.dates import iso_utc
