@@ -44,6 +44,7 @@ from crawler.items import FetchedPage
 from crawler.errors import RETRYABLE, classify_failure
 from crawler.middlewares import RobotsMiddleware, RobotsUnreachable
 from pipelines.outlets import Outlet
+from pipelines.settings import DEFAULT_ALIAS
 from crawler.state import (DISALLOWED, FAILED, GONE, INDEXED, PENDING, REJECTED, CrawlState, SourceRecord,
                            fetch_reason)
 from crawler.stats import OutletStats
@@ -67,7 +68,7 @@ class CrawlContext:
     settings: Any                     # pipelines.settings.Settings
     state: CrawlState
     client: Any = None                # elasticsearch.Elasticsearch (None: nothing is written)
-    alias: str = "raqib-articles"
+    alias: str = DEFAULT_ALIAS
     config_dir: Path | None = None
     backfill: bool = False
     max_pages: int | None = None

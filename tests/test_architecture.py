@@ -134,6 +134,24 @@ def test_no_import_cycles():
     assert gone == [], f"these cycles are gone: delete them from KNOWN_CYCLES: {gone}"
 
 
+def test_no_test_imports_another_test_module():
+    """Shared helpers live in tests/support/ (bench/ uses them too); a test module is never a
+    library for another one."""
+    tests = ROOT / "tests"
+    stems = {p.stem for p in tests.glob("*.py")}
+    bad = []
+    for path in [*tests.glob("*.py"), *(ROOT / "bench").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            for name in names:
+                parts = name.split(".")
+                if (parts[0] in stems and parts[0] != "conftest") or \
+                        (parts[0] == "tests" and len(parts) > 1 and parts[1] != "support"):
+                    bad.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {name}")
+    assert bad == [], "move what is shared into tests/support/:\n" + "\n".join(bad)
+
+
 def test_function_local_imports_have_a_reason():
     unexplained = []
     debt_seen = set()
