@@ -22,6 +22,7 @@ from scrapy import signals
 
 from crawler.errors import ERROR_KINDS, NOT_IN_TOTAL
 from crawler.health import Health, describe
+from crawler.items import request_info
 
 PREFIX = "raqib"
 CHANNELS = ("feed", "sitemap", "section", "idwalk")
@@ -118,13 +119,13 @@ class StatsExtension:
         return cls(crawler)
 
     def request_scheduled(self, request, spider=None) -> None:
-        info = request.meta.get("raqib")
+        info = request_info(request)
         if info:
             self.ostats.inc(info["outlet"], f"requests/{info['kind']}")
             self.ostats.seen(info["outlet"])
 
     def response_received(self, response, request, spider=None) -> None:
-        info = request.meta.get("raqib")
+        info = request_info(request)
         if not info:
             return
         outlet = info["outlet"]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.configfile import Checker, join, load_toml, resolve, parse_duration
+from pipelines.paths import state_dir as default_state_dir
 
 # The alias the articles are written to and searched through when `[elasticsearch] alias` is
 # not set: the one place the name is spelled (index, search, Kibana's data view, the spider).
@@ -115,7 +116,6 @@ class Settings:
     def state_dir(self) -> Path:
         """Where crawl state, the spool and the alert ledger live: `[state] dir` (or
         $RAQIB_STATE_DIR, folded in above), else the per-user default."""
-        from pipelines.paths import state_dir as default_state_dir
 
         configured = self.values["state"]["dir"]
         return Path(configured).expanduser() if configured else default_state_dir()
