@@ -23,7 +23,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 from bench import common  # noqa: E402
 
@@ -50,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _measure(args, es_url: str, bench_run) -> int:
 
-    from alert_receivers import HttpReceiver
+    from tests.support.alert_receivers import HttpReceiver
     from pipelines import document
     from pipelines.alerts import on_indexed
     from pipelines.es import connect

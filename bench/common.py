@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from pipelines import process
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 # The third-party data some benchmarks measure on (the shared corpus of real articles, the
@@ -225,7 +227,7 @@ class Child:
 
 
 def raqib_argv(config: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "crawler.cli", "--config", str(config), *args]
+    return process.raqib_argv(*args, config_dir=config)
 
 
 def clean_env(**extra: str) -> dict[str, str]:

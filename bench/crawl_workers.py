@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from crawler.mirror import Mirror
     from pipelines.es import connect
-    from redisserver import RedisServer
+    from tests.support.redisserver import RedisServer
 
     run = common.Run("crawl_workers", quick=args.quick)
     redis = RedisServer()

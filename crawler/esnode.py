@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.paths import cache_dir
+from pipelines.process import pid_alive
 
 ES_VERSION = "9.5.2"
 ES_SHA512 = (
@@ -238,7 +239,7 @@ class Node:
         for pidfile in (self._server_pidfile, self._launcher_pidfile):
             with contextlib.suppress(OSError, ValueError):
                 pid = int(pidfile.read_text().strip())
-                if _alive(pid):
+                if pid_alive(pid):
                     return pid
         return None
 
@@ -353,7 +354,7 @@ class Node:
         for pidfile in (self._server_pidfile, self._launcher_pidfile):
             with contextlib.suppress(OSError, ValueError):
                 pid = int(pidfile.read_text().strip())
-                if _alive(pid):
+                if pid_alive(pid):
                     pids.append(pid)
         if not pids:
             return False
@@ -361,10 +362,10 @@ class Node:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
             time.sleep(0.3)
         for pid in pids:
-            if _alive(pid):
+            if pid_alive(pid):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(os.getpgid(pid), signal.SIGKILL)
         for pidfile in (self._server_pidfile, self._launcher_pidfile):
@@ -460,20 +461,6 @@ def _check_reachable(path: Path, user: pwd.struct_passwd) -> None:
                 f"the node's directory {path} lies under {parent}, which user {user.pw_name!r} cannot enter; "
                 "set RAQIB_CACHE_DIR to a directory outside it (the default for root is /var/cache/raqib)"
             )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):
-        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1]
-        if state == "Z":
-            return False
-    return True
 
 
 def _port_in_use(port: int) -> bool:

@@ -105,24 +105,6 @@ def check_persistence(client, where: str) -> None:
 
 # --------------------------------------------------------------------------- scripts
 
-# Take a lock, or renew it if we hold it already. ARGV: token, ttl ms.
-_LOCK = """
-local cur = redis.call('GET', KEYS[1])
-if cur == false or cur == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
-"""
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-_UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 # Take the next turn to send to a host, if it is due: the fleet's last send was at least the
 # delay ago and no pause runs. Returns 0 (the turn is ours, taken now) or the seconds until
 # it could be (as text: Lua numbers would be truncated to integers on the way out). Taking the
@@ -245,7 +227,7 @@ class Fleet:
         self.draining = False          # a coordinator whose job is done takes no more work
         self.job: str | None = None
         self._scripts = {name: client.register_script(src) for name, src in (
-            ("lock", _LOCK), ("renew", _RENEW), ("unlock", _UNLOCK), ("reserve", _RESERVE), ("pause", _PAUSE),
+            ("reserve", _RESERVE), ("pause", _PAUSE),
             ("paused", _PAUSED), ("reclaim", _RECLAIM), ("stats", _STATS), ("flushed", _FLUSHED))}
         self._locks: list[FleetLock] = []
         self._stats_start: dict[str, dict[str, float]] = {}
@@ -487,11 +469,12 @@ def settle(fleet: Fleet, state, stats, outlets: list[str], *, timeout: float = S
 
 
 class FleetLock:
-    """A lock with expiry in Redis: `acquire` takes it if free (or already ours), a thread
-    renews it every third of its TTL, and it expires by itself when the holder dies, so
-    another member takes it over. When renewal fails (Redis unreachable for longer than the
-    TTL, or the lock was taken after an expiry) `on_lost` is called: the holder must stop
-    acting on it."""
+    """A lock with expiry in Redis (redis-py's redis.lock.Lock: a token set with NX and PX,
+    renewed and released only by its owner): `acquire` takes it if free (or renews it when
+    already ours), a thread renews it every third of its TTL, and it expires by itself when
+    the holder dies, so another member takes it over. When renewal fails (Redis unreachable
+    for longer than the TTL, or the lock was taken after an expiry) `on_lost` is called: the
+    holder must stop acting on it."""
 
     def __init__(self, fleet: Fleet, name: str, *, ttl: float, on_lost=None):
         self.fleet = fleet
@@ -500,6 +483,7 @@ class FleetLock:
         self.on_lost = on_lost
         self.token = f"{fleet.member.id}|{secrets.token_hex(6)}"
         self._key = fleet.key("lock", name)
+        self._lock = fleet.redis.lock(self._key, timeout=ttl, blocking=False, thread_local=False)
         self._held = False
         self.error: Exception | None = None     # why the last acquire failed, when Redis did
         self._stop = threading.Event()
@@ -512,9 +496,14 @@ class FleetLock:
     def acquire(self) -> bool:
         """Whether this process holds the lock now. False also when Redis failed; `error`
         then holds why, for a caller that must not mistake that for another holder."""
+        from redis.exceptions import LockNotOwnedError
+
         self.error = None
         try:
-            got = bool(self.fleet.script("lock", [self._key], [self.token, int(self.ttl * 1000)]))
+            # free: take it; ours already (held, or left by a renewal thread that stopped): renew it
+            got = self._lock.acquire(token=self.token) or (self._lock.owned() and self._lock.reacquire())
+        except LockNotOwnedError:
+            got = False      # it expired and another member took it: the renewal thread says so
         except Exception as exc:  # noqa: BLE001 - Redis away: not ours
             log.warning("cannot take the fleet lock %s: %s", self.name, exc)
             self.error, got = exc, False
@@ -526,10 +515,14 @@ class FleetLock:
         return got
 
     def _renew(self) -> None:
+        from redis.exceptions import LockNotOwnedError
+
         last_ok = time.monotonic()
         while not self._stop.wait(self.ttl / 3):
             try:
-                ok = bool(self.fleet.script("renew", [self._key], [self.token, int(self.ttl * 1000)]))
+                ok = self._lock.reacquire()
+            except LockNotOwnedError:
+                ok = False
             except Exception as exc:  # noqa: BLE001 - retried while the lock may still be ours
                 log.warning("cannot renew the fleet lock %s: %s", self.name, exc)
                 if time.monotonic() - last_ok < self.ttl * 0.9:
@@ -553,8 +546,8 @@ class FleetLock:
         self._stop.set()
         if self._held:
             try:
-                self.fleet.script("unlock", [self._key], [self.token])
-            except Exception:  # noqa: BLE001 - it expires by itself
+                self._lock.release()
+            except Exception:  # noqa: BLE001 - not ours any more, or Redis away: it expires by itself
                 pass
         self._held = False
         if self in self.fleet._locks:

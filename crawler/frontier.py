@@ -55,6 +55,7 @@ from scrapy_redis.dupefilter import RFPDupeFilter
 from scrapy_redis.queue import Base as RedisQueueBase
 from scrapy_redis.scheduler import Scheduler as RedisScheduler
 
+from crawler.items import FetchedPage, request_info
 from crawler.fleet import REQUEUE
 
 log = logging.getLogger("raqib.frontier")
@@ -225,14 +226,14 @@ class JobDupeFilter(RFPDupeFilter):
     new job, so a changed article can be fetched again then."""
 
     def request_fingerprint(self, request) -> str:
-        info = request.meta.get("raqib") or {}
+        info = request_info(request)
         # the second try of an article at its canonical spelling (crawler/spider.py errback) is
         # another request than the first
         spelling = "|canonical" if info.get("spelling") == "canonical" else ""
         return f"{info.get('job')}|{info.get('key') or request.url}{spelling}"
 
     def request_seen(self, request) -> bool:
-        info = request.meta.get("raqib") or {}
+        info = request_info(request)
         key = f"{self.key}:{info.get('job') or '-'}"
         pipe = self.server.pipeline()
         pipe.sadd(key, self.request_fingerprint(request))
@@ -306,14 +307,14 @@ class FleetScheduler(RedisScheduler):
         return bool(self._local)
 
     def _shared(self, request) -> bool:
-        info = request.meta.get("raqib") or {}
+        info = request_info(request)
         return info.get("kind") == "article" and "raqib_lease" not in request.meta and bool(info.get("job"))
 
     def enqueue_request(self, request) -> bool:
         if not self._shared(request):
             heapq.heappush(self._local, (-request.priority, next(self._seq), request))
             return True
-        info = request.meta["raqib"]
+        info = request_info(request)
         info["queued_at"] = time.time()
         info["fid"] = secrets.token_hex(6)      # two equal requests stay two queue entries
         host = urlparse_cached(request).hostname or ""
@@ -346,7 +347,7 @@ class FleetScheduler(RedisScheduler):
                 return None
             lease, request = popped
             self.stats.inc_value("scheduler/dequeued/redis")
-            info = request.meta.get("raqib") or {}
+            info = request_info(request)
             if info.get("outlet") not in self.spider.outlets:
                 self._not_mine(lease, info.get("outlet"))
                 return None
@@ -387,8 +388,6 @@ class FleetScheduler(RedisScheduler):
     def _leased(self, request, lease: str, job: str | None):
         """The request, with its callbacks wrapped so the lease is acknowledged once it is
         finished (an article handed to the pipelines: when the pipelines are done with it)."""
-        from crawler.items import FetchedPage
-
         request.meta["raqib_lease"] = lease
         callback, errback = request.callback, request.errback
         ack = self.ack

@@ -122,13 +122,14 @@ class ExtractPipeline(_Step):
 
 
 class EnrichPipeline(_Step):
-    """Language, topics and the other fields every stored article carries; only the fields
-    the index mapping knows are kept (it is strict)."""
+    """Language, topics and the other fields every stored article carries; only ArticleDoc's
+    fields are kept (the index mapping is strict; the two are checked equal at start-up)."""
 
     def open_spider(self, spider=None):
         from pipelines.index import mapping
 
-        self.fields = set(mapping()["properties"])
+        document.check_mapping(mapping()["properties"])
+        self.fields = document.ARTICLE_DOC_FIELDS
 
     async def process_item(self, item: FetchedPage, spider=None):
         outlet = self.spider.outlets[item.outlet]

@@ -3,7 +3,31 @@ page, then what each pipeline adds to it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, cast
+
+
+class RequestInfo(TypedDict, total=False):
+    """What raqib attaches to every request as `request.meta["raqib"]`, and reads back in the
+    middlewares, the stats, the frontier and the spider's callbacks. JSON-safe: the Redis
+    frontier (crawler/frontier.py) stores it with the request."""
+    outlet: str               # the outlet's key in outlets.yaml
+    kind: str                 # robots, feed, sitemap, section, article
+    channel: str | None       # how an article was discovered: feed, sitemap, section, idwalk
+    key: str                  # article: its frontier key
+    lastmod: str | None       # article: what its source said when it was scheduled
+    reason: str               # article: why it is fetched (new, pending, retry, changed, refetch)
+    depth: int                # source: links followed from the outlet's entry points
+    home: bool                # source: the outlet's home page
+    probe: bool               # sitemap: a guessed location (/sitemap.xml), not a listed one
+    backfill: bool            # sitemap or section page walked back in time
+    job: str                  # fleet: the coordinator's crawl the article counts towards
+    queued_at: float          # frontier: when it entered the shared queue (epoch seconds)
+    fid: str                  # frontier: keeps two equal requests two queue entries
+
+
+def request_info(request: Any) -> RequestInfo:
+    """The request's RequestInfo; empty for a request raqib did not make (robots.txt is)."""
+    return cast(RequestInfo, request.meta.get("raqib") or {})
 
 
 @dataclass(repr=False)

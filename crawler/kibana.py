@@ -37,10 +37,10 @@ from crawler.esnode import ES_VERSION
 from pipelines import http
 from pipelines.es import redact, redact_url, register_secret
 from pipelines.index import mapping as load_mapping
+from pipelines.settings import DEFAULT_ALIAS, DEFAULT_CRAWLS_INDEX
 
 KIBANA_VERSION = ES_VERSION          # Kibana must run the same version as Elasticsearch
 DEFAULT_KIBANA_URL = "http://127.0.0.1:5601"
-DEFAULT_CRAWLS_INDEX = "raqib-crawls"
 
 # The shape versions objects are written in (see the module docstring).
 CORE_MIGRATION_VERSION = "8.8.0"
@@ -409,7 +409,7 @@ def article_searches(outlets: dict | None = None) -> list[SearchSpec]:
 ARTICLE_COLUMNS = ["outlet_name", "title", "topics", "lang", "url"]
 
 
-def article_objects(alias: str = "raqib-articles", outlets: dict | None = None) -> list[dict]:
+def article_objects(alias: str = DEFAULT_ALIAS, outlets: dict | None = None) -> list[dict]:
     """The data view over `<alias>*`, the saved searches, the charts, the map and the overview dashboard."""
     view_id = alias
     view = data_view(view_id, f"{alias}*", "raqib articles", "published_at", ARTICLE_FIELD_LABELS,
@@ -559,7 +559,7 @@ def crawl_objects(index: str = DEFAULT_CRAWLS_INDEX) -> list[dict]:
     return [view, indexed_per_day, errors_by_kind, fetched_per_day, silent, duration, *searches.values(), health]
 
 
-def build_bundles(alias: str = "raqib-articles", outlets: dict | None = None,
+def build_bundles(alias: str = DEFAULT_ALIAS, outlets: dict | None = None,
                   crawls_index: str = DEFAULT_CRAWLS_INDEX) -> dict[str, list[dict]]:
     """File name -> objects, as shipped in deploy/kibana/."""
     return {
@@ -856,10 +856,10 @@ def lucene_fields(query: str) -> list[str]:
     return out
 
 
-def default_fields_by_view(alias: str = "raqib-articles", crawls_index: str = DEFAULT_CRAWLS_INDEX) -> dict[str, dict[str, str]]:
+def default_fields_by_view(alias: str = DEFAULT_ALIAS, crawls_index: str = DEFAULT_CRAWLS_INDEX) -> dict[str, dict[str, str]]:
     """Fields per data view id: the configured index names and the default ones (the shipped files)."""
-    fields = {"raqib-articles": article_fields(), DEFAULT_CRAWLS_INDEX: crawl_fields()}
-    fields[alias] = fields["raqib-articles"]
+    fields = {DEFAULT_ALIAS: article_fields(), DEFAULT_CRAWLS_INDEX: crawl_fields()}
+    fields[alias] = fields[DEFAULT_ALIAS]
     fields[crawls_index] = fields[DEFAULT_CRAWLS_INDEX]
     return fields
 

@@ -13,12 +13,10 @@ changed.
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any
 
 from crawler.fleet import Fleet
 from pipelines.backoff import backoff
+from pipelines.process import die_with_parent, raqib_argv
 
 log = logging.getLogger("raqib.service")
 
@@ -34,22 +33,7 @@ WORKER_RESTART_MAX = 300.0
 
 
 def worker_command(config_dir: Path | None, es: str | None, log_format: str = "text") -> list[str]:
-    argv = [sys.executable, "-m", "crawler.cli", "--log-format", log_format]
-    if config_dir is not None:
-        argv += ["--config", str(config_dir)]
-    if es:
-        argv += ["--es", es]
-    return argv + ["crawl", "--worker"]
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the parent dies (Linux PR_SET_PDEATHSIG), so a
-    `raqib run` killed with SIGKILL does not leave an unsupervised worker behind. The worker
-    stops cleanly on SIGTERM and gives back what it holds."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG = 1
-    except OSError:
-        pass
+    return raqib_argv("crawl", "--worker", config_dir=config_dir, es=es, log_format=log_format)
 
 
 class Leadership:
@@ -178,7 +162,7 @@ class Leadership:
             started = time.monotonic()
             try:
                 self._worker = subprocess.Popen(self.worker_argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                                preexec_fn=_die_with_parent)
+                                                preexec_fn=die_with_parent)
             except OSError as exc:
                 log.error("fleet: cannot start the worker (%s); trying again in %gs", exc, wait)
             else:

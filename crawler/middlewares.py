@@ -31,6 +31,7 @@ from scrapy.utils.httpobj import urlparse_cached
 
 from crawler.discovery.robots import Robots
 from crawler.errors import Refused, classify_exception
+from crawler.items import RequestInfo, request_info
 from crawler.scrapy_config import robots_token
 from crawler.state import SourceRecord
 from pipelines.backoff import backoff
@@ -82,8 +83,8 @@ class RetryAfterTooLong(Refused):
         self.kind = "http_429" if status == 429 else "http_5xx"
 
 
-def _info(request: Request) -> dict[str, Any] | None:
-    return request.meta.get("raqib")
+def _info(request: Request) -> RequestInfo:
+    return request_info(request)
 
 
 def _spider_outlets(crawler) -> dict[str, Any]:

@@ -19,7 +19,6 @@ import socket
 import ssl
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -30,6 +29,7 @@ import certifi
 from crawler.discovery.robots import Robots
 from crawler.middlewares import address_allowed, block_reason
 from crawler.scrapy_config import robots_token
+from pipelines.compression import GZIP_OR_ZLIB, RAW_DEFLATE, ZLIB, InflateError, inflate
 from pipelines.outlets import Outlet
 from pipelines.urls import host_of, safe_url
 
@@ -335,16 +335,17 @@ class Fetcher:
         encoding = (raw.getheader("Content-Encoding") or "").strip().lower()
         if encoding in ("gzip", "x-gzip", "deflate"):
             # gzip, or deflate as zlib data, or (as some servers send it) deflate without the zlib header
-            attempts = (47,) if encoding != "deflate" else (zlib.MAX_WBITS, -zlib.MAX_WBITS)
+            attempts = (GZIP_OR_ZLIB,) if encoding != "deflate" else (ZLIB, RAW_DEFLATE)
             for i, wbits in enumerate(attempts):
                 try:
-                    body = zlib.decompressobj(wbits).decompress(b"".join(chunks), self.options.max_decompressed + 1)
+                    body = inflate(b"".join(chunks), self.options.max_decompressed, wbits=wbits)
                     break
-                except zlib.error as exc:
+                except InflateError as exc:
+                    if exc.too_large:
+                        raise _Refused("too_large", f"the body inflates to more than "
+                                                    f"{_size(self.options.max_decompressed)}") from None
                     if i == len(attempts) - 1:
                         raise _Refused("bad_encoding", f"the {encoding} body cannot be decompressed ({exc})") from None
-            if len(body) > self.options.max_decompressed:
-                raise _Refused("too_large", f"the body inflates to more than {_size(self.options.max_decompressed)}")
         return body
 
 

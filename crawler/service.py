@@ -31,7 +31,6 @@ import random
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -44,6 +43,7 @@ from crawler.health import backoff_seconds
 from crawler.state_factory import open_state
 from pipelines.configfile import span
 from pipelines.outlets import Outlet
+from pipelines.process import pid_alive, raqib_argv
 
 log = logging.getLogger("raqib.service")
 
@@ -144,12 +144,8 @@ def default_command(config_dir: Path | None, es: str | None, log_format: str = "
     """`raqib crawl` for one outlet, in a fresh interpreter, with the service's global options."""
 
     def command(outlet: Outlet, stats_path: Path) -> list[str]:
-        argv = [sys.executable, "-m", "crawler.cli", "--log-format", log_format]
-        if config_dir is not None:
-            argv += ["--config", str(config_dir)]
-        if es:
-            argv += ["--es", es]
-        return argv + ["crawl", "--outlet", outlet.key, "--stats-json", str(stats_path)]
+        return raqib_argv("crawl", "--outlet", outlet.key, "--stats-json", str(stats_path),
+                          config_dir=config_dir, es=es, log_format=log_format)
 
     return command
 
@@ -582,8 +578,9 @@ def service_alive(data: dict[str, Any]) -> bool:
     if not pid or svc.get("host") != socket.gethostname():
         return False
     try:
-        os.kill(int(pid), 0)
-    except (OSError, ValueError):
+        if not pid_alive(int(pid)):
+            return False
+    except ValueError:
         return False
     return time.time() - float(svc.get("heartbeat") or 0) < 60
 

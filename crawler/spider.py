@@ -41,10 +41,11 @@ from crawler.discovery.planner import Fetch, Planner, Window, choose_window
 from crawler.discovery.sections import next_pages, page_links
 from crawler.discovery.sitemaps import INDEX, parse_sitemap
 from crawler.guard import is_storage_fault, stop_crawl
-from crawler.items import FetchedPage
+from crawler.items import FetchedPage, RequestInfo, request_info
 from crawler.errors import RETRYABLE, classify_failure
 from crawler.middlewares import RobotsMiddleware, RobotsUnreachable
 from pipelines.outlets import Outlet
+from pipelines.settings import DEFAULT_ALIAS
 from crawler.state import DISALLOWED, FAILED, GONE, INDEXED, REJECTED, CrawlState, SourceRecord
 from crawler.stats import OutletStats
 from pipelines.urls import host_of, safe_url
@@ -68,7 +69,7 @@ class CrawlContext:
     settings: Any                     # pipelines.settings.Settings
     state: CrawlState
     client: Any = None                # elasticsearch.Elasticsearch (None: nothing is written)
-    alias: str = "raqib-articles"
+    alias: str = DEFAULT_ALIAS
     config_dir: Path | None = None
     backfill: bool = False
     max_pages: int | None = None
@@ -147,9 +148,10 @@ class OutletSpider(scrapy.Spider):
     # --- requests ------------------------------------------------------------------------
     def _request(self, outlet: Outlet, url: str, kind: str, callback, *, channel: str | None = None,
                  priority: int = SOURCE_PRIORITY, validators: Any = None, **info: Any) -> Request:
-        meta: dict[str, Any] = {"raqib": {"outlet": outlet.key, "kind": kind, "channel": channel, **info}}
+        raqib = RequestInfo(outlet=outlet.key, kind=kind, channel=channel, **info)
+        meta: dict[str, Any] = {"raqib": raqib}
         if self.ctx.fleet is not None and self.ctx.fleet.job:
-            meta["raqib"]["job"] = self.ctx.fleet.job      # crawler/frontier.py counts the job's articles
+            raqib["job"] = self.ctx.fleet.job      # crawler/frontier.py counts the job's articles
         if kind == "sitemap":
             meta["download_maxsize"] = self.crawler.settings.getint("RAQIB_SITEMAP_MAXSIZE")
         if self.proxy:
@@ -465,7 +467,7 @@ class OutletSpider(scrapy.Spider):
             stop_crawl(self.crawler, failure.value)
             return None
         request = failure.request
-        info = request.meta.get("raqib") or {}
+        info = request_info(request)
         outlet = self.outlets.get(info.get("outlet"))
         if outlet is None:
             return

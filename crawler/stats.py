@@ -16,16 +16,68 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from scrapy import signals
 
-from crawler.errors import ERROR_KINDS
+from crawler.errors import ERROR_KINDS, NOT_IN_TOTAL
 from crawler.health import Health, describe
+from crawler.items import request_info
 
 PREFIX = "raqib"
 CHANNELS = ("feed", "sitemap", "section", "idwalk")
 KINDS = ("robots", "feed", "sitemap", "section", "article")
+
+
+class OutletReport(TypedDict, total=False):
+    """One outlet's part of the crawl report (`build_report`; `health` is added by the crawl)."""
+    discovered: dict[str, int]        # per channel (feed, sitemap, section, idwalk), total, new
+    requests: dict[str, int]          # per kind (robots, feed, sitemap, section, article)
+    fetched: dict[str, int]
+    not_modified: dict[str, int]
+    scheduled: dict[str, int]         # per reason (new, pending, retry, changed, refetch)
+    skipped: dict[str, int]
+    deferred: int
+    extracted: int
+    indexed: dict[str, int]           # new, updated, unchanged
+    would_index: int                  # dry runs
+    duplicates: int
+    errors: dict[str, int]            # per ErrorKind (crawler/errors.py), only those that occurred
+    bytes: int
+    duration_s: float
+    blocked: str | None
+    status: str                       # ok, ok with errors, failed, blocked
+    health: dict[str, Any]            # crawler.health.Health.to_dict() (not in dry runs)
+
+
+class CrawlTotals(TypedDict):
+    requests: int
+    articles_fetched: int
+    indexed_new: int
+    indexed_updated: int
+    errors: int
+    bytes: int
+    pages_per_s: float
+
+
+class CrawlReport(TypedDict, total=False):
+    """What `raqib crawl --stats-json` writes and `raqib run` reads back: `build_report`'s
+    keys, and those crawler/crawl.py adds after the crawl (alerts, index, dead_letters,
+    crawl_id, metrics; dry_run and articles in a dry run; error when it stopped)."""
+    started_at: str
+    finished_at: str
+    duration_s: float
+    finish_reason: str | None
+    outlets: dict[str, OutletReport]
+    totals: CrawlTotals
+    alerts: dict[str, int]
+    index: dict[str, Any]             # crawler.item_pipelines.index_report
+    dead_letters: dict[str, Any]
+    crawl_id: str
+    metrics: dict[str, Any]           # crawler.crawls.write
+    error: str
+    dry_run: bool
+    articles: list[dict[str, Any]]
 
 
 class OutletStats:
@@ -67,13 +119,13 @@ class StatsExtension:
         return cls(crawler)
 
     def request_scheduled(self, request, spider=None) -> None:
-        info = request.meta.get("raqib")
+        info = request_info(request)
         if info:
             self.ostats.inc(info["outlet"], f"requests/{info['kind']}")
             self.ostats.seen(info["outlet"])
 
     def response_received(self, response, request, spider=None) -> None:
-        info = request.meta.get("raqib")
+        info = request_info(request)
         if not info:
             return
         outlet = info["outlet"]
@@ -100,9 +152,9 @@ def _tree(flat: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_report(stats: dict[str, Any], outlets: Iterable[str], *, started_at: float, finished_at: float,
-                 finish_reason: str | None = None, outlet_status: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+                 finish_reason: str | None = None, outlet_status: dict[str, dict[str, Any]] | None = None) -> CrawlReport:
     """The report of one crawl, from the stats collector's flat dict."""
-    per: dict[str, dict[str, Any]] = {}
+    per: dict[str, OutletReport] = {}
     for outlet in outlets:
         prefix = f"{PREFIX}/{outlet}/"
         flat = {k[len(prefix):]: v for k, v in stats.items() if k.startswith(prefix)}
@@ -112,7 +164,7 @@ def build_report(stats: dict[str, Any], outlets: Iterable[str], *, started_at: f
         discovered["new"] = int(t.get("discovered", {}).get("new", 0))
         indexed = {k: int(t.get("indexed", {}).get(k, 0)) for k in ("new", "updated", "unchanged")}
         first, last = flat.get("first_at"), flat.get("last_at")
-        entry = {
+        entry: OutletReport = {
             "discovered": discovered,
             "requests": {k: int(v) for k, v in sorted(t.get("requests", {}).items())},
             "fetched": {k: int(v) for k, v in sorted(t.get("fetched", {}).items())},
@@ -132,13 +184,14 @@ def build_report(stats: dict[str, Any], outlets: Iterable[str], *, started_at: f
         entry["blocked"] = status.get("blocked")
         entry["status"] = _status(entry, status)
         per[outlet] = entry
-    totals: dict[str, Any] = {
+    totals: CrawlTotals = {
         "requests": sum(sum(o["requests"].values()) for o in per.values()),
         "articles_fetched": sum(o["fetched"].get("article", 0) for o in per.values()),
         "indexed_new": sum(o["indexed"]["new"] for o in per.values()),
         "indexed_updated": sum(o["indexed"]["updated"] for o in per.values()),
         "errors": sum(sum(o["errors"].values()) for o in per.values()),
         "bytes": sum(o["bytes"] for o in per.values()),
+        "pages_per_s": 0.0,
     }
     duration = max(finished_at - started_at, 1e-9)
     totals["pages_per_s"] = round(sum(sum(o["fetched"].values()) + sum(o["not_modified"].values()) for o in per.values()) / duration, 2)
@@ -149,15 +202,12 @@ def build_report(stats: dict[str, Any], outlets: Iterable[str], *, started_at: f
     }
 
 
-# Refusals by the outlet's own robots.txt are its wish, not a failure of the crawl.
-_NOT_FAILURES = {"robots"}
-
-
-def _status(entry: dict[str, Any], status: dict[str, Any]) -> str:
+def _status(entry: OutletReport, status: dict[str, Any]) -> str:
     if status.get("blocked"):
         return "blocked"
     fetched = sum(entry["fetched"].values()) + sum(entry["not_modified"].values())
-    failures = {k: v for k, v in entry["errors"].items() if k not in _NOT_FAILURES}
+    # a refusal by the outlet's own robots.txt is its wish, not a failure (crawler/errors.POLICY)
+    failures = {k: v for k, v in entry["errors"].items() if k not in NOT_IN_TOTAL}
     if fetched == 0 and entry["errors"]:
         return "failed"
     if failures:

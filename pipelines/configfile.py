@@ -6,6 +6,7 @@ the key path and what was expected.
 """
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -243,7 +244,5 @@ def type_name(value: Any) -> str:
 
 
 def _close_match(key: str, allowed: tuple[str, ...]) -> str | None:
-    import difflib
-
     found = difflib.get_close_matches(key, allowed, n=1, cutoff=0.75)
     return found[0] if found else None

@@ -21,6 +21,7 @@ template default) and is rejected with a reason rather than stored.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone, tzinfo
 from email.utils import parsedate_to_datetime
 from typing import NamedTuple
@@ -92,7 +93,7 @@ _WEEKDAYS = [fold(w) for w in (
 )]
 
 
-def _alternation(names) -> str:
+def _alternation(names: Iterable[str]) -> str:
     # Longest first so that «كانون الثاني» is not read as a shorter name.
     return "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True))
 
@@ -235,7 +236,7 @@ def _parse_iso(text: str, local: tzinfo) -> ParsedDate | None:
     return ParsedDate(utc, "iso", given, has_time) if utc else None
 
 
-def _from_match(match: re.Match, local: tzinfo, convention: str) -> ParsedDate | None:
+def _from_match(match: re.Match[str], local: tzinfo, convention: str) -> ParsedDate | None:
     groups = match.groupdict()
     year = int(groups["year"])
     if groups.get("month"):

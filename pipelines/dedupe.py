@@ -39,9 +39,12 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines import normalize
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
 
 SHINGLE = 3
 BANDS = 21
@@ -208,7 +211,7 @@ class RecentIndex:
 def _candidates_search(fp: Fingerprint, exclude: str, size: int) -> dict[str, Any]:
     """The search for stored articles that share the exact fingerprint or a MinHash band
     with `fp`, oldest first (the original of a story is the first one indexed)."""
-    should: list[dict] = [{"term": {"content_hash": fp.content_hash}}]
+    should: list[dict[str, Any]] = [{"term": {"content_hash": fp.content_hash}}]
     if fp.signature is not None:
         should.append({"terms": {"minhash_bands": fp.bands}})
     return {
@@ -223,13 +226,13 @@ def _hits(resp: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [(h["_id"], h.get("_source") or {}) for h in resp["hits"]["hits"]]
 
 
-def cluster_candidates(client, alias: str, fp: Fingerprint, *, exclude: str, size: int = 50) -> list[tuple[str, dict[str, Any]]]:
+def cluster_candidates(client: Elasticsearch, alias: str, fp: Fingerprint, *, exclude: str, size: int = 50) -> list[tuple[str, dict[str, Any]]]:
     """Stored articles that share the exact fingerprint or a MinHash band with `fp`, oldest
     first (the original of a story is the first one indexed)."""
     return _hits(client.search(index=alias, body=_candidates_search(fp, exclude, size)).body)
 
 
-def cluster_candidates_many(client, alias: str, lookups: list[tuple[Fingerprint, str]], *,
+def cluster_candidates_many(client: Elasticsearch, alias: str, lookups: list[tuple[Fingerprint, str]], *,
                             size: int = 50) -> list[list[tuple[str, dict[str, Any]]]]:
     """`cluster_candidates` for several (fingerprint, exclude) at once, in one _msearch: the
     crawl asks for every article, and one request per article cost the node about three

@@ -5,13 +5,77 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypedDict
 
 from pipelines import language, normalize, tagging
 from pipelines.index import now_iso
 
 Tagger = Callable[[str, str, str | None], dict[str, Any]]
+
+
+class ArticleDoc(TypedDict, total=False):
+    """The document stored for an article: exactly the fields of pipelines/mapping.json
+    (`check_mapping` holds the two together at start-up; a test does too). Dates are ISO
+    8601 strings; `topic_scores`, `matches` and `entities` are objects with one key per topic
+    or entity kind."""
+    url: str                    # the public URL (what a reader opens)
+    canonical_url: str          # the identity: the document id is its hash
+    fetched_url: str
+    outlet: str
+    outlet_name: str
+    title: str
+    title_norm: str             # normalised for search (pipelines/normalize.py)
+    text: str
+    text_norm: str
+    summary: str
+    author: str
+    keywords: list[str]
+    section: str
+    country: str
+    published_at: str
+    modified_at: str
+    crawled_at: str
+    indexed_at: str
+    first_seen_at: str
+    first_indexed_at: str
+    lang: str
+    lang_prob: float
+    declared_lang: str
+    topics: list[str]
+    topic_scores: dict[str, float]
+    matches: dict[str, Any]
+    matched_terms: list[str]
+    entities: dict[str, Any]
+    locations: list[Any]
+    seed: bool
+    discovered_via: str         # feed, sitemap, section, idwalk
+    content_hash: str
+    simhash: str
+    minhash: str
+    minhash_bands: list[str]
+    duplicate_of: str
+    extraction_method: str
+    date_source: str
+    word_count: int
+    version: int
+
+
+ARTICLE_DOC_FIELDS: frozenset[str] = frozenset(ArticleDoc.__annotations__)
+
+
+def check_mapping(properties: Mapping[str, Any]) -> None:
+    """Fail at start-up, naming the fields, when the index mapping and ArticleDoc disagree:
+    a field only in the mapping is never written; one only in ArticleDoc would be cut from
+    every document before indexing."""
+    only_mapping = sorted(set(properties) - ARTICLE_DOC_FIELDS)
+    only_type = sorted(ARTICLE_DOC_FIELDS - set(properties))
+    if only_mapping or only_type:
+        raise RuntimeError(
+            "pipelines/mapping.json and pipelines/document.ArticleDoc disagree"
+            + (f"; only in the mapping: {', '.join(only_mapping)}" if only_mapping else "")
+            + (f"; only in ArticleDoc: {', '.join(only_type)}" if only_type else "")
+            + ". Add the field to both (and bump raqib_mapping_version in the mapping).")
 
 
 def doc_id_for(canonical_url: str) -> str:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import re
-import zlib
 from datetime import datetime
 from typing import Any, Mapping
 from urllib.parse import urljoin
@@ -35,6 +34,7 @@ from lxml.etree import ParserError
 
 from pipelines.blocks import find_block_marker
 from pipelines import dates, normalize
+from pipelines.compression import InflateError, inflate
 from pipelines.encoding import decode_html
 from pipelines.safetext import clean_value
 from pipelines.structured import (Metadata, amp_link, canonical_link, element_text, embedded_json, html_lang,
@@ -248,10 +248,10 @@ def _decode_body(body: bytes | str, url: str, content_type: str | None, warnings
                                    f"{MAX_BODY_BYTES // 2**20} MB an article page can be", "too_large")
     if body[:2] == b"\x1f\x8b":     # gzip the server did not declare as Content-Encoding
         try:
-            body = gunzip_page(body)
-        except (OSError, EOFError, zlib.error, ValueError) as exc:
+            body = inflate(body, MAX_BODY_BYTES)
+        except InflateError as exc:
             raise ExtractionError(url, f"the body is gzip data that cannot be decompressed ({exc})",
-                                  "too_large" if "MB once decompressed" in str(exc) else "unparseable") from None
+                                  "too_large" if exc.too_large else "unparseable") from None
         warnings.append("the body was gzip-compressed without Content-Encoding; decompressed")
     mime = (content_type or "").split(";")[0].strip().lower()
     kind = _binary_kind(body)
@@ -266,14 +266,6 @@ def _decode_body(body: bytes | str, url: str, content_type: str | None, warnings
         raise ExtractionError(url, "not an HTML page: no markup in the body"
                                    + (f" (Content-Type {mime})" if mime else ""), "not_html")
     return decoded.text, decoded.encoding
-
-
-def gunzip_page(body: bytes) -> bytes:
-    """Decompress a gzipped page, refusing more than MAX_BODY_BYTES of output (a gzip bomb)."""
-    out = zlib.decompressobj(31).decompress(body, MAX_BODY_BYTES + 1)
-    if len(out) > MAX_BODY_BYTES:
-        raise ValueError(f"more than {MAX_BODY_BYTES // 2**20} MB once decompressed")
-    return out
 
 
 def _html_like_mime(mime: str) -> bool:
@@ -794,8 +786,8 @@ def read_page_file(path) -> bytes:
     data = path.read_bytes()
     if path.suffix == ".gz" or data[:2] == b"\x1f\x8b":
         try:
-            return gunzip_page(data)
-        except (OSError, EOFError, zlib.error, ValueError) as exc:
+            return inflate(data, MAX_BODY_BYTES)
+        except InflateError as exc:
             raise ExtractionError(str(path), f"cannot decompress the gzip file ({exc})", "unparseable") from None
     return data
 

@@ -19,9 +19,9 @@ from elasticsearch import Elasticsearch
 from elasticsearch import exceptions as es_exc
 
 from pipelines.es import ClusterError, explain
+from pipelines.settings import DEFAULT_ALIAS as DEFAULT_ALIAS  # re-exported: index and search take it as default
 
 MAPPING_FILE = Path(__file__).with_name("mapping.json")
-DEFAULT_ALIAS = "raqib-articles"
 
 
 @lru_cache(maxsize=1)

@@ -12,6 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.configfile import Checker, join, load_toml, resolve, parse_duration
+from pipelines.paths import state_dir as default_state_dir
+
+# The alias the articles are written to and searched through when `[elasticsearch] alias` is
+# not set: the one place the name is spelled (index, search, Kibana's data view, the spider).
+DEFAULT_ALIAS = "raqib-articles"
+DEFAULT_CRAWLS_INDEX = "raqib-crawls"      # `[elasticsearch] crawls_index`: the crawl metrics (crawler/crawls.py)
 
 _str, _int, _float, _bool, _list, _dur = "str", "int", "float", "bool", "list", "duration"
 
@@ -41,8 +47,8 @@ SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
     },
     "elasticsearch": {
         "url": (_list, ["http://127.0.0.1:9200"]),
-        "alias": (_str, "raqib-articles"),
-        "crawls_index": (_str, "raqib-crawls"),
+        "alias": (_str, DEFAULT_ALIAS),
+        "crawls_index": (_str, DEFAULT_CRAWLS_INDEX),
         "request_timeout": (_float, 30.0),
         "bulk_size": (_int, 200),
         "replicas": (_int, -1),                   # -1: 0 on a single node, 1 when the cluster has more
@@ -111,7 +117,6 @@ class Settings:
     def state_dir(self) -> Path:
         """Where crawl state, the spool and the alert ledger live: `[state] dir` (or
         $RAQIB_STATE_DIR, folded in above), else the per-user default."""
-        from pipelines.paths import state_dir as default_state_dir
 
         configured = self.values["state"]["dir"]
         return Path(configured).expanduser() if configured else default_state_dir()

@@ -123,7 +123,7 @@ def secure_cluster():
 def redis_server():
     """A real redis-server for the session (tests/redisserver.py); never skipped: a machine
     without it fails these tests with the command that installs it."""
-    from redisserver import RedisServer, RedisServerMissing
+    from tests.support.redisserver import RedisServer, RedisServerMissing
 
     try:
         server = RedisServer()
@@ -148,7 +148,7 @@ def redis_url(redis_server):
 def mirror_config(tmp_path, es_url, alias):
     """Makes a config directory for crawling a Mirror into this test's alias (each call its own
     directory; the state directory is shared, as successive crawls of one outlet share it)."""
-    from crawlrun import write_config
+    from tests.support.crawlrun import write_config
 
     def make(mirror, *, include_new_site: bool = False, **crawl_settings):
         config = write_config(tmp_path / f"config-{uuid.uuid4().hex[:6]}", es_url=es_url, alias=alias,

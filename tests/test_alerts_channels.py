@@ -5,12 +5,12 @@ import json
 import os
 
 import pytest
-from alert_receivers import HttpReceiver, SmtpReceiver, free_port
 
 from pipelines.alerts import render
 from pipelines.alerts.channels import DeliveryError, build
 from pipelines.alerts.rules import parse_rules
 from pipelines.settings import parse_settings
+from tests.support.alert_receivers import HttpReceiver, SmtpReceiver, free_port
 
 HOSTILE = {
     "id": "x1", "url": "https://www.almayadeen.net/news/politics/a?b=1&c=2",

@@ -2,8 +2,7 @@
 import json
 import textwrap
 
-from alert_receivers import HttpReceiver
-from test_alerts_delivery import article, index
+from tests.support.alert_receivers import HttpReceiver, article, index
 
 
 def rules(config_dir, hook_url):

@@ -11,29 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
-from alert_receivers import HttpReceiver
 
 from pipelines import document
 from pipelines.alerts import deliver_pending, evaluate_pending, on_indexed
 from pipelines.alerts.ledger import Ledger
-from pipelines.index import bulk_index, ensure_index
+from pipelines.index import ensure_index
+from tests.support.alert_receivers import HttpReceiver, article, index
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def article(n: int, *, topics=("isis", "us_presence"), outlet="almayadeen", lang="ar", title=None, text=None):
-    url = f"https://www.almayadeen.net/news/politics/article-{n}"
-    return document.doc_id_for(url), document.enrich({
-        "url": url, "canonical_url": url, "outlet": outlet, "outlet_name": "الميادين نت", "lang": lang,
-        "title": title or f"هجوم لداعش على قاعدة أمريكية رقم {n}",
-        "text": text or f"تفاصيل الهجوم رقم {n} في ريف دير الزور الشرقي قرب قاعدة التنف",
-        "published_at": "2024-04-30T00:58:00+03:00", "topics": list(topics),
-    })
-
-
-def index(es, alias, docs):
-    ensure_index(es, alias)
-    return bulk_index(es, docs, alias)
 
 
 def write_rules(config_dir: Path, rules: str, **alerts_settings):

@@ -49,7 +49,6 @@ LOCAL_IMPORT_DEBT: set[tuple[str, str]] = {
     ('crawler/esnode.py', 'base64'),
     ('crawler/esnode.py', 'random'),
     ('crawler/esnode.py', 'ssl'),
-    ('crawler/frontier.py', 'crawler.items'),
     ('crawler/frontier.py', 'twisted.internet'),
     ('crawler/item_pipelines.py', 'pipelines.alerts'),
     ('crawler/item_pipelines.py', 'pipelines.deadletters'),
@@ -70,14 +69,12 @@ LOCAL_IMPORT_DEBT: set[tuple[str, str]] = {
     ('crawler/service.py', 'pipelines.es'),
     ('pipelines/alerts/rules.py', 'pipelines.search'),
     ('pipelines/alerts/rules.py', 'urllib.parse'),
-    ('pipelines/configfile.py', 'difflib'),
     ('pipelines/encoding.py', 'charset_normalizer'),
     ('pipelines/extract.py', 'htmldate'),
     ('pipelines/extract.py', 'pathlib'),
     ('pipelines/extract.py', 'trafilatura'),
     ('pipelines/extract.py', 'trafilatura.utils'),
     ('pipelines/search.py', 'pipelines.tagging'),
-    ('pipelines/settings.py', 'pipelines.paths'),
     ('pipelines/structured.py', 'lxml.cssselect'),
     ('pipelines/tagging.py', 're'),
 }
@@ -132,6 +129,24 @@ def test_no_import_cycles():
     assert new == [], "modules that import each other (move the shared part down a layer):\n" + "\n".join(
         " <-> ".join(c) for c in new)
     assert gone == [], f"these cycles are gone: delete them from KNOWN_CYCLES: {gone}"
+
+
+def test_no_test_imports_another_test_module():
+    """Shared helpers live in tests/support/ (bench/ uses them too); a test module is never a
+    library for another one."""
+    tests = ROOT / "tests"
+    stems = {p.stem for p in tests.glob("*.py")}
+    bad = []
+    for path in [*tests.glob("*.py"), *(ROOT / "bench").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            for name in names:
+                parts = name.split(".")
+                if (parts[0] in stems and parts[0] != "conftest") or \
+                        (parts[0] == "tests" and len(parts) > 1 and parts[1] != "support"):
+                    bad.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {name}")
+    assert bad == [], "move what is shared into tests/support/:\n" + "\n".join(bad)
 
 
 def test_function_local_imports_have_a_reason():

@@ -24,11 +24,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from crashkit import HoldingProxy, HoldingReceiver, alert_rule, alive
-from crawlrun import ROOT, crawl, write_config
-from localsite import Site, article_html, listing_html, recent
-from test_crawl import AR, outlet_yaml
-from test_durability import by_url_and_id
+
+from pipelines.process import pid_alive as alive
+from tests.support.crashkit import HoldingProxy, HoldingReceiver, alert_rule
+from tests.support.crawlrun import AR, ROOT, by_url_and_id, crawl, outlet_yaml, write_config
+from tests.support.localsite import Site, article_html, listing_html, recent
 
 
 def _site(site: Site, n: int, start: int = 1) -> list[str]:

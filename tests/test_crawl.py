@@ -5,31 +5,12 @@ its request log, what it stored from the index.
 """
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import pytest
-from crawlrun import crawl, write_config
-from localsite import Site, article_html, corpus, listing_html, recent, rss, sitemap_index, urlset
 
-SPA = ("snn-alweeam-2015-07-31-1668", "snn-alyaum-2015-07-31-1817", "snn-3alyoum-2015-07-31-0241")
-AR = [a for a in corpus() if a["lang"] == "ar" and a["id"] not in SPA]
-
-
-def outlet_yaml(key: str, site: Site, **extra) -> str:
-    lines = [f"  {key}:", f"    name: {key.title()}", f"    home: {site.url('/')}", "    language: ar",
-             f"    domains: [{site.host}]",
-             f"    article_pattern: '^http://{re.escape(site.host)}:{site.port}/(amp/)?news/\\d+/?$'"]
-    for k, v in extra.items():
-        lines.append(f"    {k}: {v}")
-    return "\n".join(lines) + "\n"
-
-
-def docs(es, alias, **term):
-    es.indices.refresh(index=alias)
-    query = {"term": term} if term else {"match_all": {}}
-    hits = es.search(index=alias, query=query, size=200).body["hits"]["hits"]
-    return {h["_source"]["url"]: h["_source"] for h in hits}
+from tests.support.crawlrun import AR, SPA, crawl, docs, outlet_yaml, write_config
+from tests.support.localsite import Site, article_html, corpus, listing_html, recent, rss, sitemap_index, urlset
 
 
 @pytest.fixture

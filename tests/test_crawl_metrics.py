@@ -8,14 +8,12 @@ from __future__ import annotations
 import json
 import time
 
-from crawlrun import crawl, write_config
-from localsite import Site
-from test_crawl import outlet_yaml
-from test_crawl_recovery import FlakyProxy, _site_with_articles
-
 from crawler import crawls, kibana
 from crawler.mirror import Mirror
 from crawler.state import SqliteState
+from tests.support.crashkit import FlakyProxy
+from tests.support.crawlrun import crawl, outlet_yaml, site_with_articles, write_config
+from tests.support.localsite import Site
 
 
 def crawl_docs(es, index: str) -> list[dict]:
@@ -134,7 +132,7 @@ def test_metrics_the_cluster_cannot_take_are_spooled_and_written_by_the_next_cra
     proxy = FlakyProxy(es_url, break_on="-crawls")   # the node goes away when the metrics are written
     try:
         with Site() as site:
-            _site_with_articles(site, 3)
+            site_with_articles(site, 3)
             yaml = "outlets:\n" + outlet_yaml("local", site)
             config = write_config(tmp_path / "c", es_url=proxy.url, alias=alias, state_dir=tmp_path / "s",
                                   outlets_yaml=yaml, timeout=3.0)

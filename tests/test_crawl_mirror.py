@@ -7,10 +7,9 @@ import re
 from collections import Counter
 from datetime import datetime
 
-from crawlrun import crawl
-
 from crawler.mirror import Mirror
 from pipelines.urls import canonicalize
+from tests.support.crawlrun import crawl
 
 CRAWLED_CHANNELS = ("home", "feed", "sitemap", "section")
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")

@@ -10,49 +10,16 @@ import threading
 import time
 
 import pytest
-from crashkit import EsProxy
-from crawlrun import ROOT, crawl, write_config
-from localsite import Site, article_html, listing_html, recent
-from test_crawl import AR, docs, outlet_yaml
-from test_durability import by_url_and_id
-
-
-class FlakyProxy(EsProxy):
-    """A real HTTP proxy in front of the Elasticsearch node. Armed, it goes down at the first
-    request whose path contains `break_on`: from then on every connection is closed
-    unanswered, as when a node dies. (A proxy, because the shared test node must not be
-    stopped: the only way to take the cluster away from one crawl and not from the others.)"""
-    timeout = 30
-
-    def __init__(self, target: str, break_on: str = "/_bulk"):
-        self.break_on = break_on
-        self.down = False
-        self.armed = False
-        super().__init__(target)
-
-    def handle(self, handler) -> None:
-        if self.armed and self.break_on in handler.path:
-            self.down = True
-        if self.down:
-            self.hang_up(handler)
-            return
-        super().handle(handler)
-
-
-def _site_with_articles(site: Site, n: int) -> list[str]:
-    paths = [f"/news/{i}" for i in range(1, n + 1)]
-    for i, path in enumerate(paths):
-        row = AR[i % len(AR)]
-        site.add(path, article_html(f"{row['title']} ({i})", row["text"], published=recent(1).isoformat()))
-    site.add("/", listing_html([site.url(p) for p in paths]))
-    return paths
+from tests.support.crashkit import FlakyProxy
+from tests.support.crawlrun import ROOT, by_url_and_id, crawl, docs, outlet_yaml, site_with_articles, write_config
+from tests.support.localsite import Site
 
 
 def test_a_cluster_outage_during_the_crawl_loses_nothing(tmp_path, es_url, es, alias):
     proxy = FlakyProxy(es_url)
     try:
         with Site() as site:
-            paths = _site_with_articles(site, 6)
+            paths = site_with_articles(site, 6)
             config = write_config(tmp_path / "c", es_url=proxy.url, alias=alias, state_dir=tmp_path / "s",
                                   outlets_yaml="outlets:\n" + outlet_yaml("local", site))
             proxy.armed = True
@@ -80,7 +47,7 @@ def test_a_cluster_outage_during_the_crawl_loses_nothing(tmp_path, es_url, es, a
 def test_a_crawl_killed_half_way_is_finished_by_the_next(tmp_path, es_url, es, alias):
     release = threading.Event()
     with Site() as site:
-        paths = _site_with_articles(site, 8)
+        paths = site_with_articles(site, 8)
         slow = paths[4:]
         site.hang(slow, release)
         config = write_config(tmp_path / "c", es_url=es_url, alias=alias, state_dir=tmp_path / "s",

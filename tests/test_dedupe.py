@@ -102,8 +102,8 @@ def test_a_crawl_marks_copies_that_arrive_together(tmp_path, es_url, es, alias):
     """Three copies of one dispatch fetched in one crawl, side by side: each is known to the
     others as soon as it is fingerprinted, before the cluster is asked about it, so exactly
     one is the original and the other two point to it."""
-    from crawlrun import crawl, write_config
-    from localsite import Site, article_html, listing_html, recent
+    from tests.support.crawlrun import crawl, write_config
+    from tests.support.localsite import Site, article_html, listing_html, recent
 
     rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
     spa = [r for r in rows if r["id"] in SPA]

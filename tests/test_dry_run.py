@@ -10,12 +10,10 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote
 
-from crawlrun import crawl, write_config
-from localsite import Site, article_html, corpus, listing_html, recent
-from test_crawl import SPA, docs, outlet_yaml
-
 from crawler.mirror import Mirror
 from pipelines.urls import canonicalize
+from tests.support.crawlrun import SPA, crawl, docs, outlet_yaml, write_config
+from tests.support.localsite import Site, article_html, corpus, listing_html, recent
 
 FIELDS = {"outlet", "url", "title", "published_at", "date_source", "lang", "topics", "duplicate_of", "author",
           "text_chars", "discovered_via", "why", "id"}

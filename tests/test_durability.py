@@ -14,9 +14,9 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from crawlrun import ROOT, crawl, write_config
-from localsite import Site, article_html, listing_html, recent
-from test_crawl import AR, docs, outlet_yaml
+
+from tests.support.crawlrun import AR, ROOT, by_url_and_id, crawl, docs, outlet_yaml, write_config
+from tests.support.localsite import Site, article_html, listing_html, recent
 
 
 def raqib(config: Path, *args: str, limit_file_size: int | None = None, timeout: float = 180.0):
@@ -31,19 +31,6 @@ def raqib(config: Path, *args: str, limit_file_size: int | None = None, timeout:
     return subprocess.run([sys.executable, "-m", "crawler.cli", "--config", str(config), *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout,
                           preexec_fn=cap if limit_file_size else None)
-
-
-def by_url_and_id(es, alias) -> tuple[dict[str, int], dict[str, int]]:
-    """How many stored documents each canonical URL and each document id has, over every
-    index behind the alias (a copy in an older index would be a duplicate too)."""
-    es.indices.refresh(index=alias)
-    hits = es.search(index=alias, query={"match_all": {}}, size=1000, source=["canonical_url"]).body["hits"]["hits"]
-    urls: dict[str, int] = {}
-    ids: dict[str, int] = {}
-    for h in hits:
-        urls[h["_source"]["canonical_url"]] = urls.get(h["_source"]["canonical_url"], 0) + 1
-        ids[h["_id"]] = ids.get(h["_id"], 0) + 1
-    return urls, ids
 
 
 def _site(site: Site, rows: list[dict], start: int = 1) -> list[str]:
@@ -325,7 +312,7 @@ def test_a_bulk_too_large_for_the_cluster_is_split_and_a_document_too_large_is_a
     """A web server before the cluster refuses bodies over 100 kB (413), as nginx does by
     default with a small client_max_body_size: batches are halved until they pass, and the one
     article too large to pass alone is set aside, not retried forever."""
-    from crashkit import HoldingProxy
+    from tests.support.crashkit import HoldingProxy
 
     proxy = HoldingProxy(es_url, max_body=100_000)
     try:
@@ -432,7 +419,7 @@ def test_a_redis_out_of_memory_stops_the_crawl_with_a_clear_error_and_loses_noth
     (its `maxmemory` reached, with the `noeviction` policy a store of record needs), the crawl
     stops with one line that names Redis and the fix, and once Redis has room the next crawl
     indexes every article once."""
-    from redisserver import RedisServer
+    from tests.support.redisserver import RedisServer
 
     redis = RedisServer()
     client = redis.client()

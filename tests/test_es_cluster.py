@@ -13,7 +13,6 @@ import time
 import uuid
 
 import pytest
-from crawlrun import ROOT, write_config
 
 from crawler.esnode import Node, free_port
 from crawler.mirror import Mirror
@@ -21,6 +20,7 @@ from pipelines.es import connect
 from pipelines.index import ensure_index
 from pipelines.paths import cache_dir
 from pipelines.urls import canonicalize
+from tests.support.crawlrun import ROOT, write_config
 
 pytestmark = pytest.mark.slow
 CHANNELS = ("home", "feed", "sitemap", "section")

@@ -15,11 +15,11 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from crashkit import EsProxy
-from crawlrun import ROOT, crawl, write_config
 
 from crawler.mirror import Mirror
 from pipelines.urls import canonicalize
+from tests.support.crashkit import EsProxy
+from tests.support.crawlrun import ROOT, crawl, write_config
 
 pytestmark = pytest.mark.slow
 CHANNELS = ("home", "feed", "sitemap", "section")
@@ -204,8 +204,8 @@ def test_a_slow_hosts_queue_does_not_hold_up_another_host(tmp_path, es_url, es, 
     """The frontier keeps a queue per host: a host that asks for a pause between requests
     (Crawl-delay) gets its turns, and the other host's articles, queued after all of its,
     are fetched meanwhile instead of behind them."""
-    from localsite import Site, article_html, listing_html, recent
-    from test_crawl import AR, outlet_yaml
+    from tests.support.crawlrun import AR, outlet_yaml
+    from tests.support.localsite import Site, article_html, listing_html, recent
 
     with Site("127.0.0.2") as slow, Site("127.0.0.3") as fast:
         for site, n in ((slow, 16), (fast, 8)):

@@ -44,7 +44,7 @@ def test_a_redis_that_refuses_writes_from_the_start_is_one_line(raqib, config_di
     """Redis full (maxmemory, noeviction) before anything is fetched: a crawl, a worker and the
     service say so in one line with what to do, and stop (the service at start: it could keep
     nothing), rather than take the full Redis for another holder of the outlet's lock."""
-    from redisserver import RedisServer
+    from tests.support.redisserver import RedisServer
 
     redis = RedisServer(password="hunter3-redis")
     client = redis.client()

@@ -14,10 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
-from alert_receivers import HttpReceiver
-from crashkit import alive
-from crawlrun import ROOT
-from test_service_e2e import _die_with_parent
+
+from pipelines.process import die_with_parent as _die_with_parent
+from pipelines.process import pid_alive as alive
+from tests.support.alert_receivers import HttpReceiver
+from tests.support.crawlrun import ROOT
 
 pytestmark = pytest.mark.slow
 MARKER = "raqibfleetmarker"

@@ -11,13 +11,12 @@ import sys
 import time
 
 import pytest
-from crawlrun import ROOT, crawl, write_config
-from localsite import Site, article_html, listing_html, recent, rss
-from test_crawl import AR, outlet_yaml
 
 from crawler import health
 from crawler.health import backoff_seconds, failure_of
 from crawler.state import SqliteState
+from tests.support.crawlrun import AR, ROOT, crawl, outlet_yaml, write_config
+from tests.support.localsite import Site, article_html, listing_html, recent, rss
 
 CHALLENGE = ("<!DOCTYPE html><html><head><title>Just a moment...</title></head>"
              "<body>Enable JavaScript and cookies to continue</body></html>")

@@ -15,11 +15,10 @@ import subprocess
 import sys
 import time
 
-from alert_receivers import SmtpReceiver
-from crashkit import HoldingReceiver
-from crawlrun import ROOT, crawl, write_config
-from localsite import Site, article_html, listing_html, recent
-from test_crawl import AR, outlet_yaml
+from tests.support.alert_receivers import SmtpReceiver
+from tests.support.crashkit import HoldingReceiver
+from tests.support.crawlrun import AR, ROOT, crawl, outlet_yaml, write_config
+from tests.support.localsite import Site, article_html, listing_html, recent
 
 # What must never reach a terminal or a stored field: C0 controls but tab and newline, DEL,
 # C1 controls (U+009B is a one-character CSI), bidi embeddings, overrides and isolates, and

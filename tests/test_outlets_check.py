@@ -12,7 +12,7 @@ import pytest
 from crawler.outlets_check import ProbeOptions, check_outlet, suggest_pattern, url_shape
 from crawler.probe_http import MAX_REDIRECTS, Fetcher
 from pipelines.outlets import parse_outlets
-from tests.probe_servers import (
+from tests.support.probe_servers import (
     CAPTCHA,
     CHALLENGE,
     FORBIDDEN,
@@ -391,7 +391,7 @@ def test_compressed_bodies_are_read(encoding, pack):
 
 
 def test_an_unverifiable_certificate_is_a_warning_and_the_site_still_read(tmp_path):
-    from tests.probe_servers import self_signed
+    from tests.support.probe_servers import self_signed
 
     with ProbeSite("127.0.0.62", tls=self_signed(tmp_path, "127.0.0.62")) as site:
         news = NewsSite(site)

@@ -11,7 +11,7 @@ import pytest
 
 from crawler.cli import main
 from crawler.mirror import Mirror
-from tests.probe_servers import NewsSite, ProbeSite, outlet_entry, write_config
+from tests.support.probe_servers import NewsSite, ProbeSite, outlet_entry, write_config
 
 
 def run(capsys, config_dir, *args):

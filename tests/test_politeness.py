@@ -7,11 +7,10 @@ import socket
 import time
 
 import pytest
-from crawlrun import crawl, write_config
-from localsite import Site, article_html, listing_html, recent
-from test_crawl import AR, docs, outlet_yaml
 
 from crawler.middlewares import address_allowed, block_reason, retry_after_seconds
+from tests.support.crawlrun import AR, crawl, docs, outlet_yaml, write_config
+from tests.support.localsite import Site, article_html, listing_html, recent
 
 
 def _article(site: Site, path: str, i: int = 0, **kw) -> None:

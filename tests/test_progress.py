@@ -7,9 +7,9 @@ import re
 import time
 
 import pytest
-from crawlrun import crawl, write_config
-from localsite import Site, article_html, listing_html, recent
-from test_crawl import AR, outlet_yaml
+
+from tests.support.crawlrun import AR, crawl, outlet_yaml, write_config
+from tests.support.localsite import Site, article_html, listing_html, recent
 
 LINE = re.compile(r"raqib\.progress: local: (\d+) discovered, (\d+) fetched, (\d+) not modified, (\d+) extracted, "
                   r"(\d+) indexed, (\d+) errors so far \((\d+)s\)")

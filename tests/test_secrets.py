@@ -108,7 +108,7 @@ alerts:
 def receivers(tmp_path_factory):
     """A webhook endpoint (the Slack URL points at it too) and an SMTP server that requires
     STARTTLS and a password: the places raqib's other secrets are used for real."""
-    from alert_receivers import HttpReceiver, SmtpReceiver
+    from tests.support.alert_receivers import HttpReceiver, SmtpReceiver
 
     hook = HttpReceiver().start()
     smtp_password = "smtp-" + secrets.token_hex(10)
@@ -125,9 +125,8 @@ def run_outputs(secure_cluster, receivers, tmp_path_factory):
     and a file, failures of every kind, and every --help. Returns (outputs, files left under
     the run's directory, secret values, receivers). Each output is (label, arguments,
     expected exit code, exit code, stdout, stderr)."""
-    from crawlrun import write_config
-
     from crawler.mirror import Mirror
+    from tests.support.crawlrun import write_config
 
     hook, smtp, smtp_password = receivers
     tmp = tmp_path_factory.mktemp("secrets")

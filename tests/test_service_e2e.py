@@ -11,18 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from alert_receivers import HttpReceiver
+
+from pipelines.process import die_with_parent as _die_with_parent
+from tests.support.alert_receivers import HttpReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = "raqibmarker"
-
-
-def _die_with_parent() -> None:
-    """If pytest itself is killed, the service it started gets SIGTERM instead of running on."""
-    import ctypes
-
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def state(config_dir: Path) -> dict:

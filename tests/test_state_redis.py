@@ -195,7 +195,7 @@ def test_a_redis_that_cannot_be_reached_is_one_clear_error():
 
 
 def test_a_wrong_password_is_named_without_showing_it(tmp_path):
-    from redisserver import RedisServer
+    from tests.support.redisserver import RedisServer
 
     server = RedisServer(password="s3cret-redis-pass")
     try:

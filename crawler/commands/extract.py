@@ -126,13 +126,12 @@ def _read(source: str, url: str | None, content_type: str | None) -> tuple[str, 
     if source == "-":
         data = sys.stdin.buffer.read()
         if data[:2] == b"\x1f\x8b":
-            import zlib
-
-            from pipelines.extract import gunzip_page
+            from pipelines.compression import InflateError, inflate
+            from pipelines.extract import MAX_BODY_BYTES
 
             try:
-                data = gunzip_page(data)
-            except (zlib.error, EOFError, ValueError) as exc:
+                data = inflate(data, MAX_BODY_BYTES)
+            except InflateError as exc:
                 raise PageError(f"cannot decompress the gzip data on stdin ({exc})") from None
         return url or "stdin:", data, ({"Content-Type": content_type} if content_type else {})
     path = Path(source)

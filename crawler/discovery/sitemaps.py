@@ -7,13 +7,13 @@ outlets (Al Mayadeen) write raw Arabic there instead of percent-encoding it.
 """
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 
 from crawler.discovery import DiscoveryError, Link
 from crawler.discovery.dates import parse_date
 from crawler.discovery.feeds import parse_feed
 from crawler.discovery.xmlsafe import child_text, local, looks_like_html, parse_xml
+from pipelines.compression import InflateError, inflate
 from pipelines.urls import safe_url
 
 # The protocol caps a sitemap at 50 MB uncompressed; a gzip bomb stops there.
@@ -30,14 +30,12 @@ class Sitemap:
 
 
 def gunzip(body: bytes, limit: int = MAX_UNCOMPRESSED) -> bytes:
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
-        data = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
+        return inflate(body, limit)
+    except InflateError as exc:
+        if exc.too_large:
+            raise DiscoveryError(f"decompresses to more than {limit // (1024 * 1024)} MB, the sitemap protocol's limit") from None
         raise DiscoveryError(f"is a damaged gzip file ({exc})") from None
-    if len(data) > limit:
-        raise DiscoveryError(f"decompresses to more than {limit // (1024 * 1024)} MB, the sitemap protocol's limit")
-    return data
 
 
 def parse_sitemap(body: bytes, url: str, *, max_bytes: int = MAX_UNCOMPRESSED) -> Sitemap:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.backoff import backoff
+from pipelines.process import pid_alive
 from pipelines.storage import StateWriteError, storage_fault
 
 SCHEMA = """
@@ -95,13 +96,7 @@ def owner_is_dead(owner: str) -> bool:
     pid, _, _ = rest.partition(":")
     if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
         return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:     # alive, but not ours to signal
-        return False
-    return False
+    return not pid_alive(int(pid))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from pipelines import document
+from pipelines.index import bulk_index, ensure_index
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -143,3 +146,19 @@ def make_cert(directory: Path) -> tuple[str, str]:
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                                            serialization.NoEncryption()))
     return str(cert_path), str(key_path)
+
+
+def article(n: int, *, topics=("isis", "us_presence"), outlet="almayadeen", lang="ar", title=None, text=None):
+    url = f"https://www.almayadeen.net/news/politics/article-{n}"
+    return document.doc_id_for(url), document.enrich({
+        "url": url, "canonical_url": url, "outlet": outlet, "outlet_name": "الميادين نت", "lang": lang,
+        "title": title or f"هجوم لداعش على قاعدة أمريكية رقم {n}",
+        "text": text or f"تفاصيل الهجوم رقم {n} في ريف دير الزور الشرقي قرب قاعدة التنف",
+        "published_at": "2024-04-30T00:58:00+03:00", "topics": list(topics),
+    })
+
+
+def index(es, alias, docs):
+    """Index `docs` ((id, document) pairs) as a crawl would, creating the index if needed."""
+    ensure_index(es, alias)
+    return bulk_index(es, docs, alias)

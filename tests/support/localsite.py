@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Self
 
-DATA = Path(__file__).parent / "data" / "crawl" / "articles.jsonl"
+DATA = Path(__file__).resolve().parents[1] / "data" / "crawl" / "articles.jsonl"
 
 
 def corpus() -> list[dict]:

@@ -24,9 +24,10 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import yaml
-from localsite import LoopbackSite
 
-ARTICLES = Path(__file__).parent / "data" / "crawl" / "articles.jsonl"
+from tests.support.localsite import LoopbackSite
+
+ARTICLES = Path(__file__).resolve().parents[1] / "data" / "crawl" / "articles.jsonl"
 
 
 def articles(lang: str | None = "ar") -> list[dict]:

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 from urllib.parse import urlsplit
 
-from localsite import QuietServer
+from tests.support.localsite import QuietServer
 
 
 class EsProxy:
@@ -214,21 +212,29 @@ class HoldingReceiver:
         self.server.server_close()
 
 
-def alive(pid: int | None) -> bool:
-    """Whether process `pid` runs (a zombie, dead but not yet reaped, does not)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"
-    except OSError:
-        return False
-
-
 def alert_rule(url: str, outlet: str = "local") -> str:
     """alerts.yaml with one rule that alerts on every new article of `outlet` through a webhook."""
     return (f"alerts:\n  - name: everything\n    match: {{outlets: [{outlet}]}}\n"
             f"    notify:\n      - {{type: webhook, url: \"{url}\"}}\n")
+
+
+class FlakyProxy(EsProxy):
+    """A real HTTP proxy in front of the Elasticsearch node. Armed, it goes down at the first
+    request whose path contains `break_on`: from then on every connection is closed
+    unanswered, as when a node dies. (A proxy, because the shared test node must not be
+    stopped: the only way to take the cluster away from one crawl and not from the others.)"""
+    timeout = 30
+
+    def __init__(self, target: str, break_on: str = "/_bulk"):
+        self.break_on = break_on
+        self.down = False
+        self.armed = False
+        super().__init__(target)
+
+    def handle(self, handler) -> None:
+        if self.armed and self.break_on in handler.path:
+            self.down = True
+        if self.down:
+            self.hang_up(handler)
+            return
+        super().handle(handler)

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.localsite import Site, article_html, corpus, listing_html, recent
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # Fast but still polite enough for loopback servers: no delay, one retry, short timeouts.
 FAST = {
@@ -67,3 +70,47 @@ def crawl(config_dir: Path, *args: str, timeout: float = 180.0) -> Result:
     )
     stats = json.loads(stats_path.read_text(encoding="utf-8")) if stats_path.exists() else {}
     return Result(proc.returncode, proc.stdout, proc.stderr, stats)
+
+
+SPA = ("snn-alweeam-2015-07-31-1668", "snn-alyaum-2015-07-31-1817", "snn-3alyoum-2015-07-31-0241")
+
+
+AR = [a for a in corpus() if a["lang"] == "ar" and a["id"] not in SPA]
+
+
+def outlet_yaml(key: str, site: Site, **extra) -> str:
+    lines = [f"  {key}:", f"    name: {key.title()}", f"    home: {site.url('/')}", "    language: ar",
+             f"    domains: [{site.host}]",
+             f"    article_pattern: '^http://{re.escape(site.host)}:{site.port}/(amp/)?news/\\d+/?$'"]
+    for k, v in extra.items():
+        lines.append(f"    {k}: {v}")
+    return "\n".join(lines) + "\n"
+
+
+def docs(es, alias, **term):
+    es.indices.refresh(index=alias)
+    query = {"term": term} if term else {"match_all": {}}
+    hits = es.search(index=alias, query=query, size=200).body["hits"]["hits"]
+    return {h["_source"]["url"]: h["_source"] for h in hits}
+
+
+def by_url_and_id(es, alias) -> tuple[dict[str, int], dict[str, int]]:
+    """How many stored documents each canonical URL and each document id has, over every
+    index behind the alias (a copy in an older index would be a duplicate too)."""
+    es.indices.refresh(index=alias)
+    hits = es.search(index=alias, query={"match_all": {}}, size=1000, source=["canonical_url"]).body["hits"]["hits"]
+    urls: dict[str, int] = {}
+    ids: dict[str, int] = {}
+    for h in hits:
+        urls[h["_source"]["canonical_url"]] = urls.get(h["_source"]["canonical_url"], 0) + 1
+        ids[h["_id"]] = ids.get(h["_id"], 0) + 1
+    return urls, ids
+
+
+def site_with_articles(site: Site, n: int) -> list[str]:
+    paths = [f"/news/{i}" for i in range(1, n + 1)]
+    for i, path in enumerate(paths):
+        row = AR[i % len(AR)]
+        site.add(path, article_html(f"{row['title']} ({i})", row["text"], published=recent(1).isoformat()))
+    site.add("/", listing_html([site.url(p) for p in paths]))
+    return paths
