@@ -47,7 +47,7 @@ from crawler.middlewares import Refused, RobotsMiddleware, RobotsUnreachable
 from crawler.outlets import Outlet
 from crawler.state import DISALLOWED, FAILED, GONE, INDEXED, REJECTED, CrawlState, SourceRecord
 from crawler.stats import OutletStats
-from pipelines.urls import canonicalize, host_of, safe_url
+from pipelines.urls import host_of, safe_url
 
 logger = logging.getLogger(__name__)
 

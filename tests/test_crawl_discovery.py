@@ -6,7 +6,6 @@ a real loopback site, the real Elasticsearch node."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import pytest
 
