@@ -10,9 +10,12 @@ Per outlet, a crawl:
 
 Feeds, sitemaps and section pages are fetched with conditional GETs (ETag, Last-Modified),
 and a source whose list of links is unchanged is not read further, because servers do not
-always honour validators. An article URL is fetched only when the frontier
-(`crawler.state.fetch_reason`) says so: never seen, left pending by an earlier crawl,
-failed and worth retrying, or shown with a newer lastmod than when it was fetched.
+always honour validators. Whether an article URL is fetched is decided by the planner
+(crawler/discovery/planner.py: the article patterns on the raw or canonical link, the sitemap
+window, first contact, then the frontier's `crawler.state.fetch_reason`: never seen, left
+pending by an earlier crawl, failed and worth retrying, or shown with a newer lastmod than
+when it was fetched). A page is fetched at the link its source gave, and at its canonical
+spelling when that answers 404.
 
 Fetched article pages leave as `FetchedPage` items for the pipelines; everything else is
 counted per outlet in the stats (crawler/stats.py).
@@ -438,6 +441,8 @@ class OutletSpider(scrapy.Spider):
     def parse_article(self, response):
         outlet, info = self._outlet(response)
         key = info["key"]
+        if info.get("spelling") == "canonical":
+            self._served_at(key, response.request.url)
         if response.status == 304:
             rec = self.state.article(key)
             if rec is not None:
@@ -460,6 +465,14 @@ class OutletSpider(scrapy.Spider):
             fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             lastmod=info.get("lastmod"), reason=info.get("reason") or "new",
         )
+
+    def _served_at(self, key: str, url: str) -> None:
+        """The outlet serves the article at its canonical spelling, not the one its source
+        gave: later fetches (a change, a refetch) go there at once."""
+        rec = self.state.article(key)
+        if rec is not None and rec.url != url:
+            rec.url = url
+            self.state.save_article(rec)
 
     # --- failures -------------------------------------------------------------------------
     def errback(self, failure):

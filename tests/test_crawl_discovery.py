@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 
 import pytest
+
+from crawler.state import SqliteState
 from crawlrun import crawl, write_config
 from localsite import Site, article_html, listing_html, recent, rss, urlset
 from test_crawl import AR, docs
@@ -74,6 +76,14 @@ def test_a_first_crawl_takes_feed_items_with_tracking_parameters_the_month_and_w
     # the feed's items: refused by no pattern, fetched where the site serves them, named without tracking
     assert stats["discovered"]["feed"] == 4 and "not_article_url" not in stats["skipped"]
     assert all("utm_" not in url for url in stored)
+    # ... at the clean address after the given one answered 404, which later fetches go to at once
+    feed_paths = [paths[i] for i in (12, 13, 14, 15)]
+    assert sorted(r.path for r in site.requests("/news/") if r.status == 404) == sorted(p + TRACKING for p in feed_paths)
+    state = SqliteState(config.parent / "s")
+    try:
+        assert all(state.article(site.url(p)).url == site.url(p) for p in feed_paths)
+    finally:
+        state.close()
     # why the rest was not fetched: each URL once, under what finally happened to it
     assert stats["skipped"].get("older_than_window") == len(held)
     assert stats["discovered"]["total"] == len(paths)
