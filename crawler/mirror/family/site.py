@@ -100,13 +100,14 @@ class GeneratedSite:
                 and len([p for p in r["paragraphs"] if self._is_para(p)]) >= 2]
         rng.shuffle(pool)
         count = rng.randint(6, 12)
-        base = rng.randint(1000, 90000)
+        next_id = rng.randint(1000, 90000)
         self.stories: list[Story] = []
         for i, rec in enumerate(pool[:count + 3]):
+            next_id += rng.randint(1, 9)
             paras = [p for p in rec["paragraphs"] if self._is_para(p)]
             age = timedelta(minutes=rng.randint(60, 20 * 24 * 60))
             published = (now - age).replace(second=0, microsecond=0) if i < count else None
-            story = Story(id=base + i * rng.randint(1, 7) + i, title=rec["title"].strip(), paragraphs=paras,
+            story = Story(id=next_id, title=rec["title"].strip(), paragraphs=paras,
                           lang=rec["lang"], author=rec.get("author"), section=rng.randrange(len(SECTIONS)),
                           published=published)
             story.slug = (_arabic_slug(story.title) if t.slug == "arabic" else f"story-{story.id}")
