@@ -118,7 +118,10 @@ class GeneratedSite:
 
     @staticmethod
     def _is_para(p: str) -> bool:
-        return bool(p.strip()) and not p.startswith("## ") and "@@TWEET@@" not in p and len(p) > 40
+        """Body paragraphs: not headings, embeds, or the corpus's own «للمزيد: …» cross-links
+        (a promotion of another article, boilerplate on any site)."""
+        return (bool(p.strip()) and not p.startswith("## ") and "@@TWEET@@" not in p and len(p) > 40
+                and not re.match(r"\s*(للمزيد|اقرأ أيضا|اقرأ أيضاً|read more)\s*[:：]", p, re.I))
 
     def _assign_faults(self, rng: random.Random) -> None:
         live = self.published()
@@ -182,8 +185,6 @@ class GeneratedSite:
             return self.url(s, toggle_slash=True)
         if v == "mixed_case_escapes" and pick == 0:
             return self.url(s, lower_escapes=True)
-        if v == "amp_print_share" and pick == 0:
-            return self.url(s, extra_query="share=facebook")
         return self.url(s)
 
     # --- truth --------------------------------------------------------------------------------
@@ -279,11 +280,19 @@ class GeneratedSite:
         infinite = self.traits.pagination == "infinite"
         chunk = stories[(n - 1) * per:n * per]
         items = "".join(
-            f'<article class="post-item"><h3 class="post-title"><a href="{html.escape(self.link(s, f"{where}-{n}"))}">'
-            f'{html.escape(s.title)}</a></h3><span class="date">{self.short_date(s)}</span>'
+            f'<article class="post-item"><h3 class="post-title"><a href="{html.escape(self.link(s, where))}">'
+            f'{html.escape(s.title)}</a></h3><span class="date">{self.short_date(s)}</span>{self._share(s)}'
             f'<p class="excerpt">{html.escape(s.paragraphs[0][:110])}…</p></article>' for s in chunk)
         nav, head = self._pagination(base_path, base_query, n, pages, infinite)
         return self.layout(title, f'<section class="listing"><h1>{html.escape(title)}</h1>{items}</section>{nav}', head)
+
+    def _share(self, s: Story) -> str:
+        """Share and print links beside a teaser (amp_print_share sites): other spellings of
+        the article's address that answer with a redirect off the site or are disallowed."""
+        if self.traits.variants != "amp_print_share":
+            return ""
+        return (f'<a class="share" href="{self.url(s, extra_query="share=facebook")}">f</a>'
+                f'<a class="print" href="{self.url(s, path_prefix="/print")}">🖶</a>')
 
     def _pagination(self, base_path: str, base_query: str, n: int, pages: int, infinite: bool) -> tuple[str, str]:
         kind = self.traits.pagination
