@@ -192,6 +192,9 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
                           finish_reason=stats.get("finish_reason"),
                           outlet_status={k: {"blocked": v} for k, v in blocked.items()})
     report["alerts"] = dict(ctx.alerts)
+    windows = getattr(spider, "windows", {}) if spider is not None and not worker else {}
+    for key, window in windows.items():
+        report["outlets"][key]["window"] = window.to_dict()
     fatal = stats.get(FATAL_STAT)
     if not dry_run:
         report["index"] = index_report(stats)
@@ -243,6 +246,7 @@ class _Unclosed:
 def _record_health(state, outlets: list[Outlet], report: dict[str, Any], settings: Settings, finished: float) -> None:
     """Each outlet's verdict, failure points and back-off, in the crawl state and the report."""
     from crawler import health
+    from crawler.discovery.planner import COMPLETE_MARK
 
     hi = float(settings.get("service", "max_interval"))
     cut_short = report.get("finish_reason") not in (None, "finished")
@@ -256,6 +260,9 @@ def _record_health(state, outlets: list[Outlet], report: dict[str, Any], setting
         h = health.record(state, outlet.key, failure=failure, finished_at=finished,
                           base=outlet.schedule, hi=hi, status=entry["status"], new=entry["indexed"]["new"],
                           errors=sum(entry["errors"].values()))
+        if failure is None and not cut_short:
+            # The end of first contact (crawler/discovery/planner.py): later crawls take sitemap_window.
+            state.save_outlet(outlet.key, **{COMPLETE_MARK: finished})
         entry["health"] = h.to_dict()
         if h.failing:
             log.warning("%s: %s failure(s) in a row (%s: %s); backing off: `raqib run` crawls it again at %s",

@@ -13,10 +13,12 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crawler.configfile import Checker, ConfigError, Problem, join, load_yaml, resolve
+from pipelines.urls import pattern_forms
 
 OUTLET_KEYS = (
     "name", "home", "language", "domains", "feeds", "sitemaps", "sections", "article_pattern",
     "exclude_pattern", "schedule", "extraction", "backfill", "timezone", "section_depth", "enabled",
+    "first_crawl_window",
 )
 REQUIRED_KEYS = ("name", "home", "domains", "article_pattern")
 
@@ -62,6 +64,7 @@ class Outlet:
     timezone: str = "UTC"
     section_depth: int = 3
     enabled: bool = True
+    first_crawl_window: float | None = None    # seconds; None: settings.toml [crawl] first_crawl_window
 
     def allows_host(self, host: str | None) -> bool:
         """The crawl never leaves `domains`; a domain covers its subdomains."""
@@ -71,9 +74,13 @@ class Outlet:
         return any(host == d or host.endswith("." + d) for d in self.domains)
 
     def is_article(self, url: str) -> bool:
-        if self.exclude_pattern is not None and self.exclude_pattern.search(url):
+        """Whether `url` names an article of this outlet: `article_pattern` matches one of
+        its spellings (the link as given, its canonical form, that form with Arabic as
+        text: pipelines.urls.pattern_forms) and `exclude_pattern` matches none."""
+        forms = pattern_forms(url)
+        if self.exclude_pattern is not None and any(self.exclude_pattern.search(f) for f in forms):
             return False
-        return bool(self.article_pattern.search(url))
+        return any(self.article_pattern.search(f) for f in forms)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -118,6 +125,7 @@ def _parse_outlet(check: Checker, key: str, raw: Any) -> Outlet | None:
     pattern = check.regex(raw.get("article_pattern"), join(path, "article_pattern"))
     exclude = check.regex(raw.get("exclude_pattern"), join(path, "exclude_pattern"))
     schedule = check.duration(raw.get("schedule"), join(path, "schedule"))
+    first_window = check.duration(raw.get("first_crawl_window"), join(path, "first_crawl_window"))
     if schedule is not None and schedule < 60:
         check.add(join(path, "schedule"), f"polling more often than once a minute is impolite; got {raw.get('schedule')!r}")
     depth = check.number(raw.get("section_depth"), join(path, "section_depth"), minimum=0, maximum=50, integer=True)
@@ -147,6 +155,7 @@ def _parse_outlet(check: Checker, key: str, raw: Any) -> Outlet | None:
         extraction=extraction, backfill=backfill, timezone=timezone or "UTC",
         section_depth=depth if depth is not None else 3,
         enabled=True if enabled is None else enabled,
+        first_crawl_window=first_window,
     )
 
 

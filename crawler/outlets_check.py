@@ -635,21 +635,39 @@ class _Probe:
             self.report.add("warning", f"{kind} {source.url} lists {source.entries} URLs, none on the outlet's "
                                        f"domains (e.g. {example}); the crawl never leaves them",
                             f"if {host_of(example)} belongs to the outlet, add it to domains", "domains")
+        if kind == "feed":
+            self._judge_feed_items(source)
+
+    def _judge_feed_items(self, source: Source) -> None:
+        """Feed items are articles almost by definition (sitemaps also list sections and
+        tags): every item `article_pattern` refuses is reported, since the crawl does not
+        fetch it; when most are, with the pattern that takes them."""
         missed = source.on_domains - source.matched
-        # Feed items are articles almost by definition; sitemaps also list sections and tags.
-        if kind == "feed" and source.on_domains >= 3 and missed * 2 > source.on_domains and source.matched:
-            shape = suggest_pattern(self.source_unmatched.get(id(source), []))
+        if not missed:
+            return
+        refused = self.source_unmatched.get(id(source), [])
+        message = (f"{missed} of {source.on_domains} items of feed {source.url} do not match article_pattern "
+                   f"(the crawl does not fetch them), e.g. {source.unmatched_examples[0]}")
+        if source.on_domains < 3 or missed * 2 <= source.on_domains:
+            self.report.add("note", message, None, "article_pattern")
+            return
+        # The shape of the links as a reader sees them: without tracking parameters or AMP wrappers.
+        shape = suggest_pattern([canonicalize(u) for u in refused])
+        fix = None
+        if shape is not None:
+            widened = f"{self.outlet.article_pattern.pattern}|{shape['pattern']}"
             fix = (f"{shape['count']} of them look like {shape['examples'][0]}; widen article_pattern to match "
-                   f"them too (alone they match '{shape['pattern']}')") if shape else None
-            self.report.add("warning", f"{missed} of {source.on_domains} items of feed {source.url} do not match "
-                                       f"article_pattern, e.g. {source.unmatched_examples[0]}", fix, "article_pattern")
+                   f"them too: article_pattern: '{widened}' (alone they match '{shape['pattern']}')")
+            if self.report.pattern_suggestion is None:
+                self.report.pattern_suggestion = {**shape, "widened": widened}
+        self.report.add("warning", message, fix, "article_pattern")
 
     def check_pattern(self) -> None:
         matched = {k for channel in self.matched.values() for k in channel}
         if matched:
             return
-        listed = [*self.unmatched.get("feed", {}).values(), *self.unmatched.get("sitemap", {}).values()]
-        pages = [*self.unmatched.get("home", {}).values(), *self.unmatched.get("section", {}).values()]
+        listed = [canonicalize(u) for channel in ("feed", "sitemap") for u in self.unmatched.get(channel, {}).values()]
+        pages = [canonicalize(u) for channel in ("home", "section") for u in self.unmatched.get(channel, {}).values()]
         everything = list(dict.fromkeys(listed + pages))
         if not everything:
             self.report.add("config", "no URL on the outlet's domains was found: home links none, and no feed or "
@@ -688,7 +706,7 @@ class _Probe:
             # Nothing matches: try one URL of the suggested shape, to show whether it is an article.
             shape = re.compile(self.report.pattern_suggestion["pattern"])
             for channel in ("feed", "sitemap", "home", "section"):
-                url = next((u for u in self.unmatched.get(channel, {}).values() if shape.search(u)), None)
+                url = next((u for u in self.unmatched.get(channel, {}).values() if shape.search(canonicalize(u))), None)
                 if url:
                     return [(url, channel, False)]
         return ordered[:MAX_CANDIDATES]
@@ -726,6 +744,11 @@ class _Probe:
 
         sample = Sample(url, channel, matches)
         response = self.fetch.get(url, "article")
+        canonical = canonicalize(url)
+        if response.status in (404, 410) and canonical != safe_url(url):
+            # as the crawl does (crawler/discovery/planner.Fetch.fallback): the canonical
+            # spelling when the outlet does not serve the one its source gave
+            response = self.fetch.get(canonical, "article")
         sample.status, sample.final_url = response.status, response.final_url
         block = self._block(response)
         if block:

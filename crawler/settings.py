@@ -35,6 +35,7 @@ SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
         "retry_backoff": (_dur, 5.0),             # pause of a host after a 5xx or timeout; doubled per retry
         "retry_after_max": (_dur, 600.0),         # a longer Retry-After gives the URL up until the next crawl
         "sitemap_window": (_dur, 7 * 86400.0),    # sitemap entries older than this wait for --backfill (0: take all)
+        "first_crawl_window": (_dur, 30 * 86400.0),  # ... on an outlet's first crawl (never narrower than sitemap_window)
         "proxy": (_str, ""),
         "progress_interval": (_dur, 30.0),        # per-outlet progress lines in the log during a crawl (0: none)
     },

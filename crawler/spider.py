@@ -38,14 +38,14 @@ from crawler.discovery import DiscoveryError
 from crawler.discovery.backfill import IdTemplate, id_walk, sitemap_months
 from crawler.discovery.dates import iso_utc
 from crawler.discovery.feeds import feed_links, parse_feed
+from crawler.discovery.planner import Fetch, Planner, Window, choose_window
 from crawler.discovery.sections import next_pages, page_links
 from crawler.discovery.sitemaps import INDEX, parse_sitemap
 from crawler.guard import is_storage_fault, stop_crawl
 from crawler.items import FetchedPage
 from crawler.middlewares import Refused, RobotsMiddleware, RobotsUnreachable
 from crawler.outlets import Outlet
-from crawler.state import (DISALLOWED, FAILED, GONE, INDEXED, PENDING, REJECTED, CrawlState, SourceRecord,
-                           fetch_reason)
+from crawler.state import DISALLOWED, FAILED, GONE, INDEXED, REJECTED, CrawlState, SourceRecord
 from crawler.stats import OutletStats
 from pipelines.urls import canonicalize, host_of, safe_url
 
@@ -56,6 +56,7 @@ ARTICLE_PRIORITY = 0
 BACKFILL_PRIORITY = -10
 MAX_SITEMAP_DEPTH = 3       # index → index → urlset is the deepest seen in the wild
 IDWALK_BATCH = 50
+NEXT_PAGE = "next"          # a section page's stored child that is its next page (the others are its feeds)
 PENDING_BATCH = 1000
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 
@@ -150,23 +151,37 @@ class OutletSpider(scrapy.Spider):
         self.outlets: dict[str, Outlet] = {o.key: o for o in context.outlets}
         self.blocked_outlets: dict[str, str] = {}
         settings = context.settings
-        self.refetch_after = float(settings.get("crawl", "refetch_after") or 0) if settings else 0.0
-        self.window = float(settings.get("crawl", "sitemap_window") or 0) if settings else 0.0
         self.proxy = (settings.get("crawl", "proxy") or "") if settings else ""
         cap = int(settings.get("crawl", "max_articles_per_outlet") or 0) if settings else 0
         limits = [n for n in (context.max_pages, cap or None) if n]
         self.budget: int | None = min(limits) if limits else None
         self._now = time.time()
-        self._seen: dict[str, dict[str, set[str]]] = {k: {} for k in self.outlets}
-        self._scheduled_articles: dict[str, int] = {k: 0 for k in self.outlets}
         self._sources: set[str] = set()
         self._after_home_done: set[str] = set()
         self._pending_done: set[str] = set()
         self._backfill_sitemaps: dict[str, deque[str]] = {k: deque() for k in self.outlets}
-        self._numbers: dict[str, set[int]] = {k: set() for k in self.outlets}
         self._idwalk_next: dict[str, int | None] = {}
         self._id_templates = {k: IdTemplate(o.backfill["id_template"]) for k, o in self.outlets.items()
                               if o.backfill.get("id_template")}
+        # Which sitemap window applies is decided before this crawl marks anything (crawler/discovery/planner.py).
+        self.windows: dict[str, Window] = {k: self._window(o) for k, o in self.outlets.items()}
+        self.planners: dict[str, Planner] = {k: self._planner(o) for k, o in self.outlets.items()}
+
+    def _window(self, outlet: Outlet) -> Window:
+        settings = self.ctx.settings
+        sitemap = float(settings.get("crawl", "sitemap_window") or 0) if settings else 0.0
+        first = float(settings.get("crawl", "first_crawl_window") or 0) if settings else 0.0
+        return choose_window(outlet, sitemap, first, self.state.outlet(outlet.key) if not self.ctx.worker else {})
+
+    def _planner(self, outlet: Outlet) -> Planner:
+        settings = self.ctx.settings
+        refetch_after = float(settings.get("crawl", "refetch_after") or 0) if settings else 0.0
+
+        def count(name: str, n: int, key: str = outlet.key) -> None:
+            self.ostats.inc(key, name, n)
+
+        return Planner(outlet, self.state, count, window=self.windows[outlet.key], now=self._now,
+                       refetch_after=refetch_after, budget=self.budget, id_template=self._id_templates.get(outlet.key))
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -257,72 +272,42 @@ class OutletSpider(scrapy.Spider):
             yield from self._source(outlet, probe, "sitemap", depth=0, probe=True)
 
     def _has_budget(self, outlet: Outlet) -> bool:
-        return self.budget is None or self._scheduled_articles[outlet.key] < self.budget
+        return self.planners[outlet.key].has_budget()
 
-    def _article_request(self, outlet: Outlet, url: str, key: str, channel: str, lastmod: str | None,
-                         reason: str, rec=None) -> Request:
-        self._scheduled_articles[outlet.key] += 1
-        self.ostats.inc(outlet.key, f"scheduled/{reason}")
-        validators = rec if reason in ("changed", "refetch") and rec is not None else None
-        priority = BACKFILL_PRIORITY if channel == "idwalk" else ARTICLE_PRIORITY
-        return self._request(outlet, url, "article", self.parse_article, channel=channel, priority=priority,
-                             validators=validators, key=key, lastmod=lastmod, reason=reason)
+    def _article_request(self, outlet: Outlet, fetch: Fetch, *, url: str | None = None) -> Request:
+        """The request for a planner's decision; `url` instead of the given spelling for the
+        fallback to the canonical one."""
+        rec = fetch.before
+        validators = rec if fetch.reason in ("changed", "refetch") and rec is not None else None
+        priority = BACKFILL_PRIORITY if fetch.channel == "idwalk" else ARTICLE_PRIORITY
+        fallback = fetch.fallback if url is None else None
+        return self._request(outlet, url or fetch.url, "article", self.parse_article, channel=fetch.channel,
+                             priority=priority, validators=validators, key=fetch.key, lastmod=fetch.lastmod,
+                             reason=fetch.reason, fallback=fallback)
 
     def _consider(self, outlet: Outlet, url: str, channel: str, lastmod: datetime | None = None, *,
                   windowed: bool = False, trust_pattern: bool = False) -> Iterator[Request]:
-        """Decide about one article URL a source listed: count it, remember it, maybe fetch it."""
-        url = safe_url(url)
-        if not outlet.allows_host(host_of(url)):
-            if channel in ("feed", "sitemap"):
-                self.ostats.error(outlet.key, "offsite")
-            return
-        if not trust_pattern and not outlet.is_article(url):
-            if channel in ("feed", "sitemap"):
-                self.ostats.inc(outlet.key, "skipped/not_article_url")
-            return
-        key = canonicalize(url)
-        seen = self._seen[outlet.key]
-        in_channel = seen.setdefault(channel, set())
-        if key not in in_channel:
-            in_channel.add(key)
-            self.ostats.inc(outlet.key, f"discovered/{channel}")
-        everywhere = seen.setdefault("*", set())
-        if key in everywhere:
-            if lastmod is not None:   # keep the newest lastmod any source gives
-                self.state.discovered(outlet.key, key, url, channel, iso_utc(lastmod), now=self._now)
-            return
-        everywhere.add(key)
-        self.ostats.inc(outlet.key, "discovered/total")
-        if windowed and self.window and lastmod is not None and lastmod.timestamp() < self._now - self.window:
-            self.ostats.inc(outlet.key, "skipped/older_than_window")
-            return
-        template = self._id_templates.get(outlet.key)
-        number = template.number(url) if template is not None else None
-        if number is not None:
-            self._numbers[outlet.key].add(number)
-        lastmod_iso = iso_utc(lastmod)
-        before, rec = self.state.discovered(outlet.key, key, url, channel, lastmod_iso, number, now=self._now)
-        if before is None:
-            self.ostats.inc(outlet.key, "discovered/new")
-        reason = fetch_reason(before, lastmod_iso, now=self._now, refetch_after=self.refetch_after)
-        if reason is None:
-            self.ostats.inc(outlet.key, "skipped/known")
-            return
-        if outlet.key in self.blocked_outlets:
-            self.ostats.inc(outlet.key, "skipped/outlet_blocked")
-            return
-        if not self._has_budget(outlet):
-            self.ostats.inc(outlet.key, "deferred")
-            if rec.status != PENDING and reason in ("changed", "refetch"):
-                rec.status = PENDING   # the sign of change must survive until a crawl has budget
-                self.state.save_article(rec)
-            return
-        yield self._article_request(outlet, rec.url, key, channel, lastmod_iso or rec.lastmod, reason, before)
+        """One article URL a source listed: the planner decides (crawler/discovery/planner.py)."""
+        fetch = self.planners[outlet.key].consider(url, channel, lastmod, windowed=windowed, trust_pattern=trust_pattern)
+        if fetch is not None:
+            yield self._article_request(outlet, fetch)
 
     # --- callbacks ------------------------------------------------------------------------
     def _outlet(self, response) -> tuple[Outlet, dict[str, Any]]:
         info = response.meta["raqib"]
         return self.outlets[info["outlet"]], info
+
+    def _listing_changed(self, response, digest: str | None) -> bool:
+        """Whether what a source lists differs from what the last crawl that read it to the
+        end stored. The hash is stored only once every link it lists is in the frontier
+        (`_save_source` after the links): a crawl killed half-way leaves the source to be
+        read again, so its unread links are not hidden behind an "unchanged"."""
+        old = self.state.source(response.request.url)
+        return old is None or digest is None or old.content_hash != digest
+
+    def _was_read(self, url: str) -> bool:
+        stored = self.state.source(safe_url(url))
+        return stored is not None and stored.fetched_at is not None
 
     def _save_source(self, outlet: Outlet, response, kind: str, digest: str | None, *,
                      children: list | None = None, newest: str | None = None) -> bool:
@@ -351,11 +336,15 @@ class OutletSpider(scrapy.Spider):
         outlet, info = self._outlet(response)
         if info.get("home"):
             yield from self._after_home(outlet)
+        depth = int(info.get("depth") or 0)
         if response.status == 304:
             self._not_modified(outlet, response)
             stored = self.state.source(response.request.url)
-            for feed, _ in (stored.children if stored is not None else []):
-                yield from self._source(outlet, feed, "feed")
+            for url, role in (stored.children if stored is not None else []):
+                if role != NEXT_PAGE:
+                    yield from self._source(outlet, url, "feed")
+                elif not self._was_read(url):
+                    yield from self._source(outlet, url, "section", depth=depth + 1)
             return
         if not isinstance(response, TextResponse):
             self.ostats.error(outlet.key, "not_html")
@@ -365,22 +354,26 @@ class OutletSpider(scrapy.Spider):
         html = response.text
         links = page_links(html, response.url)
         articles = [u for u in links if outlet.allows_host(host_of(u)) and outlet.is_article(u)]
-        depth = int(info.get("depth") or 0)
         nexts = [u for u in next_pages(html, response.url) if outlet.allows_host(host_of(u))] \
             if depth < outlet.section_depth else []
         feeds = feed_links(html, response.url)
-        # The feeds a page announces are kept with it: a later 304 still leads to them.
-        changed = self._save_source(outlet, response, "section", _links_hash(articles + nexts),
-                                    children=[[feed, None] for feed in feeds])
+        digest = _links_hash(articles + nexts)
+        changed = self._listing_changed(response, digest)
         for feed in feeds:
             yield from self._source(outlet, feed, "feed")
-        if not changed:
+        if changed:
+            for url in articles:
+                yield from self._consider(outlet, url, "section")
+        else:
             self.ostats.inc(outlet.key, "skipped/source_unchanged")
-            return
-        for url in articles:
-            yield from self._consider(outlet, url, "section")
+        # The next page, also behind an unchanged one when no crawl has read it yet (the
+        # crawl that read this page died before it got there).
         for url in nexts[:1]:
-            yield from self._source(outlet, url, "section", depth=depth + 1)
+            if changed or not self._was_read(url):
+                yield from self._source(outlet, url, "section", depth=depth + 1)
+        # The feeds a page announces and its next page are kept with it: a later 304 still leads to them.
+        self._save_source(outlet, response, "section", digest,
+                          children=[[feed, None] for feed in feeds] + [[url, NEXT_PAGE] for url in nexts[:1]])
 
     def parse_feed(self, response):
         outlet, _ = self._outlet(response)
@@ -395,11 +388,14 @@ class OutletSpider(scrapy.Spider):
         entries = feed.links
         if feed.problems:
             self._broken_markup(outlet, response.url, "feed", "feed_parse", feed.problems, len(entries))
-        if not self._save_source(outlet, response, "feed", _links_hash(f"{e.url} {e.lastmod}" for e in entries)):
+        digest = _links_hash(f"{e.url} {e.lastmod}" for e in entries)
+        if not self._listing_changed(response, digest):
+            self._save_source(outlet, response, "feed", digest)
             self.ostats.inc(outlet.key, "skipped/source_unchanged")
             return
         for entry in entries:
             yield from self._consider(outlet, entry.url, "feed", entry.lastmod)
+        self._save_source(outlet, response, "feed", digest)
 
     def parse_sitemap(self, response):
         outlet, info = self._outlet(response)
@@ -431,21 +427,23 @@ class OutletSpider(scrapy.Spider):
             return
         dated = [link.lastmod for link in sitemap.links if link.lastmod is not None]
         newest = iso_utc(max(dated)) if dated else None
-        changed = self._save_source(outlet, response, "sitemap",
-                                    _links_hash(f"{link.url} {link.lastmod}" for link in sitemap.links), newest=newest)
-        if not changed and not backfill:
+        digest = _links_hash(f"{link.url} {link.lastmod}" for link in sitemap.links)
+        if not self._listing_changed(response, digest) and not backfill:
+            self._save_source(outlet, response, "sitemap", digest, newest=newest)
             self.ostats.inc(outlet.key, "skipped/source_unchanged")
             return
         links = sorted(sitemap.links, key=lambda link: link.lastmod or datetime.min.replace(tzinfo=timezone.utc), reverse=True)
         for link in links:
             yield from self._consider(outlet, link.url, "sitemap", link.lastmod, windowed=not backfill)
+        self._save_source(outlet, response, "sitemap", digest, newest=newest)
 
     def _children(self, outlet: Outlet, children: list, previous: list, depth: int, *, backfill: bool = False) -> Iterator[Request]:
         """Child sitemaps of an index worth a request in this crawl. A normal crawl skips a
         child whose lastmod in the index is unchanged since it was read, or older than the
         sitemap window, or (undated) whose newest entry is; those wait for --backfill."""
         before = {url: lastmod for url, lastmod in previous}
-        window_start = iso_utc(datetime.fromtimestamp(self._now - self.window, timezone.utc)) if self.window else None
+        window = self.windows[outlet.key].seconds
+        window_start = iso_utc(datetime.fromtimestamp(self._now - window, timezone.utc)) if window else None
         for url, lastmod in children:
             url = safe_url(url)
             stored = self.state.source(url)
@@ -508,6 +506,13 @@ class OutletSpider(scrapy.Spider):
         kind = classify_failure(failure)
         what = info.get("kind")
         message = str(failure.value) or type(failure.value).__name__
+        if what == "article" and kind == "http_404" and info.get("fallback"):
+            # The outlet does not serve the spelling its source gave (a feed's tracking
+            # parameters it no longer accepts, say): the canonical one is tried, once.
+            self.ostats.inc(outlet.key, "scheduled/canonical_fallback")
+            fetch = Fetch(url=request.url, key=info["key"], channel=info.get("channel") or "section",
+                          lastmod=info.get("lastmod"), reason=info.get("reason") or "new", before=None)
+            return [self._article_request(outlet, fetch, url=info["fallback"])]
         if kind == "skipped_blocked":
             self.ostats.inc(outlet.key, "skipped/outlet_blocked")
         elif what == "article" and info.get("channel") == "idwalk" and kind == "http_404":
@@ -558,6 +563,8 @@ class OutletSpider(scrapy.Spider):
         if outlet in self.blocked_outlets:
             return
         self.blocked_outlets[outlet] = reason
+        if outlet in self.planners:
+            self.planners[outlet].blocked = True
         self.ostats.set(outlet, "blocked", reason)
         self.state.save_outlet(outlet, blocked_at=time.time(), blocked_reason=reason)
         if self.ctx.fleet is not None:
@@ -567,20 +574,9 @@ class OutletSpider(scrapy.Spider):
 
     # --- when discovery is done: what earlier crawls left, then backfill ------------------
     def _pending(self, outlet: Outlet) -> list[Request]:
-        """Articles earlier crawls found but did not finish (a budget, a crash, a failure).
-        They come after this crawl's discoveries, so a budget goes to the newest first."""
-        out = []
-        seen = self._seen[outlet.key].setdefault("*", set())
-        for rec in self.state.pending(outlet.key, self.budget or PENDING_BATCH):
-            if rec.key in seen:
-                continue
-            seen.add(rec.key)
-            if not self._has_budget(outlet):
-                self.ostats.inc(outlet.key, "deferred")
-                continue
-            out.append(self._article_request(outlet, rec.url, rec.key, rec.channel, rec.lastmod,
-                                             "pending" if rec.status == PENDING else "retry", rec))
-        return out
+        """Articles earlier crawls found but did not finish (crawler/discovery/planner.py)."""
+        fetches = self.planners[outlet.key].leftovers(self.budget or PENDING_BATCH)
+        return [self._article_request(outlet, f) for f in fetches]
 
     def _on_idle(self, spider=None):
         """Each time the crawl runs dry: first the articles earlier crawls left, then (with
@@ -621,21 +617,21 @@ class OutletSpider(scrapy.Spider):
         template = self._id_templates.get(outlet.key)
         if template is None:
             return []
+        planner = self.planners[outlet.key]
         if outlet.key not in self._idwalk_next:
-            known = self._numbers[outlet.key] | self.state.numbers(outlet.key)
-            self._numbers[outlet.key] = known
-            self._idwalk_next[outlet.key] = max(known) if known else None
+            planner.numbers |= self.state.numbers(outlet.key)
+            self._idwalk_next[outlet.key] = max(planner.numbers) if planner.numbers else None
         top = self._idwalk_next[outlet.key]
         if top is None:
             return []
-        room = IDWALK_BATCH if self.budget is None else min(IDWALK_BATCH, self.budget - self._scheduled_articles[outlet.key])
-        ids = id_walk(self._numbers[outlet.key], int(outlet.backfill.get("id_min", 1)), room, below=top)
+        room = IDWALK_BATCH if self.budget is None else min(IDWALK_BATCH, self.budget - planner.scheduled)
+        ids = id_walk(planner.numbers, int(outlet.backfill.get("id_min", 1)), room, below=top)
         if not ids:
             self._idwalk_next[outlet.key] = None
             return []
         self._idwalk_next[outlet.key] = ids[-1]
         out: list[Request] = []
         for number in ids:
-            self._numbers[outlet.key].add(number)
+            planner.numbers.add(number)
             out.extend(self._consider(outlet, template.url(number), "idwalk", trust_pattern=True))
         return out

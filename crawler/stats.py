@@ -119,7 +119,7 @@ def build_report(stats: dict[str, Any], outlets: Iterable[str], *, started_at: f
             "fetched": {k: int(v) for k, v in sorted(t.get("fetched", {}).items())},
             "not_modified": {k: int(v) for k, v in sorted(t.get("not_modified", {}).items())},
             "scheduled": {k: int(v) for k, v in sorted(t.get("scheduled", {}).items())},
-            "skipped": {k: int(v) for k, v in sorted(t.get("skipped", {}).items())},
+            "skipped": {k: int(v) for k, v in sorted(t.get("skipped", {}).items()) if v},
             "deferred": int(flat.get("deferred", 0)),
             "extracted": int(flat.get("extracted", 0)),
             "indexed": indexed,
@@ -190,6 +190,8 @@ def format_report(report: dict[str, Any]) -> str:
         if o["deferred"]:
             skipped["deferred to next crawl"] = o["deferred"]
         lines.append(f"  not fetched  {_fmt_counts(skipped)}")
+        if o.get("window"):
+            lines.append(f"  window       {_fmt_window(o['window'])}")
         i = o["indexed"]
         if report.get("dry_run"):
             lines.append(f"  extracted    {o['extracted']}; would index {o.get('would_index', 0)} (dry run); "
@@ -213,6 +215,13 @@ def format_report(report: dict[str, Any]) -> str:
     if metrics.get("spooled"):
         lines.append(f"crawl metrics: not written ({metrics.get('error')}); {metrics['spooled']} kept for the next crawl")
     return "\n".join(lines)
+
+
+def _fmt_window(window: dict[str, Any]) -> str:
+    """The sitemap window a crawl applied to an outlet (crawler/discovery/planner.Window.to_dict)."""
+    span = f"sitemap entries of the last {window['days']:g} days" if window.get("days") else "every sitemap entry"
+    why = "first crawl of the outlet" if window.get("kind") == "first_crawl" else "sitemap_window"
+    return f"{span} ({why})"
 
 
 def _index_lines(report: dict[str, Any]) -> list[str]:

@@ -20,7 +20,7 @@ import re
 import unicodedata
 from functools import lru_cache
 from typing import Protocol
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 # RFC 3986: characters that never need encoding, and the delimiters a path or query may
 # carry literally. A percent-escape of a reserved character is kept as an escape: decoding
@@ -208,6 +208,35 @@ def canonicalize(url: str, base: str | None = None) -> str:
     params.sort(key=lambda p: (p[0], p[1]))
     query = "&".join(p[2] for p in params)
     return urlunsplit((scheme, _netloc(scheme, host, port), path, query, ""))
+
+
+_NON_ASCII_ESCAPES = re.compile(r"(?:%[89A-Fa-f][0-9A-Fa-f])+")
+
+
+def _iri(url: str) -> str:
+    """`url` with its escaped non-ASCII text shown as text (as an address bar shows an
+    Arabic slug); escapes of ASCII delimiters stay escapes. Undecodable bytes stay escaped."""
+    def decode(match: re.Match) -> str:
+        try:
+            return unquote(match.group(0), errors="strict")
+        except UnicodeDecodeError:
+            return match.group(0)
+    return _NON_ASCII_ESCAPES.sub(decode, url)
+
+
+@lru_cache(maxsize=65_536)
+def pattern_forms(url: str) -> tuple[str, ...]:
+    """The spellings of a link that an outlet's `article_pattern` and `exclude_pattern` are
+    tried on: the link as the source gave it (made sendable by `safe_url`), its canonical
+    form, and the canonical form with Arabic shown as text.
+
+    A user writes a pattern from the few article URLs they looked at, in a browser: without
+    the `?utm_source=rss` a feed adds, without the AMP wrapper, with the slug in Arabic. A
+    pattern written for the raw form (one that names `www.`, say) keeps working too."""
+    raw = safe_url(url)
+    canonical = canonicalize(raw)
+    forms = [raw, canonical, _iri(canonical)]
+    return tuple(dict.fromkeys(forms))
 
 
 def host_of(url: str) -> str:

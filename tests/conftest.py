@@ -16,6 +16,27 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def mirror_clock():
+    """One clock for every mirror of the session (crawler/mirror: $RAQIB_MIRROR_NOW), fixed
+    when the session starts, so no test depends on the minute it happens to run in. Set
+    RAQIB_MIRROR_NOW yourself to run the tests at a chosen time, e.g. the first minute of a
+    month (2026-12-01T00:00:00Z) or of a year (2026-01-01T00:00:00Z)."""
+    from datetime import datetime, timezone
+
+    from crawler.mirror.mirror import CLOCK_ENV, clock_from_env
+
+    given = clock_from_env()
+    now = given or datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    if given is None:
+        os.environ[CLOCK_ENV] = now.isoformat()
+    try:
+        yield now
+    finally:
+        if given is None:
+            os.environ.pop(CLOCK_ENV, None)
+
+
 @pytest.fixture(scope="session")
 def es_url():
     url = os.environ.get("RAQIB_TEST_ES_URL")

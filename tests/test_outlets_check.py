@@ -177,6 +177,46 @@ def test_feed_items_the_pattern_misses_are_a_warning():
     assert r"/story/\d+/[^/]+" in warning.suggestion
 
 
+def test_feed_items_with_tracking_parameters_match_the_pattern_of_the_clean_urls():
+    with ProbeSite("127.0.0.50") as site:
+        news = NewsSite(site, n=4)
+        tracked = [(f"{u}?utm_source=rss&utm_medium=feed", d) for u, d in news.dated]
+        site.route("/feed/", rss(tracked), content_type="application/rss+xml")
+        report = check_outlet(outlet_for(site), options())
+    assert report.verdict == "ok", levels(report)
+    assert not [f for f in report.findings if f.key == "article_pattern"]
+    assert report.channels["feed"] == {"urls": 4, "matched": 4}
+    # the site serves only the clean address: the sample was read from there
+    assert report.samples and all(s.error is None and "utm_" not in s.final_url for s in report.samples)
+
+
+def test_a_feed_the_pattern_refuses_entirely_gets_a_widened_pattern_while_pages_match():
+    with ProbeSite("127.0.0.51") as site:
+        news = NewsSite(site, n=3)
+        items = [(site.url(f"/story/{2000 + i}-slug-{i}.html?utm_source=rss"), ago(0.2)) for i in range(4)]
+        site.route("/feed/", rss(items), content_type="application/rss+xml")
+        outlet = outlet_for(site)
+        report = check_outlet(outlet, options())
+    warning = next(f for f in report.findings if f.key == "article_pattern")
+    assert warning.level == "warning" and "4 of 4 items of feed" in warning.message
+    assert "the crawl does not fetch them" in warning.message
+    widened = re.search(r"article_pattern: '([^']+)'", warning.suggestion).group(1)
+    assert all(re.search(widened, u) for u in news.urls)                   # what matched still does
+    assert all(re.search(widened, u.split("?")[0]) for u, _ in items)
+    assert not any(outlet.is_article(u) for u, _ in items)
+    assert "utm" not in widened
+
+
+def test_a_few_refused_feed_items_are_a_note_that_leaves_the_outlet_ok():
+    with ProbeSite("127.0.0.52") as site:
+        news = NewsSite(site, n=5)
+        site.route("/feed/", rss(news.dated + [(site.url("/about"), ago(0.1))]), content_type="application/rss+xml")
+        report = check_outlet(outlet_for(site), options())
+    assert report.verdict == "ok", levels(report)
+    note = next(f for f in report.findings if f.key == "article_pattern")
+    assert note.level == "note" and "1 of 6 items of feed" in note.message and "/about" in note.message
+
+
 def test_a_feed_listing_only_another_host_says_which_host():
     with ProbeSite("127.0.0.47") as site:
         news = NewsSite(site, n=3)

@@ -8,12 +8,20 @@
 
 Each outlet has its own address (127.0.0.11 …), so it is its own host as on the web; ports
 are chosen by the system, so several mirrors (parallel tests) never collide.
+
+The mirror's clock: every date it serves is relative to `now` (default: $RAQIB_MIRROR_NOW, an
+ISO 8601 time, else the real time when it starts), and runs on from there in real time for
+what is published or revised while it serves (`Mirror.clock`). Tests set the variable once
+for the session (tests/conftest.py) so that a run can be repeated at the first minute of a
+month or of a year, whatever the calendar says.
 """
 from __future__ import annotations
 
 import errno
+import os
 import threading
-from datetime import datetime, timezone
+import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable
 
@@ -25,12 +33,29 @@ from crawler.mirror.server import VALIDATOR_MODES, HostServer, Request, RequestL
 from crawler.mirror.sites import NEW_SITE, SITES
 from crawler.mirror.sites.base import Context, Site
 
+CLOCK_ENV = "RAQIB_MIRROR_NOW"
 TRAP_IP = "127.0.0.30"
 TRAP = "offsite"
 
 
 class MirrorError(Exception):
     """The mirror cannot do what was asked; the message says why and what to do."""
+
+
+def clock_from_env() -> datetime | None:
+    """The time $RAQIB_MIRROR_NOW names (None when unset); a value that is not an ISO 8601
+    time with a zone is a MirrorError saying what to write instead."""
+    text = os.environ.get(CLOCK_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise MirrorError(f"${CLOCK_ENV}={text!r} is not an ISO 8601 time with a zone; "
+                          f"write it like 2027-01-01T00:00:00Z, or unset it to use the real time")
+    return when
 
 
 class Mirror:
@@ -49,7 +74,8 @@ class Mirror:
         if NEW_SITE not in wanted:
             wanted.append(NEW_SITE)      # always served; only in the config when asked for
         self.faults = faults
-        self.now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+        self.now = (now or clock_from_env() or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+        self._born = time.monotonic()
         self.fault_state = F.FaultState(hang_seconds=hang_seconds, drip_seconds=drip_seconds)
         self.log = RequestLog()
         self._stop = threading.Event()
@@ -209,7 +235,7 @@ class Mirror:
         Without a title and text, one of the outlet's reserve articles (real texts kept back
         for this) is published. Returns its truth entry."""
         site = self._site(outlet)
-        now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+        now = self.clock().replace(second=0, microsecond=0)
         with self._ctx.lock:
             reserve = next((a for a in site.articles if a.role == "reserve"), None)
             if title is None or text is None:
@@ -247,9 +273,13 @@ class Mirror:
                 article.title = title
             if text is not None:
                 article.paragraphs = [p for p in text.split("\n") if p.strip()]
-            article.modified = datetime.now(timezone.utc).replace(microsecond=0)
+            article.modified = self.clock().replace(microsecond=0)
             site.changed()
             return site.truth_entry(article)
+
+    def clock(self) -> datetime:
+        """The mirror's time now: `now` when it was made, plus the real time since."""
+        return self.now + timedelta(seconds=time.monotonic() - self._born)
 
     def site(self, outlet: str) -> Site:
         return self._site(outlet)
