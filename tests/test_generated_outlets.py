@@ -118,3 +118,18 @@ def test_an_article_published_after_the_first_crawl_is_picked_up_by_the_next(cra
     known = {canonicalize(e["url"]) for e in crawled["truth"]}
     again = [r["path"] for r in crawled["third_requests"] if canonicalize(r["path"]) in known and r["status"] == 200]
     assert again == []
+
+
+def test_infinite_pagination_is_followed_only_to_a_bounded_depth(crawled):
+    # sites whose listings offer a next page forever: the crawl stops after a few pages
+    family = crawled["family"]
+    endless = {h for s in family.sites.values() if s.traits.pagination == "infinite" for h in (s.host, s.other_host)}
+    assert endless
+    pages: dict[tuple[str, str], int] = {}
+    for r in crawled["first_requests"]:
+        if r["target_host"] in endless and ("page=" in r["target_query"] or not r["target_query"]):
+            key = (r["target_host"], r["target_path"])
+            pages[key] = pages.get(key, 0) + 1
+    listings = {k: n for k, n in pages.items() if n > 1}
+    assert listings, "no listing of an endless site was paginated at all"
+    assert max(listings.values()) <= 10, listings
