@@ -50,7 +50,7 @@ def _crawl_batch(seeds: list[int], es_url: str, work: Path) -> tuple[list[dict],
     try:
         with Family(seeds, CLOCK) as family:
             family.write_config(config)
-            env = common.clean_env(http_proxy=family.proxy_url, no_proxy="127.0.0.1,localhost")
+            env = common.clean_env(http_proxy=family.proxy_url, https_proxy=family.proxy_url, no_proxy="127.0.0.1,localhost")
             t0 = time.monotonic()
             proc = subprocess.run(common.raqib_argv(config, "crawl"), cwd=common.ROOT, env=env,
                                   capture_output=True, text=True, timeout=1800)

@@ -12,12 +12,14 @@ Each site combines independently drawn traits (`traits.py`): CMS URL shape, feed
 link quirks, sitemap kind, pagination, URL variants and canonical-tag quirks, charset, date
 convention, byline place, boilerplate blocks, faults, robots rules. Sites are addressed by
 name (`www.sawt17.test`, `sawt17.test`) through one local HTTP proxy that routes by Host,
-so `www`/bare hosts and off-domain links behave as on the web while nothing leaves the
+so `www`/bare hosts, http→https redirects (CONNECT tunnels terminated with a throw-away
+certificate, `proxy.py`) and off-domain links behave as on the web while nothing leaves the
 machine (a request for any other host is logged and answered 404). The clock is the
 caller's (`now`): nothing depends on the calendar.
 """
 from __future__ import annotations
 
+import tempfile
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -29,7 +31,8 @@ import yaml
 from crawler.mirror import catalog
 from crawler.mirror.family.site import GeneratedSite, Story
 from crawler.mirror.family.traits import Traits, draw
-from crawler.mirror.server import HostServer, Request, RequestLog, Response
+from crawler.mirror.family.proxy import SCHEME_HEADER, ProxyServer, make_certificate
+from crawler.mirror.server import Request, RequestLog, Response
 
 __all__ = ["Family", "GeneratedSite", "Story", "Traits", "draw"]
 
@@ -45,11 +48,14 @@ class Family:
         self._by_host = {h: s for s in self.sites.values() for h in (s.host, s.other_host)}
         self.log = RequestLog()
         self._stop = threading.Event()
-        self._server: HostServer | None = None
+        self._server: ProxyServer | None = None
+        self._tmp: tempfile.TemporaryDirectory | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> "Family":
-        self._server = HostServer("127.0.0.1", "family", self._route, self.log, self._stop, lambda: "honest")
+        self._tmp = tempfile.TemporaryDirectory(prefix="raqib-family-")
+        self._server = ProxyServer("127.0.0.1", "family", self._route, self.log, self._stop, lambda: "honest",
+                                   certificate=make_certificate(Path(self._tmp.name)))
         self._server.serve_in_thread()
         return self
 
@@ -58,6 +64,8 @@ class Family:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
 
     @property
     def proxy_url(self) -> str:
@@ -69,7 +77,7 @@ class Family:
         site = self._by_host.get(host)
         if site is None:
             return Response.not_found()
-        return site.route(request, host)
+        return site.route(request, host, request.headers.get(SCHEME_HEADER.lower(), "http"))
 
     # --- config and truth ----------------------------------------------------------------------
     def outlets_yaml(self, keys: Iterable[str] | None = None) -> str:
@@ -105,7 +113,10 @@ class Family:
         out = []
         for e in self.log.entries():
             parts = urlsplit(e["path"])
-            out.append({**e, "target_host": (parts.hostname or e["host"].split(":")[0]).lower(),
+            host = (parts.hostname or e["host"].split(":")[0]).lower()
+            scheme = parts.scheme or e["headers"].get(SCHEME_HEADER.lower(), "http")
+            url = e["path"] if parts.scheme else f"{scheme}://{host}{e['path']}"
+            out.append({**e, "target_host": host, "scheme": scheme, "url": url,
                         "target_path": unquote(parts.path), "target_query": parts.query})
         return out
 

@@ -89,6 +89,8 @@ class GeneratedSite:
         self.domain = f"{word}{seed}.test"
         self.host = ("www." + self.domain) if rng.random() < 0.6 else self.domain
         self.other_host = self.domain if self.host.startswith("www.") else "www." + self.domain
+        self.scheme = "http" if t.scheme == "http" else "https"
+        self.origin = f"{self.scheme}://{self.host}"
         self.lang = "en" if t.english else "ar"
         self.tz = ZoneInfo(rng.choice(ZONES.get(t.dates, ["Asia/Beirut", "Africa/Cairo", "Asia/Baghdad", "UTC"])))
         self.maghrebi_months = rng.choice([ALGERIAN, MOROCCAN])
@@ -160,7 +162,8 @@ class GeneratedSite:
         }[cms]
 
     def url(self, s: Story, *, host: str | None = None, raw: bool = False, lower_escapes: bool = False,
-            path_prefix: str = "", extra_query: str = "", toggle_slash: bool = False) -> str:
+            path_prefix: str = "", extra_query: str = "", toggle_slash: bool = False,
+            scheme: str | None = None) -> str:
         path, query = self.path(s)
         path = path_prefix + path
         if toggle_slash and path != "/":
@@ -170,7 +173,7 @@ class GeneratedSite:
             if lower_escapes:
                 path = re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), path)
         query = "&".join(q for q in (query, extra_query) if q)
-        return f"http://{host or self.host}{path}" + (f"?{query}" if query else "")
+        return f"{scheme or self.scheme}://{host or self.host}{path}" + (f"?{query}" if query else "")
 
     def canonical_url(self, s: Story) -> str:
         return self.url(s)
@@ -179,6 +182,8 @@ class GeneratedSite:
         """How a listing page links an article: the variants trait decides the spelling."""
         v = self.traits.variants
         pick = _stable(self.seed, s.id, where) % 3
+        if self.traits.scheme == "https_old_http_links" and _stable(self.seed, s.id, where, "scheme") % 2:
+            return self.url(s, scheme="http")      # a link hard-coded before the move to https
         if v == "www_mixed" and pick == 0:
             return self.url(s, host=self.other_host)
         if v == "trailing_slash" and pick == 0 and not self.path(s)[1]:
@@ -229,7 +234,7 @@ class GeneratedSite:
         }[self.traits.cms]
 
     def yaml_entry(self) -> dict:
-        entry = {"name": self.name, "home": f"http://{self.host}/", "language": self.lang,
+        entry = {"name": self.name, "home": f"{self.origin}/", "language": self.lang,
                  "domains": [self.domain], "article_pattern": self.article_pattern(),
                  "timezone": str(self.tz)}
         if self.traits.sitemap == "none" or _stable(self.seed, "sections") % 2 == 0:
@@ -245,7 +250,7 @@ class GeneratedSite:
 
     def section_url(self, i: int) -> str:
         path = self.section_path(i)
-        return f"http://{self.host}{path}" + (f"?cat={i + 1}" if self.traits.cms == "php" else "")
+        return f"{self.origin}{path}" + (f"?cat={i + 1}" if self.traits.cms == "php" else "")
 
     def page_url(self, base_path: str, base_query: str, n: int) -> str:
         """The address of page n (1-based) of a listing, in this site's pagination shape."""
@@ -261,7 +266,7 @@ class GeneratedSite:
                 q.append(f"start={(n - 1) * self.per_page}")
             else:
                 q.append(f"page={n}")
-        return f"http://{self.host}{path}" + (("?" + "&".join(q)) if q else "")
+        return f"{self.origin}{path}" + (("?" + "&".join(q)) if q else "")
 
     def _page_number(self, path: str, query: dict) -> tuple[str, int]:
         m = re.search(r"/page/(\d+)/?$", path)
@@ -373,7 +378,7 @@ class GeneratedSite:
             path = urlsplit(canon)
             head.append(f'<link rel="canonical" href="{path.path}{"?" + path.query if path.query else ""}">')
         elif t.canonical == "home":
-            head.append(f'<link rel="canonical" href="http://{self.host}/">')
+            head.append(f'<link rel="canonical" href="{self.origin}/">')
         if t.variants == "amp_print_share" and not amp:
             head.append(f'<link rel="amphtml" href="{self.url(s, path_prefix="/amp")}">')
         head.append(self._date_head(s))
@@ -493,8 +498,10 @@ class GeneratedSite:
             return u.path + (f"?{u.query}" if u.query else "")
         if q == "utm":
             return self.url(s, extra_query="utm_source=rss&utm_medium=feed&utm_campaign=latest")
+        if self.traits.scheme == "https_old_http_links" and q == "absolute":
+            return self.url(s, scheme="http")
         if q == "proxy" and self.traits.feed != "jsonfeed":
-            return f"http://{self.host}/~r/{self.key}/~3/{s.id:x}/"
+            return f"{self.origin}/~r/{self.key}/~3/{s.id:x}/"
         if q == "proxy":
             return self.url(s, extra_query="utm_source=feedburner&utm_medium=feed")
         return self.canonical_url(s)
@@ -512,7 +519,7 @@ class GeneratedSite:
                          published=self.now - timedelta(hours=3), slug="removed-story")
         entries = items + ([dead] if dead else [])
         if kind == "jsonfeed":
-            doc = {"version": "https://jsonfeed.org/version/1.1", "title": self.name, "home_page_url": f"http://{self.host}/",
+            doc = {"version": "https://jsonfeed.org/version/1.1", "title": self.name, "home_page_url": f"{self.origin}/",
                    "items": [{"id": str(s.id), "url": self._feed_item_link(s), "title": s.title,
                               "content_text": s.paragraphs[0],
                               "date_published": s.published.astimezone(timezone.utc).isoformat()} for s in entries]}
@@ -520,14 +527,14 @@ class GeneratedSite:
         esc = html.escape
         orig = lambda s: (f"<feedburner:origLink>{esc(self.canonical_url(s))}</feedburner:origLink>"
                           if self.traits.feed_link == "proxy" else "")
-        guid = lambda s: (f'<guid isPermaLink="false">http://{self.host}/?p={s.id}</guid>'
+        guid = lambda s: (f'<guid isPermaLink="false">{self.origin}/?p={s.id}</guid>'
                           if self.traits.feed_link == "guid_differs" else f"<guid>{esc(self._feed_item_link(s))}</guid>")
         if kind == "rss2":
             body = "".join(f"<item><title>{esc(s.title)}</title><link>{esc(self._feed_item_link(s))}</link>{guid(s)}"
                            f"<pubDate>{format_datetime(s.published.astimezone(timezone.utc), usegmt=True)}</pubDate>"
                            f"<description>{esc(s.paragraphs[0])}</description>{orig(s)}</item>" for s in entries)
             xml = (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" xmlns:feedburner="http://rssnamespace.org/feedburner/ext/1.0">'
-                   f"<channel><title>{esc(self.name)}</title><link>http://{self.host}/</link>{body}</channel></rss>")
+                   f"<channel><title>{esc(self.name)}</title><link>{self.origin}/</link>{body}</channel></rss>")
             return Response(body=xml.encode(), content_type="application/rss+xml; charset=utf-8")
         if kind == "atom":
             body = "".join(f'<entry><title>{esc(s.title)}</title><link rel="alternate" href="{esc(self._feed_item_link(s))}"/>'
@@ -537,7 +544,7 @@ class GeneratedSite:
                            for s in entries)
             xml = (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom" '
                    f'xmlns:feedburner="http://rssnamespace.org/feedburner/ext/1.0"><title>{esc(self.name)}</title>'
-                   f'<id>http://{self.host}/</id><updated>{self.now.isoformat()}</updated>{body}</feed>')
+                   f'<id>{self.origin}/</id><updated>{self.now.isoformat()}</updated>{body}</feed>')
             return Response(body=xml.encode(), content_type="application/atom+xml")
         # RSS 1.0 (RDF)
         seq = "".join(f'<rdf:li rdf:resource="{esc(self._feed_item_link(s))}"/>' for s in entries)
@@ -548,7 +555,7 @@ class GeneratedSite:
         xml = (f'<?xml version="1.0" encoding="utf-8"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
                f'xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/" '
                f'xmlns:feedburner="http://rssnamespace.org/feedburner/ext/1.0">'
-               f'<channel rdf:about="http://{self.host}/"><title>{esc(self.name)}</title><link>http://{self.host}/</link>'
+               f'<channel rdf:about="{self.origin}/"><title>{esc(self.name)}</title><link>{self.origin}/</link>'
                f"<items><rdf:Seq>{seq}</rdf:Seq></items></channel>{body}</rdf:RDF>")
         return Response(body=xml.encode(), content_type="application/rdf+xml")
 
@@ -603,9 +610,9 @@ class GeneratedSite:
         parts = []
         for path, stories in children.items():
             newest = max(s.published for s in stories)
-            parts.append(f"<sitemap><loc>http://{self.host}{path}</loc>"
+            parts.append(f"<sitemap><loc>{self.origin}{path}</loc>"
                          f"{self._lastmod(stale if self.traits.stale_children else newest)}</sitemap>")
-        parts.append(f"<sitemap><loc>http://{self.host}/sitemaps/pages.xml</loc></sitemap>")
+        parts.append(f"<sitemap><loc>{self.origin}/sitemaps/pages.xml</loc></sitemap>")
         return (f'<?xml version="1.0" encoding="UTF-8"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
                 f'{"".join(parts)}</sitemapindex>').encode()
 
@@ -617,7 +624,7 @@ class GeneratedSite:
                 path, query = self.path(s)
                 lines.append("Disallow: " + quote(path, safe="/-._~") + (f"?{query}" if query else ""))
         if self.traits.sitemap != "none" and self.traits.sitemap_finding == "robots":
-            lines += ["", f"Sitemap: http://{self.host}{self.sitemap_root()}"]
+            lines += ["", f"Sitemap: {self.origin}{self.sitemap_root()}"]
         return "\n".join(lines) + "\n"
 
     def robots_rules(self) -> list[str]:
@@ -636,11 +643,12 @@ class GeneratedSite:
             self.hits[key] = self.hits.get(key, 0) + 1
             return self.hits[key]
 
-    def route(self, request: Request, host: str) -> Response:
+    def route(self, request: Request, host: str, scheme: str = "http") -> Response:
         split = urlsplit(request.target)
         query_raw = split.query
-        if host != self.host:
-            return Response.redirect(f"http://{self.host}{split.path}" + (f"?{query_raw}" if query_raw else ""), 301)
+        if host != self.host or scheme != self.scheme:
+            # the bare host to www (or back), http to https: one 301, as nginx is set up
+            return Response.redirect(f"{self.origin}{split.path}" + (f"?{query_raw}" if query_raw else ""), 301)
         path, q = request.path, request.query
         if path == "/robots.txt":
             return Response(body=self.robots().encode(), content_type="text/plain; charset=utf-8")
@@ -680,7 +688,7 @@ class GeneratedSite:
                 return Response(body=body, content_type=xml)
             if path == "/sitemaps/pages.xml":
                 return Response(body=(f'<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-                                      f"<url><loc>http://{self.host}/about/</loc></url></urlset>").encode(), content_type=xml)
+                                      f"<url><loc>{self.origin}/about/</loc></url></urlset>").encode(), content_type=xml)
         return None
 
     def _listing(self, path: str, q: dict) -> Response | None:

@@ -33,6 +33,7 @@ BYLINE = ("before_body", "after_body", "header_span", "meta_only", "none")
 BOILERPLATE = ("related", "comments", "newsletter")
 FAULTS = ("none", "http_5xx_once", "timeout_once", "feed_404", "robots_article")
 SLUG = ("arabic", "latin")
+SCHEME = ("http", "https", "https_old_http_links")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Traits:
     boilerplate: tuple[str, ...]
     faults: tuple[str, ...]
     english: bool
+    scheme: str = "http"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -83,5 +85,5 @@ def draw(seed: int) -> Traits:
         byline=rng.choice(BYLINE),
         boilerplate=tuple(b for b in BOILERPLATE if rng.random() < 0.6),
         faults=tuple(sorted({rng.choice(FAULTS) for _ in range(2)} - {"none"})),
-        english=english,
+        english=english, scheme=rng.choice(SCHEME),
     )
