@@ -197,11 +197,12 @@ def html_lang(tree) -> str | None:
     return None
 
 
-def time_elements(tree) -> list[tuple[str, str]]:
+def time_elements(tree, title: str | None = None) -> list[tuple[str, str]]:
     """(how it was marked, value) of `<time datetime>` and `itemprop=datePublished` elements.
 
     An unmarked `<time>` is `time:headline` when it is the first one in the headline's own
-    block (the `<header>`/`<article>` around the first `<h1>`): the article's date as most
+    block (the `<header>`/`<article>` around the first `<h1>`, or around the heading that
+    reads `title` when the page has no h1): the article's date as most
     templates print it. Other unmarked ones (`time`) may date anything on the page: a
     sidebar, a related list, a comment."""
     out = []
@@ -209,7 +210,7 @@ def time_elements(tree) -> list[tuple[str, str]]:
         value = el.get("datetime") or el.get("content") or el.text_content()
         if value and value.strip():
             out.append(("itemprop:datePublished", value.strip()))
-    headline = _headline_time(tree)
+    headline = _headline_time(tree, title)
     for el in tree.iter("time"):
         value = el.get("datetime")
         if value and value.strip():
@@ -223,10 +224,18 @@ def time_elements(tree) -> list[tuple[str, str]]:
     return out
 
 
-def _headline_time(tree):
-    """The first `<time datetime>` after the first `<h1>` inside the h1's header or article
-    block (or its grandparent when it has neither), else None."""
+def _headline(tree, title: str | None):
     h1 = next(tree.iter("h1"), None)
+    if h1 is not None or not title:
+        return h1
+    wanted = " ".join(title.split())
+    return next((el for el in tree.iter("h2", "h3") if " ".join(element_text(el).split()) == wanted), None)
+
+
+def _headline_time(tree, title: str | None = None):
+    """The first `<time datetime>` after the headline inside its header or article block (or
+    its grandparent when it has neither), else None."""
+    h1 = _headline(tree, title)
     if h1 is None:
         return None
     block = next((a for a in h1.iterancestors() if a.tag in ("header", "article")), None)

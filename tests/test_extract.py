@@ -170,6 +170,37 @@ def test_an_unmarked_time_element_under_the_headline_dates_the_article():
     assert extract_article(loose, URL, now=NOW)["date_source"] != "time:headline"
 
 
+def test_a_last_update_printed_before_the_publication_date_is_not_the_publication_date():
+    line = "آخر تحديث: 22 أبريل 2021 - 18:30 | تاريخ النشر: 21 أبريل 2021 - 14:05"
+    body = f'<div class="meta">{line}</div>' + BODY
+    out = extract_article(html(body=body), URL, outlet=outlet(), now=NOW)
+    assert out["published_at"] == "2021-04-21T11:05:00+00:00"      # Beirut, UTC+3
+    # unlabelled, or labelled as the publication, the first date of a line is still taken
+    only = extract_article(html(body='<div class="meta">21 أبريل 2021 - 14:05</div>' + BODY), URL,
+                           outlet=outlet(), now=NOW)
+    assert only["published_at"] == "2021-04-21T11:05:00+00:00"
+
+
+def test_site_name_is_cut_from_the_title_and_nothing_else():
+    head = ('<meta property="og:site_name" content="صوت الشرق">'
+            '<meta property="og:title" content="سوريا : قتلى في «الزبداني» - صوت الشرق">')
+    out = extract_article(html(head=head), URL, now=NOW)
+    assert out["title"] == "سوريا : قتلى في «الزبداني»"
+    head = ('<meta property="og:site_name" content="Levant Wire">'
+            '<meta property="og:title" content="Levant Wire | Bomb attack kills 44 | Jordan Times">')
+    assert extract_article(html(head=head, lang="en"), URL, now=NOW)["title"] == "Bomb attack kills 44 | Jordan Times"
+
+
+def test_the_time_under_a_headline_that_is_not_an_h1():
+    body = ('<header><h2 class="post-title">عنوان الخبر الكامل هنا</h2><time datetime="2021-04-21T22:42:00Z">22/04/2021'
+            '</time></header>' + BODY)
+    page = html(head='<meta property="og:title" content="عنوان الخبر الكامل هنا">', body=body)
+    page = page.replace("<h1>عنوان الخبر في الصفحة</h1>".encode(), b"")
+    out = extract_article(page, URL, now=NOW)
+    assert out["published_at"] == "2021-04-21T22:42:00+00:00"
+    assert out["date_source"] == "time:headline"
+
+
 def test_date_selector_hint():
     body = '<span class="when">نشر في 04/أبريل/2021 - 10:20 ص</span>' + BODY
     out = extract_article(html(body=body), URL, outlet=outlet(date_selector=".when", date_convention="egyptian"),

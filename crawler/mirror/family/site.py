@@ -48,7 +48,12 @@ MOROCCAN = ["يناير", "فبراير", "مارس", "أبريل", "ماي", "�
 WEEKDAYS = ["الإثنين", "الثلاثاء", "الأربعاء", "الخميس", "الجمعة", "السبت", "الأحد"]
 ZONES = {"text_levantine": ["Asia/Beirut", "Asia/Damascus", "Asia/Amman"], "text_levantine_day": ["Asia/Beirut"],
          "text_egyptian": ["Africa/Cairo"], "text_egyptian_gmt": ["Africa/Cairo"],
-         "text_maghrebi": ["Africa/Algiers", "Africa/Tunis", "Africa/Casablanca"]}
+         "text_maghrebi": ["Africa/Algiers", "Africa/Tunis", "Africa/Casablanca"],
+         "text_updated_first": ["Africa/Cairo", "Asia/Amman"], "text_hijri": ["Asia/Riyadh", "Asia/Kuwait"]}
+HIJRI = ["محرم", "صفر", "ربيع الأول", "ربيع الآخر", "جمادى الأولى", "جمادى الآخرة", "رجب", "شعبان", "رمضان",
+         "شوال", "ذو القعدة", "ذو الحجة"]
+READ_ALSO = {"ar": "اقرأ أيضاً:", "en": "Read also:"}
+AD_LABEL = {"ar": "إعلان", "en": "Advertisement"}
 FEED_PATHS = {"rss2": "/feed/", "atom": "/atom.xml", "jsonfeed": "/feed.json", "rss1": "/index.rdf"}
 HANG_SECONDS = 6.0
 PARTNER = "partner-news.test"
@@ -342,6 +347,15 @@ class GeneratedSite:
             return f"{utc.day} {EGYPTIAN[utc.month - 1]} {utc.year} | {utc.hour:02d}:{utc.minute:02d} GMT"
         if kind == "text_maghrebi":
             return f"{d} {self.maghrebi_months[local.month - 1]} {y} على الساعة {hm}"
+        if kind == "text_updated_first":
+            # the last update printed first, as many CMS templates do: the publication is the second date
+            up = min(s.published + timedelta(hours=3 + s.id % 20), self.now).astimezone(self.tz)
+            return (f"آخر تحديث: {up.day} {EGYPTIAN[up.month - 1]} {up.year} - {up.hour:02d}:{up.minute:02d}"
+                    f" | تاريخ النشر: {d} {EGYPTIAN[local.month - 1]} {y} - {hm}")
+        if kind == "text_hijri":
+            # a Hijri date first (its day and month are only plausible, never parsed), then «الموافق» the Gregorian one
+            hijri = f"{(d + 11) % 29 + 1} {HIJRI[(local.month + 4) % 12]} {y - 579} هـ"
+            return f"{wd} {hijri} الموافق {d:02d} {EGYPTIAN[local.month - 1]} {y} م - {hm}"
         return ""
 
     def _date_head(self, s: Story) -> str:
@@ -363,14 +377,21 @@ class GeneratedSite:
         if "comments" in bp:
             start = _stable(self.seed, s.id) % len(COMMENTS)
             out += [COMMENTS[(start + k) % len(COMMENTS)] for k in range(2)]
-        if "newsletter" in bp:
+        if "newsletter" in bp or self.traits.body == "inline_ad_newsletter":
             out.append(NEWSLETTER[self.lang])
+        if self.traits.body == "inline_read_also":
+            out.append(self._read_also(s).title)
         return out
+
+    def _read_also(self, s: Story) -> Story:
+        others = [o for o in self.stories if o is not s]
+        return others[_stable(self.seed, s.id, "also") % len(others)]
 
     def article_page(self, s: Story, *, amp: bool = False, print_view: bool = False) -> str:
         t = self.traits
         canon = self.canonical_url(s)
-        head = [f'<meta property="og:title" content="{html.escape(s.title)}">',
+        og_title = s.title if t.title == "h1" else f"{s.title} - {self.name}"
+        head = [f'<meta property="og:title" content="{html.escape(og_title)}">',
                 f'<meta property="og:site_name" content="{html.escape(self.name)}">']
         if amp or print_view or t.canonical == "absolute":
             head.append(f'<link rel="canonical" href="{canon}">')
@@ -403,7 +424,7 @@ class GeneratedSite:
         if t.byline == "header_span" and s.author:
             byline = f'<span class="author-name">{"By" if self.lang == "en" else "بقلم"} <a href="/author/{s.id % 7}/">{author}</a></span>'
         meta_line = f'<div class="post-meta">{byline} {date_html}</div>'
-        body = "".join(f"<p>{html.escape(p)}</p>" for p in s.paragraphs)
+        body = self._body_html(s)
         if t.byline == "before_body" and s.author:
             body = f'<p class="byline"><strong>{"By:" if self.lang == "en" else "بقلم:"} {author}</strong></p>' + body
         if t.byline == "after_body" and s.author:
@@ -413,10 +434,28 @@ class GeneratedSite:
             print_link = (f'<div class="share"><a href="{self.url(s, path_prefix="/print")}">{"Print" if self.lang == "en" else "طباعة"}</a> '
                           f'<a href="{self.url(s, extra_query="share=facebook")}">فيسبوك</a></div>')
         extras = self._boilerplate_html(s)
-        article = (f'<article class="post"><header><h1 class="entry-title">{html.escape(s.title)}</h1>{meta_line}</header>'
+        heading = (f'<h1 class="entry-title">{html.escape(s.title)}</h1>' if t.title == "h1"
+                   else f'<h2 class="post-title">{html.escape(s.title)}</h2>')
+        article = (f'<article class="post"><header>{heading}{meta_line}</header>'
                    f'<div class="entry-content">{body}</div>{print_link}{extras["inside"]}</article>{extras["after"]}')
-        title = f"{s.title} | {self.name}"
+        title = f"{s.title} | {self.name}" if t.title == "h1" else f"{self.name} | {s.title}"
         return self.layout(title, article, "".join(head), sidebar=not print_view)
+
+    def _body_html(self, s: Story) -> str:
+        kind, paras = self.traits.body, [html.escape(p) for p in s.paragraphs]
+        if kind == "br":                       # an old CMS: one text block, paragraphs cut by <br>s
+            return "<br><br>\n".join(paras)
+        blocks = [f"<p>{p}</p>" for p in paras]
+        at = min(2, len(blocks) - 1)           # never after the last paragraph: it must stay the last
+        if kind == "inline_read_also":
+            other = self._read_also(s)
+            blocks.insert(at, f'<p class="read-also"><strong>{READ_ALSO[self.lang]}</strong> '
+                              f'<a href="{self.url(other)}">{html.escape(other.title)}</a></p>')
+        elif kind == "inline_ad_newsletter":
+            blocks.insert(at, f'<div class="ad-slot"><span>{AD_LABEL[self.lang]}</span></div>'
+                              f'<div class="newsletter-inline"><p>{NEWSLETTER[self.lang]}</p>'
+                              f'<a href="/subscribe">{"Subscribe" if self.lang == "en" else "اشترك الآن"}</a></div>')
+        return "".join(blocks)
 
     def _boilerplate_html(self, s: Story) -> dict[str, str]:
         bp, en = self.traits.boilerplate, self.lang == "en"

@@ -28,12 +28,14 @@ VARIANTS = ("none", "www_mixed", "trailing_slash", "mixed_case_escapes", "amp_pr
 CANONICAL = ("absolute", "relative", "missing", "home")
 CHARSET = ("utf8_http", "meta_only_1256", "disagree_1256", "none_1256", "utf8_bom")
 DATES = ("iso_meta", "rfc822_meta", "json_ld_only", "time_only", "text_levantine", "text_egyptian",
-         "text_maghrebi", "text_levantine_day", "text_egyptian_gmt")
+         "text_maghrebi", "text_levantine_day", "text_egyptian_gmt", "text_updated_first", "text_hijri")
 BYLINE = ("before_body", "after_body", "header_span", "meta_only", "none")
 BOILERPLATE = ("related", "comments", "newsletter")
 FAULTS = ("none", "http_5xx_once", "timeout_once", "feed_404", "robots_article")
 SLUG = ("arabic", "latin")
 SCHEME = ("http", "https", "https_old_http_links")
+BODY = ("p", "br", "inline_read_also", "inline_ad_newsletter")
+TITLE = ("h1", "h2_og_suffix")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class Traits:
     faults: tuple[str, ...]
     english: bool
     scheme: str = "http"
+    body: str = "p"
+    title: str = "h1"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -85,5 +89,5 @@ def draw(seed: int) -> Traits:
         byline=rng.choice(BYLINE),
         boilerplate=tuple(b for b in BOILERPLATE if rng.random() < 0.6),
         faults=tuple(sorted({rng.choice(FAULTS) for _ in range(2)} - {"none"})),
-        english=english, scheme=rng.choice(SCHEME),
+        english=english, scheme=rng.choice(SCHEME), body=rng.choice(BODY), title=rng.choice(TITLE),
     )
