@@ -152,6 +152,12 @@ def test_page_links_are_resolved_and_unique():
     ('<a class="next page-numbers" href="/cat/page/4/">›</a>', BASE + "cat/page/3/", [BASE + "cat/page/4/"]),
     ('<a href="/cat/page/1/">1</a><a href="/cat/page/2/">2</a><a href="/other/page/2/">x</a>', BASE + "cat/", [BASE + "cat/page/2/"]),
     ('<a href="/cat/page/2/">2</a>', BASE + "cat/page/2/", []),
+    # Drupal's pager counts from 0: the link labelled 2 is ?page=1, and page 3 follows ?page=1
+    ('<span>1</span><a href="/cat?page=1">2</a><a href="/cat?page=2">3</a>', BASE + "cat", [BASE + "cat?page=1"]),
+    ('<a href="/cat">1</a><span>2</span><a href="/cat?page=2">3</a>', BASE + "cat?page=1", [BASE + "cat?page=2"]),
+    # a "load more" link to the same listing at another offset; one to another listing is not pagination
+    ('<a class="btn" href="/cat?start=10">عرض المزيد</a>', BASE + "cat", [BASE + "cat?start=10"]),
+    ('<a href="/sports/">المزيد</a>', BASE + "cat", []),
 ])
 def test_pagination(html, url, expected):
     assert next_pages(f"<html><head></head><body>{html}</body></html>", url) == expected

@@ -19,6 +19,7 @@ caller's (`now`): nothing depends on the calendar.
 """
 from __future__ import annotations
 
+import re
 import tempfile
 import threading
 from datetime import datetime, timedelta, timezone
@@ -134,7 +135,14 @@ class Family:
             site = self._by_host.get(r["target_host"])
             if site is None:
                 continue
-            target = r["target_path"] + (f"?{r['target_query']}" if r["target_query"] else "")
-            if any(target.startswith(unquote(rule)) for rule in site.robots_rules()):
+            target = r["target_path"] + (f"?{unquote(r['target_query'])}" if r["target_query"] else "")
+            if any(_robots_rule(rule).match(target) for rule in site.robots_rules()):
                 bad.append(r)
         return bad
+
+
+def _robots_rule(rule: str) -> "re.Pattern[str]":
+    """RFC 9309 §2.2.3: `*` matches any sequence, a final `$` the end of the path."""
+    anchored = rule.endswith("$")
+    body = re.escape(unquote(rule.rstrip("$"))).replace(r"\*", ".*")
+    return re.compile(body + ("$" if anchored else ""))

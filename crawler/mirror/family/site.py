@@ -267,6 +267,8 @@ class GeneratedSite:
                 path = base_path.rstrip("/") + f"/page/{n}/"
             elif kind == "numbered":
                 q.append(f"pg={n}")
+            elif kind == "numbered_zero":
+                q.append(f"page={n - 1}")        # Drupal's pager: the second page is ?page=1
             elif kind == "more":
                 q.append(f"start={(n - 1) * self.per_page}")
             else:
@@ -277,6 +279,8 @@ class GeneratedSite:
         m = re.search(r"/page/(\d+)/?$", path)
         if m:
             return path[:m.start()] + "/", int(m.group(1))
+        if self.traits.pagination == "numbered_zero" and query.get("page"):
+            return path, int(query["page"][0]) + 1
         for name in ("page", "pg"):
             if query.get(name):
                 return path, int(query[name][0])
@@ -290,19 +294,30 @@ class GeneratedSite:
         infinite = self.traits.pagination == "infinite"
         chunk = stories[(n - 1) * per:n * per]
         items = "".join(
-            f'<article class="post-item"><h3 class="post-title"><a href="{html.escape(self.link(s, where))}">'
+            f'<article class="post-item"><h3 class="post-title"><a href="{html.escape(self.href(self.link(s, where)))}">'
             f'{html.escape(s.title)}</a></h3><span class="date">{self.short_date(s)}</span>{self._share(s)}'
             f'<p class="excerpt">{html.escape(s.paragraphs[0][:110])}…</p></article>' for s in chunk)
         nav, head = self._pagination(base_path, base_query, n, pages, infinite)
         return self.layout(title, f'<section class="listing"><h1>{html.escape(title)}</h1>{items}</section>{nav}', head)
 
+    def href(self, url: str) -> str:
+        """How a listing writes a link to its own site: absolute, root-relative, or relative to
+        a `<base href>` at the site's root (wrong when resolved against the page's own URL)."""
+        parts = urlsplit(url)
+        if f"{parts.scheme}://{parts.netloc}" != self.origin or self.traits.links == "absolute":
+            return url
+        rest = parts.path + (f"?{parts.query}" if parts.query else "")
+        return rest if self.traits.links == "root_relative" else rest.lstrip("/") or "./"
+
     def _share(self, s: Story) -> str:
         """Share and print links beside a teaser (amp_print_share sites): other spellings of
         the article's address that answer with a redirect off the site or are disallowed."""
-        if self.traits.variants != "amp_print_share":
-            return ""
-        return (f'<a class="share" href="{self.url(s, extra_query="share=facebook")}">f</a>'
-                f'<a class="print" href="{self.url(s, path_prefix="/print")}">🖶</a>')
+        out = ""
+        if self.traits.variants == "amp_print_share":
+            out += f'<a class="share" href="{self.url(s, extra_query="share=facebook")}">f</a>'
+        if self.print_url(s):
+            out += f'<a class="print" href="{self.print_url(s)}">🖶</a>'
+        return out
 
     def _pagination(self, base_path: str, base_query: str, n: int, pages: int, infinite: bool) -> tuple[str, str]:
         kind = self.traits.pagination
@@ -318,7 +333,7 @@ class GeneratedSite:
             return f'<div class="pagination"><a href="{nxt}">{"Next page" if en else "الصفحة التالية"}</a></div>', ""
         if kind == "path":
             return f'<div class="nav-links"><a href="{nxt}">{"Older posts" if en else "مقالات أقدم"}</a></div>', ""
-        if kind == "numbered":
+        if kind in ("numbered", "numbered_zero"):
             links = " ".join(f'<a href="{self.page_url(base_path, base_query, i)}">{i}</a>' if i != n else f"<span>{i}</span>"
                              for i in range(1, pages + 1))
             return f'<div class="pages">{links}</div>', ""
@@ -430,9 +445,13 @@ class GeneratedSite:
         if t.byline == "after_body" and s.author:
             body += f'<p class="writer">{"Author:" if self.lang == "en" else "الكاتب:"} {author}</p>'
         print_link = ""
+        if self.print_url(s):
+            print_link = f'<a href="{self.print_url(s)}">{"Print" if self.lang == "en" else "طباعة"}</a> '
         if t.variants == "amp_print_share":
-            print_link = (f'<div class="share"><a href="{self.url(s, path_prefix="/print")}">{"Print" if self.lang == "en" else "طباعة"}</a> '
-                          f'<a href="{self.url(s, extra_query="share=facebook")}">فيسبوك</a></div>')
+            print_link += f'<a href="{self.url(s, extra_query="share=facebook")}">فيسبوك</a>'
+        if print_link:
+            print_link = f'<div class="share">{print_link}</div>'
+        print_view = print_view
         extras = self._boilerplate_html(s)
         heading = (f'<h1 class="entry-title">{html.escape(s.title)}</h1>' if t.title == "h1"
                    else f'<h2 class="post-title">{html.escape(s.title)}</h2>')
@@ -445,6 +464,8 @@ class GeneratedSite:
         kind, paras = self.traits.body, [html.escape(p) for p in s.paragraphs]
         if kind == "br":                       # an old CMS: one text block, paragraphs cut by <br>s
             return "<br><br>\n".join(paras)
+        if kind == "div_soup":                 # a page builder: every paragraph its own <div>
+            return "".join(f'<div class="text-block"><div dir="rtl">{p}</div></div>' for p in paras)
         blocks = [f"<p>{p}</p>" for p in paras]
         at = min(2, len(blocks) - 1)           # never after the last paragraph: it must stay the last
         if kind == "inline_read_also":
@@ -497,7 +518,11 @@ class GeneratedSite:
                 f'<li><a href="http://{PARTNER}/news/{self.seed}/partner-story.html">{"Partner" if en else "شركاؤنا"}</a></li>'
                 f'<li><a href="http://{PARTNER}/node/{self.seed}">{"Partner story" if en else "من شركائنا"}</a></li></ul>'
                 f'<p>© {self.now.year} {html.escape(self.name)}</p></footer>')
-        return (f'<!DOCTYPE html><html lang="{self.lang}" dir="{"ltr" if en else "rtl"}"><head>{charset}'
+        base = f'<base href="{self.origin}/">' if self.traits.links == "base_href" else ""
+        early, late = (charset, "") if self.traits.charset != "meta_late_1256" else ("", charset)
+        # a tag manager and inline styles before the charset: beyond a browser's 1024-byte prescan
+        filler = ("<script>" + "window.dataLayer=window.dataLayer||[];" * 60 + "</script>") if late else ""
+        return (f'<!DOCTYPE html><html lang="{self.lang}" dir="{"ltr" if en else "rtl"}"><head>{early}{filler}{late}{base}'
                 f'<title>{html.escape(title)}</title>{feed}{head}</head><body>'
                 f'<header class="site-header"><a class="logo" href="/">{html.escape(self.name)}</a><nav><ul>{nav}</ul></nav></header>'
                 f'<main id="main">{main}</main>{side}{foot}</body></html>')
@@ -505,7 +530,7 @@ class GeneratedSite:
     # --- charsets -----------------------------------------------------------------------------
     def _meta_charset(self) -> str:
         c = self.traits.charset
-        if c in ("meta_only_1256", "disagree_1256"):
+        if c in ("meta_only_1256", "disagree_1256", "meta_late_1256"):
             return '<meta http-equiv="Content-Type" content="text/html; charset=windows-1256">'
         if c == "utf8_http":
             return '<meta charset="utf-8">'
@@ -520,7 +545,7 @@ class GeneratedSite:
             return Response(body=b"\xef\xbb\xbf" + text.encode("utf-8"), content_type="text/html; charset=windows-1256", **kw)
         body = text.encode("cp1256", errors="xmlcharrefreplace")
         ctype = {"meta_only_1256": "text/html", "disagree_1256": "text/html; charset=UTF-8",
-                 "none_1256": "text/html"}[c]
+                 "none_1256": "text/html", "meta_late_1256": "text/html"}[c]
         return Response(body=body, content_type=ctype, **kw)
 
     # --- feeds --------------------------------------------------------------------------------
@@ -574,7 +599,7 @@ class GeneratedSite:
                            f"<description>{esc(s.paragraphs[0])}</description>{orig(s)}</item>" for s in entries)
             xml = (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" xmlns:feedburner="http://rssnamespace.org/feedburner/ext/1.0">'
                    f"<channel><title>{esc(self.name)}</title><link>{self.origin}/</link>{body}</channel></rss>")
-            return Response(body=xml.encode(), content_type="application/rss+xml; charset=utf-8")
+            return self.xml(xml.encode(), "application/rss+xml; charset=utf-8")
         if kind == "atom":
             body = "".join(f'<entry><title>{esc(s.title)}</title><link rel="alternate" href="{esc(self._feed_item_link(s))}"/>'
                            f"<id>tag:{self.domain},2026:{s.id}</id>"
@@ -584,7 +609,7 @@ class GeneratedSite:
             xml = (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom" '
                    f'xmlns:feedburner="http://rssnamespace.org/feedburner/ext/1.0"><title>{esc(self.name)}</title>'
                    f'<id>{self.origin}/</id><updated>{self.now.isoformat()}</updated>{body}</feed>')
-            return Response(body=xml.encode(), content_type="application/atom+xml")
+            return self.xml(xml.encode(), "application/atom+xml")
         # RSS 1.0 (RDF)
         seq = "".join(f'<rdf:li rdf:resource="{esc(self._feed_item_link(s))}"/>' for s in entries)
         body = "".join(f'<item rdf:about="{esc(self._feed_item_link(s))}"><title>{esc(s.title)}</title>'
@@ -596,15 +621,21 @@ class GeneratedSite:
                f'xmlns:feedburner="http://rssnamespace.org/feedburner/ext/1.0">'
                f'<channel rdf:about="{self.origin}/"><title>{esc(self.name)}</title><link>{self.origin}/</link>'
                f"<items><rdf:Seq>{seq}</rdf:Seq></items></channel>{body}</rdf:RDF>")
-        return Response(body=xml.encode(), content_type="application/rdf+xml")
+        return self.xml(xml.encode(), "application/rdf+xml")
 
     # --- sitemaps -----------------------------------------------------------------------------
     def sitemap_root(self) -> str:
         kind = self.traits.sitemap
-        if self.traits.sitemap_finding == "conventional":
+        if self.traits.sitemap_finding == "conventional" and kind != "txt":
             return "/sitemap.xml"
         return {"urlset": "/sitemaps/articles.xml", "index": "/sitemap_index.xml", "index_gzip": "/sitemap_index.xml",
-                "news": "/news-sitemap.xml"}[kind]
+                "news": "/news-sitemap.xml", "txt": "/sitemap.txt"}[kind]
+
+    def xml(self, body: bytes, content_type: str, **kw) -> Response:
+        """A feed or sitemap as this site's software writes it: some emit blank lines before
+        the XML declaration (a PHP file with a newline after `?>`), some a byte-order mark."""
+        prefix = {"none": b"", "blank_lines": b"\n\n  \n", "bom": b"\xef\xbb\xbf"}[self.traits.xml_prefix]
+        return Response(body=prefix + body, content_type=content_type, **kw)
 
     def _lastmod(self, dt: datetime | None) -> str:
         f = self.traits.lastmod
@@ -658,13 +689,30 @@ class GeneratedSite:
     def robots(self) -> str:
         lines = ["User-agent: GPTBot", "Disallow: /", "", "User-agent: *", "Disallow: /search", "Disallow: /print/",
                  "Disallow: /wp-admin/", "Disallow: /subscribe"]
+        wild = self.traits.robots == "wildcards"
+        if wild:
+            lines += ["Disallow: /*?print=", "Disallow: /*&print="]
         for s in self.published():
             if s.disallowed:
                 path, query = self.path(s)
-                lines.append("Disallow: " + quote(path, safe="/-._~") + (f"?{query}" if query else ""))
+                lines.append("Disallow: " + quote(path, safe="/-._~") + (f"?{query}" if query else "") + ("$" if wild else ""))
         if self.traits.sitemap != "none" and self.traits.sitemap_finding == "robots":
-            lines += ["", f"Sitemap: {self.origin}{self.sitemap_root()}"]
+            lines += ["", f"{'sitemap' if wild else 'Sitemap'}: {self.origin}{self.sitemap_root()}"]
         return "\n".join(lines) + "\n"
+
+    def robots_body(self) -> bytes:
+        text = self.robots()
+        if self.traits.robots == "crlf_bom":
+            return b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode()
+        return text.encode()
+
+    def print_url(self, s: Story) -> str | None:
+        """The print view's address, on sites that link one (always disallowed by robots.txt)."""
+        if self.traits.robots == "wildcards":
+            return self.url(s, extra_query="print=1")
+        if self.traits.variants == "amp_print_share":
+            return self.url(s, path_prefix="/print")
+        return None
 
     def robots_rules(self) -> list[str]:
         """The Disallow prefixes that apply to every crawler but GPTBot (ours)."""
@@ -690,7 +738,7 @@ class GeneratedSite:
             return Response.redirect(f"{self.origin}{split.path}" + (f"?{query_raw}" if query_raw else ""), 301)
         path, q = request.path, request.query
         if path == "/robots.txt":
-            return Response(body=self.robots().encode(), content_type="text/plain; charset=utf-8")
+            return Response(body=self.robots_body(), content_type="text/plain; charset=utf-8")
         if self.traits.feed != "none" and path == self.feed_path():
             return self.feed()
         m = re.fullmatch(r"/~r/[^/]+/~3/([0-9a-f]+)/", path)
@@ -715,16 +763,19 @@ class GeneratedSite:
         root = self.sitemap_root()
         xml = "application/xml"
         if path == root:
+            if kind == "txt":
+                lines = "".join(self.url(s, raw=self.traits.loc == "raw") + "\n" for s in self.published())
+                return Response(body=lines.encode(), content_type="text/plain; charset=utf-8")
             if kind in ("index", "index_gzip"):
-                return Response(body=self.sitemap_index(), content_type=xml)
-            return Response(body=self._urlset(self.published(), news=kind == "news"), content_type=xml)
+                return self.xml(self.sitemap_index(), xml)
+            return self.xml(self._urlset(self.published(), news=kind == "news"), xml)
         if kind in ("index", "index_gzip"):
             children = self._children()
             if path in children:
                 body = self._urlset(children[path])
                 if path.endswith(".gz"):
                     return Response(body=gzip.compress(body, mtime=0), content_type="application/x-gzip", compressible=False)
-                return Response(body=body, content_type=xml)
+                return self.xml(body, xml)
             if path == "/sitemaps/pages.xml":
                 return Response(body=(f'<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
                                       f"<url><loc>{self.origin}/about/</loc></url></urlset>").encode(), content_type=xml)
@@ -770,6 +821,7 @@ class GeneratedSite:
         story = self._find(path, q)
         if story is None or story.published is None:
             return Response.not_found()
+        print_view = print_view or q.get("print") == ["1"]
         if q.get("share"):
             return Response(status=302, cacheable=False, headers=[
                 ("Location", f"http://facebook.test/sharer.php?u={quote(self.canonical_url(story), safe='')}")])

@@ -18,15 +18,15 @@ CMS = ("wp_p", "wp_date", "wp_id", "drupal_node", "drupal_content", "ghost", "cu
 FEED = ("rss2", "atom", "jsonfeed", "rss1", "none")
 FEED_LINK = ("absolute", "relative", "utm", "proxy", "guid_differs")
 FEED_FINDING = ("alternate", "conventional_only")
-SITEMAP = ("urlset", "index", "index_gzip", "news", "none")
+SITEMAP = ("urlset", "index", "index_gzip", "news", "txt", "none")
 LASTMOD = ("w3c", "date_only", "space_no_zone", "zulu", "missing")
 LOC = ("percent", "raw")
 SITEMAP_FINDING = ("robots", "conventional")
 STALE_CHILDREN = (False, True)
-PAGINATION = ("rel_next", "query", "path", "numbered", "more", "infinite")
+PAGINATION = ("rel_next", "query", "path", "numbered", "numbered_zero", "more", "infinite")
 VARIANTS = ("none", "www_mixed", "trailing_slash", "mixed_case_escapes", "amp_print_share")
 CANONICAL = ("absolute", "relative", "missing", "home")
-CHARSET = ("utf8_http", "meta_only_1256", "disagree_1256", "none_1256", "utf8_bom")
+CHARSET = ("utf8_http", "meta_only_1256", "disagree_1256", "none_1256", "utf8_bom", "meta_late_1256")
 DATES = ("iso_meta", "rfc822_meta", "json_ld_only", "time_only", "text_levantine", "text_egyptian",
          "text_maghrebi", "text_levantine_day", "text_egyptian_gmt", "text_updated_first", "text_hijri")
 BYLINE = ("before_body", "after_body", "header_span", "meta_only", "none")
@@ -34,7 +34,10 @@ BOILERPLATE = ("related", "comments", "newsletter")
 FAULTS = ("none", "http_5xx_once", "timeout_once", "feed_404", "robots_article")
 SLUG = ("arabic", "latin")
 SCHEME = ("http", "https", "https_old_http_links")
-BODY = ("p", "br", "inline_read_also", "inline_ad_newsletter")
+BODY = ("p", "br", "inline_read_also", "inline_ad_newsletter", "div_soup")
+LINKS = ("absolute", "root_relative", "base_href")
+ROBOTS = ("plain", "wildcards", "crlf_bom")
+XML_PREFIX = ("none", "blank_lines", "bom")
 TITLE = ("h1", "h2_og_suffix")
 
 
@@ -62,6 +65,9 @@ class Traits:
     scheme: str = "http"
     body: str = "p"
     title: str = "h1"
+    links: str = "absolute"
+    robots: str = "plain"
+    xml_prefix: str = "none"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -90,4 +96,5 @@ def draw(seed: int) -> Traits:
         boilerplate=tuple(b for b in BOILERPLATE if rng.random() < 0.6),
         faults=tuple(sorted({rng.choice(FAULTS) for _ in range(2)} - {"none"})),
         english=english, scheme=rng.choice(SCHEME), body=rng.choice(BODY), title=rng.choice(TITLE),
+        links=rng.choice(LINKS), robots=rng.choice(ROBOTS), xml_prefix=rng.choice(XML_PREFIX),
     )
