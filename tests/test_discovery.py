@@ -33,6 +33,18 @@ def test_rss2_entries_with_dates():
     assert links[0].title == "الأول"
 
 
+def test_feedburner_proxy_links_give_way_to_the_original_link():
+    fb = 'xmlns:feedburner="http://rssnamespace.org/feedburner/ext/1.0"'
+    rss = f"""<rss version="2.0" {fb}><channel><item><title>a</title>
+      <link>https://feeds.example.net/~r/site/~3/abc/</link>
+      <feedburner:origLink>https://www.example.org/news/1</feedburner:origLink></item></channel></rss>""".encode()
+    assert [l.url for l in parse_feed(rss, BASE).links] == ["https://www.example.org/news/1"]
+    atom = f"""<feed xmlns="http://www.w3.org/2005/Atom" {fb}><entry><title>x</title>
+      <link rel="alternate" type="text/html" href="https://feeds.example.net/~r/site/~3/def/"/>
+      <feedburner:origLink>https://www.example.org/news/2</feedburner:origLink></entry></feed>""".encode()
+    assert [l.url for l in parse_feed(atom, BASE).links] == ["https://www.example.org/news/2"]
+
+
 def test_rss1_rdf_and_atom_and_json_feed():
     rdf = b"""<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
       xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">

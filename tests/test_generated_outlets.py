@@ -158,3 +158,18 @@ def test_every_kind_of_pagination_leads_to_the_second_page(crawled):
 def test_pagination_on_listing_pages_whose_server_misstates_the_charset(crawled):
     # windows-1256 listings served as charset=UTF-8: their Arabic "more"/"next" links too
     assert _missed_second_pages(crawled, misstated_charset=True) == []
+
+
+def test_feeds_and_sitemaps_a_site_offers_are_read_whatever_their_kind(crawled):
+    # RSS 2.0/1.0, Atom, JSON Feed with absolute, relative, utm, proxied (origLink) links;
+    # urlsets, indexes, gzipped children, news and text sitemaps, with odd <lastmod>s and
+    # bytes before the XML: each must yield every article it lists
+    short = []
+    for key, site in crawled["family"].sites.items():
+        discovered = crawled["first"].outlet(key)["discovered"]
+        for channel, expected in site.channel_expectations().items():
+            if discovered.get(channel, 0) < expected:
+                kinds = {"feed": (site.traits.feed, site.traits.feed_link),
+                         "sitemap": (site.traits.sitemap, site.traits.lastmod, site.traits.xml_prefix)}[channel]
+                short.append((key, channel, kinds, discovered.get(channel, 0), expected))
+    assert short == []

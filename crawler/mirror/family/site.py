@@ -217,6 +217,18 @@ class GeneratedSite:
     def truth(self) -> list[dict]:
         return [self.truth_entry(s) for s in self.published() if not s.disallowed]
 
+    def channel_expectations(self) -> dict[str, int]:
+        """How many truth articles each channel a crawl can find by itself must yield: the
+        feed (when announced on the pages) and the sitemap (when robots.txt names it or it is
+        at /sitemap.xml). A channel missing here is one the site hides."""
+        live = [s for s in self.published() if not s.disallowed]
+        out = {}
+        if self.traits.feed != "none" and self.traits.feed_finding == "alternate":
+            out["feed"] = len([s for s in self.feed_items() if not s.disallowed])
+        if self.traits.sitemap != "none" and (self.traits.sitemap_finding == "robots" or self.sitemap_root() == "/sitemap.xml"):
+            out["sitemap"] = len(live)
+        return out
+
     def disallowed_urls(self) -> list[str]:
         return [self.canonical_url(s) for s in self.published() if s.disallowed]
 
