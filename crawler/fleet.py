@@ -9,7 +9,10 @@ through Redis, apart from the crawl state itself (crawler/state_redis.py) and th
   heartbeat has expired (killed, machine gone, partitioned for longer than `[state]
   redis_ttl`) is dead, and the first member to notice takes over what it held: its leased
   frontier requests go back to the queue and its spool (documents not yet confirmed by
-  Elasticsearch) becomes the taker's, so nothing it fetched is lost;
+  Elasticsearch) becomes the taker's, so nothing it fetched is lost. A member whose process
+  is known gone at once (same machine and process namespace, no such process: `kill -9`, a
+  crash) is dead at once, heartbeat or not, so the very next crawl finishes its work
+  instead of waiting out the TTL (or being refused the outlet's crawl lock);
 * locks with expiry (`FleetLock`): renewed by their holder, taken over when it dies. The
   service's scheduler and alert sweep, and each outlet's crawl, hold one;
 * jobs: a crawl started by `raqib crawl` is a job; the articles it puts in the frontier are
@@ -316,6 +319,22 @@ class Fleet:
         self._locks.append(lock)
         return lock
 
+    def _free_from_the_dead(self, name: str) -> bool:
+        """Release lock `name` when its holder is dead: its heartbeat stopped, or its process
+        is gone from this machine (`Member.gone`). What the holder left (leases, spool) is
+        taken over first. True when the lock was freed."""
+        raw = self.redis.get(self.key("lock", name))
+        if not raw:
+            return True
+        holder = raw.decode("utf-8", "replace").split("|", 1)[0]
+        beat_raw = self.redis.get(self.key("member", holder))
+        beat = json.loads(beat_raw) if beat_raw else None
+        if beat is not None and not Member.gone(beat):
+            return False
+        log.warning("fleet member %s, holding the lock %s, is dead; its work is taken over", holder, name)
+        self.member.reclaim_dead()
+        return bool(self.script("unlock", [self.key("lock", name)], [raw]))
+
     def lock_holder(self, name: str) -> str | None:
         value = self.redis.get(self.key("lock", name))
         return value.decode("utf-8", "replace").split("|", 1)[0] if value else None
@@ -335,7 +354,9 @@ class Fleet:
         taken = []
         for outlet in outlets:
             lock = self.lock(f"crawl:{outlet}")
-            if not lock.acquire():
+            if not lock.acquire() and lock.error is None and self._free_from_the_dead(f"crawl:{outlet}"):
+                lock.acquire()
+            if not lock.held:
                 for held in taken:
                     held.release()
                 if lock.error is not None:
@@ -588,9 +609,37 @@ class FleetLock:
             self.fleet._locks.remove(self)
 
 
+def _namespace() -> str:
+    """This machine's boot and process namespace: two processes with the same host name are
+    comparable by pid only when these agree (containers share host names, not pids)."""
+    try:
+        boot = open("/proc/sys/kernel/random/boot_id", encoding="ascii").read().strip()
+        return f"{boot}:{os.readlink('/proc/self/ns/pid')}"
+    except OSError:
+        return ""       # no /proc: nothing can be told about other processes
+
+
+def _process_gone(pid: int) -> bool:
+    """Whether no process `pid` runs here (a zombie, dead but not reaped, counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False        # someone else's live process
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().split(") ", 1)[1][:1] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+_NAMESPACE = _namespace()
+
+
 class Member:
     """This process in the fleet: an id, a heartbeat renewed by a thread, and the taking over
-    of members whose heartbeat stopped."""
+    of members whose heartbeat stopped (or whose process is gone from this machine)."""
 
     def __init__(self, fleet: Fleet, *, role: str):
         self.fleet = fleet
@@ -618,7 +667,8 @@ class Member:
             threading.Thread(target=self._beat_forever, name="raqib-heartbeat", daemon=True).start()
 
     def _beat(self) -> None:
-        info = {"host": socket.gethostname(), "pid": os.getpid(), "role": self.role, "at": time.time()}
+        info = {"host": socket.gethostname(), "pid": os.getpid(), "ns": _NAMESPACE, "role": self.role,
+                "at": time.time()}
         self.fleet.redis.set(self.heartbeat_key, json.dumps(info), px=int(self.fleet.ttl * 1000))
 
     def _beat_forever(self) -> None:
@@ -638,15 +688,26 @@ class Member:
         beats = self.fleet.redis.mget([self.fleet.key("member", m) for m in ids]) if ids else []
         return {m: (json.loads(b) if b else None) for m, b in zip(ids, beats)}
 
+    @staticmethod
+    def gone(beat: dict[str, Any] | None) -> bool:
+        """Whether a member's heartbeat was sent by a process of this machine (and process
+        namespace) that no longer runs."""
+        if not beat or not _NAMESPACE or beat.get("ns") != _NAMESPACE or beat.get("host") != socket.gethostname():
+            return False
+        pid = beat.get("pid")
+        return isinstance(pid, int) and pid != os.getpid() and _process_gone(pid)
+
     def reclaim_dead(self) -> tuple[int, int]:
-        """Take over every member whose heartbeat expired: (requests requeued, documents
-        adopted into this member's spool)."""
+        """Take over every member whose heartbeat expired, or whose process is gone from
+        this machine: (requests requeued, documents adopted into this member's spool)."""
         self.join()
         requeued = adopted = 0
         f = self.fleet
         for other, beat in self.members().items():
-            if beat is not None or other == self.id:
+            if other == self.id or (beat is not None and not self.gone(beat)):
                 continue
+            if beat is not None:
+                f.redis.delete(f.key("member", other))    # the reclaim script takes only the silent
             out = f.script("reclaim", [f.key("members"), f.key("member", other), f.key("leases", other),
                                        f.key("inflight"), f.key("frontier", "hosts"), f.key("frontier", "len"),
                                        f.key("spool", other), f.key("spool", self.id)], [other, f.key("frontier", "h", "")])

@@ -226,7 +226,10 @@ class JobDupeFilter(RFPDupeFilter):
 
     def request_fingerprint(self, request) -> str:
         info = request.meta.get("raqib") or {}
-        return f"{info.get('job')}|{info.get('key') or request.url}"
+        # the second try of an article at its canonical spelling (crawler/spider.py errback) is
+        # another request than the first
+        spelling = "|canonical" if info.get("spelling") == "canonical" else ""
+        return f"{info.get('job')}|{info.get('key') or request.url}{spelling}"
 
     def request_seen(self, request) -> bool:
         info = request.meta.get("raqib") or {}

@@ -10,9 +10,12 @@ Per outlet, a crawl:
 
 Feeds, sitemaps and section pages are fetched with conditional GETs (ETag, Last-Modified),
 and a source whose list of links is unchanged is not read further, because servers do not
-always honour validators. An article URL is fetched only when the frontier
-(`crawler.state.fetch_reason`) says so: never seen, left pending by an earlier crawl,
-failed and worth retrying, or shown with a newer lastmod than when it was fetched.
+always honour validators. Whether an article URL is fetched is decided by the planner
+(crawler/discovery/planner.py: the article patterns on the raw or canonical link, the sitemap
+window, first contact, then the frontier's `crawler.state.fetch_reason`: never seen, left
+pending by an earlier crawl, failed and worth retrying, or shown with a newer lastmod than
+when it was fetched). A page is fetched at the link its source gave, and at its canonical
+spelling when that answers 404.
 
 Fetched article pages leave as `FetchedPage` items for the pipelines; everything else is
 counted per outlet in the stats (crawler/stats.py).
@@ -47,7 +50,7 @@ from crawler.middlewares import Refused, RobotsMiddleware, RobotsUnreachable
 from crawler.outlets import Outlet
 from crawler.state import DISALLOWED, FAILED, GONE, INDEXED, REJECTED, CrawlState, SourceRecord
 from crawler.stats import OutletStats
-from pipelines.urls import canonicalize, host_of, safe_url
+from pipelines.urls import host_of, safe_url
 
 logger = logging.getLogger(__name__)
 
@@ -280,10 +283,10 @@ class OutletSpider(scrapy.Spider):
         rec = fetch.before
         validators = rec if fetch.reason in ("changed", "refetch") and rec is not None else None
         priority = BACKFILL_PRIORITY if fetch.channel == "idwalk" else ARTICLE_PRIORITY
-        fallback = fetch.fallback if url is None else None
+        spelling = {"fallback": fetch.fallback} if url is None else {"spelling": "canonical"}
         return self._request(outlet, url or fetch.url, "article", self.parse_article, channel=fetch.channel,
                              priority=priority, validators=validators, key=fetch.key, lastmod=fetch.lastmod,
-                             reason=fetch.reason, fallback=fallback)
+                             reason=fetch.reason, **spelling)
 
     def _consider(self, outlet: Outlet, url: str, channel: str, lastmod: datetime | None = None, *,
                   windowed: bool = False, trust_pattern: bool = False) -> Iterator[Request]:
@@ -308,6 +311,22 @@ class OutletSpider(scrapy.Spider):
     def _was_read(self, url: str) -> bool:
         stored = self.state.source(safe_url(url))
         return stored is not None and stored.fetched_at is not None
+
+    def _unread_pages(self, outlet: Outlet, url: str, depth: int) -> Iterator[Request]:
+        """Behind an unchanged section page, the first page of its stored chain of next pages
+        that no crawl has read to the end (the crawl that read the ones before died): a
+        walk through the crawl state, not a request per page."""
+        seen = {url}
+        while depth < outlet.section_depth:
+            stored = self.state.source(safe_url(url))
+            url = next((u for u, role in (stored.children if stored is not None else []) if role == NEXT_PAGE), "")
+            depth += 1
+            if not url or url in seen:
+                return
+            if not self._was_read(url):
+                yield from self._source(outlet, url, "section", depth=depth)
+                return
+            seen.add(url)
 
     def _save_source(self, outlet: Outlet, response, kind: str, digest: str | None, *,
                      children: list | None = None, newest: str | None = None) -> bool:
@@ -343,8 +362,7 @@ class OutletSpider(scrapy.Spider):
             for url, role in (stored.children if stored is not None else []):
                 if role != NEXT_PAGE:
                     yield from self._source(outlet, url, "feed")
-                elif not self._was_read(url):
-                    yield from self._source(outlet, url, "section", depth=depth + 1)
+            yield from self._unread_pages(outlet, response.request.url, depth)
             return
         if not isinstance(response, TextResponse):
             self.ostats.error(outlet.key, "not_html")
@@ -366,11 +384,11 @@ class OutletSpider(scrapy.Spider):
                 yield from self._consider(outlet, url, "section")
         else:
             self.ostats.inc(outlet.key, "skipped/source_unchanged")
-        # The next page, also behind an unchanged one when no crawl has read it yet (the
-        # crawl that read this page died before it got there).
-        for url in nexts[:1]:
-            if changed or not self._was_read(url):
+        if changed:
+            for url in nexts[:1]:
                 yield from self._source(outlet, url, "section", depth=depth + 1)
+        else:
+            yield from self._unread_pages(outlet, response.request.url, depth)
         # The feeds a page announces and its next page are kept with it: a later 304 still leads to them.
         self._save_source(outlet, response, "section", digest,
                           children=[[feed, None] for feed in feeds] + [[url, NEXT_PAGE] for url in nexts[:1]])
@@ -470,6 +488,8 @@ class OutletSpider(scrapy.Spider):
     def parse_article(self, response):
         outlet, info = self._outlet(response)
         key = info["key"]
+        if info.get("spelling") == "canonical":
+            self._served_at(key, response.request.url)
         if response.status == 304:
             rec = self.state.article(key)
             if rec is not None:
@@ -492,6 +512,14 @@ class OutletSpider(scrapy.Spider):
             fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             lastmod=info.get("lastmod"), reason=info.get("reason") or "new",
         )
+
+    def _served_at(self, key: str, url: str) -> None:
+        """The outlet serves the article at its canonical spelling, not the one its source
+        gave: later fetches (a change, a refetch) go there at once."""
+        rec = self.state.article(key)
+        if rec is not None and rec.url != url:
+            rec.url = url
+            self.state.save_article(rec)
 
     # --- failures -------------------------------------------------------------------------
     def errback(self, failure):

@@ -19,9 +19,10 @@ sys.path.insert(0, str(ROOT))
 @pytest.fixture(scope="session", autouse=True)
 def mirror_clock():
     """One clock for every mirror of the session (crawler/mirror: $RAQIB_MIRROR_NOW), fixed
-    when the session starts, so no test depends on the minute it happens to run in. Set
-    RAQIB_MIRROR_NOW yourself to run the tests at a chosen time, e.g. the first minute of a
-    month (2026-12-01T00:00:00Z) or of a year (2026-01-01T00:00:00Z)."""
+    when the session starts, so no test depends on the minute it happens to run in. To run
+    the tests at a chosen time (the first minute of a month or of a year), move the whole
+    clock with faketime (README: The offline mirror); RAQIB_MIRROR_NOW set by hand moves the
+    mirrors' clock only."""
     from datetime import datetime, timezone
 
     from crawler.mirror.mirror import CLOCK_ENV, clock_from_env

@@ -9,10 +9,13 @@ import sys
 import threading
 import time
 
+import pytest
+
 from crashkit import EsProxy
 from crawlrun import ROOT, crawl, write_config
 from localsite import Site, article_html, listing_html, recent
 from test_crawl import AR, docs, outlet_yaml
+from test_durability import by_url_and_id
 
 
 class FlakyProxy(EsProxy):
@@ -113,3 +116,96 @@ def test_a_crawl_killed_half_way_is_finished_by_the_next(tmp_path, es_url, es, a
         refetched = {r.path for r in site.requests("/news/")}
         assert refetched <= set(slow) and refetched                   # what was indexed is not fetched again
         assert not {site.url(p) for p in refetched} & set(before)
+
+
+# --- kill -9 at several moments of a first crawl (issue 13, item 5) ---------------------------------
+
+def _unseen_site_crawl_killed(tmp_path, es_url, alias, es, hang: list[str], ready, redis_url: str | None = None) -> tuple:
+    """A first crawl of the unseen outlet (test_crawl_discovery.build_unseen) in its own
+    process, SIGKILLed once the pages in `hang` are in flight and `ready(site)` holds; then
+    the pages answer again. Returns (site, config, expected URLs, documents before)."""
+    from test_crawl_discovery import build_unseen, first_crawl_expects, unseen_yaml
+
+    release = threading.Event()
+    entered: set[str] = set()
+    site = Site("127.0.0.1").__enter__()
+    paths, ages = build_unseen(site)
+    targets = [paths[i] if isinstance(i, int) else i for i in hang]
+    site.hang(targets, release, entered=entered)
+    config = write_config(tmp_path / "c", es_url=es_url, alias=alias, state_dir=tmp_path / "s",
+                          outlets_yaml=unseen_yaml(site), sitemap_window="7d", timeout=30.0,
+                          concurrency_per_domain=4)
+    if redis_url:
+        # a shared state whose silent members keep their leases, spool and locks a whole
+        # minute: only knowing the process is gone can free them in time
+        settings = config / "settings.toml"
+        settings.write_text(settings.read_text().replace(
+            "[state]\n", f'[state]\nredis_url = "{redis_url}"\nredis_ttl = "60s"\n'), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAQIB_")}
+    proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "--config", str(config), "crawl"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while not (entered and ready(site)):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the crawl did not reach the moment it is killed at (entered: {entered})")
+            time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGKILL)            # no clean shutdown: a crash
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        release.set()
+    before = docs(es, alias) if es.indices.exists(index=alias) else {}
+    return site, config, first_crawl_expects(site, paths, ages), before
+
+
+def _articles_answered(site: Site) -> int:
+    return len([r for r in site.requests("/news/") if r.status == 200])
+
+
+@pytest.mark.parametrize("moment, hang, ready", [
+    # the sitemap in flight: home, the feed and maybe some articles are done
+    ("reading the sitemap", ["/sitemap.xml"], lambda site: bool(site.requests("/feed/"))),
+    # home read and stored, its next page in flight: a 304 on home must still lead there
+    ("reading a section's next page", ["/?page=2"], lambda site: bool(site.requests("/sitemap.xml"))),
+    # every source read; some articles fetched, others in flight
+    ("fetching articles", [3, 5, 7, 10, 13], lambda site: _articles_answered(site) >= 4),
+])
+def test_the_crawl_after_a_killed_first_crawl_finishes_everything(tmp_path, es_url, es, alias, moment, hang, ready):
+    site, config, expected, before = _unseen_site_crawl_killed(tmp_path, es_url, alias, es, hang, ready)
+    try:
+        assert set(before) < expected, moment                  # the kill left work undone
+        site.log.clear()
+        result = crawl(config)
+        assert result.code == 0, result.err
+        stats = result.outlet("unseen")
+        assert stats["window"]["kind"] == "first_crawl"      # the killed crawl did not end first contact
+        urls, ids = by_url_and_id(es, alias)
+        assert set(docs(es, alias)) == expected, (moment, expected - set(docs(es, alias)))
+        assert set(urls.values()) == {1} and set(ids.values()) == {1} and len(ids) == len(expected)
+        # what the killed crawl indexed is not fetched again
+        refetched = {site.url(r.path) for r in site.requests("/news/") if r.status == 200}
+        assert not refetched & set(before), moment
+    finally:
+        site.__exit__(None, None, None)
+
+
+def test_the_crawl_after_a_killed_first_crawl_of_a_fleet_finishes_everything(tmp_path, es_url, es, alias, redis_url):
+    """With the crawl state in Redis the killed crawl leaves leased requests, an outlet's
+    crawl lock and maybe a spool under its name, none of which expire for a minute; the next
+    crawl on the same machine sees the process is gone, takes them over and finishes."""
+    site, config, expected, before = _unseen_site_crawl_killed(
+        tmp_path, es_url, alias, es, [3, 5, 7, 10, 13], lambda site: _articles_answered(site) >= 4, redis_url=redis_url)
+    try:
+        assert set(before) < expected
+        site.log.clear()
+        result = crawl(config)
+        assert result.code == 0, result.err
+        assert "being crawled by" not in result.err
+        urls, ids = by_url_and_id(es, alias)
+        assert set(docs(es, alias)) == expected, expected - set(docs(es, alias))
+        assert set(urls.values()) == {1} and set(ids.values()) == {1} and len(ids) == len(expected)
+        assert all(d["version"] == 1 for d in docs(es, alias).values())
+    finally:
+        site.__exit__(None, None, None)

@@ -61,7 +61,7 @@ def test_the_seed_articles_are_on_their_own_outlets(mirror):
 
 
 def test_truth_entries_have_the_documented_fields(mirror):
-    now = datetime.now(timezone.utc)
+    now = mirror.clock()          # the mirror's clock, which the session fixes (conftest)
     for outlet in mirror.sites:
         for t in mirror.truth(outlet):
             assert {"url", "canonical_url", "title", "text", "author", "published_at", "lang", "outlet"} <= set(t)

@@ -44,8 +44,11 @@ _DIRECT = ("feed", "section", "idwalk")
 
 
 class _Outlet(Protocol):
-    key: str
-    first_crawl_window: float | None
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def first_crawl_window(self) -> float | None: ...
 
     def allows_host(self, host: str | None) -> bool: ...
 
