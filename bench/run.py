@@ -34,6 +34,7 @@ BENCHMARKS = [
     ("memory", "bench.memory", True, 1800),
     ("crawl_workers", "bench.crawl_workers", True, 3600),    # the Redis fleet's, when present
     ("peers", "bench.peers", True, 2400),
+    ("generated_outlets", "bench.generated_outlets", True, 1800),
 ]
 README = common.ROOT / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
@@ -189,6 +190,12 @@ def render(results: dict[str, dict]) -> str:
                          _fmt(polite.get("max_requests_per_s_per_host_over_10"), "/s", 2),
                          f"≤ {polite.get('allowed_per_s')}/s (+{round(100 * polite.get('timing_slack', 0.05))} % for timing at the server)",
                          _met(polite.get("held"))))
+    gen = results.get("generated_outlets")
+    if gen:
+        weakest = min((gen.get("traits") or {}).items(), key=lambda kv: kv[1]["recall"], default=(None, {}))
+        rows.append((f"Generated outlets (seeds {gen.get('seeds')}, {gen.get('outlets')} outlets, {gen.get('articles')} articles): "
+                     f"first crawl correct (weakest trait: {weakest[0]} {_fmt(weakest[1].get('recall'), digits=3)})",
+                     _fmt(gen.get("recall"), digits=4), "≥ 0.99", _met((gen.get("recall") or 0) >= 0.99)))
     if idx:
         rows.append((f"Bulk indexing, documents per second (batch {idx.get('best_batch_size')}; the crawl's {idx.get('crawl_bulk_size')})",
                      f"{_fmt(idx.get('best_docs_per_s'), '/s', 0)} ({_fmt(idx.get('crawl_bulk_size_docs_per_s'), '/s', 0)})", "–", "–"))

@@ -32,6 +32,7 @@ from scrapy.utils.httpobj import urlparse_cached
 from crawler.discovery.robots import Robots
 from crawler.errors import Refused, classify_exception
 from crawler.items import RequestInfo, request_info
+from pipelines.urls import safe_url
 from crawler.scrapy_config import robots_token
 from crawler.state import SourceRecord
 from pipelines.backoff import backoff
@@ -169,6 +170,7 @@ class HostGuardMiddleware:
 # How long the rules of a host are used before robots.txt is asked again (RFC 9309 §2.4 allows
 # a day; an hour keeps a `raqib crawl --worker` that runs for days close to the site's wishes).
 ROBOTS_TTL = 3600.0
+ROBOTS_REDIRECTS = 5
 
 
 class RobotsMiddleware:
@@ -250,12 +252,14 @@ class RobotsMiddleware:
                 headers["If-None-Match"] = stored.etag
             if stored.last_modified:
                 headers["If-Modified-Since"] = stored.last_modified
-        robots_request = Request(
-            url, headers=headers, priority=self.PRIORITY, callback=NO_CALLBACK, dont_filter=True,
-            meta={"dont_obey_robotstxt": True, "handle_httpstatus_all": True,
-                  "raqib": {"outlet": info.get("outlet"), "kind": "robots", "channel": None}},
-        )
-        response = await self.crawler.engine.download_async(robots_request)
+        response = await self._get(url, headers, info)
+        # RFC 9309 §2.3.1.2: follow at least five redirects (a bare host that sends every
+        # request to `www.` sends robots.txt there too); the rules found apply to this host.
+        for _ in range(ROBOTS_REDIRECTS):
+            location = _header(response, "Location")
+            if not (300 <= response.status < 400 and response.status != 304 and location):
+                break
+            response = await self._get(safe_url(location, response.url), {}, info)
         blocked = response_block_reason(response, _outlet_markers(self.crawler, info.get("outlet")))
         if blocked is not None:
             # A challenge in front of robots.txt is in front of the whole host.
@@ -278,6 +282,14 @@ class RobotsMiddleware:
             return Robots.allow_all()
         logger.info("robots.txt of %s answered %s: the host is treated as disallowed for this crawl", origin, response.status)
         return Robots.disallow_all(cause_message=f"HTTP {response.status}")
+
+    async def _get(self, url: str, headers: dict, info: dict):
+        robots_request = Request(
+            url, headers=headers, priority=self.PRIORITY, callback=NO_CALLBACK, dont_filter=True,
+            meta={"dont_obey_robotstxt": True, "handle_httpstatus_all": True,
+                  "raqib": {"outlet": info.get("outlet"), "kind": "robots", "channel": None}},
+        )
+        return await self.crawler.engine.download_async(robots_request)
 
     def _apply_crawl_delay(self, request: Request, robots: Robots) -> None:
         delay = robots.crawl_delay(self.token)

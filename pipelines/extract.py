@@ -103,6 +103,10 @@ _AUTHOR_LABELS = r"الكاتب|الكاتبة|الكتاب|بقلم|كتب|كت
 _DATE_LABELS = r"التاريخ|تاريخ النشر|تاريخ الإصدار|نشر في|نشر بتاريخ|آخر تحديث|اخر تحديث|published|updated|date"
 _COUNT_LABELS = r"المشاهدات|عدد المشاهدات|القراءات|عدد القراءات|views|reads"
 _LABELLED = re.compile(rf"(?:^|\s)(?P<label>{_AUTHOR_LABELS}|{_DATE_LABELS}|{_COUNT_LABELS})\s*[:：]\s*", re.I)
+# A date after one of these says when the article was last changed, not when it was published
+# (templates often print «آخر تحديث: …» before «تاريخ النشر: …»). Folded forms (dates.fold).
+_UPDATE_LABELS = r"اخر تحديث|تم التحديث|تحديث|محدث|last updated|updated|modified"
+_UPDATE_BEFORE = re.compile(rf"(?:^|[\s|(])(?:{_UPDATE_LABELS})(?:\s+(?:في|on|at))?[\s:：|\-–—]*$", re.I)
 
 
 # Embedded social posts: quoted statements are part of the story (readers and annotators count
@@ -417,17 +421,20 @@ _SEPARATORS = re.compile(r"\s+[|\-–—:•·»]\s+")
 
 
 def _strip_site_name(title: str, site: str | None) -> str:
-    """«Headline - Al Mayadeen» → «Headline», when the part cut off names the site."""
-    parts = _SEPARATORS.split(title)
-    if len(parts) < 2:
+    """«Headline - Al Mayadeen» → «Headline», when the part cut off names the site. Only the
+    site's part and its separator go: the headline keeps its own colons, dashes and quotes
+    («سوريا : قتلى …», «… «داعش»»)."""
+    separators = list(_SEPARATORS.finditer(title))
+    if not separators:
         return title
     site_form = " ".join(normalize.tokens(site or ""))
-    for cut in (parts[-1], parts[0]):
+    if not site_form:
+        return title
+    last, first = separators[-1], separators[0]
+    for cut, rest in ((title[last.end():], title[:last.start()]), (title[:first.start()], title[first.end():])):
         cut_form = " ".join(normalize.tokens(cut))
-        if cut_form and site_form and (cut_form == site_form or cut_form in site_form or site_form in cut_form):
-            rest = title[len(parts[0]):] if cut is parts[0] else title[: len(title) - len(parts[-1])]
-            rest = _SEPARATORS.sub(" - ", rest).strip(" |-–—:•·»")
-            if len(rest) >= 10:
+        if cut_form and (cut_form == site_form or cut_form in site_form or site_form in cut_form):
+            if len(rest.strip()) >= 10:
                 return rest.strip()
     return title
 
@@ -615,7 +622,8 @@ def _is_metadata_line(line: str, title_form: str, found: dict, tz, convention: s
                 parsed = dates.parse_date(value, tz=tz, convention=convention)
                 if parsed is None:
                     return False       # «التاريخ: …» is also "history: …"
-                seen.setdefault("date", parsed)
+                update = bool(_UPDATE_BEFORE.search(dates.fold(label)))
+                seen.setdefault("modified" if update else "date", parsed)
         for key, value in seen.items():
             found.setdefault(key, value)
         return True
@@ -625,17 +633,30 @@ def _is_metadata_line(line: str, title_form: str, found: dict, tz, convention: s
         covered = sum(end - start for (start, end), _ in spans)
         rest = re.sub(r"[\s\-–—|,:/()]+", "", folded[: spans[0][0][0]] + folded[spans[-1][0][1]:])
         if covered >= 0.6 * len(folded.strip()) and len(rest) <= 12:
-            found.setdefault("date", spans[0][1])
+            published = publication_dates(line, tz=tz, convention=convention)
+            if published:
+                found.setdefault("date", published[0])
             return True
     return False
+
+
+def publication_dates(line: str, *, tz=None, convention: str = "auto") -> list[dates.ParsedDate]:
+    """The dates a line gives, in order, without those it labels as the last update."""
+    folded = dates.fold(line)
+    out, previous_end = [], 0
+    for (start, end), parsed in dates.find_dates(line, tz=tz, convention=convention):
+        if not _UPDATE_BEFORE.search(folded[previous_end:start]):
+            out.append(parsed)
+        previous_end = end
+    return out
 
 
 def _harvest(line: str, found: dict, tz, convention: str) -> None:
     """A dropped line may still say when the article was published."""
     if "date" not in found:
-        parsed = dates.find_date(line, tz=tz, convention=convention)
-        if parsed:
-            found["date"] = parsed
+        published = publication_dates(line, tz=tz, convention=convention)
+        if published:
+            found["date"] = published[0]
 
 
 # --- dates ----------------------------------------------------------------------------------------
@@ -648,7 +669,7 @@ def _pick_published(tree, page: "_PageLines", embedded: Metadata, ld: Metadata, 
         (ld.published, "json-ld"),
         (meta.published, meta.source),
     ]
-    candidates += [(value, source) for source, value in time_elements(tree) if source != "time"]
+    candidates += [(value, source) for source, value in time_elements(tree, page.title) if source != "time"]
     for value, source in candidates:
         if not value:
             continue
@@ -736,7 +757,7 @@ class _PageLines:
 
     def date_near_title(self, tz, convention: str, now, warnings: list[str]):
         for line in self.around_title():
-            for _, parsed in dates.find_dates(line, tz=tz, convention=convention):
+            for parsed in publication_dates(line, tz=tz, convention=convention):
                 if _accept(parsed, "page text", now, warnings):
                     return parsed
         return None

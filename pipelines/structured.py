@@ -197,22 +197,62 @@ def html_lang(tree) -> str | None:
     return None
 
 
-def time_elements(tree) -> list[tuple[str, str]]:
-    """(how it was marked, value) of `<time datetime>` and `itemprop=datePublished` elements."""
+def time_elements(tree, title: str | None = None) -> list[tuple[str, str]]:
+    """(how it was marked, value) of `<time datetime>` and `itemprop=datePublished` elements.
+
+    An unmarked `<time>` is `time:headline` when it is the first one in the headline's own
+    block (the `<header>`/`<article>` around the first `<h1>`, or around the heading that
+    reads `title` when the page has no h1): the article's date as most
+    templates print it. Other unmarked ones (`time`) may date anything on the page: a
+    sidebar, a related list, a comment."""
     out = []
     for el in tree.xpath('//*[@itemprop="datePublished"][not(self::meta)]'):
         value = el.get("datetime") or el.get("content") or el.text_content()
         if value and value.strip():
             out.append(("itemprop:datePublished", value.strip()))
+    headline = _headline_time(tree, title)
     for el in tree.iter("time"):
         value = el.get("datetime")
         if value and value.strip():
             cls = (el.get("class") or "") + " " + (el.get("itemprop") or "") + " " + (el.get("pubdate") or "")
             if re.search(r"publish|pubdate|posted|created", cls, re.I) or el.get("pubdate") is not None:
                 out.insert(0, ("time:published", value.strip()))
+            elif el is headline:
+                out.append(("time:headline", value.strip()))
             else:
                 out.append(("time", value.strip()))
     return out
+
+
+def _headline(tree, title: str | None):
+    h1 = next(tree.iter("h1"), None)
+    if h1 is not None or not title:
+        return h1
+    wanted = " ".join(title.split())
+    return next((el for el in tree.iter("h2", "h3") if " ".join(element_text(el).split()) == wanted), None)
+
+
+def _headline_time(tree, title: str | None = None):
+    """The first `<time datetime>` after the headline inside its header or article block (or
+    its grandparent when it has neither), else None."""
+    h1 = _headline(tree, title)
+    if h1 is None:
+        return None
+    block = next((a for a in h1.iterancestors() if a.tag in ("header", "article")), None)
+    if block is None:
+        parent = h1.getparent()
+        block = parent.getparent() if parent is not None and parent.getparent() is not None else parent
+    if block is None:
+        return None
+    seen_h1 = False
+    for el in block.iter():
+        if el is h1:
+            seen_h1 = True
+        elif el.tag == "time" and (el.get("datetime") or "").strip():
+            # before the headline only inside a <header> (kicker, then date, then h1)
+            if seen_h1 or block.tag == "header":
+                return el
+    return None
 
 
 # --- JSON ------------------------------------------------------------------------------------

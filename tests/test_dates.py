@@ -39,6 +39,9 @@ def iso(text, tz=None, convention="auto"):
     ("20 اغسطس 2019", None, "2019-08-20T00:00:00+00:00", "egyptian"),
     ("20 أغسطس، 2019", None, "2019-08-20T00:00:00+00:00", "egyptian"),
     ("2 جوان 2019", "Africa/Tunis", "2019-06-01T23:00:00+00:00", "maghrebi"),
+    # Maghrebi «على الساعة» (Algeria, Tunisia) and Moroccan month names, the time kept
+    ("2 جوان 2019 على الساعة 14:05", "Africa/Tunis", "2019-06-02T13:05:00+00:00", "maghrebi"),
+    ("12 يوليوز 2020 عند الساعة 09:30", "Africa/Casablanca", "2020-07-12T08:30:00+00:00", "maghrebi"),
     ("السبت ٢٢ شباط ٢٠٢٠ الساعة ٠٩:٣٠", None, "2020-02-22T09:30:00+00:00", "levantine"),
     # tatweel and diacritics do not hide a month
     ("7 ديســـمبر 2018", None, "2018-12-07T00:00:00+00:00", "egyptian"),

@@ -33,6 +33,18 @@ def test_rss2_entries_with_dates():
     assert links[0].title == "الأول"
 
 
+def test_feedburner_proxy_links_give_way_to_the_original_link():
+    fb = 'xmlns:feedburner="http://rssnamespace.org/feedburner/ext/1.0"'
+    rss = f"""<rss version="2.0" {fb}><channel><item><title>a</title>
+      <link>https://feeds.example.net/~r/site/~3/abc/</link>
+      <feedburner:origLink>https://www.example.org/news/1</feedburner:origLink></item></channel></rss>""".encode()
+    assert [l.url for l in parse_feed(rss, BASE).links] == ["https://www.example.org/news/1"]
+    atom = f"""<feed xmlns="http://www.w3.org/2005/Atom" {fb}><entry><title>x</title>
+      <link rel="alternate" type="text/html" href="https://feeds.example.net/~r/site/~3/def/"/>
+      <feedburner:origLink>https://www.example.org/news/2</feedburner:origLink></entry></feed>""".encode()
+    assert [l.url for l in parse_feed(atom, BASE).links] == ["https://www.example.org/news/2"]
+
+
 def test_rss1_rdf_and_atom_and_json_feed():
     rdf = b"""<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
       xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">
@@ -152,6 +164,12 @@ def test_page_links_are_resolved_and_unique():
     ('<a class="next page-numbers" href="/cat/page/4/">›</a>', BASE + "cat/page/3/", [BASE + "cat/page/4/"]),
     ('<a href="/cat/page/1/">1</a><a href="/cat/page/2/">2</a><a href="/other/page/2/">x</a>', BASE + "cat/", [BASE + "cat/page/2/"]),
     ('<a href="/cat/page/2/">2</a>', BASE + "cat/page/2/", []),
+    # Drupal's pager counts from 0: the link labelled 2 is ?page=1, and page 3 follows ?page=1
+    ('<span>1</span><a href="/cat?page=1">2</a><a href="/cat?page=2">3</a>', BASE + "cat", [BASE + "cat?page=1"]),
+    ('<a href="/cat">1</a><span>2</span><a href="/cat?page=2">3</a>', BASE + "cat?page=1", [BASE + "cat?page=2"]),
+    # a "load more" link to the same listing at another offset; one to another listing is not pagination
+    ('<a class="btn" href="/cat?start=10">عرض المزيد</a>', BASE + "cat", [BASE + "cat?start=10"]),
+    ('<a href="/sports/">المزيد</a>', BASE + "cat", []),
 ])
 def test_pagination(html, url, expected):
     assert next_pages(f"<html><head></head><body>{html}</body></html>", url) == expected

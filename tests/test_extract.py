@@ -160,6 +160,53 @@ def test_sidebar_dates_far_from_the_headline_are_ignored():
     assert out["published_at"] is None
 
 
+def test_an_unmarked_time_element_under_the_headline_dates_the_article():
+    # a <time datetime> with no class in the article's header: the article's date; the
+    # sidebar's and the related list's <time>s date other articles and are never taken
+    body = ('<header><h1>عنوان الخبر في الصفحة</h1><div class="meta"><time datetime="2021-04-21T22:42:00Z">'
+            '22/04/2021</time></div></header>' + BODY +
+            '<ul class="related"><li><time datetime="2021-01-02T10:00:00Z">02/01/2021</time></li></ul>')
+    side = '<aside><time datetime="2020-05-05T05:05:00Z">05/05/2020</time></aside>'
+    page = html(body=body, before=side).replace("<article><h1>عنوان الخبر في الصفحة</h1>".encode(), b"<article>")
+    out = extract_article(page, URL, now=NOW)
+    assert out["published_at"] == "2021-04-21T22:42:00+00:00"
+    assert out["date_source"] == "time:headline"
+    # without a headline block the first <time> of the page is not trusted
+    loose = html(before=side)
+    assert extract_article(loose, URL, now=NOW)["date_source"] != "time:headline"
+
+
+def test_a_last_update_printed_before_the_publication_date_is_not_the_publication_date():
+    line = "آخر تحديث: 22 أبريل 2021 - 18:30 | تاريخ النشر: 21 أبريل 2021 - 14:05"
+    body = f'<div class="meta">{line}</div>' + BODY
+    out = extract_article(html(body=body), URL, outlet=outlet(), now=NOW)
+    assert out["published_at"] == "2021-04-21T11:05:00+00:00"      # Beirut, UTC+3
+    # unlabelled, or labelled as the publication, the first date of a line is still taken
+    only = extract_article(html(body='<div class="meta">21 أبريل 2021 - 14:05</div>' + BODY), URL,
+                           outlet=outlet(), now=NOW)
+    assert only["published_at"] == "2021-04-21T11:05:00+00:00"
+
+
+def test_site_name_is_cut_from_the_title_and_nothing_else():
+    head = ('<meta property="og:site_name" content="صوت الشرق">'
+            '<meta property="og:title" content="سوريا : قتلى في «الزبداني» - صوت الشرق">')
+    out = extract_article(html(head=head), URL, now=NOW)
+    assert out["title"] == "سوريا : قتلى في «الزبداني»"
+    head = ('<meta property="og:site_name" content="Levant Wire">'
+            '<meta property="og:title" content="Levant Wire | Bomb attack kills 44 | Jordan Times">')
+    assert extract_article(html(head=head, lang="en"), URL, now=NOW)["title"] == "Bomb attack kills 44 | Jordan Times"
+
+
+def test_the_time_under_a_headline_that_is_not_an_h1():
+    body = ('<header><h2 class="post-title">عنوان الخبر الكامل هنا</h2><time datetime="2021-04-21T22:42:00Z">22/04/2021'
+            '</time></header>' + BODY)
+    page = html(head='<meta property="og:title" content="عنوان الخبر الكامل هنا">', body=body)
+    page = page.replace("<h1>عنوان الخبر في الصفحة</h1>".encode(), b"")
+    out = extract_article(page, URL, now=NOW)
+    assert out["published_at"] == "2021-04-21T22:42:00+00:00"
+    assert out["date_source"] == "time:headline"
+
+
 def test_date_selector_hint():
     body = '<span class="when">نشر في 04/أبريل/2021 - 10:20 ص</span>' + BODY
     out = extract_article(html(body=body), URL, outlet=outlet(date_selector=".when", date_convention="egyptian"),

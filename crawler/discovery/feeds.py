@@ -1,6 +1,7 @@
 """Feeds: RSS 2.0, RSS 1.0 (RDF), Atom and JSON Feed, and the feeds an HTML page links to.
 
-Only what discovery needs is read: each entry's link, its date and title. A feed that is
+Only what discovery needs is read: each entry's link (the original one behind a FeedBurner-
+style proxy), its date and title. A feed that is
 really an HTML page (an error page, a challenge, a moved feed) is an error that says so.
 """
 from __future__ import annotations
@@ -46,12 +47,19 @@ def parse_feed(body: bytes, url: str) -> Feed:
     raise DiscoveryError(f"is XML with root <{kind}>, not an RSS or Atom feed")
 
 
+def _original(item) -> str | None:
+    """FeedBurner-style proxies put a tracking redirect in `<link>` and the article's own
+    address in `<feedburner:origLink>` (the same idea: `<pheedo:origLink>`)."""
+    href = child_text(item, "origlink")
+    return href if href and href.startswith(("http://", "https://")) else None
+
+
 def _rss(root, url: str) -> list[Link]:
     links = []
     for item in root.iter():
         if local(item) != "item":
             continue
-        href = child_text(item, "link")
+        href = _original(item) or child_text(item, "link")
         if not href:
             guid = next((c for c in item if local(c) == "guid"), None)
             if guid is not None and (guid.text or "").strip().startswith("http") and guid.get("isPermaLink", "true") != "false":
@@ -71,8 +79,8 @@ def _atom(root, url: str) -> list[Link]:
     for entry in root:
         if local(entry) != "entry":
             continue
-        href = None
-        for link in entry:
+        href = _original(entry)
+        for link in entry if href is None else ():
             if local(link) != "link" or not link.get("href"):
                 continue
             if link.get("rel", "alternate") == "alternate" and link.get("type", "text/html") in ("text/html", "application/xhtml+xml"):
