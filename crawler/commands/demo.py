@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"port the mirror serves on, on each outlet's loopback address (default {DEMO_MIRROR_PORT})")
     p.add_argument("--fresh", action="store_true", help="forget the demo's crawl state and alert ledger first")
     p.add_argument("--faults", action="store_true", help="let the mirror inject its faults (5xx, timeouts, bad encodings, …)")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, checks_config=False)   # it writes and uses its own configuration
 
 
 def demo_dir() -> Path:

@@ -132,6 +132,92 @@ def lucene_query(query: str) -> dict:
 
 # --- loading and validation -------------------------------------------------------------
 
+_BOOLEAN_RE = re.compile(r"(?:AND|OR|NOT|&&|\|\|)$")
+
+
+def lucene_syntax_problem(query: str) -> str | None:
+    """What makes `query` unparseable by Lucene's classic query parser (the syntax of
+    `query_string`), or None. Checked when the rule is loaded, without a cluster, so a rule
+    that could never run is a configuration error naming the rule, not a Java exception at
+    the first alert. It covers what a hand-written rule gets wrong: an unclosed quote,
+    bracket or range, a stray closing one, a field or operator with nothing after it.
+    Elasticsearch's own `_validate/query` catches the rest where a cluster is at hand."""
+    opened: list[tuple[str, int]] = []           # "(", "[" or "{" and where
+    word, word_start, previous = "", 0, ""
+    closers = {")": "(", "]": "[", "}": "["}
+
+    def end_word(i: int) -> str | None:
+        nonlocal word, previous
+        if word:
+            if word.endswith(":") and (i >= len(query) or query[i:].strip()[:1] in ("", ")")):
+                return f"the field {word!r} at character {word_start + 1} has nothing to search for after it"
+            if word in ("AND", "OR", "&&", "||") and (previous in ("", "(") or _BOOLEAN_RE.fullmatch(previous)):
+                return f"{word!r} at character {word_start + 1} has no term before it"
+            previous = word
+            word = ""
+        return None
+
+    i = 0
+    while i < len(query):
+        c = query[i]
+        if c == "\\":
+            if i + 1 >= len(query):
+                return "the query ends with a lone backslash (escape the character after it, or write \\\\)"
+            if not word:
+                word_start = i
+            word += query[i:i + 2]
+            i += 2
+            continue
+        if c == '"':
+            end = i + 1
+            while end < len(query) and query[end] != '"':
+                end += 2 if query[end] == "\\" else 1
+            if end >= len(query):
+                return f"the quote at character {i + 1} is never closed"
+            if not word:
+                word_start = i
+            word += "phrase"
+            i = end + 1
+            continue
+        if c.isspace() or c in "()[]{}":
+            problem = end_word(i)
+            if problem:
+                return problem
+            if c == "(":
+                opened.append(("(", i))
+                previous = "("
+            elif c in "[{":
+                if opened and opened[-1][0] == "[":
+                    return f"the range at character {opened[-1][1] + 1} contains another bracket at character {i + 1}"
+                opened.append(("[", i))
+            elif c in ")]}":
+                if not opened or opened[-1][0] != closers[c]:
+                    return f"the {c!r} at character {i + 1} closes nothing"
+                _, start = opened.pop()
+                if c != ")":
+                    inner = query[start + 1:i].split()
+                    if len(inner) != 3 or inner[1] != "TO":
+                        return f"the range at character {start + 1} should read [low TO high] (or {{low TO high}})"
+                if previous in ("AND", "OR", "&&", "||") and c == ")":
+                    return f"{previous!r} before the ')' at character {i + 1} has no term after it"
+                previous = "term"
+            i += 1
+            continue
+        if not word:
+            word_start = i
+        word += c
+        i += 1
+    problem = end_word(len(query))
+    if problem:
+        return problem
+    if opened:
+        kind, start = opened[-1]
+        return f"the {query[start]!r} at character {start + 1} is never closed"
+    if _BOOLEAN_RE.fullmatch(previous):
+        return f"the query ends with {previous!r}, which needs a term after it"
+    return None
+
+
 def load_rules(config_dir: Path | None = None, *, outlets: dict | None = None,
                topics: set[str] | None = None) -> list[Rule]:
     """The rules in the user's alerts.yaml (or the shipped one); ConfigError lists every problem."""
@@ -186,6 +272,9 @@ def _parse_rule(check: Checker, path: str, raw: Any, outlets: dict | None, topic
     if not isinstance(query, str):
         check.add(join(mpath, "query"), f"expected a Lucene query string, got {type(query).__name__}")
         query = ""
+    syntax = lucene_syntax_problem(query) if query.strip() else None
+    if syntax:
+        check.add(join(mpath, "query"), f"is not a valid Lucene query ({query!r}): {syntax}")
     for i, lang in enumerate(languages):
         if not re.fullmatch(r"[a-z]{2}", lang):
             check.add(f"{join(mpath, 'languages')}[{i}]", f"expected a two-letter language code such as ar or en, got {lang!r}")
