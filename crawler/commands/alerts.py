@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import uuid
 
@@ -50,6 +51,7 @@ def run_list(args: argparse.Namespace) -> int:
         client = commands.es_client(args, cfg)
     except ClusterError as exc:
         cluster_error = str(exc)
+    invalid: list[str] = []
     if not ctx.rules:
         print("no alert rules: add some to alerts.yaml (see config/alerts.yaml for the format)")
     for rule in ctx.rules:
@@ -61,8 +63,9 @@ def run_list(args: argparse.Namespace) -> int:
                 if rule.query:
                     check = client.indices.validate_query(index=alias, query=rule_query(rule), explain=True).body
                     if not check.get("valid", True):
-                        info["error"] = "the query is not valid: " + "; ".join(
-                            e.get("error", "") for e in check.get("explanations", []) if e.get("error"))[:300]
+                        info["invalid_query"] = True
+                        info["error"] = f"alerts.yaml: rule {rule.name}: match.query {rule.query!r} is not valid: " + _reason(
+                            [e.get("error", "") for e in check.get("explanations", []) if e.get("error")])
                 if "error" not in info:
                     resp = client.search(index=alias, query={"bool": {"must": [rule_query(rule)],
                                                                       "must_not": [{"term": {"seed": True}}]}},
@@ -76,6 +79,8 @@ def run_list(args: argparse.Namespace) -> int:
                 from pipelines.es import explain
 
                 info["error"] = str(explain(exc, "the configured cluster"))
+        if info.pop("invalid_query", False):
+            invalid.append(rule.name)
         if args.json:
             print(json.dumps(info, ensure_ascii=False))
             continue
@@ -95,7 +100,23 @@ def run_list(args: argparse.Namespace) -> int:
     if cluster_error:
         print(f"raqib alerts: could not count matches: {cluster_error}", file=sys.stderr)
         return 4
+    if invalid:
+        print(f"raqib alerts: {len(invalid)} rule(s) with a query Elasticsearch cannot run: {', '.join(invalid)}",
+              file=sys.stderr)
+        return 3
     return 0
+
+
+def _reason(errors: list[str]) -> str:
+    """Elasticsearch's explanation without the Java around it: for a Lucene parse error the
+    parser's own sentence ('Encountered "<EOF>" at line 1, column 11'), else the first line."""
+    text = " ".join(errors)
+    m = re.search(r"Cannot parse '.*?': (.*?)(?:\s+Was expecting|\]; nested|$)", text, re.S)
+    if m:
+        return " ".join(m.group(1).split())[:300]
+    text = re.sub(r"^\[[^\]]*\]\s*", "", text)                                           # [index/uuid]
+    text = re.sub(r"\b(?:[a-z]+\.)+[A-Z]\w*(?:Exception|Error)\b:?\s*", "", text)   # org.elasticsearch...QueryShardException
+    return " ".join(text.split())[:300] or "no reason given"
 
 
 def _conditions(rule) -> str:

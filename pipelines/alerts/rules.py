@@ -140,7 +140,8 @@ def lucene_syntax_problem(query: str) -> str | None:
     `query_string`), or None. Checked when the rule is loaded, without a cluster, so a rule
     that could never run is a configuration error naming the rule, not a Java exception at
     the first alert. It covers what a hand-written rule gets wrong: an unclosed quote,
-    bracket or range, a stray closing one, a field or operator with nothing after it.
+    bracket, range or /regular expression/ (a bare slash starts one), a stray closing
+    bracket, a field or operator with nothing after it.
     Elasticsearch's own `_validate/query` catches the rest where a cluster is at hand."""
     opened: list[tuple[str, int]] = []           # "(", "[" or "{" and where
     word, word_start, previous = "", 0, ""
@@ -177,6 +178,17 @@ def lucene_syntax_problem(query: str) -> str | None:
             if not word:
                 word_start = i
             word += "phrase"
+            i = end + 1
+            continue
+        if c == "/" and not (opened and opened[-1][0] == "["):     # a regular expression, even inside a word
+            end = i + 1
+            while end < len(query) and query[end] != "/":
+                end += 2 if query[end] == "\\" else 1
+            if end >= len(query):
+                return f"the '/' at character {i + 1} starts a regular expression that is never closed (a slash is written \\/)"
+            if not word:
+                word_start = i
+            word += "regex"
             i = end + 1
             continue
         if c.isspace() or c in "()[]{}":
