@@ -1,4 +1,5 @@
 """`raqib demo`, the README's main command, end to end on the real node and the mirror."""
+import json
 import os
 import re
 import subprocess
@@ -29,9 +30,30 @@ def test_demo_crawls_the_mirror_beside_the_seeds_and_is_incremental_on_a_second_
         assert re.search(rf"^{outlet}: ok$", out, re.M), outlet
     total = int(re.search(r"The index now holds (\d+) articles", out).group(1))
     assert total >= 5 + 5 * 15
-    alerts = re.search(r"\[5/5\] alerts: (\d+) new match", out)
+    alerts = re.search(r"\[5/5\] alerts: (\d+) new matches, (\d+) alerts delivered, (\d+) messages appended to (\S+)\n", out)
     assert alerts and int(alerts.group(1)) > 0
-    assert (tmp_path / "state" / "alerts.jsonl").exists()
+    sink = tmp_path / "state" / "alerts.jsonl"
+    assert alerts.group(4) == str(sink)
+    # the numbers printed are the ledger's and the file's (before: "24 message(s) sent" beside 29 in the file)
+    assert int(alerts.group(3)) == len(sink.read_text(encoding="utf-8").splitlines())
+    assert int(alerts.group(2)) == sum(len(json.loads(line)["articles"]) for line in sink.read_text(encoding="utf-8").splitlines())
+    # the mirror's deliberately disallowed links are robots.txt refusals, not errors
+    assert re.search(r"^total: .*, 0 errors, 5 disallowed by robots\.txt, ", out, re.M), out[-1500:]
+    assert "errors       robots" not in out
+    # the hints are runnable as printed in a new shell: `raqib` by its full path when only an
+    # activated virtualenv would find it, and the demo's own state is named for `status`
+    hint = re.search(r"^  (\S+) --es (\S+) search داعش --topic us_presence$", out, re.M)
+    assert hint and hint.group(2) == es_url
+    command = hint.group(1)
+    assert command == "raqib" or (os.path.isabs(command) and os.access(command, os.X_OK))
+    status = re.search(rf"^  {re.escape(command)} --config (\S+) status ", out, re.M)
+    assert status and os.path.isdir(status.group(1))
+    new_shell = {k: v for k, v in env.items() if k not in ("VIRTUAL_ENV",)}
+    new_shell["PATH"] = "/usr/bin:/bin"
+    searched = subprocess.run([*([command] if command != "raqib" else [sys.executable, "-m", "crawler.cli"]),
+                               "--es", es_url, "search", "داعش", "--topic", "us_presence"],
+                              env=new_shell, capture_output=True, text=True, timeout=120)
+    assert searched.returncode == 0 and re.match(r"\d+ articles? match", searched.stdout), searched.stderr
     es.indices.refresh(index=alias)
     assert es.count(index=alias, query={"term": {"seed": True}}).body["count"] == 5
     seeds = re.search(r"raqib search داعش --seeds: (\d+) of the 5 seeds\n((?:  .+\n?){5})", out)
