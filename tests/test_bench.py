@@ -100,3 +100,25 @@ def test_a_profile_summary_counts_self_and_inclusive_samples(tmp_path):
     incl = summary.split("incl %")[1]
     assert " 60.0  extract (extract.py)" in own and " 30.0  parse (spider.py)" in own
     assert " 40.0  crawl (crawl.py)" in incl and " 60.0  work (thread.py)" in incl
+
+
+def test_a_benchmark_without_its_data_names_the_data_its_source_and_where_to_put_it(tmp_path):
+    """A user's checkout has no ../shared: `python -m bench.tagging_eval` (the README's step
+    after adding a term) and the three other benchmarks on third-party data stop with one
+    message, no traceback, before starting anything."""
+    import os
+    import subprocess
+
+    env = dict(os.environ, RAQIB_BENCH_DATA=str(tmp_path / "nothing-here"))
+    expected = {"bench.tagging_eval": ("corpus", "SaudiNewsNet", "--corpus DIR"),
+                "bench.indexing": ("corpus", "CC BY-NC-SA 4.0", "--corpus DIR"),
+                "bench.alert_latency": ("corpus", "FA-KES", "--corpus FILE"),
+                "bench.extraction_eval": ("extraction", "article-extraction-benchmark, MIT", "--data DIR")}
+    for module, (name, source, option) in expected.items():
+        proc = subprocess.run([sys.executable, "-m", module], env=env, capture_output=True, text=True, timeout=120,
+                              cwd=common.ROOT)
+        assert proc.returncode == 1 and proc.stdout == "", (module, proc.stdout, proc.stderr)
+        assert proc.stderr.startswith(f"{tmp_path / 'nothing-here' / name}"), (module, proc.stderr)
+        assert f"This benchmark measures on {name}/: " in proc.stderr and source in proc.stderr, proc.stderr
+        assert f"set RAQIB_BENCH_DATA to the directory that holds it, or pass {option}." in proc.stderr
+        assert "Traceback" not in proc.stderr

@@ -65,3 +65,36 @@ def test_demo_crawls_the_mirror_beside_the_seeds_and_is_incremental_on_a_second_
     assert "0 articles fetched, 0 new and 0 updated" in again
     assert f"The index now holds {total} articles" in again
     assert "[5/5] alerts: 0 new matches" in again
+
+
+def _readme_block(after_heading: str) -> list[str]:
+    """The command lines of the first ```sh block after a README heading, comments removed."""
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    section = text.split(after_heading, 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_the_readme_way_to_get_raqib_on_path_works_in_a_new_shell():
+    """A new login shell, nothing inherited but HOME: `raqib` is not found, and after the
+    README's line it is (before, the README never said how; the demo's hints failed there)."""
+    [activate] = _readme_block("## Getting `raqib` on PATH")
+    assert activate.startswith(". .venv/bin/activate")
+    shell = {"HOME": os.environ.get("HOME", "/root"), "PATH": "/usr/bin:/bin"}
+    before = subprocess.run(["bash", "-c", "raqib --help"], cwd=ROOT, env=shell, capture_output=True, text=True)
+    assert before.returncode == 127                         # command not found
+    after = subprocess.run(["bash", "-c", f"{activate} && raqib --help"], cwd=ROOT, env=shell,
+                           capture_output=True, text=True, timeout=120)
+    assert after.returncode == 0, after.stderr
+    assert after.stdout.startswith("usage: raqib") and "RAQIB_CONFIG" in after.stdout
+
+
+def test_the_hints_say_how_to_stop_the_node_the_demo_leaves_running(tmp_path):
+    from crawler.commands.demo import _hints
+    from crawler.esnode import Node
+
+    text = _hints("/opt/raqib/bin/raqib", "http://127.0.0.1:9201", tmp_path / "config", Node(port=9201, heap="1g"))
+    assert ("The Elasticsearch node at http://127.0.0.1:9201 keeps running for these searches (heap 1g, about 1 GB "
+            "of memory); stop it with `/opt/raqib/bin/raqib es stop --port 9201`.") in text
+    assert f"  /opt/raqib/bin/raqib --config {tmp_path / 'config'} status " in text
+    assert "keeps running" not in _hints("raqib", "http://es.example:9200", tmp_path, None)   # a cluster of the user's
