@@ -255,6 +255,7 @@ def test_raqib_run_refuses_to_start_on_a_broken_alerts_file_or_option(config_dir
     (config_dir / "alerts.yaml").write_text("alerts:\n  - name: x\n    notify: [{type: email}]\n", encoding="utf-8")
     code, _, err = raqib("run")
     assert code == 3 and "alerts[0] (x).notify[0].to: is required" in err
+    (config_dir / "alerts.yaml").unlink()      # every file is checked first: the options' own errors follow
     code, _, err = raqib("run", "--every", "soon")
     assert code == 2 and "--every expects a duration" in err
     code, _, err = raqib("run", "--outlet", "nowhere")
