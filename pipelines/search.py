@@ -102,7 +102,7 @@ def tidy_query(query: str) -> TidyQuery:
         chars[quotes[-1]] = " "
         notes.append('an unmatched «"»')
         quotes = quotes[:-1]
-    inside = set()
+    inside: set[int] = set()
     for a, b in zip(quotes[::2], quotes[1::2]):
         inside.update(range(a, b + 1))
     opened: list[int] = []

@@ -148,14 +148,15 @@ def test_unclosed_quote_is_reported_where_it_starts(cli, tmp_path):
     ("settings.toml", ("outlets", "list")),
     ("outlets.yaml", ("search", "داعش")),
     ("alerts.yaml", ("search", "داعش")),
-    ("topics.yaml", ("es", "status")),
+    ("topics.yaml", ("seed",)),
+    ("entities.yaml", ("alerts", "list")),
 ])
 def test_every_command_validates_every_file(cli, tmp_path, broken, command):
     config = tmp_path / "config"
     config.mkdir()
     content = {"settings.toml": "[crawl]\ndownload_dealy = 1\n", "outlets.yaml": "outlets:\n  x: {name: X}\n",
                "alerts.yaml": "alerts:\n  - name: a\n    notify: [{type: email}]\n",
-               "topics.yaml": "topics:\n  isis: {threshold: -1}\n"}[broken]
+               "topics.yaml": "topics:\n  isis: {threshold: -1}\n", "entities.yaml": "actors: [1]\n"}[broken]
     (config / broken).write_text(content, encoding="utf-8")
     code, out, err = cli("--config", str(config), "--es", "http://127.0.0.1:9", *command)
     assert code == 3 and out == "", (out, err)
@@ -210,3 +211,14 @@ def test_the_readme_and_shipped_config_cite_no_file_outside_the_repository():
         text = path.read_text(encoding="utf-8")
         cited = re.findall(r"(?:\.\./)?shared/[\w./-]+|DESIGN\.md", text)
         assert not cited, (path.name, cited)
+
+
+def test_es_reads_no_configuration_so_a_broken_file_never_blocks_stopping_a_node(cli, tmp_path):
+    from crawler.esnode import free_port
+
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "alerts.yaml").write_text("alerts: [\n", encoding="utf-8")
+    port = free_port(29000, 29999)
+    code, out, err = cli("--config", str(config), "es", "status", "--port", str(port))
+    assert code == 1 and out.startswith(f"not running at http://127.0.0.1:{port}") and err == ""
