@@ -222,3 +222,17 @@ def test_es_reads_no_configuration_so_a_broken_file_never_blocks_stopping_a_node
     port = free_port(29000, 29999)
     code, out, err = cli("--config", str(config), "es", "status", "--port", str(port))
     assert code == 1 and out.startswith(f"not running at http://127.0.0.1:{port}") and err == ""
+
+
+def test_the_readme_states_a_measured_cost_once_in_its_generated_performance_table():
+    """It said tagging costs "about 2 ms" in one place and 0.86 ms in the table: a figure
+    outside the generated block goes stale. Outside it, no per-article cost is restated."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    before, rest = text.split("<!-- bench:start -->", 1)
+    after = rest.split("<!-- bench:end -->", 1)[1]
+    outside = before + after
+    assert not re.findall(r"\d+(?:\.\d+)? ms (?:of CPU )?per article", outside)
+    assert re.search(r"\| Tagging, CPU per article \(corpus\) \| \d+\.\d+ ms \|", rest)
