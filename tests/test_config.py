@@ -184,6 +184,7 @@ def test_an_unparsable_alert_query_is_an_error_naming_the_rule_and_why(cli, tmp_
     ("published_at:[2020 2021]", "should read [low TO high]"),
     ("AND a", "'AND' at character 1 has no term before it"),
     ("title:", "has nothing to search for after it"),
+    ("US/Syria", "the '/' at character 3 starts a regular expression that is never closed"),
 ])
 def test_lucene_syntax_problems(query, problem):
     from pipelines.alerts.rules import lucene_syntax_problem
@@ -193,7 +194,7 @@ def test_lucene_syntax_problems(query, problem):
 
 @pytest.mark.parametrize("query", [
     "داعش", "title:(داعش OR isis) AND NOT outlet:x", 'title:"قوات سوريا"~2', "published_at:[2020-01-01 TO *}",
-    "a && !b || c", "+a -b", r'a\(b', "x:/ab+c/", "title: x",
+    "a && !b || c", "+a -b", r'a\(b', "x:/ab+c/", "title: x", "published_at:[2020/01/01 TO *]", r"US\/Syria",
 ])
 def test_valid_lucene_queries_pass(query):
     from pipelines.alerts.rules import lucene_syntax_problem

@@ -130,9 +130,12 @@ def lucene_query(query: str) -> dict:
     ], "minimum_should_match": 1}}
 
 
-# --- loading and validation -------------------------------------------------------------
+_BINARY = ("AND", "OR", "&&", "||")
+_BOOLEAN = (*_BINARY, "NOT")
 
-_BOOLEAN_RE = re.compile(r"(?:AND|OR|NOT|&&|\|\|)$")
+
+class LuceneSyntaxError(ValueError):
+    """Why Lucene's classic query parser would refuse a query (the message says where)."""
 
 
 def lucene_syntax_problem(query: str) -> str | None:
@@ -141,94 +144,95 @@ def lucene_syntax_problem(query: str) -> str | None:
     that could never run is a configuration error naming the rule, not a Java exception at
     the first alert. It covers what a hand-written rule gets wrong: an unclosed quote,
     bracket, range or /regular expression/ (a bare slash starts one), a stray closing
-    bracket, a field or operator with nothing after it.
-    Elasticsearch's own `_validate/query` catches the rest where a cluster is at hand."""
-    opened: list[tuple[str, int]] = []           # "(", "[" or "{" and where
-    word, word_start, previous = "", 0, ""
-    closers = {")": "(", "]": "[", "}": "["}
+    bracket, a field or operator with nothing after it. Elasticsearch's own
+    `_validate/query` catches the rest where a cluster is at hand."""
+    try:
+        _check_lucene(list(_lucene_tokens(query)))
+    except LuceneSyntaxError as exc:
+        return str(exc)
+    return None
 
-    def end_word(i: int) -> str | None:
-        nonlocal word, previous
-        if word:
-            if word.endswith(":") and (i >= len(query) or query[i:].strip()[:1] in ("", ")")):
-                return f"the field {word!r} at character {word_start + 1} has nothing to search for after it"
-            if word in ("AND", "OR", "&&", "||") and (previous in ("", "(") or _BOOLEAN_RE.fullmatch(previous)):
-                return f"{word!r} at character {word_start + 1} has no term before it"
-            previous = word
-            word = ""
-        return None
 
-    i = 0
+def _lucene_tokens(query: str):
+    """(text, position) of each term, operator and bracket; a phrase, a regular expression
+    and an escaped character are part of the term they are in."""
+    word, start, i, in_range = "", 0, 0, False
     while i < len(query):
         c = query[i]
-        if c == "\\":
-            if i + 1 >= len(query):
-                return "the query ends with a lone backslash (escape the character after it, or write \\\\)"
-            if not word:
-                word_start = i
-            word += query[i:i + 2]
-            i += 2
-            continue
-        if c == '"':
-            end = i + 1
-            while end < len(query) and query[end] != '"':
-                end += 2 if query[end] == "\\" else 1
-            if end >= len(query):
-                return f"the quote at character {i + 1} is never closed"
-            if not word:
-                word_start = i
-            word += "phrase"
-            i = end + 1
-            continue
-        if c == "/" and not (opened and opened[-1][0] == "["):     # a regular expression, even inside a word
-            end = i + 1
-            while end < len(query) and query[end] != "/":
-                end += 2 if query[end] == "\\" else 1
-            if end >= len(query):
-                return f"the '/' at character {i + 1} starts a regular expression that is never closed (a slash is written \\/)"
-            if not word:
-                word_start = i
-            word += "regex"
-            i = end + 1
-            continue
         if c.isspace() or c in "()[]{}":
-            problem = end_word(i)
-            if problem:
-                return problem
-            if c == "(":
-                opened.append(("(", i))
-                previous = "("
-            elif c in "[{":
-                if opened and opened[-1][0] == "[":
-                    return f"the range at character {opened[-1][1] + 1} contains another bracket at character {i + 1}"
-                opened.append(("[", i))
-            elif c in ")]}":
-                if not opened or opened[-1][0] != closers[c]:
-                    return f"the {c!r} at character {i + 1} closes nothing"
-                _, start = opened.pop()
-                if c != ")":
-                    inner = query[start + 1:i].split()
-                    if len(inner) != 3 or inner[1] != "TO":
-                        return f"the range at character {start + 1} should read [low TO high] (or {{low TO high}})"
-                if previous in ("AND", "OR", "&&", "||") and c == ")":
-                    return f"{previous!r} before the ')' at character {i + 1} has no term after it"
-                previous = "term"
+            if word:
+                yield word, start
+                word = ""
+            if not c.isspace():
+                yield c, i
+                in_range = c in "[{" or (in_range and c not in "]}")
             i += 1
             continue
         if not word:
-            word_start = i
-        word += c
-        i += 1
-    problem = end_word(len(query))
-    if problem:
-        return problem
-    if opened:
-        kind, start = opened[-1]
-        return f"the {query[start]!r} at character {start + 1} is never closed"
-    if _BOOLEAN_RE.fullmatch(previous):
-        return f"the query ends with {previous!r}, which needs a term after it"
-    return None
+            start = i
+        end = i + 1 if in_range and c == "/" else _end_of_atom(query, i)    # a date range may hold slashes
+        word += query[i:end]
+        i = end
+    if word:
+        yield word, start
 
+
+def _end_of_atom(query: str, i: int) -> int:
+    """Where the character, escape, "phrase" or /regex/ starting at `i` ends."""
+    c = query[i]
+    if c == "\\":
+        if i + 1 >= len(query):
+            raise LuceneSyntaxError("the query ends with a lone backslash (escape the character after it, or write \\\\)")
+        return i + 2
+    if c in '"/':
+        end = i + 1
+        while end < len(query) and query[end] != c:
+            end += 2 if query[end] == "\\" else 1
+        if end >= len(query):
+            raise LuceneSyntaxError(f"the quote at character {i + 1} is never closed" if c == '"' else
+                                    f"the '/' at character {i + 1} starts a regular expression that is never "
+                                    "closed (a slash is written \\/)")
+        return end + 1
+    return i + 1
+
+
+def _check_lucene(tokens: list[tuple[str, int]]) -> None:
+    opened: list[tuple[str, int]] = []
+    previous = ""
+    for n, (token, at) in enumerate(tokens):
+        following = tokens[n + 1][0] if n + 1 < len(tokens) else ""
+        if opened and opened[-1][0] in "[{" and token not in "]}":
+            continue                       # inside a range: checked when it closes
+        if token in "([{":
+            opened.append((token, at))
+        elif token in ")]}":
+            _close(opened, token, at, tokens, previous)
+        elif token in _BINARY and previous in ("", "(", *_BOOLEAN):
+            raise LuceneSyntaxError(f"{token!r} at character {at + 1} has no term before it")
+        elif token.endswith(":") and following in ("", ")"):
+            raise LuceneSyntaxError(f"the field {token!r} at character {at + 1} has nothing to search for after it")
+        previous = token if token in (*_BOOLEAN, "(") else "term"
+    if opened:
+        token, at = opened[-1]
+        raise LuceneSyntaxError(f"the {token!r} at character {at + 1} is never closed")
+    if previous in _BOOLEAN:
+        raise LuceneSyntaxError(f"the query ends with {previous!r}, which needs a term after it")
+
+
+def _close(opened: list[tuple[str, int]], token: str, at: int, tokens: list[tuple[str, int]], previous: str) -> None:
+    if not opened or (opened[-1][0] == "(") != (token == ")"):
+        raise LuceneSyntaxError(f"the {token!r} at character {at + 1} closes nothing")
+    bracket, start = opened.pop()
+    if token == ")":
+        if previous in _BOOLEAN:
+            raise LuceneSyntaxError(f"{previous!r} before the ')' at character {at + 1} has no term after it")
+        return
+    inner = [t for t, a in tokens if start < a < at]
+    if len(inner) != 3 or inner[1] != "TO":
+        raise LuceneSyntaxError(f"the range at character {start + 1} should read [low TO high] (or {{low TO high}})")
+
+
+# --- loading and validation -------------------------------------------------------------
 
 def load_rules(config_dir: Path | None = None, *, outlets: dict | None = None,
                topics: set[str] | None = None) -> list[Rule]:
