@@ -98,3 +98,22 @@ def test_the_hints_say_how_to_stop_the_node_the_demo_leaves_running(tmp_path):
             "of memory); stop it with `/opt/raqib/bin/raqib es stop --port 9201`.") in text
     assert f"  /opt/raqib/bin/raqib --config {tmp_path / 'config'} status " in text
     assert "keeps running" not in _hints("raqib", "http://es.example:9200", tmp_path, None)   # a cluster of the user's
+
+
+def test_printed_commands_name_raqib_as_a_new_shell_finds_it(tmp_path):
+    """Plain `raqib` only where a new shell finds this installation (pipx's link in
+    ~/.local/bin); inside an unactivated or activated virtualenv, its full path."""
+    venv_raqib = os.path.join(os.path.dirname(sys.executable), "raqib")
+    assert os.path.exists(venv_raqib), "the tests run from the project's virtualenv"
+    code = "from crawler.commands import raqib_command; print(raqib_command())"
+
+    def printed(path: str) -> str:
+        return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ, PATH=path),
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    assert printed("/usr/bin:/bin") == venv_raqib                                      # not activated
+    assert printed(f"{os.path.dirname(venv_raqib)}:/usr/bin:/bin") == venv_raqib       # activated here only
+    links = tmp_path / "local-bin"
+    links.mkdir()
+    (links / "raqib").symlink_to(venv_raqib)
+    assert printed(f"{links}:/usr/bin:/bin") == "raqib"                               # as pipx installs it

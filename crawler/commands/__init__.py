@@ -72,6 +72,8 @@ def raqib_command() -> str:
     here = Path(sys.executable).parent / "raqib"
     in_venv = sys.prefix != sys.base_prefix
     found = shutil.which("raqib")
-    if found and not (in_venv and Path(found).resolve().parent == Path(sys.prefix).resolve() / "bin"):
+    # found in the virtualenv's own bin/: only because it is activated here (pipx's link in
+    # ~/.local/bin, found in every shell, is another directory)
+    if found and not (in_venv and Path(found).parent.resolve() == Path(sys.prefix).resolve() / "bin"):
         return "raqib"
     return str(here) if here.exists() else "raqib"
