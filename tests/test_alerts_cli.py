@@ -81,3 +81,7 @@ def test_a_query_only_the_cluster_rejects_names_the_rule_and_why_without_java(es
     assert "error:    alerts.yaml: rule fuzzy-typo: match.query 'title:داعش~abc' is not valid: " in out
     assert "fuzziness cannot be [abc]" in out and "Exception" not in out
     assert "1 rule(s) with a query Elasticsearch cannot run: fuzzy-typo" in err
+    # `raqib run` does not start with it: it would fail at every sweep
+    code, out, err = raqib("run", "--every", "1h")
+    assert code == 3 and ("alerts.yaml: rule fuzzy-typo: match.query: 'title:داعش~abc' is not valid on the cluster: "
+                          "failed to create query: fuzziness cannot be [abc]") in err, err

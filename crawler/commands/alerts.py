@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import uuid
 
@@ -36,7 +35,7 @@ def _context(args):
 
 def run_list(args: argparse.Namespace) -> int:
     from pipelines.alerts.evaluate import SOURCE_FIELDS
-    from pipelines.alerts.rules import rule_query
+    from pipelines.alerts.rules import cluster_query_problem, rule_query
     from pipelines.safetext import one_line
     from pipelines.es import ClusterError
 
@@ -60,12 +59,10 @@ def run_list(args: argparse.Namespace) -> int:
                 "deliveries": sent.get(rule.name, {}), "matching_now": None, "newest": []}
         if client is not None:
             try:
-                if rule.query:
-                    check = client.indices.validate_query(index=alias, query=rule_query(rule), explain=True).body
-                    if not check.get("valid", True):
-                        info["invalid_query"] = True
-                        info["error"] = f"alerts.yaml: rule {rule.name}: match.query {rule.query!r} is not valid: " + _reason(
-                            [e.get("error", "") for e in check.get("explanations", []) if e.get("error")])
+                problem = cluster_query_problem(client, alias, rule)
+                if problem:
+                    info["invalid_query"] = True
+                    info["error"] = f"alerts.yaml: rule {rule.name}: match.query {rule.query!r} is not valid: {problem}"
                 if "error" not in info:
                     resp = client.search(index=alias, query={"bool": {"must": [rule_query(rule)],
                                                                       "must_not": [{"term": {"seed": True}}]}},
@@ -105,18 +102,6 @@ def run_list(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 3
     return 0
-
-
-def _reason(errors: list[str]) -> str:
-    """Elasticsearch's explanation without the Java around it: for a Lucene parse error the
-    parser's own sentence ('Encountered "<EOF>" at line 1, column 11'), else the first line."""
-    text = " ".join(errors)
-    m = re.search(r"Cannot parse '.*?': (.*?)(?:\s+Was expecting|\]; nested|$)", text, re.S)
-    if m:
-        return " ".join(m.group(1).split())[:300]
-    text = re.sub(r"^\[[^\]]*\]\s*", "", text)                                           # [index/uuid]
-    text = re.sub(r"\b(?:[a-z]+\.)+[A-Z]\w*(?:Exception|Error)\b:?\s*", "", text)   # org.elasticsearch...QueryShardException
-    return " ".join(text.split())[:300] or "no reason given"
 
 
 def _conditions(rule) -> str:

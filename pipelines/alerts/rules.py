@@ -232,6 +232,29 @@ def _close(opened: list[tuple[str, int]], token: str, at: int, tokens: list[tupl
         raise LuceneSyntaxError(f"the range at character {start + 1} should read [low TO high] (or {{low TO high}})")
 
 
+def cluster_query_problem(client, alias: str, rule: Rule) -> str | None:
+    """Why the cluster cannot run the rule's query (Elasticsearch's `_validate/query`, for what
+    the offline check does not see, such as a fuzziness that is not a number), or None."""
+    if not rule.query:
+        return None
+    check = client.indices.validate_query(index=alias, query=rule_query(rule), explain=True).body
+    if check.get("valid", True):
+        return None
+    return _reason([e.get("error", "") for e in check.get("explanations", []) if e.get("error")])
+
+
+def _reason(errors: list[str]) -> str:
+    """Elasticsearch's explanation without the Java around it: for a Lucene parse error the
+    parser's own sentence ('Encountered "<EOF>" at line 1, column 11'), else the message."""
+    text = " ".join(errors)
+    m = re.search(r"Cannot parse '.*?': (.*?)(?:\s+Was expecting|\]; nested|$)", text, re.S)
+    if m:
+        return " ".join(m.group(1).split())[:300]
+    text = re.sub(r"^\[[^\]]*\]\s*", "", text)                                        # [index/uuid]
+    text = re.sub(r"\b(?:[a-z]+\.)+[A-Z]\w*(?:Exception|Error)\b:?\s*", "", text)   # org.elasticsearch...QueryShardException
+    return " ".join(text.split())[:300] or "no reason given"
+
+
 # --- loading and validation -------------------------------------------------------------
 
 def load_rules(config_dir: Path | None = None, *, outlets: dict | None = None,
