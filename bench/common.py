@@ -26,22 +26,36 @@ from pipelines import process
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-# The third-party data some benchmarks measure on (the shared corpus of real articles, the
-# extraction benchmark's pages) is not part of the project: it is looked for beside the
-# checkout, or where RAQIB_BENCH_DATA says.
+# The third-party data some benchmarks measure on is not in the repository: the corpus's
+# licences (non-commercial, BBC copyright) do not allow redistributing it, and the extraction
+# pages belong to their benchmark. It is looked for beside the checkout (`../shared`, where
+# the project keeps it) or where RAQIB_BENCH_DATA says. One place for what each set is, where
+# it comes from and under which licence: the message of a run without it, and README
+# "Benchmark data", say the same.
 SHARED = Path(os.environ.get("RAQIB_BENCH_DATA") or ROOT.parent / "shared")
 
-for path in (str(ROOT), str(ROOT / "tests")):
-    if path not in sys.path:
-        sys.path.insert(0, path)
+DATASETS = {
+    "corpus": ("585 real news articles with topic labels (articles.jsonl, labels-dev.jsonl): Arabic from "
+               "SaudiNewsNet (github.com/parallelfold/SaudiNewsNet, CC BY-NC-SA 4.0), English from FA-KES "
+               "(Zenodo 2607278, CC BY 4.0) and BBC News 2004-05 (BBC copyright, research use); labelled for "
+               "the project, which keeps it outside the repository because of those licences"),
+    "extraction": ("the 181 pages and ground truth of the Scrapinghub/Zyte article-extraction benchmark "
+                   "(github.com/scrapinghub/article-extraction-benchmark, MIT) in scrapinghub/, and one "
+                   "Arabic page with expected passages from trafilatura's tests (Apache-2.0) in arabic/"),
+}
 
 
 def require_data(path: Path, option: str) -> Path:
-    """`path`, or an exit that names what is missing and how to point at it."""
-    if not path.exists():
-        raise SystemExit(f"{path} is missing: this benchmark measures on the shared third-party data (corpus/, "
-                         f"extraction/). Set RAQIB_BENCH_DATA to the directory that holds them, or pass {option}.")
-    return path
+    """`path`, or an exit that names the data set, where it comes from and how to point at it."""
+    if path.exists():
+        return path
+    name = next((n for n in DATASETS if n in path.parts), None)
+    what = f"{name}/: {DATASETS[name]}" if name else "the project's benchmark data (corpus/, extraction/)"
+    raise SystemExit(
+        f"{path} is missing. This benchmark measures on {what}.\n"
+        f"Put that directory beside the checkout ({ROOT.parent / 'shared'}), set RAQIB_BENCH_DATA to the "
+        f"directory that holds it, or pass {option}. The other benchmarks (bench.crawl, bench.idle_poll, "
+        f"bench.memory) need nothing beyond the repository.")
 
 
 def quick_default() -> bool:

@@ -243,10 +243,9 @@ INTRO = """`make bench` runs every benchmark and rewrites this section from `ben
 for the run unless `RAQIB_ES_URL` names one). Each also runs alone: `python -m bench.crawl`
 (`--profile FILE` samples a crawl with py-spy), `bench.indexing`, `bench.alert_latency`,
 `bench.idle_poll`, `bench.memory`, `bench.crawl_workers`, `bench.peers` (raqib beside trafilatura
-and news-please, installed into `bench/.peers-venv`), `bench.extraction_eval`, `bench.tagging_eval`; the last two,
-`bench.indexing` and `bench.alert_latency` measure on third-party data that is not part of the
-project (a corpus of real articles, the extraction benchmark's pages), looked for in `../shared`
-beside the checkout or where `RAQIB_BENCH_DATA` says. CPU figures
+and news-please, installed into `bench/.peers-venv`), `bench.generated_outlets`, `bench.extraction_eval`, `bench.tagging_eval`; the last two,
+`bench.indexing` and `bench.alert_latency` measure on third-party data that is not in the
+repository (see Benchmark data above). CPU figures
 are CPU time (user + system of every thread of the processes named), not wall time, so a busy
 machine changes them little; the load average of each run is listed at the end."""
 

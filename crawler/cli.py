@@ -28,8 +28,9 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     """The global options, accepted before or after the command name."""
     default = (lambda v: argparse.SUPPRESS) if suppress else (lambda v: v)
     parser.add_argument("--config", metavar="DIR", default=default(None),
-                        help="directory with outlets.yaml, topics.yaml, alerts.yaml, settings.toml; "
-                             "a file missing there falls back to the shipped one (env: RAQIB_CONFIG)")
+                        help="directory with outlets.yaml, topics.yaml, entities.yaml, alerts.yaml, settings.toml "
+                             "(env: RAQIB_CONFIG); a file absent there is taken from the shipped config/, but a "
+                             "DIR that does not exist or a misnamed file in it (outlet.yaml, alerts.yml) is an error")
     parser.add_argument("--es", metavar="URL", default=default(None),
                         help="Elasticsearch URL(s), comma-separated (env: RAQIB_ES_URL; credentials: "
                              "RAQIB_ES_API_KEY or RAQIB_ES_USER/RAQIB_ES_PASSWORD, RAQIB_ES_CA_CERTS)")
@@ -80,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         RedisError = ()             # noqa: N806
 
     try:
+        if getattr(args, "checks_config", True):   # a command that checks its own opts out (demo, status)
+            from crawler.commands import validate_config
+
+            validate_config(args)
         return int(args.run(args) or 0)
     except ConfigError as exc:
         print(f"raqib: configuration error:\n{_indent(str(exc))}", file=sys.stderr)

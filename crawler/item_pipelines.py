@@ -401,7 +401,7 @@ class IndexPipeline(_Step):
             except Exception as exc:  # noqa: BLE001 - alerting never stops the crawl
                 logger.warning("alert evaluation after indexing failed: %s", exc)
             else:
-                for name in ("matched", "new", "sent", "failed"):
+                for name in ("matched", "new", "sent", "articles_sent", "failed"):
                     value = getattr(outcome, name, 0)
                     if isinstance(value, int):
                         self.ctx.alerts[name] = self.ctx.alerts.get(name, 0) + value

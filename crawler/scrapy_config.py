@@ -101,6 +101,7 @@ def scrapy_settings(cfg: Settings, *, log_level: str = "WARNING") -> dict[str, A
             "crawler.stats.StatsExtension": 100,
             "crawler.progress.ProgressExtension": 110,
             "crawler.guard.StorageGuard": 110,          # a crawl state it cannot write stops the crawl
+            "crawler.shutdown.PromptStop": 120,         # SIGTERM: nothing queued is sent any more
             "scrapy.extensions.telnet.TelnetConsole": None,
         },
         # the CPU-bound steps (extraction, enrichment) and the cluster calls run in threads

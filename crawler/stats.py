@@ -189,7 +189,9 @@ def build_report(stats: dict[str, Any], outlets: Iterable[str], *, started_at: f
         "articles_fetched": sum(o["fetched"].get("article", 0) for o in per.values()),
         "indexed_new": sum(o["indexed"]["new"] for o in per.values()),
         "indexed_updated": sum(o["indexed"]["updated"] for o in per.values()),
-        "errors": sum(sum(o["errors"].values()) for o in per.values()),
+        # a robots.txt refusal is the site's wish, counted on its own, not as an error
+        "errors": sum(v for o in per.values() for k, v in o["errors"].items() if k not in _NOT_FAILURES),
+        "robots_refused": sum(o["errors"].get("robots", 0) for o in per.values()),
         "bytes": sum(o["bytes"] for o in per.values()),
         "pages_per_s": 0.0,
     }
@@ -248,7 +250,9 @@ def format_report(report: dict[str, Any]) -> str:
         else:
             lines.append(f"  extracted    {o['extracted']}; indexed {i['new']} new, {i['updated']} updated, "
                          f"{i['unchanged']} unchanged; duplicates {o['duplicates']}")
-        lines.append(f"  errors       {_fmt_counts(o['errors'])}")
+        lines.append(f"  errors       {_fmt_counts({k: v for k, v in o['errors'].items() if k not in _NOT_FAILURES})}")
+        if o["errors"].get("robots"):
+            lines.append(f"  robots.txt   {o['errors']['robots']} URL(s) the site disallows, not fetched")
         lines.append(f"  bytes        {o['bytes']:,}; {o['duration_s']:.1f}s")
         if (o.get("health") or {}).get("consecutive_failures"):
             lines.append(f"  health       {describe(Health.from_state(name, o['health']))}")
@@ -256,7 +260,9 @@ def format_report(report: dict[str, Any]) -> str:
     written = ("nothing written (dry run)" if report.get("dry_run") else
                f"{t['indexed_new']} new and {t['indexed_updated']} updated in the index")
     lines.append(f"\ntotal: {t['requests']} requests, {t['articles_fetched']} articles fetched, "
-                 f"{written}, {t['errors']} errors, {t['pages_per_s']} pages/s")
+                 f"{written}, {t['errors']} errors"
+                 + (f", {t['robots_refused']} disallowed by robots.txt" if t.get("robots_refused") else "")
+                 + f", {t['pages_per_s']} pages/s")
     lines.extend(_index_lines(report))
     metrics = report.get("metrics") or {}
     if metrics.get("spooled"):

@@ -18,7 +18,8 @@ import yaml
 
 from pipelines.paths import shipped_config_dir
 
-CONFIG_FILES = ("outlets.yaml", "topics.yaml", "alerts.yaml", "settings.toml")
+# Every file a config directory may hold (entities.yaml: the gazetteer behind topics.yaml).
+CONFIG_FILES = ("outlets.yaml", "topics.yaml", "entities.yaml", "alerts.yaml", "settings.toml")
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,28 @@ def load_yaml(path: Path) -> Any:
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(Problem(str(path), where, f"is not valid YAML: {problem}")) from None
+        raise ConfigError(yaml_problem(str(path), exc)) from None
+
+
+def yaml_problem(file: str, exc: yaml.YAMLError) -> Problem:
+    """Where the mistake is. For something left open (a quote, a [ or {) that is where it
+    starts, PyYAML's context mark, with the place it gave up (often the end of the file) as
+    the second; for anything else the place it gave up, with the construct it was in."""
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    problem, problem_mark = getattr(exc, "problem", None) or str(exc), getattr(exc, "problem_mark", None)
+    if context and context_mark is not None:
+        if "scanning" in context or "flow" in context:
+            later = f" (at {_at(problem_mark)})" if problem_mark is not None else ""
+            return Problem(file, _at(context_mark), f"is not valid YAML: {context} that starts here, "
+                                                    f"{problem}{later}: is a quote or bracket left open?")
+        if problem_mark is not None:
+            return Problem(file, _at(problem_mark),
+                           f"is not valid YAML: {problem} ({context} that starts at {_at(context_mark)})")
+    return Problem(file, _at(problem_mark) if problem_mark is not None else "", f"is not valid YAML: {problem}")
+
+
+def _at(mark: Any) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"
 
 
 def load_toml(path: Path) -> dict:
@@ -90,8 +109,63 @@ def load_toml(path: Path) -> dict:
 
 
 def config_dir_from_env(cli_value: str | None = None) -> Path | None:
-    value = cli_value or os.environ.get("RAQIB_CONFIG")
-    return Path(value) if value else None
+    """The configuration directory named by `--config` or RAQIB_CONFIG, checked.
+
+    A mistyped location must never quietly mean "the shipped configuration": that crawls
+    real outlets nobody asked for. So a name that is not an existing directory, or a
+    directory holding a misnamed config file (`outlet.yaml`, `alerts.yml`), is an error.
+    Files simply absent from an existing directory still fall back to the shipped ones.
+    """
+    if cli_value:
+        value, origin = cli_value, "--config"
+    else:
+        value, origin = os.environ.get("RAQIB_CONFIG", ""), "$RAQIB_CONFIG"
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    check_config_dir(path, origin)
+    return path
+
+
+def check_config_dir(path: Path, origin: str = "--config") -> None:
+    names = ", ".join(CONFIG_FILES)
+    if not path.exists():
+        raise ConfigError(Problem(f"{origin} {path}", "", f"no such directory; give the directory that holds "
+                                  f"any of {names} (leave it out to use the shipped configuration)"))
+    if not path.is_dir():
+        raise ConfigError(Problem(f"{origin} {path}", "", f"is a file, not a directory; give the directory "
+                                  f"that holds it (config files are found by name: {names})"))
+    problems = [Problem(str(path / name), "", f"is not a name raqib reads, so the shipped {expected} would be "
+                        f"used instead; rename it to {expected}")
+                for name, expected in misnamed_files(path)]
+    if problems:
+        raise ConfigError(problems)
+
+
+def misnamed_files(directory: Path) -> list[tuple[str, str]]:
+    """(file, the config name it was probably meant as) for each near miss in `directory`
+    whose intended file is absent: another extension (alerts.yml) or a close spelling
+    (outlet.yaml, Settings.toml)."""
+    import difflib
+
+    found = []
+    for entry in sorted(directory.iterdir()):
+        name = entry.name
+        if name in CONFIG_FILES or not entry.is_file() or name.startswith("."):
+            continue
+        stem, _, ext = name.rpartition(".")
+        if ext.lower() not in ("yaml", "yml", "toml", "json", "ini", "txt"):
+            continue
+        lowered = f"{stem.lower()}.{'yaml' if ext.lower() == 'yml' else ext.lower()}"
+        match = lowered if lowered in CONFIG_FILES else None
+        match = match or next(iter(difflib.get_close_matches(lowered, CONFIG_FILES, n=1, cutoff=0.8)), None)
+        if match is None:
+            stems = {c.rpartition(".")[0]: c for c in CONFIG_FILES}
+            close = difflib.get_close_matches(stem.lower(), list(stems), n=1, cutoff=0.8)
+            match = stems[close[0]] if close else None
+        if match and not (directory / match).exists():   # beside the real file it is a copy, not a typo
+            found.append((name, match))
+    return found
 
 
 def resolve(name: str, config_dir: Path | None) -> Path:

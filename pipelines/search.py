@@ -71,11 +71,86 @@ def parse_since(value: str | None) -> str | None:
 
 _OPERATOR_RE = re.compile(r'["+|*()~\\]|(^|\s)-')
 
+# Bounds checked before a search is sent, so that a mistake gets a message that says the
+# limit instead of the cluster's "400: all shards failed" (after seconds of work).
+MAX_QUERY_WORDS = 100           # all words must match: a longer query finds nothing useful anyway
+MAX_QUERY_CHARS = 1000
+MAX_SIZE = 10_000               # Elasticsearch's index.max_result_window: hits one search may return
+
+
+class QueryError(ValueError):
+    """A query or size raqib refuses to send; the message says the limit."""
+
+
+@dataclass(frozen=True)
+class TidyQuery:
+    """The query as sent, and what was changed in what the user typed (to tell them)."""
+
+    text: str
+    notes: tuple[str, ...] = ()
+
+
+def tidy_query(query: str) -> TidyQuery:
+    """Drops what a copy-paste leaves behind and `simple_query_string` would read as an
+    operator, silently losing documents: an unmatched bracket or quote, and an asterisk that
+    follows no word (`word*` stays a prefix search). Without the entity expansion a stray «(»
+    disables, «(داعش» found fewer articles than «داعش», and «**» none at all."""
+    notes: list[str] = []
+    chars = list(query)
+    quotes = [i for i, c in enumerate(chars) if c == '"' and (i == 0 or chars[i - 1] != "\\")]
+    if len(quotes) % 2:
+        chars[quotes[-1]] = " "
+        notes.append('an unmatched «"»')
+        quotes = quotes[:-1]
+    inside: set[int] = set()
+    for a, b in zip(quotes[::2], quotes[1::2]):
+        inside.update(range(a, b + 1))
+    opened: list[int] = []
+    stray: list[str] = []
+    for i, c in enumerate(chars):
+        if i in inside or (i and chars[i - 1] == "\\"):
+            continue
+        if c == "(":
+            opened.append(i)
+        elif c == ")":
+            if opened:
+                opened.pop()
+            else:
+                chars[i] = " "
+                stray.append("«)»")
+        elif c == "*" and not (i and _QUERY_WORD_RE.fullmatch(chars[i - 1])):
+            chars[i] = " "
+            stray.append("«*»")
+    for i in opened:
+        chars[i] = " "
+        stray.append("«(»")
+    if stray:
+        notes.append("a stray " + ", ".join(dict.fromkeys(stray)))
+    text = " ".join("".join(chars).split())
+    if text and not _QUERY_WORD_RE.search(text):
+        notes.append(f"no word to search for in {query.strip()!r}, so the newest articles are shown")
+        text = ""
+    return TidyQuery(text, tuple(notes))
+
+
+def check_request(query: str, size: int) -> None:
+    """QueryError when the query or the number of hits is beyond what raqib sends."""
+    words = len(query.split())
+    if words > MAX_QUERY_WORDS or len(query) > MAX_QUERY_CHARS:
+        raise QueryError(f"the query is too long ({words:,} words, {len(query):,} characters); a search takes at most "
+                         f"{MAX_QUERY_WORDS} words and {MAX_QUERY_CHARS:,} characters (every word must match, so a few "
+                         f"distinctive ones find more)")
+    if not 1 <= size <= MAX_SIZE:
+        raise QueryError(f"-n must be between 1 and {MAX_SIZE:,} (Elasticsearch returns at most {MAX_SIZE:,} hits "
+                         f"per search), got {size:,}")
+
 
 def query_entities(query: str, config_dir=None) -> dict[str, list[str]] | None:
     """The actors and places a plain query (no search operators) consists of, resolved by the
     tagger's gazetteer, so a search for «داعش» also finds articles that only say «تنظيم الدولة»
     or "ISIL". None for anything else."""
+    if "|" not in query and not re.search(r"(^|\s)-", query):
+        query = query.replace("(", " ").replace(")", " ")   # grouping alone changes nothing when all words must match
     if not query.strip() or _OPERATOR_RE.search(query):
         return None
     from pipelines.tagging import default_tagger
@@ -137,6 +212,7 @@ class Hit:
 def search(client: Elasticsearch, query: str, *, alias: str = DEFAULT_ALIAS, size: int = 20,
            sort: str = "relevance", marks: tuple[str, str] = ("<em>", "</em>"), escape: bool = True,
            config_dir=None, **filters) -> tuple[int, list[Hit]]:
+    check_request(query, size)
     entities = query_entities(query, config_dir)
     body_query = build_query(query, entities=entities, **filters)
     sort_spec = [{"published_at": {"order": "desc", "missing": "_last"}}] if sort == "date" or not query.strip() else None
@@ -217,4 +293,4 @@ def highlight(text: str, keys: set[str], prefixes: list[str] = (), *, width: int
     return snippets
 
 
-__all__ = ["search", "build_query", "normalize_query", "highlight", "mark", "parse_since", "Hit", "ClusterError"]
+__all__ = ["search", "tidy_query", "check_request", "QueryError", "build_query", "normalize_query", "highlight", "mark", "parse_since", "Hit", "ClusterError"]

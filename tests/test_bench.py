@@ -116,3 +116,25 @@ def test_page_sizes_and_the_weight_points_are_read_as_the_crawl_json_records_the
     assert "300.0 KB / 200.0 KB (60.0 KB / 40.0 KB)" in table
     assert "| raqib (0.1) | 9 / 10 | 0.990 | 3.0 s | 5.0/s | 30.0 ms | 200 MB |" in table
     assert "| news-please | could not run: news-please failed (1) |" in table
+
+
+def test_a_benchmark_without_its_data_names_the_data_its_source_and_where_to_put_it(tmp_path):
+    """A user's checkout has no ../shared: `python -m bench.tagging_eval` (the README's step
+    after adding a term) and the three other benchmarks on third-party data stop with one
+    message, no traceback, before starting anything."""
+    import os
+    import subprocess
+
+    env = dict(os.environ, RAQIB_BENCH_DATA=str(tmp_path / "nothing-here"))
+    expected = {"bench.tagging_eval": ("corpus", "SaudiNewsNet", "--corpus DIR"),
+                "bench.indexing": ("corpus", "CC BY-NC-SA 4.0", "--corpus DIR"),
+                "bench.alert_latency": ("corpus", "FA-KES", "--corpus FILE"),
+                "bench.extraction_eval": ("extraction", "article-extraction-benchmark, MIT", "--data DIR")}
+    for module, (name, source, option) in expected.items():
+        proc = subprocess.run([sys.executable, "-m", module], env=env, capture_output=True, text=True, timeout=120,
+                              cwd=common.ROOT)
+        assert proc.returncode == 1 and proc.stdout == "", (module, proc.stdout, proc.stderr)
+        assert proc.stderr.startswith(f"{tmp_path / 'nothing-here' / name}"), (module, proc.stderr)
+        assert f"This benchmark measures on {name}/: " in proc.stderr and source in proc.stderr, proc.stderr
+        assert f"set RAQIB_BENCH_DATA to the directory that holds it, or pass {option}." in proc.stderr
+        assert "Traceback" not in proc.stderr

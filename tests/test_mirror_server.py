@@ -147,3 +147,39 @@ def test_unknown_outlets_and_a_stopped_mirror_are_clear_errors():
     m = Mirror(outlets=["almarjie"])
     with pytest.raises(MirrorError, match="not running"):
         m.base_url("almarjie")
+
+
+def test_serve_writes_local_delays_and_removes_its_temporary_config_when_stopped():
+    """`python -m crawler.mirror serve` as typed: the config it prints has the demo's delays
+    for a mirror on this machine (before: the shipped 2 s per request with AutoThrottle, a
+    20-page dry run took 75 s), and its temporary directory is gone once it stops."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from crawler.mirror.config import LOCAL_CRAWL_SETTINGS
+    from crawler.settings import load_settings
+
+    proc = subprocess.Popen([sys.executable, "-m", "crawler.mirror", "serve", "--outlet", "almayadeen"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parent.parent)
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("serving until interrupted"):
+                break
+        printed = next(line for line in lines if line.startswith("config directory: "))
+        config = Path(printed.split(": ", 1)[1].split(" (")[0].strip())
+        assert "(removed when the mirror stops)" in printed and config.name.startswith("raqib-mirror-")
+        assert (config / "settings.toml").read_text(encoding="utf-8").endswith(LOCAL_CRAWL_SETTINGS)
+        crawl = load_settings(config)["crawl"]
+        assert crawl["download_delay"] == 0.05 and crawl["autothrottle"] is False
+        assert any(f"--config {config} crawl --dry-run" in line for line in lines)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "stopped;" in out
+    assert not config.exists()

@@ -148,3 +148,19 @@ def test_outlets_list(tmp_path, capsys):
         rows = [json.loads(line) for line in out.splitlines()]
         assert [r["outlet"] for r in rows] == ["one", "two"] and rows[1]["enabled"] is False
         assert site.hits == []
+
+
+def test_a_title_with_its_own_guillemets_is_shown_once_quoted(tmp_path, capsys):
+    from datetime import datetime, timezone
+
+    from tests.probe_servers import article_page, articles
+
+    with ProbeSite("127.0.0.76") as site:
+        news = NewsSite(site, n=1)
+        title = "«داعش» يتشبث بقشة الحياة في سوريا"
+        site.route(urlsplit(news.urls[0]).path, article_page({**articles("ar")[0], "title": title},
+                                                             published=datetime.now(timezone.utc)))
+        config = write_config(tmp_path / "c", {"quoted": outlet_entry(site, feeds=[site.url("/feed/")])})
+        code, out, err = run(capsys, config, "check", "--samples", "1")
+    assert code == 0, out + err
+    assert f"title: {title}\n" in out and "««" not in out      # before: ««داعش» يتشبث … سوريا»

@@ -78,3 +78,40 @@ def test_an_actor_is_found_under_any_of_its_names(raqib, es, alias):
     assert code == 0 and "isis-alias" in {json.loads(l)["id"] for l in out.splitlines()}
     code, out, _ = raqib("search", "داعش", "ميلاد", "--json")
     assert code == 0 and "isis-alias" not in {json.loads(l)["id"] for l in out.splitlines()}
+
+
+def test_search_sizes_and_query_length_are_bounded_with_the_limit_said(raqib):
+    raqib("seed")
+    for size in ("10001", "-5", "0"):
+        code, out, err = raqib("search", "داعش", "-n", size)
+        assert code == 2 and out == ""
+        assert err.startswith("raqib search: -n must be between 1 and 10,000 (Elasticsearch returns at most") , err
+    code, out, err = raqib("search", *(["كلمة"] * 5000))
+    assert code == 2 and out == ""
+    assert "the query is too long (5,000 words, 24,999 characters); a search takes at most 100 words" in err
+    code, out, err = raqib("search", "-n", "10000", *(f"كلمة{i}" for i in range(100)))   # at the limits: sent
+    assert code == 0 and out.startswith("0 articles match"), err
+
+
+def test_unknown_outlet_or_topic_names_the_known_ones(raqib):
+    raqib("seed")
+    code, out, err = raqib("search", "داعش", "--outlet", "nosuch", "--topic", "isis", "--topic", "isil")
+    assert code == 2 and out == ""
+    assert ("raqib search: no outlet named 'nosuch'; known outlets: alittihad, almarjie, almayadeen, noonpost, "
+            "strategic_observatory; no topic named 'isil'; known topics: isis, syria, us_presence") in err
+
+
+def test_a_stray_bracket_quote_or_asterisk_loses_no_document_and_is_said(raqib):
+    raqib("seed")
+    code, plain, _ = raqib("search", "داعش", "--seeds", "--json")
+    assert code == 0 and len(plain.splitlines()) == 5
+    for typed, left_out in [("(داعش", "a stray «(»"), ("داعش)", "a stray «)»"), ('"داعش', 'an unmatched «"»'),
+                            ("* داعش", "a stray «*»")]:
+        code, out, err = raqib("search", typed, "--seeds", "--json")
+        assert code == 0 and out == plain, typed           # before: «(داعش» found fewer, «**» none
+        assert err == f"raqib search: left out {left_out}; searched for: داعش\n"
+    code, out, err = raqib("search", "**", "--seeds")
+    assert code == 0 and out.startswith("5 articles match")
+    assert err == "raqib search: left out a stray «*»; searched for: (no word left: the newest articles)\n"
+    code, out, err = raqib("search", "داع*", "--seeds", "--json")   # a prefix is an operator, kept
+    assert code == 0 and err == "" and len(out.splitlines()) == 5

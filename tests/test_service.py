@@ -255,6 +255,7 @@ def test_raqib_run_refuses_to_start_on_a_broken_alerts_file_or_option(config_dir
     (config_dir / "alerts.yaml").write_text("alerts:\n  - name: x\n    notify: [{type: email}]\n", encoding="utf-8")
     code, _, err = raqib("run")
     assert code == 3 and "alerts[0] (x).notify[0].to: is required" in err
+    (config_dir / "alerts.yaml").unlink()      # every file is checked first: the options' own errors follow
     code, _, err = raqib("run", "--every", "soon")
     assert code == 2 and "--every expects a duration" in err
     code, _, err = raqib("run", "--outlet", "nowhere")
@@ -269,3 +270,49 @@ def test_status_before_the_service_ever_ran(config_dir, raqib):
     code, out, _ = raqib("status", "--json")
     info = json.loads(out)
     assert info["running"] is False and "almayadeen" in info["configured"]
+
+
+def test_status_says_a_run_whose_time_has_passed_is_due_not_past(config_dir, raqib, tmp_path):
+    """A running service whose next run of an outlet is 32 s overdue (waiting for a crawl
+    slot) was shown as "next run 19:21:34 (32s ago)"."""
+    import os
+    import socket
+    from dataclasses import asdict
+
+    from crawler.service import STATE_FILE, StateStore
+
+    now = time.time()
+    StateStore(tmp_path / "state" / STATE_FILE).save({
+        "service": {"pid": os.getpid(), "host": socket.gethostname(), "started_at": now - 600, "heartbeat": now,
+                    "stopped_at": None, "every": None},
+        "outlets": {"almayadeen": asdict(OutletState(interval=900, next_run=now - 32, last_end=now - 900,
+                                                     last_status="ok", runs=1)),
+                    "noonpost": asdict(OutletState(interval=900, next_run=now + 300, last_end=now - 600,
+                                                   last_status="ok", runs=1))},
+        "alerts": {}})
+    code, out, err = raqib("status")
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if line.startswith("almayadeen"))
+    assert re.search(r"due now \(since 3\ds; waits for a free crawl slot\)", row) and " ago)" not in row.split("ok")[1]
+    assert re.search(r"in [45]m", next(line for line in out.splitlines() if line.startswith("noonpost")))
+
+
+def test_status_shows_its_state_with_a_broken_config_then_the_problems(config_dir, raqib):
+    (config_dir / "outlets.yaml").write_text("outlets:\n  x: {name: X}\n", encoding="utf-8")
+    code, out, err = raqib("status")
+    assert code == 3
+    assert "service: has never run with the state directory" in out
+    assert err.startswith("raqib: configuration error:\n") and "outlets.x.home: is required" in err
+
+
+def test_status_after_the_demo_names_the_demos_own_state(config_dir, raqib, tmp_path, monkeypatch):
+    """The demo keeps its state apart; plain `raqib status` showed every outlet as never
+    crawled without saying where the demo's crawl was."""
+    monkeypatch.delenv("RAQIB_STATE_DIR", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))    # where the demo keeps its own
+    demo_base = tmp_path / "xdg-state" / "raqib" / "demo"
+    (demo_base / "config").mkdir(parents=True)
+    code, out, _ = raqib("status")
+    assert code == 0
+    assert re.search(rf"the demo keeps its own configuration and state; see them with `\S*raqib --config "
+                     rf"{re.escape(str(demo_base / 'config'))} status`", out)

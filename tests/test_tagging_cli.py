@@ -68,6 +68,11 @@ def test_a_topics_yaml_in_the_config_dir_replaces_the_shipped_rules(raqib, confi
     del rules["topics"]["us_presence"]
     (config_dir / "topics.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
     a = ARTICLES[0]
+    # every file is validated before any command: the shipped alert rule on us_presence could
+    # never match these rules, and says so
+    code, out, err = raqib("tag")
+    assert code == 3 and out == "" and "no topic named 'us_presence'; known topics: isis, syria" in err
+    (config_dir / "alerts.yaml").write_text("alerts: []\n", encoding="utf-8")
     _stdin(monkeypatch, _lines({"id": 1, "title": a["title"], "text": a["text"]}))
     code, out, _ = raqib("tag")
     assert code == 0 and set(json.loads(out)["scores"]) == {"isis", "syria"}

@@ -34,3 +34,46 @@ def es_client(args: argparse.Namespace, cfg=None):
 
 def alias(cfg) -> str:
     return cfg.get("elasticsearch", "alias")
+
+
+def validate_config(args: argparse.Namespace) -> None:
+    """Every configuration file checked before a command runs, whichever files the command
+    itself reads: one ConfigError listing the problems of all of them (README: Configuration)."""
+    from crawler.configfile import ConfigError, Problem
+    from crawler.outlets import load_outlets as _outlets
+    from pipelines.alerts.rules import known_topics, load_rules
+    from pipelines.tagging import default_tagger
+
+    directory = config_dir(args)          # a wrong --config / RAQIB_CONFIG is reported alone
+    problems: list[Problem] = []
+
+    def attempt(load):
+        try:
+            return load()
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            return None
+
+    attempt(lambda: load_settings(args))
+    outlets = attempt(lambda: _outlets(directory))
+    attempt(lambda: default_tagger(directory))          # topics.yaml and entities.yaml
+    attempt(lambda: load_rules(directory, outlets=outlets, topics=known_topics(directory)))
+    if problems:
+        raise ConfigError(problems)
+
+
+def raqib_command() -> str:
+    """How to type `raqib` in a new shell, for the commands raqib prints as hints: plain
+    `raqib` when a new shell finds this installation on PATH (pipx, pip install --user, an
+    installed system package), else its full path (a virtualenv not activated there)."""
+    import shutil
+    import sys
+
+    here = Path(sys.executable).parent / "raqib"
+    in_venv = sys.prefix != sys.base_prefix
+    found = shutil.which("raqib")
+    # found in the virtualenv's own bin/: only because it is activated here (pipx's link in
+    # ~/.local/bin, found in every shell, is another directory)
+    if found and not (in_venv and Path(found).parent.resolve() == Path(sys.prefix).resolve() / "bin"):
+        return "raqib"
+    return str(here) if here.exists() else "raqib"

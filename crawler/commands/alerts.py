@@ -35,7 +35,7 @@ def _context(args):
 
 def run_list(args: argparse.Namespace) -> int:
     from pipelines.alerts.evaluate import SOURCE_FIELDS
-    from pipelines.alerts.rules import rule_query
+    from pipelines.alerts.rules import cluster_query_problem, rule_query
     from pipelines.safetext import one_line
     from pipelines.es import ClusterError
 
@@ -50,6 +50,7 @@ def run_list(args: argparse.Namespace) -> int:
         client = commands.es_client(args, cfg)
     except ClusterError as exc:
         cluster_error = str(exc)
+    invalid: list[str] = []
     if not ctx.rules:
         print("no alert rules: add some to alerts.yaml (see config/alerts.yaml for the format)")
     for rule in ctx.rules:
@@ -58,11 +59,10 @@ def run_list(args: argparse.Namespace) -> int:
                 "deliveries": sent.get(rule.name, {}), "matching_now": None, "newest": []}
         if client is not None:
             try:
-                if rule.query:
-                    check = client.indices.validate_query(index=alias, query=rule_query(rule), explain=True).body
-                    if not check.get("valid", True):
-                        info["error"] = "the query is not valid: " + "; ".join(
-                            e.get("error", "") for e in check.get("explanations", []) if e.get("error"))[:300]
+                problem = cluster_query_problem(client, alias, rule)
+                if problem:
+                    info["invalid_query"] = True
+                    info["error"] = f"alerts.yaml: rule {rule.name}: match.query {rule.query!r} is not valid: {problem}"
                 if "error" not in info:
                     resp = client.search(index=alias, query={"bool": {"must": [rule_query(rule)],
                                                                       "must_not": [{"term": {"seed": True}}]}},
@@ -76,6 +76,8 @@ def run_list(args: argparse.Namespace) -> int:
                 from pipelines.es import explain
 
                 info["error"] = str(explain(exc, "the configured cluster"))
+        if info.pop("invalid_query", False):
+            invalid.append(rule.name)
         if args.json:
             print(json.dumps(info, ensure_ascii=False))
             continue
@@ -95,6 +97,10 @@ def run_list(args: argparse.Namespace) -> int:
     if cluster_error:
         print(f"raqib alerts: could not count matches: {cluster_error}", file=sys.stderr)
         return 4
+    if invalid:
+        print(f"raqib alerts: {len(invalid)} rule(s) with a query Elasticsearch cannot run: {', '.join(invalid)}",
+              file=sys.stderr)
+        return 3
     return 0
 
 

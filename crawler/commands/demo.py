@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"port the mirror serves on, on each outlet's loopback address (default {DEMO_MIRROR_PORT})")
     p.add_argument("--fresh", action="store_true", help="forget the demo's crawl state and alert ledger first")
     p.add_argument("--faults", action="store_true", help="let the mirror inject its faults (5xx, timeouts, bad encodings, …)")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, checks_config=False)   # it writes and uses its own configuration
 
 
 def demo_dir() -> Path:
@@ -54,6 +54,8 @@ def mirror_clock(base: Path) -> datetime:
 def write_demo_config(base: Path, mirror, es_url: str) -> Path:
     """The demo's config directory: the mirror's outlets.yaml, and settings pointing at the local
     node and at the demo's own state; topics and alert rules are the shipped ones."""
+    from crawler.mirror.config import LOCAL_CRAWL_SETTINGS
+
     config = base / "config"
     config.mkdir(parents=True, exist_ok=True)
     mirror.write_config(config)
@@ -61,8 +63,7 @@ def write_demo_config(base: Path, mirror, es_url: str) -> Path:
         "# written by `raqib demo`: the local node, the demo's own state, and delays suited to a\n"
         "# mirror on this machine (the real outlets get the shipped, slower defaults)\n"
         f'[elasticsearch]\nurl = ["{es_url}"]\n\n'
-        f'[state]\ndir = "{base / "state"}"\n\n'
-        "[crawl]\ndownload_delay = 0.05\nconcurrency_per_domain = 4\nautothrottle = false\ntimeout = 10.0\nretries = 1\n",
+        f'[state]\ndir = "{base / "state"}"\n\n' + LOCAL_CRAWL_SETTINGS,
         encoding="utf-8",
     )
     return config
@@ -81,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.seeding import load_seeds, seed_documents
 
     es_url = args.es or os.environ.get("RAQIB_ES_URL")
+    node = None
     if not es_url:
         node = Node(port=args.port)
         started = node.start()
@@ -107,16 +109,37 @@ def run(args: argparse.Namespace) -> int:
         seeded = bulk_index(client, seed_documents(load_seeds(), configured, tagger=tagger), alias, refresh="wait_for")
         print(f"[3/5] seeds: 5 ({len(seeded.created)} new, {len(seeded.unchanged)} unchanged)")
         print("[4/5] crawling the mirror …", flush=True)
+        sink = cfg.state_dir / "alerts.jsonl"
+        before = _ledger_counts(cfg, sink)
         report = run_crawl(outlets, cfg, config_dir, client=client, verbosity=getattr(args, "verbose", 0))
     print(format_report(report))
-    sent = _sweep_alerts(client, alias, config_dir, cfg)
-    print("[5/5] alerts: " + _alerts_line(report.get("alerts") or {}, sent, cfg.state_dir / "alerts.jsonl"))
+    _sweep_alerts(client, alias, config_dir, cfg)
+    print("[5/5] alerts: " + _alerts_line(before, _ledger_counts(cfg, sink), sink))
     print(_summary(client, alias))
     print(_seed_search(client, alias, config_dir))
-    print(f"\nSearch it yourself:\n  raqib --es {es_url} search داعش --topic us_presence\n"
-          f"  raqib --es {es_url} search \"قوات سوريا الديمقراطية\" --since 2015-01-01 --json\n"
-          f"Run the demo again to see an incremental crawl (nothing re-fetched); --fresh starts over.")
+    print(_hints(commands.raqib_command(), es_url, config_dir, node))
     return 0
+
+
+def _hints(raqib: str, es_url: str, config_dir: Path, node) -> str:
+    """What to type next, runnable as printed in a new shell (`raqib` is its full path when
+    only an activated virtualenv would find it), and the node left running."""
+    lines = ["\nSearch it yourself (these work in any shell):",
+             f"  {raqib} --es {es_url} search داعش --topic us_presence",
+             f"  {raqib} --es {es_url} search \"قوات سوريا الديمقراطية\" --since 2015-01-01 --json",
+             f"  {raqib} --config {config_dir} status      # the demo's own crawl state and alerts",
+             "Run the demo again to see an incremental crawl (nothing re-fetched); --fresh starts over."]
+    if node is not None:
+        port = "" if node.port == 9200 else f" --port {node.port}"
+        lines.append(f"The Elasticsearch node at {es_url} keeps running for these searches (heap {node.heap}, "
+                     f"about {_memory(node.heap)} of memory); stop it with `{raqib} es stop{port}`.")
+    return "\n".join(lines)
+
+
+def _memory(heap: str) -> str:
+    """The heap as a reader says it: 1g -> 1 GB, 512m -> 512 MB."""
+    unit = {"g": "GB", "m": "MB"}.get(heap[-1:].lower())
+    return f"{heap[:-1]} {unit}" if unit and heap[:-1].isdigit() else heap
 
 
 def _sweep_alerts(client, alias, config_dir, cfg):
@@ -125,13 +148,27 @@ def _sweep_alerts(client, alias, config_dir, cfg):
     return evaluate_pending(client, alias, config_dir, settings=cfg)
 
 
-def _alerts_line(during: dict, sweep, sink: Path) -> str:
-    new = during.get("new", 0) + sweep.new
-    sent = during.get("sent", 0) + sweep.sent
-    line = f"{new} new match{'es' if new != 1 else ''}, {sent} message(s) sent"
-    if sink.exists():
-        count = sum(1 for _ in sink.open(encoding="utf-8"))
-        line += f"; {count} in {sink}"
+def _ledger_counts(cfg, sink: Path) -> tuple[int, int, int, int]:
+    """(matches, deliveries sent, deliveries pending, lines in the sink file), from the
+    ledger and the file themselves."""
+    from pipelines.alerts import context as alert_context
+
+    summary = alert_context.ledger_of(cfg).summary()
+    channels = summary.get("channels") or {}
+    lines = sum(1 for _ in sink.open(encoding="utf-8")) if sink.exists() else 0
+    return (summary.get("matches", 0), sum(c.get("sent", 0) for c in channels.values()),
+            sum(c.get("pending", 0) for c in channels.values()), lines)
+
+
+def _alerts_line(before: tuple[int, int, int, int], after: tuple[int, int, int, int], sink: Path) -> str:
+    """What this run added to the ledger and the file. Counted there, not summed from the
+    crawl's and the sweep's reports, which had said "24 message(s) sent" beside 29 in the
+    file: the numbers printed are the ones a user can check."""
+    new, delivered, _, lines = (a - b for a, b in zip(after, before))
+    line = (f"{new} new match{'es' if new != 1 else ''}, {delivered} alert{'s' if delivered != 1 else ''} delivered, "
+            f"{lines} message{'s' if lines != 1 else ''} appended to {sink}")
+    if after[2]:
+        line += f"; {after[2]} waiting for a retry"
     return line
 
 

@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("action", choices=("start", "stop", "status"))
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT})")
     p.add_argument("--json", action="store_true", help="status as JSON")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, checks_config=False)   # reads no configuration: a broken file never blocks a stop
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,7 +23,9 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "start":
         started = node.start()
         print(("started" if started else "already running") + f": Elasticsearch {ES_VERSION} at {node.url}")
-        print(f"  use it with: raqib --es {node.url} …  (or export RAQIB_ES_URL={node.url})")
+        from crawler.commands import raqib_command
+
+        print(f"  use it with: {raqib_command()} --es {node.url} …  (or export RAQIB_ES_URL={node.url})")
         return 0
     if args.action == "stop":
         print(f"stopped the node at {node.url}" if node.stop() else f"no raqib node was running at {node.url}")

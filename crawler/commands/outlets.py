@@ -230,7 +230,8 @@ def _sample_lines(s, label: str) -> list[str]:
     if s.error:
         out.append(f"{pad}failed: {_show(s.error)}")
         return out
-    out.append(f"{pad}«{s.title or '(no title)'}»")
+    # labelled, not wrapped in «»: many Arabic titles open with a «quoted» name of their own
+    out.append(f"{pad}title: {s.title or '(none)'}")
     date = f"published {_when(s.published_at)} ({s.date_source})" if s.published_at else "NO publication date"
     topics = ", ".join(s.topics) if s.topics else "none"
     out.append(f"{pad}{date} · {s.lang or '?'} · {s.text_chars:,} characters · topics: {topics}")

@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     client = commands.es_client(args, cfg)          # unreachable cluster: one clear error now
     ensure_index(client, commands.alias(cfg))
+    _check_queries_on_the_cluster(client, commands.alias(cfg), alert_context.load(config_dir, settings=cfg).rules)
     es_option = args.es or None
     fleet = None
     if cfg.get("state", "redis_url"):               # several `raqib run` share the work: README, Scaling
@@ -99,3 +100,15 @@ def run(args: argparse.Namespace) -> int:
         for s, h in previous.items():
             signal.signal(s, h)
     return 0
+
+
+def _check_queries_on_the_cluster(client, alias: str, rules) -> None:
+    """A rule whose query the cluster rejects stops the start (it would fail at every sweep)."""
+    from crawler.configfile import ConfigError, Problem
+    from pipelines.alerts.rules import cluster_query_problem
+
+    problems = [Problem("alerts.yaml", f"rule {rule.name}: match.query",
+                        f"{rule.query!r} is not valid on the cluster: {reason}")
+                for rule in rules if (reason := cluster_query_problem(client, alias, rule))]
+    if problems:
+        raise ConfigError(problems)

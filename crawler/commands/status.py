@@ -18,7 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "success, failures in a row and their weighted points, back-off, last new "
                                    "article) comes from the crawl state, so crawls started by hand count too.")
     p.add_argument("--json", action="store_true", help="print the state as one JSON object")
-    p.set_defaults(run=run)
+    # The state is shown even when a config file is broken (that is when one wants to see
+    # it); the configuration's problems follow it, and the exit code says so.
+    p.set_defaults(run=run, checks_config=False)
 
 
 def gather(args: argparse.Namespace) -> dict:
@@ -50,8 +52,19 @@ def gather(args: argparse.Namespace) -> dict:
         configured = []
     names = list(dict.fromkeys([*configured, *(data.get("outlets") or {})]))
     return {"state_dir": str(state_dir), "running": service_alive(data), "service": data.get("service") or {},
+            "demo_config": _demo_config(state_dir),
             "outlets": data.get("outlets") or {}, "configured": configured, "alerts": alerts,
             "health": _health(cfg, names), "dead_letters": _dead_letters(cfg), "fleet": fleet}
+
+
+def _demo_config(state_dir) -> str | None:
+    """The demo's configuration directory when the demo has run and this is not its state."""
+    from crawler.commands.demo import demo_dir
+
+    demo = demo_dir()
+    if (demo / "config").is_dir() and (demo / "state").resolve() != state_dir.resolve():
+        return str(demo / "config")
+    return None
 
 
 def _dead_letters(cfg) -> dict:
@@ -80,10 +93,17 @@ def _health(cfg, names: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    commands.config_dir(args)         # a wrong --config / RAQIB_CONFIG: nothing to show
     info = gather(args)
     if getattr(args, "json", False):
         print(json.dumps(info, ensure_ascii=False, default=str))
-        return 0
+    else:
+        show(info)
+    commands.validate_config(args)
+    return 0
+
+
+def show(info: dict) -> None:
     now = time.time()
     svc = info["service"]
     if info["running"]:
@@ -94,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
               f"start it with `raqib run`")
     else:
         print(f"service: has never run with the state directory {info['state_dir']}; start it with `raqib run`")
+    if info.get("demo_config") and not svc and not info["health"]:
+        print(f"(the demo keeps its own configuration and state; see them with "
+              f"`{commands.raqib_command()} --config {info['demo_config']} status`)")
     if info.get("fleet"):
         _print_fleet(info["fleet"], svc)
     outlets = info["outlets"]
@@ -117,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
             if st.get("last_error"):
                 detail = (detail + "; " if detail else "") + st["last_error"]
             rows.append((name, _when(st.get("last_end") or st.get("last_start"), now), result,
-                         _when(st.get("next_run"), now) if info["running"] else "(service stopped)",
+                         _next_run(st, now) if info["running"] else "(service stopped)",
                          _span(st.get("interval"))))
             if detail:
                 rows.append(("", "", "  " + detail, "", ""))
@@ -148,7 +171,6 @@ def run(args: argparse.Namespace) -> int:
     if dead["waiting"]:
         print(f"dead letters: {dead['waiting']} article(s) refused by Elasticsearch wait in {dead['file']}; "
               f"`raqib dead-letters list` shows why, `raqib dead-letters replay` sends them again once the cause is fixed")
-    return 0
 
 
 def _print_fleet(fleet: dict, svc: dict) -> None:
@@ -170,6 +192,17 @@ def _health_line(data: dict | None, now: float) -> str:
     from crawler.health import Health, describe
 
     return f"health: {describe(Health.from_state(data['outlet'], data), now)}" if data else ""
+
+
+def _next_run(st: dict, now: float) -> str:
+    """A next run in the past means the run is due and waiting (for its turn among
+    [service] max_parallel_crawls, or for the scheduler), never that it happened."""
+    if st.get("running_pid"):
+        return "now (running)"
+    epoch = st.get("next_run")
+    if epoch and float(epoch) <= now:
+        return f"due now (since {_span(now - float(epoch))}; waits for a free crawl slot)"
+    return _when(epoch, now)
 
 
 def _when(epoch, now: float) -> str:

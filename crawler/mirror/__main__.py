@@ -3,6 +3,7 @@ poking at it with a browser or curl)."""
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
 import sys
 import tempfile
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_bench(args.articles_per_outlet, args.clients)
 
     from crawler.mirror import Mirror, MirrorError
+    from crawler.mirror.config import LOCAL_CRAWL_SETTINGS
 
     try:
         mirror = Mirror(outlets=args.outlets, faults=args.faults, articles_per_outlet=args.articles_per_outlet,
@@ -45,17 +47,32 @@ def main(argv: list[str] | None = None) -> int:
     except MirrorError as exc:
         print(f"mirror: {exc}", file=sys.stderr)
         return 2
+    temporary = args.config_dir is None          # made here, so removed here when serving ends
     config_dir = args.config_dir or Path(tempfile.mkdtemp(prefix="raqib-mirror-"))
     try:
-        mirror.write_config(config_dir, include_new_site=args.new_site)
-    except MirrorError as exc:
-        mirror.close()
-        print(f"mirror: {exc}", file=sys.stderr)
-        return 2
+        try:
+            mirror.write_config(config_dir, include_new_site=args.new_site)
+        except MirrorError as exc:
+            mirror.close()
+            print(f"mirror: {exc}", file=sys.stderr)
+            return 2
+        settings = config_dir / "settings.toml"
+        if not settings.exists():                # a directory of the user's keeps their settings
+            settings.write_text("# written by `python -m crawler.mirror serve`: delays for a mirror on this machine\n"
+                                + LOCAL_CRAWL_SETTINGS, encoding="utf-8")
+        return _serve(mirror, config_dir, removed=temporary)
+    finally:
+        if temporary:
+            shutil.rmtree(config_dir, ignore_errors=True)
+
+
+def _serve(mirror, config_dir: Path, *, removed: bool) -> int:
     for key, site in mirror.sites.items():
         print(f"{key:<22} {mirror.base_url(key)}/  ({len(mirror.truth(key))} articles)")
-    print(f"config directory: {config_dir}")
-    print(f"  e.g.  raqib --config {config_dir} crawl")
+    print(f"config directory: {config_dir}" + (" (removed when the mirror stops)" if removed else ""))
+    from crawler.commands import raqib_command
+
+    print(f"  e.g.  {raqib_command()} --config {config_dir} crawl --dry-run")
     print("serving until interrupted (Ctrl-C)", flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -31,6 +31,13 @@ HEADER = """\
 """
 
 
+# The [crawl] settings for crawling a mirror on this machine: next to no delay between
+# requests and no AutoThrottle (the real outlets keep the shipped, polite defaults). The demo
+# and `python -m crawler.mirror serve` both write them.
+LOCAL_CRAWL_SETTINGS = ("[crawl]\ndownload_delay = 0.05\nconcurrency_per_domain = 4\nautothrottle = false\n"
+                        "timeout = 10.0\nretries = 1\n")
+
+
 class ConfigRewriteError(Exception):
     pass
 

@@ -130,6 +130,131 @@ def lucene_query(query: str) -> dict:
     ], "minimum_should_match": 1}}
 
 
+_BINARY = ("AND", "OR", "&&", "||")
+_BOOLEAN = (*_BINARY, "NOT")
+
+
+class LuceneSyntaxError(ValueError):
+    """Why Lucene's classic query parser would refuse a query (the message says where)."""
+
+
+def lucene_syntax_problem(query: str) -> str | None:
+    """What makes `query` unparseable by Lucene's classic query parser (the syntax of
+    `query_string`), or None. Checked when the rule is loaded, without a cluster, so a rule
+    that could never run is a configuration error naming the rule, not a Java exception at
+    the first alert. It covers what a hand-written rule gets wrong: an unclosed quote,
+    bracket, range or /regular expression/ (a bare slash starts one), a stray closing
+    bracket, a field or operator with nothing after it. Elasticsearch's own
+    `_validate/query` catches the rest where a cluster is at hand."""
+    try:
+        _check_lucene(list(_lucene_tokens(query)))
+    except LuceneSyntaxError as exc:
+        return str(exc)
+    return None
+
+
+def _lucene_tokens(query: str):
+    """(text, position) of each term, operator and bracket; a phrase, a regular expression
+    and an escaped character are part of the term they are in."""
+    word, start, i, in_range = "", 0, 0, False
+    while i < len(query):
+        c = query[i]
+        if c.isspace() or c in "()[]{}":
+            if word:
+                yield word, start
+                word = ""
+            if not c.isspace():
+                yield c, i
+                in_range = c in "[{" or (in_range and c not in "]}")
+            i += 1
+            continue
+        if not word:
+            start = i
+        end = i + 1 if in_range and c == "/" else _end_of_atom(query, i)    # a date range may hold slashes
+        word += query[i:end]
+        i = end
+    if word:
+        yield word, start
+
+
+def _end_of_atom(query: str, i: int) -> int:
+    """Where the character, escape, "phrase" or /regex/ starting at `i` ends."""
+    c = query[i]
+    if c == "\\":
+        if i + 1 >= len(query):
+            raise LuceneSyntaxError("the query ends with a lone backslash (escape the character after it, or write \\\\)")
+        return i + 2
+    if c in '"/':
+        end = i + 1
+        while end < len(query) and query[end] != c:
+            end += 2 if query[end] == "\\" else 1
+        if end >= len(query):
+            raise LuceneSyntaxError(f"the quote at character {i + 1} is never closed" if c == '"' else
+                                    f"the '/' at character {i + 1} starts a regular expression that is never "
+                                    "closed (a slash is written \\/)")
+        return end + 1
+    return i + 1
+
+
+def _check_lucene(tokens: list[tuple[str, int]]) -> None:
+    opened: list[tuple[str, int]] = []
+    previous = ""
+    for n, (token, at) in enumerate(tokens):
+        following = tokens[n + 1][0] if n + 1 < len(tokens) else ""
+        if opened and opened[-1][0] in "[{" and token not in "]}":
+            continue                       # inside a range: checked when it closes
+        if token in "([{":
+            opened.append((token, at))
+        elif token in ")]}":
+            _close(opened, token, at, tokens, previous)
+        elif token in _BINARY and previous in ("", "(", *_BOOLEAN):
+            raise LuceneSyntaxError(f"{token!r} at character {at + 1} has no term before it")
+        elif token.endswith(":") and following in ("", ")"):
+            raise LuceneSyntaxError(f"the field {token!r} at character {at + 1} has nothing to search for after it")
+        previous = token if token in (*_BOOLEAN, "(") else "term"
+    if opened:
+        token, at = opened[-1]
+        raise LuceneSyntaxError(f"the {token!r} at character {at + 1} is never closed")
+    if previous in _BOOLEAN:
+        raise LuceneSyntaxError(f"the query ends with {previous!r}, which needs a term after it")
+
+
+def _close(opened: list[tuple[str, int]], token: str, at: int, tokens: list[tuple[str, int]], previous: str) -> None:
+    if not opened or (opened[-1][0] == "(") != (token == ")"):
+        raise LuceneSyntaxError(f"the {token!r} at character {at + 1} closes nothing")
+    bracket, start = opened.pop()
+    if token == ")":
+        if previous in _BOOLEAN:
+            raise LuceneSyntaxError(f"{previous!r} before the ')' at character {at + 1} has no term after it")
+        return
+    inner = [t for t, a in tokens if start < a < at]
+    if len(inner) != 3 or inner[1] != "TO":
+        raise LuceneSyntaxError(f"the range at character {start + 1} should read [low TO high] (or {{low TO high}})")
+
+
+def cluster_query_problem(client, alias: str, rule: Rule) -> str | None:
+    """Why the cluster cannot run the rule's query (Elasticsearch's `_validate/query`, for what
+    the offline check does not see, such as a fuzziness that is not a number), or None."""
+    if not rule.query:
+        return None
+    check = client.indices.validate_query(index=alias, query=rule_query(rule), explain=True).body
+    if check.get("valid", True):
+        return None
+    return _reason([e.get("error", "") for e in check.get("explanations", []) if e.get("error")])
+
+
+def _reason(errors: list[str]) -> str:
+    """Elasticsearch's explanation without the Java around it: for a Lucene parse error the
+    parser's own sentence ('Encountered "<EOF>" at line 1, column 11'), else the message."""
+    text = " ".join(errors)
+    m = re.search(r"Cannot parse '.*?': (.*?)(?:\s+Was expecting|\]; nested|$)", text, re.S)
+    if m:
+        return " ".join(m.group(1).split())[:300]
+    text = re.sub(r"^\[[^\]]*\]\s*", "", text)                                        # [index/uuid]
+    text = re.sub(r"\b(?:[a-z]+\.)+[A-Z]\w*(?:Exception|Error)\b:?\s*", "", text)   # org.elasticsearch...QueryShardException
+    return " ".join(text.split())[:300] or "no reason given"
+
+
 # --- loading and validation -------------------------------------------------------------
 
 def load_rules(config_dir: Path | None = None, *, outlets: dict | None = None,
@@ -186,6 +311,9 @@ def _parse_rule(check: Checker, path: str, raw: Any, outlets: dict | None, topic
     if not isinstance(query, str):
         check.add(join(mpath, "query"), f"expected a Lucene query string, got {type(query).__name__}")
         query = ""
+    syntax = lucene_syntax_problem(query) if query.strip() else None
+    if syntax:
+        check.add(join(mpath, "query"), f"is not a valid Lucene query ({query!r}): {syntax}")
     for i, lang in enumerate(languages):
         if not re.fullmatch(r"[a-z]{2}", lang):
             check.add(f"{join(mpath, 'languages')}[{i}]", f"expected a two-letter language code such as ar or en, got {lang!r}")
