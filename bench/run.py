@@ -136,6 +136,12 @@ def render(results: dict[str, dict]) -> str:
         rows.append(("Crawl, 1 process: CPU per article page, whole crawl (reactor thread of it)",
                      f"{_fmt(one.get('cpu_ms_per_article_page'), ' ms', 2)} ({_fmt(one.get('main_thread_cpu_ms_per_article_page'), ' ms', 2)})",
                      "–", "–"))
+        start = crawl.get("startup") or {}
+        if start:
+            rows.append(("… of it, a crawl process's start-up (imports, language profiles), once per process; "
+                         "CPU per article page without it",
+                         f"{_fmt(start.get('cpu_s'), ' s', 2)}; {_fmt(start.get('cpu_ms_per_article_page_without_it'), ' ms', 2)}",
+                         "–", "–"))
         ba = results.get("crawl_before_after")
         if ba:
             rows.append((f"… before the optimisations (`{_get(ba, 'before', 'commit')}`) → after (`{_get(ba, 'after', 'commit')}`), "
