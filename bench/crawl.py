@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                 result["extraction_bound"] = extraction_bound(samples, runs[n]["article_pages_by_outlet"], tmp)
         if 1 in runs and not args.no_weights:
             result["by_page_weight"] = by_page_weight(mirror, tmp, es_url, client, espid, runs[1], result, mode)
+        result["startup"] = startup_cost(runs[counts[0]])
         base = runs[counts[0]]
         result["one_process" if counts[0] == 1 else f"processes_{counts[0]}"] = base
         bound = result["extraction_bound"]["cpu_ms_per_page"]
@@ -265,6 +266,20 @@ def crawl(mirror, where: Path, es_url: str, client, groups: list[list[str]], esp
 
 
 WEIGHT_PAGES = {"full": 1500, "quick": 300}
+# What a crawl process loads before its first request: the modules `raqib crawl` imports and
+# the language profiles (its other start-up work, config and state, is small).
+STARTUP = ("import crawler.cli, crawler.crawl, crawler.spider, pipelines.item_pipelines, pipelines.extract, "
+           "pipelines.tagging, pipelines.es; from pipelines import language; language._get_factory()")
+
+
+def startup_cost(run: dict) -> dict:
+    """A crawl process's fixed start-up CPU (imports, language profiles), measured in a child
+    that does only that, and the crawl's CPU per article page without it: a short crawl pays
+    it over few pages, `raqib run` once per crawl child."""
+    done = Child([sys.executable, "-c", STARTUP], env=clean_env()).wait()
+    per_page = (run["cpu_s"] - done.cpu_s) * 1000 / max(run["article_pages"], 1)
+    return {"cpu_s": round(done.cpu_s, 2), "cpu_ms_per_article_page_without_it": round(per_page, 2),
+            "how": "a child importing what `raqib crawl` imports and loading langdetect's profiles"}
 
 
 def by_page_weight(mirror, tmp: Path, es_url: str, client, espid: int | None, real: dict, result: dict,

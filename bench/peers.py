@@ -32,7 +32,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from bench import common
-from bench.common import ROOT, Child, clean_env, raqib_argv
+from bench.common import ROOT, Child, Finished, clean_env, raqib_argv
 
 # newspaper4k[nlp]: news-please's default extractor needs nltk for Arabic text
 PEERS = {"trafilatura": "trafilatura==2.3.1", "news-please": "news-please==1.6.16", "newspaper4k": "newspaper4k[nlp]==0.9.6"}
@@ -155,7 +155,7 @@ def html_pages(requests: list[dict]) -> int:
                and "/rss" not in r["path"] and "/feed" not in r["path"])
 
 
-def result(version: str | None, truth: list[dict], docs: list[dict], done, requests: list[dict]) -> ToolResult:
+def result(version: str | None, truth: list[dict], docs: list[dict], done: Finished, requests: list[dict]) -> ToolResult:
     found, f1 = score(truth, docs)
     return ToolResult(version=version, articles_expected=len(truth), articles_found=found, body_f1=f1,
                       wall_s=round(done.wall_s, 1), pages_per_s=round(html_pages(requests) / max(done.wall_s, 1e-6), 1),
@@ -164,7 +164,7 @@ def result(version: str | None, truth: list[dict], docs: list[dict], done, reque
 
 
 # --- running the tools ---------------------------------------------------------------------
-def run_raqib(mirror, where: Path, es_url: str, client) -> tuple[list[dict], object]:
+def run_raqib(mirror, where: Path, es_url: str, client) -> tuple[list[dict], Finished]:
     alias = common.new_alias()
     config = where / "config"
     common.write_settings(config, es_url=es_url, alias=alias, state_dir=where / "state", crawl=common.LOOPBACK)
@@ -186,7 +186,7 @@ def _scan(client, alias: str):
     return scan(client, index=alias, query={"query": {"match_all": {}}}, _source=["url", "canonical_url", "text"])
 
 
-def run_peer(tool: str, py: Path, mirror, where: Path) -> tuple[list[dict], object]:
+def run_peer(tool: str, py: Path, mirror, where: Path) -> tuple[list[dict], Finished]:
     where.mkdir(parents=True, exist_ok=True)
     spec = {"outlets": [{"key": k, "home": mirror.site(k).url("/")} for k in mirror.sites],
             "concurrency": CONCURRENCY, "per_domain": PER_DOMAIN, "work": str(where),
