@@ -45,7 +45,8 @@ def measure(tagger: Tagger, articles: dict, labels: dict, *, repeats: int) -> di
     items = tt.examples(tagger, articles, labels)
     groups = tt.duplicate_groups(articles, [ex.id for ex in items])
     names = {t.name: feature_names(t, tagger.topics) for t in tagger.topics}
-    weights = tt.cross_validate(items, groups, TOPICS, tt.weights_method(names, groups), repeats=repeats)
+    weights = tt.cross_validate(items, groups, TOPICS, tt.weights_method(names, groups), repeats=repeats,
+                                requires=tt.requirements(tagger))
     rules = tt.cross_validate(items, groups, TOPICS, tt.rules_method, repeats=1)
     keywords = tt.cross_validate(items, groups, TOPICS, tt.keyword_method, repeats=repeats)
     return {"items": items, "groups": groups, "weights": weights, "rules": rules, "keywords": keywords}

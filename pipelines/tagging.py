@@ -49,7 +49,9 @@ class EvidenceSentence(TypedDict):
     end: int
     clue: str              # the strongest clue that fired in it
     weight: float          # that clue's rule weight (times the zone's gives its share of `mass`)
-    terms: list[str]       # the terms that fired, as written
+    terms: list[str]       # the terms that fired in it, as written
+    context: list[str]     # the clue's other terms, in the sentences around it (a co-occurrence
+                           # within a paragraph or N sentences)
 
 
 class Contribution(TypedDict):
@@ -291,7 +293,8 @@ def evidence(doc: Text, result: TopicResult, *, min_effect: float = 0.005) -> To
         sentences.append({
             "sentence": number, "zone": tokens[hits[0].first].zone,
             "start": tokens[first].start, "end": tokens[last].end, "clue": clue, "weight": value,
-            "terms": list(dict.fromkeys(doc.span_text(h.first, h.last) for h in hits)),
+            "terms": list(dict.fromkeys(doc.span_text(h.first, h.last) for h in hits if tokens[h.first].sentence == number)),
+            "context": list(dict.fromkeys(doc.span_text(h.first, h.last) for h in hits if tokens[h.first].sentence != number)),
         })
     contributions: list[Contribution] = [
         {"feature": name, "value": round(result.features[name], 4), "contribution": round(c, 4)}

@@ -345,7 +345,11 @@ class CVResult:
 
 
 def cross_validate(items: Sequence[Example], groups: dict[str, int], topics: Sequence[str], method, *,
-                   k: int = FOLDS, repeats: int = REPEATS, seed: int = 0) -> CVResult:
+                   k: int = FOLDS, repeats: int = REPEATS, seed: int = 0,
+                   requires: dict[str, tuple[str, ...]] | None = None) -> CVResult:
+    """Out-of-fold predictions of `method`, decided as the tagger decides: a topic with
+    `requires_any` passes only where one of those topics is predicted too."""
+    requires = requires or {}
     result = CVResult(topics, per_fold_f1={t: [] for t in topics}, errors={t: {} for t in topics})
     for rep in range(repeats):
         split = folds(items, groups, k, seed + rep)
@@ -354,21 +358,28 @@ def cross_validate(items: Sequence[Example], groups: dict[str, int], topics: Seq
         for test in split:
             test_set = set(test)
             train = [ex for n, ex in enumerate(items) if n not in test_set]
-            for t in topics:
-                predict = method(train, t)
-                fold = Counts()
-                for n in test:
-                    ex = items[n]
-                    gold, pred = bool(ex.labels[t]), predict(ex)
-                    fold.add(gold, pred)
+            predictors = {t: method(train, t) for t in topics}
+            fold = {t: Counts() for t in topics}
+            for n in test:
+                ex = items[n]
+                predicted = {t: predictors[t](ex) for t in topics}
+                for t in topics:
+                    pred = predicted[t] and (not requires.get(t) or any(predicted.get(r) for r in requires[t]))
+                    gold = bool(ex.labels[t])
+                    fold[t].add(gold, pred)
                     pooled[t].add(gold, pred)
                     by_lang.setdefault(ex.lang, {x: Counts() for x in topics})[t].add(gold, pred)
                     if gold != pred:
                         result.errors[t][ex.id] = result.errors[t].get(ex.id, 0) + 1
-                result.per_fold_f1[t].append(fold.f1)
+            for t in topics:
+                result.per_fold_f1[t].append(fold[t].f1)
         result.repeats.append(pooled)
         result.by_lang.append(by_lang)
     return result
+
+
+def requirements(tagger) -> dict[str, tuple[str, ...]]:
+    return {t.name: t.requires_any for t in tagger.topics if t.requires_any}
 
 
 def train_weights(tagger, items: Sequence[Example], groups: dict[str, int], *, cv: dict[str, Any] | None = None,
@@ -424,7 +435,8 @@ def train_and_compare(tagger, articles: dict[str, dict[str, Any]], labels: dict[
     items = examples(tagger, articles, labels)
     groups = duplicate_groups(articles, [ex.id for ex in items])
     names = {t.name: feature_names(t, tagger.topics) for t in tagger.topics}
-    result = cross_validate(items, groups, topics, weights_method(names, groups), repeats=repeats)
+    result = cross_validate(items, groups, topics, weights_method(names, groups), repeats=repeats,
+                            requires=requirements(tagger))
     cv = cv_block(result, groups, repeats=repeats)
     baseline = cross_validate(items, groups, topics, keyword_method, repeats=repeats).summary()
     data = {"labels": len(labels), "digest": data_digest(labels),
