@@ -29,7 +29,7 @@ from pipelines.normalize import normalize_text
 
 TOPIC_FILE = "topics.yaml"
 ZONES = ("title", "lead", "body")
-TOPIC_KEYS = ("description", "threshold", "min_sentences", "requires_any", "clues", "against")
+TOPIC_KEYS = ("description", "threshold", "min_sentences", "requires_any", "clues", "signals")
 CLUE_KEYS = ("name", "any", "all", "within", "unless", "weight")
 SETTINGS_KEYS = ("zones", "lead_words", "max_matches")
 TOPIC_NAME_RE = r"[a-z][a-z0-9_]*"
@@ -41,12 +41,46 @@ TOPIC_NAME_RE = r"[a-z][a-z0-9_]*"
 Matches = dict[str, list[str]]
 
 
+class EvidenceSentence(TypedDict):
+    """A sentence that carried evidence for a topic."""
+    sentence: int          # 0 is the title; the text's sentences count from 1
+    zone: str              # title, lead or body
+    start: int             # character offsets of the sentence in the title (zone title) or the text
+    end: int
+    clue: str              # the strongest clue that fired in it
+    weight: float          # that clue's rule weight (times the zone's gives its share of `mass`)
+    terms: list[str]       # the terms that fired in it, as written
+    context: list[str]     # the clue's other terms, in the sentences around it (a co-occurrence
+                           # within a paragraph or N sentences)
+
+
+class Contribution(TypedDict):
+    feature: str           # a name from `feature_names` (mass, clue:..., signal:..., topic:...)
+    value: float           # the feature on this article
+    contribution: float    # its share of the log-odds: coefficient x (value - mean) / scale
+
+
+class TopicEvidence(TypedDict):
+    """Why a topic was (or was not) given: the indexed `topic_evidence.<topic>` and the
+    `explain` of `raqib tag --explain`. The decision is `bias + sum(contributions)` turned
+    into a probability, against `threshold`."""
+    passed: bool
+    decided_by: str                    # "weights" (topic_weights.json) or "rules" (no weights: the rule threshold)
+    value: float                       # the probability (weights) or the rule score (rules)
+    threshold: float
+    needs: str | None                  # passed its bar but needs this other topic, which did not pass
+    bias: float
+    contributions: list[Contribution]  # largest effect first; features with no effect left out
+    sentences: list[EvidenceSentence]
+
+
 class TagResult(TypedDict):
     """What tagging adds to a document (the index fields of the same names)."""
     topics: list[str]                    # the topics that passed
     topic_scores: dict[str, float]       # every topic: its value over its bar, >= 1.0 passes
     matches: Matches
     matched_terms: list[str]             # the passed topics' terms, once each
+    topic_evidence: dict[str, TopicEvidence]   # every topic with any evidence (not indexed for search)
     entities: dict[str, list[str]]       # actors, places (canonical names)
     locations: list[dict[str, float]]    # geo points of the places named
 
@@ -68,9 +102,9 @@ class Topic:
     min_sentences: int
     requires_any: tuple[str, ...]
     clues: tuple[Clue, ...]
-    # Concepts that speak against the topic (refugees abroad for syria, Yemen for us_presence):
-    # each becomes a feature the weights may learn to count against it.
-    against: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Concepts whose sentences are counted as features of their own, for or against the topic
+    # as the weights learn (refugees abroad for syria, Yemen for us_presence).
+    signals: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -155,6 +189,7 @@ class Tagger:
             "topic_scores": {r.topic.name: round(r.relative, 3) for r in results},
             "matches": matches,
             "matched_terms": matched_terms,
+            "topic_evidence": {r.topic.name: evidence(doc, r) for r in results if r.sentences or r.passed},
             "entities": entities,
             "locations": locations,
         }
@@ -193,7 +228,7 @@ class Tagger:
         results = {t.name: self._score(t, doc, found) for t in self.topics}
         for result in results.values():
             topic = result.topic
-            result.features = topic_features(doc, found, result, results)
+            result.features = topic_features(doc, found, result, results, self.settings.zones)
             model = self.models.get(topic.name)
             if model is None:
                 result.threshold = topic.threshold
@@ -244,24 +279,55 @@ class Tagger:
         return out
 
 
+def evidence(doc: Text, result: TopicResult, *, min_effect: float = 0.005) -> TopicEvidence:
+    """The explanation of one topic's decision, as stored and as `raqib tag --explain` prints it."""
+    sentences: list[EvidenceSentence] = []
+    tokens = doc.tokens
+    for number in sorted(result.sentences):
+        value, clue, hits = result.sentences[number]
+        first = last = hits[0].first
+        while first > 0 and tokens[first - 1].sentence == number:
+            first -= 1
+        while last + 1 < len(tokens) and tokens[last + 1].sentence == number:
+            last += 1
+        sentences.append({
+            "sentence": number, "zone": tokens[hits[0].first].zone,
+            "start": tokens[first].start, "end": tokens[last].end, "clue": clue, "weight": value,
+            "terms": list(dict.fromkeys(doc.span_text(h.first, h.last) for h in hits if tokens[h.first].sentence == number)),
+            "context": list(dict.fromkeys(doc.span_text(h.first, h.last) for h in hits if tokens[h.first].sentence != number)),
+        })
+    contributions: list[Contribution] = [
+        {"feature": name, "value": round(result.features[name], 4), "contribution": round(c, 4)}
+        for name, c in sorted(result.contributions.items(), key=lambda kv: -abs(kv[1])) if abs(c) >= min_effect]
+    weighed = result.probability is not None
+    return {
+        "passed": result.passed, "decided_by": "weights" if weighed else "rules",
+        "value": round(result.probability if weighed else result.score, 4),   # type: ignore[arg-type]
+        "threshold": round(result.threshold, 4), "needs": result.blocked_by,
+        "bias": round(result.bias, 4), "contributions": contributions, "sentences": sentences,
+    }
+
+
 # --- features: what the weights see ---------------------------------------------------------
 
-BASE_FEATURES = ("mass", "sentences", "paragraphs", "share", "best_paragraph", "title", "lead", "length")
+BASE_FEATURES = ("mass", "sentences", "paragraphs", "share", "best_paragraph", "title", "lead", "length",
+                 "strongest", "rule_bar")
 
 
 def feature_names(topic: Topic, topics: list[Topic]) -> list[str]:
     """The features of one topic, in the order the weights file lists them."""
     return [*BASE_FEATURES, *(f"clue:{c.name}" for c in topic.clues),
-            *(f"against:{name}" for name, _ in topic.against),
+            *(f"signal:{name}" for name, _ in topic.signals),
             *(f"topic:{t.name}" for t in topics if t.name != topic.name)]
 
 
 def topic_features(doc: Text, found: dict[str, list[Hit]], result: TopicResult,
-                   results: dict[str, TopicResult]) -> dict[str, float]:
+                   results: dict[str, TopicResult], zones: dict[str, float]) -> dict[str, float]:
     """The evidence for one topic as numbers. Counts are log1p-squashed: the tenth sentence on
     Syria adds less than the second. `best_paragraph` is what a substantive single paragraph
     has and a scattered passing mention has not; `share` is how much of the text the evidence
-    covers; `against:*` count the sentences holding a concept that speaks against the topic;
+    covers; `signal:*` count the sentences holding a concept the rules name as a signal (for or
+    against: the weights decide);
     `topic:*` are the other topics' rule scores (the US in an article that is about ISIS)."""
     tokens = doc.tokens
     log1p = math.log1p
@@ -285,12 +351,14 @@ def topic_features(doc: Text, found: dict[str, list[Hit]], result: TopicResult,
         "title": title,
         "lead": lead,
         "length": math.log(n_sentences),
+        "strongest": max((v * zones[tokens[h[0].first].zone] for v, _, h in sentences.values()), default=0.0),
+        "rule_bar": 1.0 if result.score >= result.topic.threshold and len(sentences) >= result.topic.min_sentences else 0.0,
     }
     for clue in result.topic.clues:
         out[f"clue:{clue.name}"] = log1p(len(result.clue_sentences.get(clue.name, ())))
-    for name, concepts in result.topic.against:
+    for name, concepts in result.topic.signals:
         holding = {tokens[h.first].sentence for c in concepts for h in found.get(c, ())}
-        out[f"against:{name}"] = log1p(len(holding))
+        out[f"signal:{name}"] = log1p(len(holding))
     for other in results.values():
         if other is not result:
             out[f"topic:{other.topic.name}"] = log1p(other.score)
@@ -351,7 +419,7 @@ def _fire(clue: Clue, doc: Text, found: dict[str, list[Hit]]):
 # --- loading -----------------------------------------------------------------------------
 
 def load_tagger(config_dir: Path | None = None, *, topics_path: Path | None = None,
-                entities_path: Path | None = None) -> Tagger:
+                entities_path: Path | None = None, use_weights: bool = True) -> Tagger:
     """Read, validate and compile the rules and their weights; every problem in the files is
     reported at once. The weights are `topic_weights.json` beside the topics file: a config
     dir's own topics.yaml without one is decided by its rule thresholds alone."""
@@ -359,7 +427,7 @@ def load_tagger(config_dir: Path | None = None, *, topics_path: Path | None = No
     gazetteer = entities_mod.load_gazetteer(config_dir, path=entities_path)
     tagger = parse_tagger(load_yaml(topics_path), gazetteer, str(topics_path))
     weights_path = weights_path_for(topics_path)
-    if weights_path.exists():
+    if use_weights and weights_path.exists():
         try:
             tagger.use_weights(topic_model.read_weights(weights_path))
         except ValueError as exc:
@@ -481,18 +549,18 @@ def parse_tagger(data: Any, gazetteer: entities_mod.Gazetteer, source: str = TOP
             label = check.string(rc.get("name"), f"{cw}.name") or f"clue {i + 1}"
             if weight is not None and all(groups):
                 clues.append(Clue(label, groups, within, unless, float(weight)))
-        against: list[tuple[str, tuple[str, ...]]] = []
-        raw_against = raw.get("against")
-        if raw_against is not None and not isinstance(raw_against, list):
-            check.add(f"{where}.against", "expected a list of concepts, sets, actors or places")
-            raw_against = []
-        for i, ref in enumerate(raw_against or []):
-            resolved = resolve_ref(ref, f"{where}.against[{i}]")
+        signals: list[tuple[str, tuple[str, ...]]] = []
+        raw_signals = raw.get("signals")
+        if raw_signals is not None and not isinstance(raw_signals, list):
+            check.add(f"{where}.signals", "expected a list of concepts, sets, actors or places")
+            raw_signals = []
+        for i, ref in enumerate(raw_signals or []):
+            resolved = resolve_ref(ref, f"{where}.signals[{i}]")
             if resolved:
-                against.append((ref, tuple(resolved)))
+                signals.append((ref, tuple(resolved)))
         if threshold is not None:
             topics.append(Topic(name, str(raw.get("description") or "").strip(), float(threshold),
-                                int(min_sentences or 2), requires, tuple(clues), tuple(against)))
+                                int(min_sentences or 2), requires, tuple(clues), tuple(signals)))
     check.raise_if_any()
     return Tagger(topics, settings, gazetteer, concepts)
 

@@ -110,7 +110,10 @@ def test_ordinary_news_and_uk_counter_terrorism_tag_nothing(tagger, art_id):
 
 def test_output_has_every_field_the_index_expects(tagger):
     out = tag(tagger, "snn-alweeam-2015-07-31-1668")
-    assert set(out) == {"topics", "topic_scores", "matches", "matched_terms", "entities", "locations"}
+    assert set(out) == {"topics", "topic_scores", "matches", "matched_terms", "topic_evidence", "entities", "locations"}
+    from pipelines.index import mapping
+    assert set(out) <= set(mapping()["properties"])   # the index is strict: every field is mapped
+    assert all(isinstance(terms, list) and all(isinstance(x, str) for x in terms) for terms in out["matches"].values())
     assert set(out["topic_scores"]) == TOPICS       # every topic scored, passed or not
     assert out["matched_terms"] and len(out["matched_terms"]) == len(set(out["matched_terms"]))
     assert all(set(loc) == {"lat", "lon"} for loc in out["locations"])

@@ -58,9 +58,15 @@ def test_explain_shows_the_sentences_behind_each_tag(raqib, monkeypatch):
     code, out, _ = raqib("tag", "--explain")
     record = json.loads(out)
     isis = record["explain"]["isis"]
-    assert code == 0 and isis["passed"] and isis["score"] >= isis["threshold"]
+    assert code == 0 and isis["passed"] and isis["value"] >= isis["threshold"]
+    assert isis["decided_by"] == "weights"
     assert isis["sentences"][0]["zone"] == "title" and "ISIL" in isis["sentences"][0]["terms"]
-    assert record["explain"]["us_presence"]["passed"] is False
+    # each feature's share of the decision, the largest first
+    effects = [abs(c["contribution"]) for c in isis["contributions"]]
+    assert effects and effects == sorted(effects, reverse=True)
+    assert any(c["feature"] == "clue:ISIS named" for c in isis["contributions"])
+    us = record["explain"]["us_presence"]
+    assert us["passed"] is False and us["value"] < us["threshold"]
 
 
 def test_a_topics_yaml_in_the_config_dir_replaces_the_shipped_rules(raqib, config_dir, monkeypatch):
