@@ -276,7 +276,11 @@ def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, e
 
     from pipelines.es import ClusterError
 
-    app = Starlette(routes=routes, exception_handlers={ClusterError: on_error, ConfigError: on_error})
+    from starlette.middleware import Middleware
+    from starlette.middleware.gzip import GZipMiddleware
+
+    app = Starlette(routes=routes, exception_handlers={ClusterError: on_error, ConfigError: on_error},
+                    middleware=[Middleware(GZipMiddleware, minimum_size=1000)])     # never the event stream
     app.state.ctx = ctx
     return Guard(app, auth or Auth())  # type: ignore[return-value]
 

@@ -20,6 +20,7 @@ import hmac
 import ipaddress
 import os
 import secrets
+import time
 from dataclasses import dataclass
 
 from starlette.datastructures import Headers
@@ -156,10 +157,14 @@ class Guard:
                 return
             receive = scope["state"].pop("_replay")
 
+        started = time.perf_counter()
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + SECURITY_HEADERS
+                # the handler's own time (bench/web.py reads it; the browser's devtools show it)
+                timing = (b"server-timing", f"app;dur={1000 * (time.perf_counter() - started):.1f}".encode())
+                message["headers"] = list(message["headers"]) + SECURITY_HEADERS + [timing]
                 if set_cookie:
                     message["headers"].append(_cookie_header(set_cookie))
             await send(message)

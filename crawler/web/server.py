@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from pathlib import Path
 
 from crawler.web.security import Auth, WebConfigError, check_bind
@@ -48,11 +49,14 @@ class WebServer:
         self.server.run(sockets=[sock])
 
     def start(self) -> "WebServer":
-        """On a daemon thread (`raqib run`); returns once the port is bound."""
+        """On a daemon thread (`raqib run`); returns once it accepts connections."""
         sock = self._socket()
         self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, name="raqib-web",
                                         daemon=True)
         self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
         log.info("web workspace on %s", self.url)
         return self
 
