@@ -33,6 +33,7 @@ BENCHMARKS = [
     ("crawl", "bench.crawl", True, 3600),
     ("memory", "bench.memory", True, 1800),
     ("crawl_workers", "bench.crawl_workers", True, 3600),    # the Redis fleet's, when present
+    ("web", "bench.web", True, 1800),
 ]
 README = common.ROOT / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"

@@ -116,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"\nSearch it yourself:\n  raqib --es {es_url} search داعش --topic us_presence\n"
           f"  raqib --es {es_url} search \"قوات سوريا الديمقراطية\" --since 2015-01-01 --json\n"
           f"Run the demo again to see an incremental crawl (nothing re-fetched); --fresh starts over.")
+    print(f"\nThe web workspace on the demo's data (search, articles, live, alerts, overview, health):\n"
+          f"  raqib --config {config_dir} web   then open http://127.0.0.1:{cfg.get('web', 'port')}/")
     return 0
 
 
