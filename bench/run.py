@@ -35,6 +35,7 @@ BENCHMARKS = [
     ("crawl_workers", "bench.crawl_workers", True, 3600),    # the Redis fleet's, when present
     ("peers", "bench.peers", True, 2400),
     ("generated_outlets", "bench.generated_outlets", True, 1800),
+    ("web", "bench.web", True, 1800),
 ]
 README = common.ROOT / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"

@@ -15,7 +15,7 @@ from pipelines.configfile import ConfigError
 # Order is the order of `raqib --help`.
 COMMAND_MODULES = (
     "demo", "seed", "crawl", "run", "status", "search", "extract", "tag",
-    "outlets", "alerts", "deadletters", "es", "kibana",
+    "outlets", "alerts", "deadletters", "es", "kibana", "web",
 )
 
 EXIT_USAGE = 2

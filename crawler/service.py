@@ -251,7 +251,10 @@ class Service:
     # --- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> None:
+        from crawler.web.server import start_if_enabled
+
         self.lock.acquire()
+        self.web = start_if_enabled(self.settings, self.config_dir)   # `[web] enabled`: the workspace too
         self._restore()
         self.scheduler.start()
         if self.fleet is not None:
@@ -324,6 +327,8 @@ class Service:
         except Exception:  # noqa: BLE001 - not started
             pass
         self._save(stopped=True)
+        if getattr(self, "web", None) is not None:
+            self.web.stop()
         if self.fleet is not None:
             self.fleet.release()                  # only now: another instance may start crawls
         self.lock.release()

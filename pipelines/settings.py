@@ -88,6 +88,11 @@ SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
         "stop_timeout": (_dur, 120.0),            # on SIGTERM, how long a crawl may take to finish its in-flight batch
         "crawl_timeout": (_dur, 3 * 3600.0),      # a crawl running longer is asked to stop
     },
+    "web": {                                      # `raqib web` (README: Web); auth only from the environment
+        "enabled": (_bool, False),                # `raqib run` serves it too
+        "host": (_str, "127.0.0.1"),              # another address needs RAQIB_WEB_TOKEN or RAQIB_WEB_USER/PASSWORD
+        "port": (_int, 8080),
+    },
 }
 
 # Environment variables that override a setting: deployment-specific or secret.

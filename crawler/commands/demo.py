@@ -118,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
     print(_summary(client, alias))
     print(_seed_search(client, alias, config_dir))
     print(_hints(commands.raqib_command(), es_url, config_dir, node))
+    print(f"\nThe web workspace on the demo's data (search, articles, live, alerts, overview, health):\n"
+          f"  {commands.raqib_command()} --config {config_dir} web   then open http://127.0.0.1:{cfg.get('web', 'port')}/")
     return 0
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from pipelines.alerts.channels import Channel, build
 from pipelines.alerts.ledger import Backoff, Ledger
 from pipelines.alerts.ledger_redis import RedisLedger
-from pipelines.alerts.rules import Rule, known_topics, load_rules
+from pipelines.alerts.rules import Rule, known_topics, load_rules, load_saved_rules, saved_rules_path
 from pipelines.configfile import resolve
 from pipelines.outlets import load_outlets
 from pipelines.settings import load_settings
@@ -82,14 +82,17 @@ def ledger_of(settings):
 def load(config_dir: Path | None = None, *, settings=None) -> Alerting:
     """The alerting context for `config_dir`; cached until one of its files changes."""
     files = [resolve(n, config_dir) for n in ("alerts.yaml", "settings.toml", "outlets.yaml", "topics.yaml")]
-    stamp = tuple(_mtime(f) for f in files) + (id(settings),)
+    given, settings = settings, settings or load_settings(config_dir)
+    files.append(saved_rules_path(state_dir_for(settings)))     # rules saved from `raqib web`
+    stamp = tuple(_mtime(f) for f in files) + (id(given),)
     key = str(config_dir)
     with _lock:
         hit = _cache.get(key)
         if hit and hit[0] == stamp:
             return hit[1]
-    settings = settings or load_settings(config_dir)
-    rules = load_rules(config_dir, outlets=load_outlets(config_dir), topics=known_topics(config_dir))
+    outlets, topics = load_outlets(config_dir), known_topics(config_dir)
+    rules = load_rules(config_dir, outlets=outlets, topics=topics)
+    rules += load_saved_rules(state_dir_for(settings), taken=[r.name for r in rules], outlets=outlets, topics=topics)
     a = settings["alerts"]
     ctx = Alerting(
         rules=rules, settings=settings, ledger=ledger_of(settings),

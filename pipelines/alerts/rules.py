@@ -16,7 +16,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from pipelines.configfile import Checker, ConfigError, join, load_yaml, resolve
 
@@ -264,6 +264,31 @@ def load_rules(config_dir: Path | None = None, *, outlets: dict | None = None,
     if not path.exists():
         return []
     return parse_rules(load_yaml(path), str(path), outlets=outlets, topics=topics)
+
+
+# Rules saved from `raqib web` live in the state directory (the config directory may be
+# read-only, and a restart must keep them); they are merged with alerts.yaml everywhere rules
+# are loaded (pipelines/alerts/context.py), with the same model and the same validation.
+SAVED_RULES_FILE = "alerts.web.yaml"
+
+
+def saved_rules_path(state_dir: Path) -> Path:
+    return Path(state_dir) / SAVED_RULES_FILE
+
+
+def load_saved_rules(state_dir: Path, *, taken: Iterable[str] = (), outlets: dict | None = None,
+                     topics: set[str] | None = None) -> list[Rule]:
+    """The rules saved from the web workspace; a name also used in alerts.yaml (`taken`) is an
+    error naming both files, so one rule can never silently shadow the other."""
+    path = saved_rules_path(state_dir)
+    if not path.exists():
+        return []
+    rules = parse_rules(load_yaml(path), str(path), outlets=outlets, topics=topics)
+    clash = sorted({r.name for r in rules} & set(taken))
+    if clash:
+        raise ConfigError([f"{path}: rule name(s) {', '.join(clash)} are also in alerts.yaml; "
+                           f"rename or delete one of them"])
+    return rules
 
 
 def parse_rules(data: Any, file: str = "alerts.yaml", *, outlets: dict | None = None,

@@ -1,0 +1,313 @@
+"""The ASGI application: routes, templates, and the one Elasticsearch client they share.
+
+Pages are rendered on the server (Jinja2 with autoescape: every string from a page is
+escaped); htmx (vendored) swaps the results list, uPlot (vendored) draws the charts, and the
+live page listens to server-sent events. Handlers that talk to Elasticsearch are plain
+functions: Starlette runs them in its thread pool, so a slow query never blocks the loop.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from crawler.configfile import ConfigError
+from crawler.web import geo, queries, render
+from crawler.web.saved import Store
+from crawler.web.security import Auth, Guard
+
+HERE = Path(__file__).parent
+LIVE_POLL = 0.4          # seconds between two looks at the index for the live page
+LIVE_OVERLAP = 5.0       # each look re-reads this far back (a write's clock vs. its refresh)
+
+
+@dataclass
+class Context:
+    settings: Any
+    config_dir: Path | None
+    es_override: str | None = None
+    _client: Any = None
+    _tagger: Any = None
+
+    @property
+    def alias(self) -> str:
+        return self.settings.get("elasticsearch", "alias")
+
+    @property
+    def client(self):
+        if self._client is None:
+            from pipelines.es import client_for
+
+            self._client = client_for(self.settings)
+        return self._client
+
+    @property
+    def tagger(self):
+        if self._tagger is None:
+            from pipelines.tagging import default_tagger
+
+            self._tagger = default_tagger(self.config_dir)
+        return self._tagger
+
+    @property
+    def store(self) -> Store:
+        return Store(self.settings.state_dir)
+
+    def args(self) -> argparse.Namespace:
+        """What `raqib status`'s gather() reads, so the health page shows its data."""
+        return argparse.Namespace(config=str(self.config_dir) if self.config_dir else None, es=self.es_override)
+
+    def alerting(self):
+        from pipelines.alerts import context
+
+        return context.load(self.config_dir, settings=self.settings)
+
+
+def _env() -> Environment:
+    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["dir"] = render.direction
+    env.filters["safe_url"] = render.safe_url
+    env.filters["ago"] = _ago
+    env.filters["epoch_iso"] = lambda t: datetime.fromtimestamp(float(t), timezone.utc).isoformat(timespec="seconds") if t else ""
+    env.globals["geo"] = geo
+    return env
+
+
+def _ago(epoch) -> str:
+    if not epoch:
+        return "never"
+    from crawler.service import _span
+
+    delta = time.time() - float(epoch)
+    return f"in {_span(-delta)}" if delta < 0 else f"{_span(delta)} ago"
+
+
+def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, es_override: str | None = None) -> Starlette:
+    ctx = Context(settings=settings, config_dir=config_dir, es_override=es_override)
+    env = _env()
+
+    def page(request: Request, name: str, status: int = 200, **values) -> HTMLResponse:
+        values.setdefault("nav", name.split(".")[0])
+        html = env.get_template(name).render(request=request, csrf=request.scope.get("state", {}).get("csrf", ""),
+                                             **values)
+        return HTMLResponse(html, status)
+
+    def problem(request: Request, message: str, status: int = 400) -> HTMLResponse:
+        return page(request, "error.html", status, message=message, nav="")
+
+    def search_page(request: Request):
+        try:
+            p = queries.SearchParams.from_query(request.query_params)
+        except queries.BadRequest as exc:
+            return problem(request, str(exc))
+        result = queries.run_search(ctx.client, ctx.alias, p, ctx.config_dir)
+        fragment = request.headers.get("hx-request") == "true" and request.headers.get("hx-target") == "results"
+        return page(request, "results.html" if fragment else "search.html", r=result, p=p,
+                    saved=ctx.store.searches(), nav="search")
+
+    def article_page(request: Request):
+        doc_id = request.path_params["doc_id"]
+        doc = queries.get_article(ctx.client, ctx.alias, doc_id)
+        if doc is None:
+            return problem(request, "no article with this id in the index (it may have been deleted)", 404)
+        why = render.explain(ctx.tagger, doc)
+        evidence = [e for t in why if t.passed for e in t.evidence]
+        coverage = queries.related(ctx.client, ctx.alias, doc_id, doc)
+        return page(request, "article.html", doc=doc, doc_id=doc_id, why=why,
+                    title=render.title_html(doc.get("title") or "", evidence),
+                    paragraphs=render.paragraphs(doc.get("text") or "", evidence), coverage=coverage, nav="")
+
+    def live_page(request: Request):
+        store = ctx.store
+        name = request.query_params.get("saved", "")
+        chosen = store.search(name) if name else None
+        return page(request, "live.html", saved=store.searches(), chosen=chosen, nav="live")
+
+    async def live_stream(request: Request):
+        name = request.query_params.get("saved", "")
+        chosen = ctx.store.search(name) if name else None
+        from starlette.datastructures import QueryParams
+
+        try:
+            p = queries.SearchParams.from_query(QueryParams(chosen.query if chosen else ""))
+        except queries.BadRequest as exc:
+            return Response(f"raqib web: {exc}", 400)
+        query = queries.es_query(p, ctx.config_dir)
+        item = env.get_template("live_item.html")
+
+        async def events():
+            seen: set[str] = set()
+            cursor = datetime.now(timezone.utc) - timedelta(seconds=1)
+            yield "retry: 1000\n\n"
+            quiet = 0.0
+            while not await request.is_disconnected():
+                since = (cursor - timedelta(seconds=LIVE_OVERLAP)).isoformat()
+                try:
+                    found = await run_in_threadpool(queries.new_since, ctx.client, ctx.alias, query, since)
+                except Exception:  # noqa: BLE001 - a cluster hiccup: say so and keep listening
+                    yield "event: problem\ndata: the cluster did not answer; retrying\n\n"
+                    await asyncio.sleep(2)
+                    continue
+                for doc in found:
+                    if doc["id"] in seen:
+                        continue
+                    seen.add(doc["id"])
+                    html = item.render(doc=doc)
+                    yield "event: article\n" + "".join(f"data: {line}\n" for line in html.splitlines()) + "\n"
+                    quiet = 0.0
+                if found:
+                    last = max(d.get("first_indexed_at") or "" for d in found)
+                    if last:
+                        cursor = max(cursor, datetime.fromisoformat(last))
+                await asyncio.sleep(LIVE_POLL)
+                quiet += LIVE_POLL
+                if quiet > 15:
+                    yield ": still here\n\n"
+                    quiet = 0.0
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"cache-control": "no-store", "x-accel-buffering": "no"})
+
+    def alerts_page(request: Request, message: str = "", error: str = "", status: int = 200):
+        try:
+            alerting = ctx.alerting()
+            rules, rules_error = alerting.rules, ""
+            deliveries = alerting.ledger.deliveries()
+        except ConfigError as exc:
+            rules, rules_error, deliveries = [], str(exc), []
+        web_names = {e.get("name") for e in ctx.store.rule_entries()}
+        rows = []
+        for rule in rules:
+            mine = [d for d in deliveries if d["rule"] == rule.name]
+            sent = [d for d in mine if d["state"] == "sent"]
+            matched = _last_matches(ctx, rule)
+            rows.append({"rule": rule, "from_web": rule.name in web_names, "sent": len(sent),
+                         "pending": sum(1 for d in mine if d["state"] == "pending"),
+                         "last_sent": max((d["sent_at"] or 0 for d in sent), default=0), "matches": matched})
+        return page(request, "alerts.html", status, rows=rows, rules_error=rules_error, saved=ctx.store.searches(),
+                    message=message, error=error, nav="alerts")
+
+    async def save_search(request: Request):
+        form = await request.form()
+        try:
+            p = queries.SearchParams.from_query(_qp(form.get("query", "")))
+            saved = ctx.store.save_search(form.get("name", ""), p)
+        except (ValueError, queries.BadRequest) as exc:
+            return await run_in_threadpool(alerts_page, request, "", str(exc), 400)
+        return RedirectResponse(f"/alerts?saved={saved.name}", 303)
+
+    async def make_alert(request: Request):
+        form = await request.form()
+        try:
+            saved = ctx.store.search(form.get("saved", ""))
+            if saved is None:
+                raise ValueError("no saved search by that name: save the search first")
+            p = queries.SearchParams.from_query(_qp(saved.query))
+            alerting = await run_in_threadpool(ctx.alerting)
+            from crawler.outlets import load_outlets
+            from pipelines.alerts.rules import known_topics
+
+            ctx.store.add_rule(form.get("name") or saved.name, p, email=form.get("email", ""),
+                               taken=[r.name for r in alerting.rules], outlets=load_outlets(ctx.config_dir),
+                               topics=known_topics(ctx.config_dir))
+        except (ValueError, ConfigError, queries.BadRequest) as exc:
+            return await run_in_threadpool(alerts_page, request, "", str(exc), 400)
+        return RedirectResponse("/alerts", 303)
+
+    async def delete(request: Request):
+        form = await request.form()
+        kind, name = form.get("kind"), form.get("name", "")
+        if kind == "rule":
+            ctx.store.delete_rule(name)
+        elif kind == "search":
+            ctx.store.delete_search(name)
+        return RedirectResponse("/alerts", 303)
+
+    def overview_page(request: Request):
+        data = queries.overview(ctx.client, ctx.alias)
+        return page(request, "overview.html", o=data, dots=geo.dots(data["cells"]),
+                    charts=json.dumps({"all": data["all"], "topics": data["topics"], "outlets": data["outlets"]}),
+                    nav="overview")
+
+    def health_page(request: Request):
+        from crawler.commands.status import gather
+
+        info = gather(ctx.args())
+        letters = []
+        if info["dead_letters"]["waiting"]:
+            from pipelines.deadletters import DeadLetters, path_in
+
+            letters, _ = DeadLetters(path_in(ctx.settings.state_dir)).read()
+        return page(request, "health.html", info=info, letters=letters[:50], now=time.time(), nav="health",
+                    errors={name: _errors_by_kind(st.get("last_stats") or {}, name) for name, st in info["outlets"].items()})
+
+    routes = [
+        Route("/", search_page), Route("/search", search_page),
+        Route("/article/{doc_id}", article_page),
+        Route("/live", live_page), Route("/live/stream", live_stream),
+        Route("/alerts", alerts_page), Route("/saved", save_search, methods=["POST"]),
+        Route("/alerts/new", make_alert, methods=["POST"]), Route("/delete", delete, methods=["POST"]),
+        Route("/overview", overview_page), Route("/health", health_page),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+
+    async def on_error(request: Request, exc: Exception):
+        from pipelines.es import ClusterError, redact
+
+        if isinstance(exc, ClusterError):
+            return problem(request, redact(str(exc)), 503)
+        if isinstance(exc, ConfigError):
+            return problem(request, "configuration error: " + str(exc), 500)
+        raise exc
+
+    from pipelines.es import ClusterError
+
+    from starlette.middleware import Middleware
+    from starlette.middleware.gzip import GZipMiddleware
+
+    app = Starlette(routes=routes, exception_handlers={ClusterError: on_error, ConfigError: on_error},
+                    middleware=[Middleware(GZipMiddleware, minimum_size=1000)])     # never the event stream
+    app.state.ctx = ctx
+    return Guard(app, auth or Auth())  # type: ignore[return-value]
+
+
+def _errors_by_kind(stats: dict, outlet: str) -> dict[str, int]:
+    """The last service crawl's errors of one outlet by kind (the stats JSON `raqib run` keeps)."""
+    per = (stats.get("outlets") or {}).get(outlet, stats) if isinstance(stats.get("outlets"), dict) else stats
+    errors = per.get("errors") if isinstance(per, dict) else None
+    return {k: int(v) for k, v in errors.items() if isinstance(v, (int, float)) and v} if isinstance(errors, dict) else {}
+
+
+def _qp(query: str):
+    from starlette.datastructures import QueryParams
+
+    return QueryParams(query.lstrip("?"))
+
+
+def _last_matches(ctx: Context, rule, size: int = 5) -> list[dict]:
+    """The rule's newest matching articles now (what `raqib alerts list` shows)."""
+    from pipelines.alerts.rules import rule_query
+
+    try:
+        resp = ctx.client.search(index=ctx.alias, size=size, source_includes=queries.LIST_FIELDS,
+                                 query={"bool": {"must": [rule_query(rule)], "must_not": [{"term": {"seed": True}}]}},
+                                 sort=[{"published_at": {"order": "desc", "missing": "_last"}}]).body
+    except Exception:  # noqa: BLE001 - one rule's bad query must not hide the others
+        return []
+    from pipelines.safetext import clean_value
+
+    return [{"id": h["_id"], **clean_value(h["_source"])} for h in resp["hits"]["hits"]]
