@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import common
@@ -32,7 +32,7 @@ from crawler.mirror.family import Family
 from crawler.mirror.family.score import score, table
 
 RESULT = common.RESULTS / "generated_outlets.json"
-CLOCK = datetime(2026, 1, 1, tzinfo=timezone.utc)      # the sites' clock (not the calendar)
+CLOCK = datetime(2026, 1, 1, tzinfo=UTC)      # the sites' clock (not the calendar)
 BATCH = 50
 CRAWL = {**common.LOOPBACK, "timeout": 3.0, "retries": 2, "retry_backoff": "0.2s"}
 

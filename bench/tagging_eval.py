@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import common  # noqa: E402
-from pipelines import dedupe, topic_training as tt  # noqa: E402
+from pipelines import dedupe  # noqa: E402
+from pipelines import topic_training as tt  # noqa: E402
 from pipelines.tagging import Tagger, evidence, feature_names, load_tagger  # noqa: E402
 
 TOPICS = ("isis", "syria", "us_presence")

@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -57,7 +57,7 @@ def base_docs(per_outlet: int) -> list[dict]:
     from pipelines.index import mapping
 
     fields = set(mapping()["properties"])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     articles = catalog.build(catalog.load_records(), now)
     outlets = sorted({a.outlet for a in articles})
     for outlet in outlets:
@@ -86,7 +86,7 @@ def grow(client, alias: str, base: list[dict], n: int) -> float:
     outlets = sorted({d["outlet"] for d in base})
     run = uuid.uuid4().hex[:6]
     rng = random.Random(7)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     t0 = time.perf_counter()
 
     def actions():
@@ -201,10 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     run = common.Run("web", quick=args.quick)
     rounds, articles, samples = (3, 40, 8) if args.quick else (10, 200, 30)
     from crawler.esnode import free_port
-    from crawler.settings import parse_settings
     from crawler.web.security import Auth
     from crawler.web.server import WebServer
     from pipelines.es import connect
+    from pipelines.settings import parse_settings
 
     with common.es_node(args.es) as es_url:
         client = connect(es_url)

@@ -32,11 +32,11 @@ from scrapy.utils.httpobj import urlparse_cached
 from crawler.discovery.robots import Robots
 from crawler.errors import Refused, classify_exception
 from crawler.items import RequestInfo, request_info
-from pipelines.urls import safe_url
 from crawler.scrapy_config import robots_token
 from crawler.state import SourceRecord
 from pipelines.backoff import backoff
 from pipelines.blocks import GENERIC_BLOCK_MARKERS, find_block_marker
+from pipelines.urls import safe_url
 
 logger = logging.getLogger(__name__)
 

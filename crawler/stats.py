@@ -190,7 +190,7 @@ def build_report(stats: dict[str, Any], outlets: Iterable[str], *, started_at: f
         "indexed_new": sum(o["indexed"]["new"] for o in per.values()),
         "indexed_updated": sum(o["indexed"]["updated"] for o in per.values()),
         # a robots.txt refusal is the site's wish, counted on its own, not as an error
-        "errors": sum(v for o in per.values() for k, v in o["errors"].items() if k not in _NOT_FAILURES),
+        "errors": sum(v for o in per.values() for k, v in o["errors"].items() if k not in NOT_IN_TOTAL),
         "robots_refused": sum(o["errors"].get("robots", 0) for o in per.values()),
         "bytes": sum(o["bytes"] for o in per.values()),
         "pages_per_s": 0.0,
@@ -250,7 +250,7 @@ def format_report(report: dict[str, Any]) -> str:
         else:
             lines.append(f"  extracted    {o['extracted']}; indexed {i['new']} new, {i['updated']} updated, "
                          f"{i['unchanged']} unchanged; duplicates {o['duplicates']}")
-        lines.append(f"  errors       {_fmt_counts({k: v for k, v in o['errors'].items() if k not in _NOT_FAILURES})}")
+        lines.append(f"  errors       {_fmt_counts({k: v for k, v in o['errors'].items() if k not in NOT_IN_TOTAL})}")
         if o["errors"].get("robots"):
             lines.append(f"  robots.txt   {o['errors']['robots']} URL(s) the site disallows, not fetched")
         lines.append(f"  bytes        {o['bytes']:,}; {o['duration_s']:.1f}s")

@@ -394,7 +394,7 @@ def train_weights(tagger, items: Sequence[Example], groups: dict[str, int], *, c
             topics[topic.name], chosen[topic.name] = fit_topic(
                 items, topic.name, feature_names(topic, tagger.topics), groups)
     provenance = {
-        "fitted_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "fitted_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "method": "L2-regularised logistic regression per topic over standardised rule features; "
                   f"penalty (of {list(PENALTIES)}) and probability threshold chosen by a {INNER_FOLDS}-fold "
                   "grouped cross-validation inside the training data (best F1" + "".join(

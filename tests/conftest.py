@@ -24,7 +24,7 @@ def mirror_clock():
     the tests at a chosen time (the first minute of a month or of a year), move the whole
     clock with faketime (README: The offline mirror); RAQIB_MIRROR_NOW set by hand moves the
     mirrors' clock only."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from crawler.mirror.mirror import CLOCK_ENV, clock_from_env
 

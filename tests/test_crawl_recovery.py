@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+
 from tests.support.crashkit import FlakyProxy
 from tests.support.crawlrun import ROOT, by_url_and_id, crawl, docs, outlet_yaml, site_with_articles, write_config
 from tests.support.localsite import Site
@@ -90,7 +91,7 @@ def _unseen_site_crawl_killed(tmp_path, es_url, alias, es, hang: list[str], read
     """A first crawl of the unseen outlet (test_crawl_discovery.build_unseen) in its own
     process, SIGKILLed once the pages in `hang` are in flight and `ready(site)` holds; then
     the pages answer again. Returns (site, config, expected URLs, documents before)."""
-    from test_crawl_discovery import build_unseen, first_crawl_expects, unseen_yaml
+    from tests.support.unseen import build_unseen, first_crawl_expects, unseen_yaml
 
     release = threading.Event()
     entered: set[str] = set()
@@ -183,7 +184,7 @@ def test_sigterm_to_raqib_run_stops_its_crawl_taking_new_work_at_once_and_loses_
     requests Scrapy had queued for the host were fetched one by one first (38 s of fetching
     after SIGTERM on a real outlet). What it did not fetch is fetched by the next crawl."""
     with Site() as site:
-        paths = _site_with_articles(site, 30)
+        paths = site_with_articles(site, 30)
         config = write_config(tmp_path / "c", es_url=es_url, alias=alias, state_dir=tmp_path / "s",
                               outlets_yaml="outlets:\n" + outlet_yaml("local", site),
                               download_delay=0.5, concurrency_per_domain=1)

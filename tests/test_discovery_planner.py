@@ -17,8 +17,8 @@ from crawler.discovery.planner import (
     choose_window,
     first_contact,
 )
-from pipelines.outlets import parse_outlets
 from crawler.state import INDEXED, PENDING, SqliteState
+from pipelines.outlets import parse_outlets
 
 NOW = datetime(2027, 1, 1, 0, 0, tzinfo=UTC)        # the first minute of a year
 DAY = 86400.0

@@ -18,8 +18,8 @@ import pytest
 
 from crawler.mirror.family import Family
 from crawler.mirror.family.score import by_url, check, score, table
-from crawlrun import crawl, write_config
 from pipelines.urls import canonicalize
+from tests.support.crawlrun import crawl, write_config
 
 SEEDS = range(1, 51)
 MIN_RECALL = 0.99

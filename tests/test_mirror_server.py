@@ -159,7 +159,7 @@ def test_serve_writes_local_delays_and_removes_its_temporary_config_when_stopped
     from pathlib import Path
 
     from crawler.mirror.config import LOCAL_CRAWL_SETTINGS
-    from crawler.settings import load_settings
+    from pipelines.settings import load_settings
 
     proc = subprocess.Popen([sys.executable, "-m", "crawler.mirror", "serve", "--outlet", "almayadeen"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -151,7 +152,7 @@ def test_outlets_list(tmp_path, capsys):
 
 
 def test_a_title_with_its_own_guillemets_is_shown_once_quoted(tmp_path, capsys):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from tests.probe_servers import article_page, articles
 
@@ -159,7 +160,7 @@ def test_a_title_with_its_own_guillemets_is_shown_once_quoted(tmp_path, capsys):
         news = NewsSite(site, n=1)
         title = "«داعش» يتشبث بقشة الحياة في سوريا"
         site.route(urlsplit(news.urls[0]).path, article_page({**articles("ar")[0], "title": title},
-                                                             published=datetime.now(timezone.utc)))
+                                                             published=datetime.now(UTC)))
         config = write_config(tmp_path / "c", {"quoted": outlet_entry(site, feeds=[site.url("/feed/")])})
         code, out, err = run(capsys, config, "check", "--samples", "1")
     assert code == 0, out + err

@@ -11,8 +11,9 @@ import shutil
 import pytest
 import yaml
 
-from crawler.configfile import ConfigError
-from pipelines import topic_model, topic_training as tt
+from pipelines import topic_model
+from pipelines import topic_training as tt
+from pipelines.configfile import ConfigError
 from pipelines.tagging import feature_names, load_tagger
 
 DATA = pathlib.Path(__file__).parent / "data" / "tagging"

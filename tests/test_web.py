@@ -16,8 +16,8 @@ import uuid
 
 import pytest
 
-from crawlrun import ROOT, crawl, write_config
-from webkit import Page, WebServer, launch
+from tests.support.crawlrun import ROOT, crawl, write_config
+from tests.support.webkit import Page, WebServer, launch
 
 pytestmark = pytest.mark.slow
 HOSTILE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2"> 5 < 10 & "داعش" في التنف'

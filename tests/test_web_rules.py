@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from starlette.datastructures import QueryParams
 
-from crawler.configfile import ConfigError
-from crawler.settings import load_settings
 from crawler.web.queries import BadRequest, SearchParams
 from crawler.web.saved import Store
 from pipelines.alerts import context
+from pipelines.configfile import ConfigError
+from pipelines.settings import load_settings
 
 
 def _params(query: str) -> SearchParams:
@@ -49,7 +49,7 @@ def test_a_name_in_both_files_is_an_error_naming_both(config_dir):
 
 
 def test_a_rule_that_could_never_match_is_refused_before_it_is_written(config_dir):
-    from crawler.outlets import load_outlets
+    from pipelines.outlets import load_outlets
 
     store = Store(load_settings(config_dir).state_dir)
     with pytest.raises(ConfigError, match="no outlet named 'nowhere'"):

@@ -39,9 +39,9 @@ def alias(cfg) -> str:
 def validate_config(args: argparse.Namespace) -> None:
     """Every configuration file checked before a command runs, whichever files the command
     itself reads: one ConfigError listing the problems of all of them (README: Configuration)."""
-    from crawler.configfile import ConfigError, Problem
-    from crawler.outlets import load_outlets as _outlets
     from pipelines.alerts.rules import known_topics, load_rules
+    from pipelines.configfile import ConfigError, Problem
+    from pipelines.outlets import load_outlets as _outlets
     from pipelines.tagging import default_tagger
 
     directory = config_dir(args)          # a wrong --config / RAQIB_CONFIG is reported alone

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_queries_on_the_cluster(client, alias: str, rules) -> None:
     """A rule whose query the cluster rejects stops the start (it would fail at every sweep)."""
-    from crawler.configfile import ConfigError, Problem
+    from pipelines.configfile import ConfigError, Problem
     from pipelines.alerts.rules import cluster_query_problem
 
     problems = [Problem("alerts.yaml", f"rule {rule.name}: match.query",

@@ -122,8 +122,9 @@ def _explain(tagger, article: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from pipelines import tagging, topic_training as tt
-    from crawler.configfile import resolve
+    from pipelines import tagging
+    from pipelines import topic_training as tt
+    from pipelines.configfile import resolve
 
     topics_path = resolve(tagging.TOPIC_FILE, commands.config_dir(args))
     tagger = tagging.load_tagger(commands.config_dir(args), use_weights=False)

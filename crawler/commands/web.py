@@ -20,8 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crawler.web.server import WebServer
     from crawler.web.security import WebConfigError
+    from crawler.web.server import WebServer
 
     cfg = commands.load_settings(args)
     host = args.host or cfg.get("web", "host")

@@ -120,7 +120,7 @@ class Builder:
                         for _ in range(n))
 
     def hexid(self, n: int = 8) -> str:
-        return "%0*x" % (n, self.rng.getrandbits(4 * n))
+        return f"{self.rng.getrandbits(4 * n):0{n}x}"
 
     def css(self, size: int) -> str:
         out, total, r = [], 0, self.rng

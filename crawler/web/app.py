@@ -12,7 +12,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from crawler.configfile import ConfigError
 from crawler.web import geo, queries, render
 from crawler.web.saved import Store
 from crawler.web.security import Auth, Guard
+from pipelines.configfile import ConfigError
 
 HERE = Path(__file__).parent
 LIVE_POLL = 0.4          # seconds between two looks at the index for the live page
@@ -82,7 +82,7 @@ def _env() -> Environment:
     env.filters["dir"] = render.direction
     env.filters["safe_url"] = render.safe_url
     env.filters["ago"] = _ago
-    env.filters["epoch_iso"] = lambda t: datetime.fromtimestamp(float(t), timezone.utc).isoformat(timespec="seconds") if t else ""
+    env.filters["epoch_iso"] = lambda t: datetime.fromtimestamp(float(t), UTC).isoformat(timespec="seconds") if t else ""
     env.globals["geo"] = geo
     return env
 
@@ -151,7 +151,7 @@ def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, e
 
         async def events():
             seen: set[str] = set()
-            cursor = datetime.now(timezone.utc) - timedelta(seconds=1)
+            cursor = datetime.now(UTC) - timedelta(seconds=1)
             yield "retry: 1000\n\n"
             quiet = 0.0
             while not await request.is_disconnected():
@@ -218,8 +218,8 @@ def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, e
                 raise ValueError("no saved search by that name: save the search first")
             p = queries.SearchParams.from_query(_qp(saved.query))
             alerting = await run_in_threadpool(ctx.alerting)
-            from crawler.outlets import load_outlets
             from pipelines.alerts.rules import known_topics
+            from pipelines.outlets import load_outlets
 
             ctx.store.add_rule(form.get("name") or saved.name, p, email=form.get("email", ""),
                                taken=[r.name for r in alerting.rules], outlets=load_outlets(ctx.config_dir),
@@ -274,10 +274,10 @@ def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, e
             return problem(request, "configuration error: " + str(exc), 500)
         raise exc
 
-    from pipelines.es import ClusterError
-
     from starlette.middleware import Middleware
     from starlette.middleware.gzip import GZipMiddleware
+
+    from pipelines.es import ClusterError
 
     app = Starlette(routes=routes, exception_handlers={ClusterError: on_error, ConfigError: on_error},
                     middleware=[Middleware(GZipMiddleware, minimum_size=1000)])     # never the event stream

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -38,7 +38,7 @@ class SearchParams:
     page: int = 1
 
     @classmethod
-    def from_query(cls, params) -> "SearchParams":
+    def from_query(cls, params) -> SearchParams:
         """From Starlette's QueryParams (or any multi-dict with getlist)."""
         def many(name: str) -> tuple[str, ...]:
             return tuple(dict.fromkeys(v.strip() for v in params.getlist(name) if v.strip()))[:20]
@@ -192,8 +192,8 @@ def date_histogram(client, alias: str, since: str = "", until: str = "") -> dict
     """A date_histogram whose bucket fits the span shown: days up to four months, then weeks,
     months, years."""
     known = _span(client, alias) or (0.0, 0.0)
-    lo = datetime.fromisoformat(since).replace(tzinfo=timezone.utc).timestamp() if since else known[0]
-    hi = datetime.fromisoformat(until).replace(tzinfo=timezone.utc).timestamp() if until else known[1]
+    lo = datetime.fromisoformat(since).replace(tzinfo=UTC).timestamp() if since else known[0]
+    hi = datetime.fromisoformat(until).replace(tzinfo=UTC).timestamp() if until else known[1]
     days = max(0.0, hi - lo) / 86400
     interval = "day" if days <= 120 else "week" if days <= 730 else "month" if days <= 3650 else "year"
     return {"date_histogram": {"field": "published_at", "calendar_interval": interval, "min_doc_count": 0}}
@@ -270,7 +270,7 @@ def _norm_text(doc: dict[str, Any]) -> str:
 # --- overview ------------------------------------------------------------------------------
 
 def overview(client, alias: str, *, now: datetime | None = None) -> dict[str, Any]:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     week = (now - timedelta(days=7)).isoformat(timespec="seconds")
     hist = date_histogram(client, alias)
     resp = client.search(index=alias, size=0, track_total_hits=True, aggs={

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import yaml
 
-from crawler.configfile import ConfigError
-from pipelines.alerts.rules import NAME_RE, parse_rules, saved_rules_path
-
 from crawler.web.queries import SearchParams
+from pipelines.alerts.rules import NAME_RE, parse_rules, saved_rules_path
+from pipelines.configfile import ConfigError
 
 SEARCHES_FILE = "web-searches.json"
 DEFAULT_CHANNEL = {"type": "file", "path": "alerts.jsonl"}

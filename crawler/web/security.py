@@ -24,9 +24,10 @@ import time
 from dataclasses import dataclass
 
 from starlette.datastructures import Headers
-from crawler.configfile import ConfigError
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pipelines.configfile import ConfigError
 
 SESSION_COOKIE = "raqib_session"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -55,7 +56,7 @@ class Auth:
         return bool(self.token or (self.user and self.password))
 
     @classmethod
-    def from_env(cls, env=None) -> "Auth":
+    def from_env(cls, env=None) -> Auth:
         env = os.environ if env is None else env
         user, password = env.get("RAQIB_WEB_USER", ""), env.get("RAQIB_WEB_PASSWORD", "")
         if bool(user) != bool(password):

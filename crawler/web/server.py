@@ -48,7 +48,7 @@ class WebServer:
         sock = self._socket()
         self.server.run(sockets=[sock])
 
-    def start(self) -> "WebServer":
+    def start(self) -> WebServer:
         """On a daemon thread (`raqib run`); returns once it accepts connections."""
         sock = self._socket()
         self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, name="raqib-web",

@@ -22,17 +22,17 @@ from __future__ import annotations
 import re
 import tempfile
 import threading
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterable
 from urllib.parse import unquote, urlsplit
 
 import yaml
 
 from crawler.mirror import catalog
+from crawler.mirror.family.proxy import SCHEME_HEADER, ProxyServer, make_certificate
 from crawler.mirror.family.site import GeneratedSite, Story
 from crawler.mirror.family.traits import Traits, draw
-from crawler.mirror.family.proxy import SCHEME_HEADER, ProxyServer, make_certificate
 from crawler.mirror.server import Request, RequestLog, Response
 
 __all__ = ["Family", "GeneratedSite", "Story", "Traits", "draw"]
@@ -40,7 +40,7 @@ __all__ = ["Family", "GeneratedSite", "Story", "Traits", "draw"]
 
 class Family:
     def __init__(self, seeds: Iterable[int], now: datetime):
-        self.now = now.astimezone(timezone.utc).replace(microsecond=0)
+        self.now = now.astimezone(UTC).replace(microsecond=0)
         records = catalog.load_records()
         self.sites: dict[str, GeneratedSite] = {}
         for seed in seeds:
@@ -53,7 +53,7 @@ class Family:
         self._tmp: tempfile.TemporaryDirectory | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
-    def __enter__(self) -> "Family":
+    def __enter__(self) -> Family:
         self._tmp = tempfile.TemporaryDirectory(prefix="raqib-family-")
         self._server = ProxyServer("127.0.0.1", "family", self._route, self.log, self._stop, lambda: "honest",
                                    certificate=make_certificate(Path(self._tmp.name)))
@@ -141,7 +141,7 @@ class Family:
         return bad
 
 
-def _robots_rule(rule: str) -> "re.Pattern[str]":
+def _robots_rule(rule: str) -> re.Pattern[str]:
     """RFC 9309 §2.2.3: `*` matches any sequence, a final `$` the end of the path."""
     anchored = rule.endswith("$")
     body = re.escape(unquote(rule.rstrip("$"))).replace(r"\*", ".*")

@@ -14,7 +14,7 @@ import random
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
@@ -205,11 +205,11 @@ class GeneratedSite:
         published = s.published
         if self.precision() == "day":
             local = published.astimezone(self.tz)
-            published = datetime(local.year, local.month, local.day, tzinfo=self.tz).astimezone(timezone.utc)
+            published = datetime(local.year, local.month, local.day, tzinfo=self.tz).astimezone(UTC)
         return {
             "outlet": self.key, "url": self.canonical_url(s), "title": s.title,
             "first": s.paragraphs[0], "last": s.paragraphs[-1], "boilerplate": list(s.boilerplate),
-            "published_at": published.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+            "published_at": published.astimezone(UTC).isoformat().replace("+00:00", "Z"),
             "published_date": published.astimezone(self.tz).date().isoformat(),
             "precision": self.precision(), "timezone": str(self.tz), "lang": s.lang, "traits": self.traits.labels(),
         }
@@ -370,7 +370,7 @@ class GeneratedSite:
             h12 = local.hour % 12 or 12
             return f"{wd}، {d:02d} {EGYPTIAN[local.month - 1]} {y} {h12:02d}:{local.minute:02d} {'م' if local.hour >= 12 else 'ص'}"
         if kind == "text_egyptian_gmt":
-            utc = s.published.astimezone(timezone.utc)
+            utc = s.published.astimezone(UTC)
             return f"{utc.day} {EGYPTIAN[utc.month - 1]} {utc.year} | {utc.hour:02d}:{utc.minute:02d} GMT"
         if kind == "text_maghrebi":
             return f"{d} {self.maghrebi_months[local.month - 1]} {y} على الساعة {hm}"
@@ -442,7 +442,7 @@ class GeneratedSite:
             head.append(f'<script type="application/ld+json">{json.dumps(ld, ensure_ascii=False)}</script>')
         date_html = ""
         if t.dates == "time_only":
-            date_html = (f'<time datetime="{s.published.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")}">'
+            date_html = (f'<time datetime="{s.published.astimezone(UTC).isoformat().replace("+00:00", "Z")}">'
                          f'{self.short_date(s)}</time>')
         elif t.dates.startswith("text_"):
             date_html = f'<span class="post-date">{self.visible_date(s)}</span>'
@@ -598,16 +598,19 @@ class GeneratedSite:
             doc = {"version": "https://jsonfeed.org/version/1.1", "title": self.name, "home_page_url": f"{self.origin}/",
                    "items": [{"id": str(s.id), "url": self._feed_item_link(s), "title": s.title,
                               "content_text": s.paragraphs[0],
-                              "date_published": s.published.astimezone(timezone.utc).isoformat()} for s in entries]}
+                              "date_published": s.published.astimezone(UTC).isoformat()} for s in entries]}
             return Response(body=json.dumps(doc, ensure_ascii=False).encode(), content_type="application/feed+json")
         esc = html.escape
-        orig = lambda s: (f"<feedburner:origLink>{esc(self.canonical_url(s))}</feedburner:origLink>"
-                          if self.traits.feed_link == "proxy" else "")
-        guid = lambda s: (f'<guid isPermaLink="false">{self.origin}/?p={s.id}</guid>'
-                          if self.traits.feed_link == "guid_differs" else f"<guid>{esc(self._feed_item_link(s))}</guid>")
+        def orig(s):
+            return (f"<feedburner:origLink>{esc(self.canonical_url(s))}</feedburner:origLink>"
+                    if self.traits.feed_link == "proxy" else "")
+
+        def guid(s):
+            return (f'<guid isPermaLink="false">{self.origin}/?p={s.id}</guid>'
+                    if self.traits.feed_link == "guid_differs" else f"<guid>{esc(self._feed_item_link(s))}</guid>")
         if kind == "rss2":
             body = "".join(f"<item><title>{esc(s.title)}</title><link>{esc(self._feed_item_link(s))}</link>{guid(s)}"
-                           f"<pubDate>{format_datetime(s.published.astimezone(timezone.utc), usegmt=True)}</pubDate>"
+                           f"<pubDate>{format_datetime(s.published.astimezone(UTC), usegmt=True)}</pubDate>"
                            f"<description>{esc(s.paragraphs[0])}</description>{orig(s)}</item>" for s in entries)
             xml = (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" xmlns:feedburner="http://rssnamespace.org/feedburner/ext/1.0">'
                    f"<channel><title>{esc(self.name)}</title><link>{self.origin}/</link>{body}</channel></rss>")
@@ -615,8 +618,8 @@ class GeneratedSite:
         if kind == "atom":
             body = "".join(f'<entry><title>{esc(s.title)}</title><link rel="alternate" href="{esc(self._feed_item_link(s))}"/>'
                            f"<id>tag:{self.domain},2026:{s.id}</id>"
-                           f"<updated>{s.published.astimezone(timezone.utc).isoformat()}</updated>"
-                           f"<published>{s.published.astimezone(timezone.utc).isoformat()}</published>{orig(s)}</entry>"
+                           f"<updated>{s.published.astimezone(UTC).isoformat()}</updated>"
+                           f"<published>{s.published.astimezone(UTC).isoformat()}</published>{orig(s)}</entry>"
                            for s in entries)
             xml = (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom" '
                    f'xmlns:feedburner="http://rssnamespace.org/feedburner/ext/1.0"><title>{esc(self.name)}</title>'
@@ -626,7 +629,7 @@ class GeneratedSite:
         seq = "".join(f'<rdf:li rdf:resource="{esc(self._feed_item_link(s))}"/>' for s in entries)
         body = "".join(f'<item rdf:about="{esc(self._feed_item_link(s))}"><title>{esc(s.title)}</title>'
                        f"<link>{esc(self._feed_item_link(s))}</link>"
-                       f"<dc:date>{s.published.astimezone(timezone.utc).isoformat()}</dc:date>{orig(s)}</item>"
+                       f"<dc:date>{s.published.astimezone(UTC).isoformat()}</dc:date>{orig(s)}</item>"
                        for s in entries)
         xml = (f'<?xml version="1.0" encoding="utf-8"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
                f'xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/" '
@@ -656,7 +659,7 @@ class GeneratedSite:
         local = dt.astimezone(self.tz)
         text = {"w3c": local.isoformat(), "date_only": local.date().isoformat(),
                 "space_no_zone": local.strftime("%Y-%m-%d %H:%M:%S"),
-                "zulu": dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}[f]
+                "zulu": dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}[f]
         return f"<lastmod>{text}</lastmod>"
 
     def _loc(self, s: Story) -> str:
