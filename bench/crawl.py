@@ -265,7 +265,7 @@ def crawl(mirror, where: Path, es_url: str, client, groups: list[list[str]], esp
     return out
 
 
-WEIGHT_PAGES = {"full": 1500, "quick": 300}
+WEIGHT_PAGES = {"full": 1500, "quick": 120}   # article pages per outlet (--max-pages)
 # What a crawl process loads before its first request: the modules `raqib crawl` imports and
 # the language profiles (its other start-up work, config and state, is small).
 STARTUP = ("import crawler.cli, crawler.crawl, crawler.spider, pipelines.item_pipelines, pipelines.extract, "
@@ -286,7 +286,7 @@ def by_page_weight(mirror, tmp: Path, es_url: str, client, espid: int | None, re
                    mode: str) -> dict:
     """CPU per article page of the crawl and of extraction alone on small (the mirror's bare
     pages), real-weight and heavy pages (the real distribution's top decile): how the cost
-    grows with the work. The light and heavy crawls stop after WEIGHT_PAGES pages."""
+    grows with the work. The light and heavy crawls stop after WEIGHT_PAGES pages per outlet."""
     points = {"real": _point(real, result["server"]["page_size"], result["extraction_bound"])}
     for weight in ("light", "heavy"):
         mirror.set_weight(weight)

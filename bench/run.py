@@ -247,7 +247,7 @@ def render(results: dict[str, dict]) -> str:
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     peers = results.get("peers")
     if peers:
-        lines += ["", peers_table(peers)]
+        lines += ["", peers_table(peers), "", PEERS_NOTE]
     for note in notes(results):
         lines += ["", note]
     lines += ["", "Where each figure comes from:", ""]
@@ -274,6 +274,22 @@ machine changes them little; the load average of each run is listed at the end."
 
 PEER_COLUMNS = ("tool (version)", "articles found / expected", "body F1", "wall", "pages/s", "CPU per article",
                 "peak RSS")
+
+
+PEERS_NOTE = (
+    "Each tool starts as a user would start it: raqib from the shipped `config/outlets.yaml` (rewritten to the "
+    "mirror), trafilatura and news-please from each outlet's home page, finding robots.txt, sitemaps and feeds "
+    "themselves. trafilatura: `sitemap_search` and `find_feed_urls` (`focused_crawler` where neither finds "
+    "anything), `buffered_downloads`, `bare_extraction` with its defaults, SLEEP_TIME 0. news-please: its command "
+    "line with its shipped config.cfg (SitemapCrawler, default extractors and heuristics, JSON files), Scrapy's "
+    "concurrency set as raqib's. Two changes let the peers reach a mirror on loopback at all, and nothing else: "
+    "trafilatura's SSRF filter off and its URL library (courlan) told that 127.0.0.x:port is a host; news-please's "
+    "allowed domain is host:port, which Scrapy's offsite filter never matches, so a host:port-aware filter replaces "
+    "it (bench/peer_runner.py). news-please keeps only what its heuristics call an article (og:type and "
+    "headline links), hence its low count; its CPU per article counts every page it fetched and extracted. "
+    "raqib's figure includes language, tagging, the near-duplicate check and indexing, and its process's "
+    "start-up; the Elasticsearch node's CPU is not in it. The peers run in `bench/.peers-venv`, pinned: "
+    "trafilatura 2.3.1, news-please 1.6.16 (with newspaper4k[nlp] 0.9.6, which it needs for Arabic).")
 
 
 def peers_table(peers: dict) -> str:
