@@ -29,6 +29,7 @@ from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 
+from crawler.blocked import BlockedOutlets
 from crawler.discovery.robots import Robots
 from crawler.errors import Refused, classify_exception
 from crawler.items import RequestInfo, request_info
@@ -263,9 +264,8 @@ class RobotsMiddleware:
         blocked = response_block_reason(response, _outlet_markers(self.crawler, info.get("outlet")))
         if blocked is not None:
             # A challenge in front of robots.txt is in front of the whole host.
-            spider = self.crawler.spider
-            if info.get("outlet") and hasattr(spider, "mark_blocked"):
-                spider.mark_blocked(info["outlet"], f"{blocked} on {url}")
+            if info.get("outlet"):
+                BlockedOutlets.of(self.crawler).block(info["outlet"], f"{blocked} on {url}")
             return Robots.disallow_all(cause_kind="blocked", cause_message=blocked)
         if response.status == 304 and stored is not None and stored.body is not None:
             return Robots.parse(stored.body)
@@ -340,9 +340,9 @@ class GuardedHTTPDownloadHandler(HTTP11DownloadHandler):
     async def download_request(self, request: Request):
         info = _info(request)
         if info and info.get("kind") != "robots":
-            blocked = getattr(self._crawler.spider, "blocked_outlets", {})
-            if info["outlet"] in blocked:
-                raise OutletBlocked(f"{request.url}: {info['outlet']} blocks the crawler ({blocked[info['outlet']]})")
+            why = BlockedOutlets.of(self._crawler).reason(info["outlet"])
+            if why is not None:
+                raise OutletBlocked(f"{request.url}: {info['outlet']} blocks the crawler ({why})")
         host = urlparse_cached(request).hostname or ""
         if host not in self._on_the_wire:
             self._on_the_wire[host] = asyncio.Semaphore(self.per_host)
@@ -513,15 +513,12 @@ class BlockDetectionMiddleware:
     def from_crawler(cls, crawler):
         return cls(crawler)
 
-    def _spider(self):
-        return self.crawler.spider
-
     def process_request(self, request, spider=None):
         info = _info(request)
         if info and info.get("kind") != "robots":
-            blocked = getattr(self._spider(), "blocked_outlets", {})
-            if info["outlet"] in blocked:
-                raise OutletBlocked(f"{request.url}: {info['outlet']} blocks the crawler ({blocked[info['outlet']]})")
+            why = BlockedOutlets.of(self.crawler).reason(info["outlet"])
+            if why is not None:
+                raise OutletBlocked(f"{request.url}: {info['outlet']} blocks the crawler ({why})")
         return None
 
     def process_response(self, request, response, spider=None):
@@ -535,7 +532,7 @@ class BlockDetectionMiddleware:
             return response
         count = self._in_a_row.get(info["outlet"], 0) + 1
         self._in_a_row[info["outlet"]] = count
-        spider = self._spider()
-        if count >= BLOCK_THRESHOLD and hasattr(spider, "mark_blocked"):
-            spider.mark_blocked(info["outlet"], f"{reason} on {count} requests in a row, last {request.url}")
+        if count >= BLOCK_THRESHOLD:
+            BlockedOutlets.of(self.crawler).block(info["outlet"],
+                                                  f"{reason} on {count} requests in a row, last {request.url}")
         raise Blocked(f"{request.url}: {reason}", status=response.status)

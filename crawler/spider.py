@@ -43,6 +43,7 @@ from crawler.discovery.feeds import feed_links, parse_feed
 from crawler.discovery.planner import Fetch, Planner, Window, choose_window
 from crawler.discovery.sections import next_pages, page_links
 from crawler.discovery.sitemaps import INDEX, parse_sitemap
+from crawler.blocked import BlockedOutlets, outlet_blocked
 from crawler.guard import is_storage_fault, stop_crawl
 from crawler.items import FetchedPage, RequestInfo, request_info
 from crawler.errors import RETRYABLE, classify_failure
@@ -142,6 +143,8 @@ class OutletSpider(scrapy.Spider):
     def from_crawler(cls, crawler, *args, **kwargs):
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider._on_idle, signal=signals.spider_idle)
+        spider.blocked_outlets = BlockedOutlets.of(crawler).reasons     # the registry's, shared with the middlewares
+        crawler.signals.connect(spider._outlet_blocked, signal=outlet_blocked)
         return spider
 
     @property
@@ -541,9 +544,10 @@ class OutletSpider(scrapy.Spider):
         self.state.save_article(rec)
 
     def mark_blocked(self, outlet: str, reason: str) -> None:
-        if outlet in self.blocked_outlets:
-            return
-        self.blocked_outlets[outlet] = reason
+        BlockedOutlets.of(self.crawler).block(outlet, reason)
+
+    def _outlet_blocked(self, outlet: str, reason: str) -> None:
+        """crawler/blocked.outlet_blocked: a new block, recorded once."""
         if outlet in self.planners:
             self.planners[outlet].blocked = True
         self.ostats.set(outlet, "blocked", reason)

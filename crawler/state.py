@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from pipelines.backoff import backoff
+from pipelines.storage import StateWriteError as StateWriteError  # re-exported: the name the crawl has always used
 from pipelines.storage import storage_fault
 
 # Article statuses. `pending` and `failed` are fetched on the next occasion; `gone` (404/410)
