@@ -115,7 +115,9 @@ def fetch(port: int, path: str, cookie: str = "") -> tuple[int, float, int, byte
     conn.request("GET", path, headers={"Accept-Encoding": "gzip", **({"Cookie": cookie} if cookie else {})})
     resp = conn.getresponse()
     raw = resp.read()
-    headers = {k.lower(): v for k, v in resp.getheaders()}
+    headers: dict[str, str] = {}
+    for k, v in resp.getheaders():     # Server-Timing comes twice (the app's and the node's share)
+        headers[k.lower()] = f"{headers[k.lower()]}, {v}" if k.lower() in headers else v
     conn.close()
     m = re.search(r"app;dur=([\d.]+)", headers.get("server-timing", ""))
     body = gzip.decompress(raw) if headers.get("content-encoding") == "gzip" else raw
