@@ -259,7 +259,7 @@ def related(client, alias: str, doc_id: str, doc: dict[str, Any], size: int = 8)
         must_not.append({"term": {"outlet": doc["outlet"]}})
     mlt_query = {"bool": {
         "must": [{"more_like_this": {"fields": ["title_norm", "text_norm"], "like": [_norm_text(doc)],
-                                     "min_term_freq": 1, "min_doc_freq": 1, "max_query_terms": 40,
+                                     "min_term_freq": 1, "min_doc_freq": 2, "max_query_terms": 25,
                                      "minimum_should_match": "30%"}}],
         "filter": filters, "must_not": must_not}}
     # one round trip for both
@@ -288,7 +288,7 @@ def _norm_text(doc: dict[str, Any]) -> str:
 
     title = doc.get("title_norm") or index_form(doc.get("title") or "")
     body = doc.get("text_norm") or index_form(doc.get("text") or "")
-    return f"{title} {title} " + " ".join(body.split()[:300])
+    return f"{title} {title} " + " ".join(body.split()[:150])
 
 
 # --- overview ------------------------------------------------------------------------------
