@@ -243,6 +243,21 @@ def render(results: dict[str, dict]) -> str:
         rows.append(("Tagging, CPU per article (corpus)", _fmt(_get(tag, "timing", "ms_per_article"), " ms", 2),
                      f"≤ {_get(tag, 'target', 'ms_per_article') or 2.0} ms",
                      _met((_get(tag, "timing", "ms_per_article") or 99) <= (_get(tag, "target", "ms_per_article") or 2.0))))
+    web = results.get("web")
+    if web:
+        n = _get(web, "index", "articles")
+        search, art, first, live = (web.get(k) or {} for k in ("search", "article", "first_page", "live"))
+        rows.append((f"`raqib web` search page, server time p50 / p95 ({_fmt(n)} articles)",
+                     f"{_fmt(search.get('server_ms_p50'), ' ms', 0)} / {_fmt(search.get('server_ms_p95'), ' ms', 0)}",
+                     "p95 ≤ 150 ms", _met(search.get("server_ms_p95") <= 150 if search.get("server_ms_p95") else None)))
+        rows.append(("`raqib web` article page, server time p50 / p95",
+                     f"{_fmt(art.get('server_ms_p50'), ' ms', 0)} / {_fmt(art.get('server_ms_p95'), ' ms', 0)}",
+                     "≤ 100 ms", _met(art.get("server_ms_p95") <= 100 if art.get("server_ms_p95") else None)))
+        rows.append(("`raqib web` first page weight on the wire", _fmt(first.get("total_kb"), " KB"), "≤ 250 KB",
+                     _met(first.get("total_kb") <= 250 if first.get("total_kb") else None)))
+        rows.append(("`raqib web` live page, bulk write → event received, p50 / max",
+                     f"{_fmt(live.get('delay_s_p50'), ' s', 2)} / {_fmt(live.get('delay_s_max'), ' s', 2)}", "≤ 2 s",
+                     _met(live.get("delay_s_max") <= 2 if live.get("delay_s_max") else None)))
     lines = [INTRO, "", "| figure | measured | target | |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     peers = results.get("peers")

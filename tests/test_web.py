@@ -250,7 +250,7 @@ def test_the_server_protects_itself(world):
     assert status in (200, 303)
 
 
-def test_another_address_needs_authentication(world, tmp_path):
+def test_another_address_needs_authentication(world):
     out = subprocess.run([sys.executable, "-m", "crawler.cli", "--config", str(world["config"]), "web",
                           "--host", "0.0.0.0", "--port", "0"], cwd=ROOT, capture_output=True, text=True, timeout=60,
                          env={k: v for k, v in __import__("os").environ.items() if not k.startswith("RAQIB_")})
@@ -298,3 +298,34 @@ def _post(url: str, body: str, headers: dict) -> int:
         if exc.code == 303:
             return 303
         raise
+
+
+def test_raqib_run_serves_the_workspace_when_enabled(world, tmp_path):
+    import shutil
+    import signal
+    import time
+
+    from crawler.esnode import free_port
+
+    config = tmp_path / "config"
+    shutil.copytree(world["config"], config)
+    port = free_port(18100, 18999)
+    with (config / "settings.toml").open("a", encoding="utf-8") as fh:
+        fh.write(f"[web]\nenabled = true\nport = {port}\n")
+    text = (config / "settings.toml").read_text(encoding="utf-8")
+    (config / "settings.toml").write_text(text.replace(str(world["state"]), str(tmp_path / "state")), encoding="utf-8")
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("RAQIB_")}
+    proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "--config", str(config), "run"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, page = time.time() + 60, None
+        while time.time() < deadline and page is None and proc.poll() is None:
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).read().decode()
+            except OSError:
+                time.sleep(0.3)
+        assert page is not None and "Crawler health" in page, proc.poll()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out[-2000:]

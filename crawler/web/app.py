@@ -84,7 +84,18 @@ def _env() -> Environment:
     env.filters["ago"] = _ago
     env.filters["epoch_iso"] = lambda t: datetime.fromtimestamp(float(t), UTC).isoformat(timespec="seconds") if t else ""
     env.globals["geo"] = geo
+    env.filters["describe"] = _describe
     return env
+
+
+def _describe(query: str) -> str:
+    """A saved search's URL query as a person reads it: «داعش» · outlet almayadeen · since …"""
+    from urllib.parse import parse_qsl
+
+    parts = []
+    for key, value in parse_qsl(query):
+        parts.append(f"«{value}»" if key == "q" else f"{key} {value}")
+    return " · ".join(parts) or "all articles"
 
 
 def _ago(epoch) -> str:
@@ -116,8 +127,10 @@ def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, e
             return problem(request, str(exc))
         result = queries.run_search(ctx.client, ctx.alias, p, ctx.config_dir)
         fragment = request.headers.get("hx-request") == "true" and request.headers.get("hx-target") == "results"
-        return page(request, "results.html" if fragment else "search.html", r=result, p=p,
+        resp = page(request, "results.html" if fragment else "search.html", r=result, p=p,
                     saved=ctx.store.searches(), nav="search")
+        resp.headers.append("server-timing", f"es;dur={result.took_ms}")     # the node's share
+        return resp
 
     def article_page(request: Request):
         doc_id = request.path_params["doc_id"]

@@ -141,15 +141,28 @@ def run_search(client, alias: str, p: SearchParams, config_dir=None) -> SearchPa
     aggs: dict[str, Any] = {name: {"terms": {"field": f, "size": 30}} for name, f in FACETS.items()}
     aggs["seed"] = {"terms": {"field": "seed", "size": 2}}
     aggs["dates"] = date_histogram(client, alias, p.since, p.until)
+    # Two searches in one round trip: the page of hits, and the counts with size 0, which the
+    # node's request cache keeps (paging, sorting and re-visits reuse them).
+    head = {"index": alias}
+    hits_body = {"query": query, "size": PAGE_SIZE, "from": (p.page - 1) * PAGE_SIZE, "_source": LIST_FIELDS,
+                 "track_total_hits": True}
+    if by_date:
+        hits_body["sort"] = [{"published_at": {"order": "desc", "missing": "_last"}}]
     try:
-        resp = client.search(
-            index=alias, query=query, size=PAGE_SIZE, from_=(p.page - 1) * PAGE_SIZE,
-            sort=[{"published_at": {"order": "desc", "missing": "_last"}}] if by_date else None,
-            source_includes=LIST_FIELDS, track_total_hits=True, aggs=aggs, request_cache=True).body
+        found = client.msearch(searches=[head, hits_body, {**head, "request_cache": True},
+                                         {"query": query, "size": 0, "aggs": aggs}]).body["responses"]
     except Exception as exc:  # noqa: BLE001
         from pipelines.es import explain
 
         raise explain(exc, "the configured cluster") from None
+    for r in found:
+        if "error" in r:
+            from pipelines.es import ClusterError
+
+            raise ClusterError(f"the search failed: {str(r['error'])[:300]}")
+    resp, counts = found
+    resp["aggregations"] = counts.get("aggregations") or {}
+    resp["took"] = max(resp.get("took", 0), counts.get("took", 0))
     keys, prefixes = rsearch.query_keys(p.q)
     page = SearchPage(params=p, total=resp["hits"]["total"]["value"], took_ms=resp.get("took", 0))
     for h in resp["hits"]["hits"]:
@@ -234,27 +247,38 @@ def related(client, alias: str, doc_id: str, doc: dict[str, Any], size: int = 8)
     should = [{"term": {"duplicate_of": doc_id}}]
     if dup_ids:
         should += [{"ids": {"values": dup_ids}}, {"terms": {"duplicate_of": dup_ids}}]
-    dups = client.search(index=alias, size=size, source_includes=LIST_FIELDS, query={"bool": {
-        "should": should, "minimum_should_match": 1, "must_not": [{"ids": {"values": [doc_id]}}]}}).body
+    dup_query = {"bool": {"should": should, "minimum_should_match": 1, "must_not": [{"ids": {"values": [doc_id]}}]}}
     filters: list[dict] = []
     when = doc.get("published_at")
     if when:
         t = datetime.fromisoformat(when)
         filters.append({"range": {"published_at": {"gte": (t - timedelta(days=RELATED_WINDOW_DAYS)).isoformat(),
                                                    "lte": (t + timedelta(days=RELATED_WINDOW_DAYS)).isoformat()}}})
-    must_not = [{"ids": {"values": [doc_id, *dup_ids, *(h["_id"] for h in dups["hits"]["hits"])]}}]
+    must_not: list[dict] = [{"ids": {"values": [doc_id, *dup_ids]}}, {"term": {"duplicate_of": doc_id}}]
     if doc.get("outlet"):
         must_not.append({"term": {"outlet": doc["outlet"]}})
-    mlt = client.search(index=alias, size=size, source_includes=LIST_FIELDS, query={"bool": {
+    mlt_query = {"bool": {
         "must": [{"more_like_this": {"fields": ["title_norm", "text_norm"], "like": [_norm_text(doc)],
-                                     "min_term_freq": 1, "min_doc_freq": 1, "max_query_terms": 40,
+                                     "min_term_freq": 1, "min_doc_freq": 2, "max_query_terms": 25,
                                      "minimum_should_match": "30%"}}],
-        "filter": filters, "must_not": must_not}}).body
+        "filter": filters, "must_not": must_not}}
+    # one round trip for both
+    head = {"index": alias}
+    found = client.msearch(searches=[head, {"size": size, "_source": LIST_FIELDS, "query": dup_query},
+                                     head, {"size": size, "_source": LIST_FIELDS, "query": mlt_query}]).body["responses"]
+    for r in found:
+        if "error" in r:
+            from pipelines.es import ClusterError
+
+            raise ClusterError(f"the other-coverage search failed: {str(r['error'])[:300]}")
+    dups, mlt = found
 
     def rows(resp):
         return [{"id": h["_id"], **clean_value(h["_source"]), "score": h.get("_score")} for h in resp["hits"]["hits"]]
 
-    return {"duplicates": rows(dups), "related": rows(mlt)}
+    duplicates = rows(dups)
+    seen = {d["id"] for d in duplicates}
+    return {"duplicates": duplicates, "related": [r for r in rows(mlt) if r["id"] not in seen]}
 
 
 def _norm_text(doc: dict[str, Any]) -> str:
@@ -264,7 +288,7 @@ def _norm_text(doc: dict[str, Any]) -> str:
 
     title = doc.get("title_norm") or index_form(doc.get("title") or "")
     body = doc.get("text_norm") or index_form(doc.get("text") or "")
-    return f"{title} {title} " + " ".join(body.split()[:300])
+    return f"{title} {title} " + " ".join(body.split()[:150])
 
 
 # --- overview ------------------------------------------------------------------------------
