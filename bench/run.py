@@ -224,7 +224,8 @@ INTRO = """`make bench` runs every benchmark and rewrites this section from `ben
 (`BENCH_QUICK=1 make bench`: reduced sizes, about three minutes on two cores; a node is started
 for the run unless `RAQIB_ES_URL` names one). Each also runs alone: `python -m bench.crawl`
 (`--profile FILE` samples a crawl with py-spy), `bench.indexing`, `bench.alert_latency`,
-`bench.idle_poll`, `bench.memory`, `bench.extraction_eval`, `bench.tagging_eval`; the last two,
+`bench.idle_poll`, `bench.memory`, `bench.generated_outlets` (per-trait recall on generated
+news sites), `bench.extraction_eval`, `bench.tagging_eval`; the last two,
 `bench.indexing` and `bench.alert_latency` measure on third-party data that is not part of the
 project (a corpus of real articles, the extraction benchmark's pages), looked for in `../shared`
 beside the checkout or where `RAQIB_BENCH_DATA` says. CPU figures

@@ -14,6 +14,7 @@ import random
 import re
 import threading
 from dataclasses import dataclass, field
+from typing import TypedDict
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from urllib.parse import quote, urlsplit
@@ -72,6 +73,22 @@ class Story:
     disallowed: bool = False
     fault: str | None = None
     boilerplate: list[str] = field(default_factory=list)
+
+
+class TruthEntry(TypedDict):
+    """What a complete crawl must have indexed for one article."""
+    outlet: str
+    url: str                    # the canonical URL (the site's own spelling)
+    title: str
+    first: str                  # first and last paragraph of the body
+    last: str
+    boilerplate: list[str]      # texts shown around the article that must not be in the text
+    published_at: str           # ISO 8601 UTC; local midnight when precision is "day"
+    published_date: str         # the local calendar date
+    precision: str              # minute | day (what the page itself gives)
+    timezone: str
+    lang: str
+    traits: list[str]           # trait=value labels of the site
 
 
 def _stable(*parts) -> int:
@@ -201,7 +218,7 @@ class GeneratedSite:
     def precision(self) -> str:
         return "day" if self.traits.dates == "text_levantine_day" else "minute"
 
-    def truth_entry(self, s: Story) -> dict:
+    def truth_entry(self, s: Story) -> TruthEntry:
         published = s.published
         if self.precision() == "day":
             local = published.astimezone(self.tz)
@@ -214,7 +231,7 @@ class GeneratedSite:
             "precision": self.precision(), "timezone": str(self.tz), "lang": s.lang, "traits": self.traits.labels(),
         }
 
-    def truth(self) -> list[dict]:
+    def truth(self) -> list[TruthEntry]:
         return [self.truth_entry(s) for s in self.published() if not s.disallowed]
 
     def channel_expectations(self) -> dict[str, int]:
