@@ -50,7 +50,8 @@ WEEKDAYS = ["الإثنين", "الثلاثاء", "الأربعاء", "الخم�
 ZONES = {"text_levantine": ["Asia/Beirut", "Asia/Damascus", "Asia/Amman"], "text_levantine_day": ["Asia/Beirut"],
          "text_egyptian": ["Africa/Cairo"], "text_egyptian_gmt": ["Africa/Cairo"],
          "text_maghrebi": ["Africa/Algiers", "Africa/Tunis", "Africa/Casablanca"],
-         "text_updated_first": ["Africa/Cairo", "Asia/Amman"], "text_hijri": ["Asia/Riyadh", "Asia/Kuwait"]}
+         "text_updated_first": ["Africa/Cairo", "Asia/Amman"], "text_hijri": ["Asia/Riyadh", "Asia/Kuwait"],
+         "text_english": ["Asia/Beirut", "Europe/London"]}
 HIJRI = ["محرم", "صفر", "ربيع الأول", "ربيع الآخر", "جمادى الأولى", "جمادى الآخرة", "رجب", "شعبان", "رمضان",
          "شوال", "ذو القعدة", "ذو الحجة"]
 READ_ALSO = {"ar": "اقرأ أيضاً:", "en": "Read also:"}
@@ -58,6 +59,7 @@ AD_LABEL = {"ar": "إعلان", "en": "Advertisement"}
 FEED_PATHS = {"rss2": "/feed/", "atom": "/atom.xml", "jsonfeed": "/feed.json", "rss1": "/index.rdf"}
 HANG_SECONDS = 6.0
 PARTNER = "partner-news.test"
+_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 
 
 @dataclass
@@ -372,9 +374,16 @@ class GeneratedSite:
     # --- dates as pages show them ------------------------------------------------------------
     def short_date(self, s: Story) -> str:
         local = s.published.astimezone(self.tz)
-        return f"{local.day:02d}/{local.month:02d}/{local.year}"
+        return self._digits(f"{local.day:02d}/{local.month:02d}/{local.year}")
+
+    def _digits(self, text: str) -> str:
+        """Dates as many Arabic sites print them: in Arabic-Indic digits (٢٠ أكتوبر ٢٠٢٥)."""
+        return text.translate(_INDIC) if self.traits.digits == "arabic_indic" else text
 
     def visible_date(self, s: Story) -> str:
+        return self._digits(self._visible_date(s))
+
+    def _visible_date(self, s: Story) -> str:
         local = s.published.astimezone(self.tz)
         d, y, hm = local.day, local.year, f"{local.hour:02d}:{local.minute:02d}"
         wd = WEEKDAYS[local.weekday()]
@@ -391,6 +400,9 @@ class GeneratedSite:
             return f"{utc.day} {EGYPTIAN[utc.month - 1]} {utc.year} | {utc.hour:02d}:{utc.minute:02d} GMT"
         if kind == "text_maghrebi":
             return f"{d} {self.maghrebi_months[local.month - 1]} {y} على الساعة {hm}"
+        if kind == "text_english":
+            h12 = local.hour % 12 or 12
+            return f"Published {local.strftime('%B')} {d}, {y} {h12}:{local.minute:02d} {'pm' if local.hour >= 12 else 'am'}"
         if kind == "text_updated_first":
             # the last update printed first, as many CMS templates do: the publication is the second date
             up = min(s.published + timedelta(hours=3 + s.id % 20), self.now).astimezone(self.tz)
