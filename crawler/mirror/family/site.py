@@ -492,7 +492,6 @@ class GeneratedSite:
             print_link += f'<a href="{self.url(s, extra_query="share=facebook")}">فيسبوك</a>'
         if print_link:
             print_link = f'<div class="share">{print_link}</div>'
-        print_view = print_view
         extras = self._boilerplate_html(s)
         heading = (f'<h1 class="entry-title">{html.escape(s.title)}</h1>' if t.title == "h1"
                    else f'<h2 class="post-title">{html.escape(s.title)}</h2>')
