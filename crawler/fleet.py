@@ -258,17 +258,16 @@ class Fleet:
         return lock
 
     def _free_from_the_dead(self, name: str) -> bool:
-        """Release lock `name` when its holder is dead: its heartbeat stopped, or its process
-        is gone from this machine (`Member.gone`). What the holder left (leases, spool) is
-        taken over first. True when the lock was freed."""
+        """Release lock `name` when its holder's process is gone from this machine
+        (`Member.gone`). What the holder left (leases, spool) is taken over first. True when
+        the lock was freed."""
         raw = self.redis.get(self.key("lock", name))
         if not raw:
             return True
         holder = raw.decode("utf-8", "replace").split("|", 1)[0]
         beat_raw = self.redis.get(self.key("member", holder))
-        beat = json.loads(beat_raw) if beat_raw else None
-        if beat is not None and not Member.gone(beat):
-            return False
+        if not beat_raw or not Member.gone(json.loads(beat_raw)):
+            return False        # alive, or silent: its lock expires by itself (redis_ttl)
         log.warning("fleet member %s, holding the lock %s, is dead; its work is taken over", holder, name)
         self.member.reclaim_dead()
         return bool(self.script("unlock", [self.key("lock", name)], [raw]))
@@ -290,6 +289,7 @@ class Fleet:
         counters and blocks, so the crawl's report starts from zero."""
         outlets = list(outlets)
         taken = []
+        self.member.join()       # a heartbeat before any lock: a crash from here on is recognised (Member.gone)
         for outlet in outlets:
             lock = self.lock(f"crawl:{outlet}")
             if not lock.acquire() and lock.error is None and self._free_from_the_dead(f"crawl:{outlet}"):

@@ -31,11 +31,11 @@ import yaml
 
 from crawler.mirror import catalog
 from crawler.mirror.family.proxy import SCHEME_HEADER, ProxyServer, make_certificate
-from crawler.mirror.family.site import GeneratedSite, Story
+from crawler.mirror.family.site import GeneratedSite, Story, TruthEntry
 from crawler.mirror.family.traits import Traits, draw
 from crawler.mirror.server import Request, RequestLog, Response
 
-__all__ = ["Family", "GeneratedSite", "Story", "Traits", "draw"]
+__all__ = ["Family", "GeneratedSite", "Story", "Traits", "TruthEntry", "draw"]
 
 
 class Family:
@@ -92,7 +92,7 @@ class Family:
         path.write_text(self.outlets_yaml(keys), encoding="utf-8")
         return path
 
-    def truth(self, key: str | None = None) -> list[dict]:
+    def truth(self, key: str | None = None) -> list[TruthEntry]:
         sites = [self.sites[key]] if key else self.sites.values()
         return [e for s in sites for e in s.truth()]
 
@@ -100,7 +100,7 @@ class Family:
         """Every address of every published article page (for "fetched again?" checks)."""
         return {s.canonical_url(a) for s in self.sites.values() for a in s.published()}
 
-    def publish(self, key: str, after: timedelta = timedelta(minutes=30)) -> dict:
+    def publish(self, key: str, after: timedelta = timedelta(minutes=30)) -> TruthEntry:
         """A new article on `key`, dated `after` past the family's clock (which moves on)."""
         self.now = self.now + after
         site = self.sites[key]

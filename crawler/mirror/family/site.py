@@ -14,7 +14,8 @@ import random
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from typing import TypedDict
 from email.utils import format_datetime
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
@@ -49,7 +50,8 @@ WEEKDAYS = ["الإثنين", "الثلاثاء", "الأربعاء", "الخم�
 ZONES = {"text_levantine": ["Asia/Beirut", "Asia/Damascus", "Asia/Amman"], "text_levantine_day": ["Asia/Beirut"],
          "text_egyptian": ["Africa/Cairo"], "text_egyptian_gmt": ["Africa/Cairo"],
          "text_maghrebi": ["Africa/Algiers", "Africa/Tunis", "Africa/Casablanca"],
-         "text_updated_first": ["Africa/Cairo", "Asia/Amman"], "text_hijri": ["Asia/Riyadh", "Asia/Kuwait"]}
+         "text_updated_first": ["Africa/Cairo", "Asia/Amman"], "text_hijri": ["Asia/Riyadh", "Asia/Kuwait"],
+         "text_english": ["Asia/Beirut", "Europe/London"]}
 HIJRI = ["محرم", "صفر", "ربيع الأول", "ربيع الآخر", "جمادى الأولى", "جمادى الآخرة", "رجب", "شعبان", "رمضان",
          "شوال", "ذو القعدة", "ذو الحجة"]
 READ_ALSO = {"ar": "اقرأ أيضاً:", "en": "Read also:"}
@@ -57,6 +59,7 @@ AD_LABEL = {"ar": "إعلان", "en": "Advertisement"}
 FEED_PATHS = {"rss2": "/feed/", "atom": "/atom.xml", "jsonfeed": "/feed.json", "rss1": "/index.rdf"}
 HANG_SECONDS = 6.0
 PARTNER = "partner-news.test"
+_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 
 
 @dataclass
@@ -72,6 +75,22 @@ class Story:
     disallowed: bool = False
     fault: str | None = None
     boilerplate: list[str] = field(default_factory=list)
+
+
+class TruthEntry(TypedDict):
+    """What a complete crawl must have indexed for one article."""
+    outlet: str
+    url: str                    # the canonical URL (the site's own spelling)
+    title: str
+    first: str                  # first and last paragraph of the body
+    last: str
+    boilerplate: list[str]      # texts shown around the article that must not be in the text
+    published_at: str           # ISO 8601 UTC; local midnight when precision is "day"
+    published_date: str         # the local calendar date
+    precision: str              # minute | day (what the page itself gives)
+    timezone: str
+    lang: str
+    traits: list[str]           # trait=value labels of the site
 
 
 def _stable(*parts) -> int:
@@ -201,7 +220,7 @@ class GeneratedSite:
     def precision(self) -> str:
         return "day" if self.traits.dates == "text_levantine_day" else "minute"
 
-    def truth_entry(self, s: Story) -> dict:
+    def truth_entry(self, s: Story) -> TruthEntry:
         published = s.published
         if self.precision() == "day":
             local = published.astimezone(self.tz)
@@ -214,7 +233,7 @@ class GeneratedSite:
             "precision": self.precision(), "timezone": str(self.tz), "lang": s.lang, "traits": self.traits.labels(),
         }
 
-    def truth(self) -> list[dict]:
+    def truth(self) -> list[TruthEntry]:
         return [self.truth_entry(s) for s in self.published() if not s.disallowed]
 
     def channel_expectations(self) -> dict[str, int]:
@@ -355,9 +374,16 @@ class GeneratedSite:
     # --- dates as pages show them ------------------------------------------------------------
     def short_date(self, s: Story) -> str:
         local = s.published.astimezone(self.tz)
-        return f"{local.day:02d}/{local.month:02d}/{local.year}"
+        return self._digits(f"{local.day:02d}/{local.month:02d}/{local.year}")
+
+    def _digits(self, text: str) -> str:
+        """Dates as many Arabic sites print them: in Arabic-Indic digits (٢٠ أكتوبر ٢٠٢٥)."""
+        return text.translate(_INDIC) if self.traits.digits == "arabic_indic" else text
 
     def visible_date(self, s: Story) -> str:
+        return self._digits(self._visible_date(s))
+
+    def _visible_date(self, s: Story) -> str:
         local = s.published.astimezone(self.tz)
         d, y, hm = local.day, local.year, f"{local.hour:02d}:{local.minute:02d}"
         wd = WEEKDAYS[local.weekday()]
@@ -374,6 +400,9 @@ class GeneratedSite:
             return f"{utc.day} {EGYPTIAN[utc.month - 1]} {utc.year} | {utc.hour:02d}:{utc.minute:02d} GMT"
         if kind == "text_maghrebi":
             return f"{d} {self.maghrebi_months[local.month - 1]} {y} على الساعة {hm}"
+        if kind == "text_english":
+            h12 = local.hour % 12 or 12
+            return f"Published {local.strftime('%B')} {d}, {y} {h12}:{local.minute:02d} {'pm' if local.hour >= 12 else 'am'}"
         if kind == "text_updated_first":
             # the last update printed first, as many CMS templates do: the publication is the second date
             up = min(s.published + timedelta(hours=3 + s.id % 20), self.now).astimezone(self.tz)
@@ -463,7 +492,6 @@ class GeneratedSite:
             print_link += f'<a href="{self.url(s, extra_query="share=facebook")}">فيسبوك</a>'
         if print_link:
             print_link = f'<div class="share">{print_link}</div>'
-        print_view = print_view
         extras = self._boilerplate_html(s)
         heading = (f'<h1 class="entry-title">{html.escape(s.title)}</h1>' if t.title == "h1"
                    else f'<h2 class="post-title">{html.escape(s.title)}</h2>')

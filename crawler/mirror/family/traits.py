@@ -38,6 +38,8 @@ BODY = ("p", "br", "inline_read_also", "inline_ad_newsletter", "div_soup")
 LINKS = ("absolute", "root_relative", "base_href")
 ROBOTS = ("plain", "wildcards", "crlf_bom")
 XML_PREFIX = ("none", "blank_lines", "bom")
+DIGITS = ("latin", "arabic_indic")
+EN_DATES = DATES[:4] + ("text_english",)
 TITLE = ("h1", "h2_og_suffix")
 
 
@@ -68,6 +70,7 @@ class Traits:
     links: str = "absolute"
     robots: str = "plain"
     xml_prefix: str = "none"
+    digits: str = "latin"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -91,10 +94,11 @@ def draw(seed: int) -> Traits:
         sitemap_finding=rng.choice(SITEMAP_FINDING), stale_children=rng.choice(STALE_CHILDREN),
         pagination=rng.choice(PAGINATION), variants=rng.choice(VARIANTS), canonical=rng.choice(CANONICAL),
         charset="utf8_http" if english else rng.choice(CHARSET),
-        dates=rng.choice(DATES[:4]) if english else rng.choice(DATES),
+        dates=rng.choice(EN_DATES) if english else rng.choice(DATES),
         byline=rng.choice(BYLINE),
         boilerplate=tuple(b for b in BOILERPLATE if rng.random() < 0.6),
         faults=tuple(sorted({rng.choice(FAULTS) for _ in range(2)} - {"none"})),
         english=english, scheme=rng.choice(SCHEME), body=rng.choice(BODY), title=rng.choice(TITLE),
         links=rng.choice(LINKS), robots=rng.choice(ROBOTS), xml_prefix=rng.choice(XML_PREFIX),
+        digits="latin" if english else rng.choice(DIGITS),
     )
