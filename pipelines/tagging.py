@@ -5,12 +5,19 @@ In the spirit of the Europe Media Monitor's category definitions, a topic is dec
 co-occurrence of concepts — all of several groups within a sentence, a paragraph or a number
 of words — that fires in a sentence unless a disambiguating concept is there too. Each
 sentence counts once, with the weight of the strongest clue firing in it, multiplied by its
-zone's weight (title, lead, body). A topic passes when the sum reaches its threshold *and* at
-least `min_sentences` sentences contributed, so that no single sentence, let alone a single
-keyword, can tag an article: a passing mention of Syria in a story on Yemen stays a mention.
+zone's weight (title, lead, body): the topic's clue mass.
 
-Everything a decision rests on is returned: the score of every topic (1.0 is the threshold)
-and the terms that fired, as written in the article, so an analyst can see why a tag is there.
+The rules find the evidence; how much it weighs is learned from labelled articles. The
+evidence becomes a dozen or two features per topic (`topic_features`: the mass, sentences and
+paragraphs with evidence, the best paragraph, the share of the text, title and lead, each
+clue and signal, the other topics), and a logistic regression per topic
+(`pipelines.topic_model`, weights in `config/topic_weights.json`) turns them into a
+probability held against the topic's fitted threshold. Where a topic has no weights, the rule
+decides alone: the mass must reach `threshold` *and* `min_sentences` sentences contribute.
+
+Everything a decision rests on is returned (`TopicEvidence`): each feature's contribution,
+the bias and the threshold, and the sentences that carried evidence with the terms that fired,
+as written in the article, so an analyst can see why a tag is there.
 """
 from __future__ import annotations
 
