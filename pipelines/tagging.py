@@ -292,11 +292,7 @@ def evidence(doc: Text, result: TopicResult, *, min_effect: float = 0.005) -> To
     tokens = doc.tokens
     for number in sorted(result.sentences):
         value, clue, hits = result.sentences[number]
-        first = last = hits[0].first
-        while first > 0 and tokens[first - 1].sentence == number:
-            first -= 1
-        while last + 1 < len(tokens) and tokens[last + 1].sentence == number:
-            last += 1
+        first, last = doc.sentence_tokens(number)
         sentences.append({
             "sentence": number, "zone": tokens[hits[0].first].zone,
             "start": tokens[first].start, "end": tokens[last].end, "clue": clue, "weight": value,
@@ -306,10 +302,10 @@ def evidence(doc: Text, result: TopicResult, *, min_effect: float = 0.005) -> To
     contributions: list[Contribution] = [
         {"feature": name, "value": round(result.features[name], 4), "contribution": round(c, 4)}
         for name, c in sorted(result.contributions.items(), key=lambda kv: -abs(kv[1])) if abs(c) >= min_effect]
-    weighed = result.probability is not None
+    value = result.score if result.probability is None else result.probability
     return {
-        "passed": result.passed, "decided_by": "weights" if weighed else "rules",
-        "value": round(result.probability if weighed else result.score, 4),   # type: ignore[arg-type]
+        "passed": result.passed, "decided_by": "rules" if result.probability is None else "weights",
+        "value": round(value, 4),
         "threshold": round(result.threshold, 4), "needs": result.blocked_by,
         "bias": round(result.bias, 4), "contributions": contributions, "sentences": sentences,
     }

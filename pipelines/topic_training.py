@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import random
 import statistics
 from dataclasses import dataclass, field
@@ -339,9 +338,6 @@ class CVResult:
             out[t] = row
         return out
 
-    def mean_f1(self, topic: str) -> float:
-        return statistics.mean(r[topic].f1 for r in self.repeats)
-
 
 def _breakdown(runs: list[dict[str, dict[str, Counts]]], topic: str) -> dict[str, dict[str, float]]:
     keys = sorted({key for r in runs for key in r})
@@ -423,10 +419,6 @@ def cv_block(result: CVResult, groups: dict[str, int], *, k: int = FOLDS, repeat
             "grouped_by": f"MinHash resemblance >= {dedupe.MIN_RESEMBLANCE} or the same title",
             "topics": result.summary()}
 
-
-def mean(values) -> float:
-    values = list(values)
-    return sum(values) / len(values) if values else math.nan
 
 
 @dataclass
