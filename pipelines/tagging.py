@@ -5,12 +5,19 @@ In the spirit of the Europe Media Monitor's category definitions, a topic is dec
 co-occurrence of concepts — all of several groups within a sentence, a paragraph or a number
 of words — that fires in a sentence unless a disambiguating concept is there too. Each
 sentence counts once, with the weight of the strongest clue firing in it, multiplied by its
-zone's weight (title, lead, body). A topic passes when the sum reaches its threshold *and* at
-least `min_sentences` sentences contributed, so that no single sentence, let alone a single
-keyword, can tag an article: a passing mention of Syria in a story on Yemen stays a mention.
+zone's weight (title, lead, body): the topic's clue mass.
 
-Everything a decision rests on is returned: the score of every topic (1.0 is the threshold)
-and the terms that fired, as written in the article, so an analyst can see why a tag is there.
+The rules find the evidence; how much it weighs is learned from labelled articles. The
+evidence becomes a dozen or two features per topic (`topic_features`: the mass, sentences and
+paragraphs with evidence, the best paragraph, the share of the text, title and lead, each
+clue and signal, the other topics), and a logistic regression per topic
+(`pipelines.topic_model`, weights in `config/topic_weights.json`) turns them into a
+probability held against the topic's fitted threshold. Where a topic has no weights, the rule
+decides alone: the mass must reach `threshold` *and* `min_sentences` sentences contribute.
+
+Everything a decision rests on is returned (`TopicEvidence`): each feature's contribution,
+the bias and the threshold, and the sentences that carried evidence with the terms that fired,
+as written in the article, so an analyst can see why a tag is there.
 """
 from __future__ import annotations
 
@@ -285,11 +292,7 @@ def evidence(doc: Text, result: TopicResult, *, min_effect: float = 0.005) -> To
     tokens = doc.tokens
     for number in sorted(result.sentences):
         value, clue, hits = result.sentences[number]
-        first = last = hits[0].first
-        while first > 0 and tokens[first - 1].sentence == number:
-            first -= 1
-        while last + 1 < len(tokens) and tokens[last + 1].sentence == number:
-            last += 1
+        first, last = doc.sentence_tokens(number)
         sentences.append({
             "sentence": number, "zone": tokens[hits[0].first].zone,
             "start": tokens[first].start, "end": tokens[last].end, "clue": clue, "weight": value,
@@ -299,10 +302,10 @@ def evidence(doc: Text, result: TopicResult, *, min_effect: float = 0.005) -> To
     contributions: list[Contribution] = [
         {"feature": name, "value": round(result.features[name], 4), "contribution": round(c, 4)}
         for name, c in sorted(result.contributions.items(), key=lambda kv: -abs(kv[1])) if abs(c) >= min_effect]
-    weighed = result.probability is not None
+    value = result.score if result.probability is None else result.probability
     return {
-        "passed": result.passed, "decided_by": "weights" if weighed else "rules",
-        "value": round(result.probability if weighed else result.score, 4),   # type: ignore[arg-type]
+        "passed": result.passed, "decided_by": "rules" if result.probability is None else "weights",
+        "value": round(value, 4),
         "threshold": round(result.threshold, 4), "needs": result.blocked_by,
         "bias": round(result.bias, 4), "contributions": contributions, "sentences": sentences,
     }

@@ -129,6 +129,13 @@ class Text:
     def source(self, token: Token) -> str:
         return self.title if token.zone == "title" else self.body
 
+    def sentence_tokens(self, sentence: int) -> tuple[int, int]:
+        """The first and last token of a sentence (tokens are in sentence order)."""
+        numbers = self.__dict__.get("_sentence_numbers")
+        if numbers is None:
+            numbers = self.__dict__["_sentence_numbers"] = [t.sentence for t in self.tokens]
+        return bisect_left(numbers, sentence), bisect_right(numbers, sentence) - 1
+
     def span_text(self, first: int, last: int) -> str:
         """The original text of tokens first..last (inclusive), as the reader sees it."""
         a, b = self.tokens[first], self.tokens[last]

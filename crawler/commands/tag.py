@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="add `explain`: per topic, the sentences that carried evidence, each feature's "
                         "contribution and the decision against the threshold")
     p.set_defaults(run=run)
-    actions = p.add_subparsers(dest="tag_action", metavar="ACTION")
+    actions = p.add_subparsers(dest="tag_action", metavar="[train LABELS]")
     t = actions.add_parser(
         "train", parents=[sub.common_parent],
         help="refit the topic weights from a labels file, printing cross-validated figures before and after",
