@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(result), file=sys.stderr)
     common.write_json(RESULT, {
         "benchmark": "generated_outlets", "mode": "quick" if args.quick else "full",
-        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "seeds": f"{seeds[0]}-{seeds[-1]}", "outlets": len(seeds), "articles": result["articles"],
         "correct": result["correct"], "recall": round(result["recall"], 4),
         "checks": {k: round(v, 4) for k, v in result["checks"].items()},

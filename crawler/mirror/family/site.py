@@ -14,9 +14,9 @@ import random
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
-from typing import TypedDict
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import TypedDict
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
