@@ -153,6 +153,11 @@ class DedupePipeline(_Step):
     others in batches (LOOKUP_BATCH searches in one _msearch, or what LOOKUP_WAIT gathered):
     one search per article cost the node three times the CPU."""
 
+    # Set before open_spider runs: Scrapy closes every pipeline even when another one's
+    # open_spider failed, and closing must not hide that failure behind an AttributeError.
+    _timer: asyncio.TimerHandle | None = None
+    _waiting: list[tuple[dedupe.Fingerprint, str, asyncio.Future]] = []
+
     def open_spider(self, spider=None):
         self.recent = dedupe.RecentIndex()
         self._waiting: list[tuple[dedupe.Fingerprint, str, asyncio.Future]] = []

@@ -45,6 +45,7 @@ class ArticleDoc(TypedDict, total=False):
     topics: list[str]
     topic_scores: dict[str, float]
     matches: dict[str, Any]
+    topic_evidence: dict[str, Any]
     matched_terms: list[str]
     entities: dict[str, Any]
     locations: list[Any]
