@@ -33,10 +33,11 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from crawler import health
 from crawler.health import backoff_seconds
@@ -245,7 +246,7 @@ class Service:
             executors={"crawls": ThreadPoolExecutor(max(1, int(self.svc["max_parallel_crawls"]))),
                        "alerts": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-            timezone=timezone.utc,
+            timezone=UTC,
         )
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -276,7 +277,7 @@ class Service:
             self._reschedule(key, when)
         sweep = float(self.settings.get("alerts", "sweep_interval"))
         self.scheduler.add_job(self._alerts_job, "interval", seconds=max(1.0, sweep), id="alerts",
-                               executor="alerts", next_run_time=datetime.now(timezone.utc), replace_existing=True)
+                               executor="alerts", next_run_time=datetime.now(UTC), replace_existing=True)
         self._save()
         log.info("raqib run: %d outlet(s) scheduled (%s); alerts every %gs; state in %s", len(self.outlets),
                  ", ".join(f"{k} in {span(self.state[k].next_run - now)}" for k in self.outlets),
@@ -492,7 +493,7 @@ class Service:
 
     def _kick_alerts(self) -> None:
         try:
-            self.scheduler.modify_job("alerts", next_run_time=datetime.now(timezone.utc))
+            self.scheduler.modify_job("alerts", next_run_time=datetime.now(UTC))
         except Exception:  # noqa: BLE001
             pass
 
@@ -607,7 +608,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _dt(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, timezone.utc)
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 def _iso(epoch: float | None) -> str | None:

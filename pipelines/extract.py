@@ -25,20 +25,32 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urljoin
 
 from lxml.cssselect import CSSSelector
 from lxml.etree import ParserError
 
-from pipelines.blocks import find_block_marker
 from pipelines import dates, normalize
+from pipelines.blocks import find_block_marker
 from pipelines.compression import InflateError, inflate
 from pipelines.encoding import decode_html
 from pipelines.safetext import clean_value
-from pipelines.structured import (Metadata, amp_link, canonical_link, element_text, embedded_json, html_lang,
-                                  plain, read_embedded, read_json_ld, read_meta, time_elements)
+from pipelines.structured import (
+    Metadata,
+    amp_link,
+    canonical_link,
+    element_text,
+    embedded_json,
+    html_lang,
+    plain,
+    read_embedded,
+    read_json_ld,
+    read_meta,
+    time_elements,
+)
 
 # Bigger than any article page; bigger bodies are refused before parsing (parsing cost and
 # memory grow with size, and such a page is a file, a feed dump or an attack, not an article).
@@ -661,7 +673,7 @@ def _harvest(line: str, found: dict, tz, convention: str) -> None:
 
 # --- dates ----------------------------------------------------------------------------------------
 
-def _pick_published(tree, page: "_PageLines", embedded: Metadata, ld: Metadata, meta: Metadata,
+def _pick_published(tree, page: _PageLines, embedded: Metadata, ld: Metadata, meta: Metadata,
                     selected: str | None, found: dict, tz, convention: str, now, warnings: list[str]):
     candidates: list[tuple[str | None, str]] = [
         (embedded.published, embedded.source),
