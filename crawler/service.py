@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from crawler import health
 from crawler.health import backoff_seconds
@@ -98,7 +98,7 @@ class ServiceLock:
 
     def __init__(self, path: Path):
         self.path = path
-        self._fh = None
+        self._fh: IO[str] | None = None
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -269,18 +269,19 @@ class Service:
     def _arm(self) -> None:
         """Schedule every outlet's next crawl and the alerts job."""
         now = time.time()
+        first: dict[str, float] = {}
         for key, outlet in self.outlets.items():
             st = self.state[key]
             jitter = random.uniform(0, min(self.svc["jitter"], st.interval / 4))
             when = st.next_run if st.next_run and st.next_run > now else now + jitter   # missed runs: one, soon
-            st.next_run = when
+            st.next_run = first[key] = when
             self._reschedule(key, when)
         sweep = float(self.settings.get("alerts", "sweep_interval"))
         self.scheduler.add_job(self._alerts_job, "interval", seconds=max(1.0, sweep), id="alerts",
                                executor="alerts", next_run_time=datetime.now(UTC), replace_existing=True)
         self._save()
         log.info("raqib run: %d outlet(s) scheduled (%s); alerts every %gs; state in %s", len(self.outlets),
-                 ", ".join(f"{k} in {span(self.state[k].next_run - now)}" for k in self.outlets),
+                 ", ".join(f"{k} in {span(when - now)}" for k, when in first.items()),
                  sweep, self.store.path)
 
     def lead(self, shared: dict[str, Any] | None) -> None:
@@ -328,8 +329,9 @@ class Service:
         except Exception:  # noqa: BLE001 - not started
             pass
         self._save(stopped=True)
-        if getattr(self, "web", None) is not None:
-            self.web.stop()
+        web = getattr(self, "web", None)
+        if web is not None:
+            web.stop()
         if self.fleet is not None:
             self.fleet.release()                  # only now: another instance may start crawls
         self.lock.release()
@@ -424,7 +426,9 @@ class Service:
         crawl state and its report, or recorded here when it could not (it crashed, was
         killed, or timed out before writing its report). None when the service stopped it
         before it reported: that says nothing about the outlet."""
-        outlets = stats.get("outlets") if isinstance(stats.get("outlets"), dict) else {}
+        outlets = stats.get("outlets")
+        if not isinstance(outlets, dict):
+            outlets = {}
         entry = outlets.get(key) if isinstance(outlets.get(key), dict) else None
         if entry is not None and isinstance(entry.get("health"), dict):
             return health.Health.from_state(key, entry["health"])

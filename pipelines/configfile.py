@@ -37,10 +37,9 @@ class Problem:
 class ConfigError(Exception):
     """One or more problems in the configuration; `str()` lists them one per line."""
 
-    def __init__(self, problems: Iterable[Problem] | Problem | str):
-        if isinstance(problems, (Problem, str)):
-            problems = [problems]
-        self.problems = list(problems)
+    def __init__(self, problems: Iterable[Problem | str] | Problem | str):
+        self.problems: list[Problem | str] = (
+            [problems] if isinstance(problems, (Problem, str)) else list(problems))
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

@@ -27,8 +27,6 @@ from email.utils import parsedate_to_datetime
 from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-UTC = UTC
-
 # Nothing raqib follows was published before the web; older dates are parse errors or defaults.
 OLDEST = datetime(1990, 1, 1, tzinfo=UTC)
 # Clocks and caches disagree by minutes; a date that was given with its zone may be that early.

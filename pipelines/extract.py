@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
@@ -152,7 +152,7 @@ def extract_article(body: bytes | str, url: str, *, outlet=None, headers: Mappin
     response headers (a dict or Scrapy `Headers`), `now` the reference for "in the future"
     (default: the clock). Returns the fields of OUTPUT_KEYS; raises ExtractionError."""
     hints: dict[str, Any] = dict(getattr(outlet, "extraction", None) or {})
-    tz = outlet.tz if outlet is not None else dates.UTC
+    tz = outlet.tz if outlet is not None else UTC
     convention = hints.get("date_convention", "auto")
     warnings: list[str] = []
 
@@ -511,6 +511,8 @@ def _trafilatura(tree, url: str, *, precision: bool) -> str:
         # trafilatura signals "nothing found" by exceptions in some paths; an unusual tree must
         # never cost the page: it falls back to the other mode or to structured text.
         return ""
+    if isinstance(doc, dict):   # the as_dict form (not asked for here, but in its return type)
+        return str(doc.get("text") or "").strip()
     return (doc.text or "").strip() if doc is not None else ""
 
 
@@ -739,11 +741,12 @@ class _PageLines:
 
     def around_title(self) -> list[str]:
         lines = self.lines
-        title_form = " ".join(normalize.tokens(self.title or ""))
+        title = self.title or ""
+        title_form = " ".join(normalize.tokens(title))
         index = None
         if title_form:
             for i, line in enumerate(lines):
-                if not 0.3 * len(self.title) <= len(line) <= 3 * len(self.title) + 20:
+                if not 0.3 * len(title) <= len(line) <= 3 * len(title) + 20:
                     continue              # cheap test first: most lines are far from the title's size
                 form = " ".join(normalize.tokens(line))
                 if form and (form == title_form or (len(form) > 15 and title_form.startswith(form)) or
@@ -791,7 +794,7 @@ def _htmldate(tree, tz, now, warnings: list[str]):
         return None
     try:
         value = find_date(tree, extensive_search=False, original_date=True, outputformat="%Y-%m-%d",
-                          max_date=(now or datetime.now(dates.UTC)).strftime("%Y-%m-%d"))
+                          max_date=(now or datetime.now(UTC)).strftime("%Y-%m-%d"))
     except Exception:      # htmldate is a heuristic: its failure means "no date", not a lost page
         return None
     if not value:
