@@ -146,8 +146,6 @@ def misnamed_files(directory: Path) -> list[tuple[str, str]]:
     """(file, the config name it was probably meant as) for each near miss in `directory`
     whose intended file is absent: another extension (alerts.yml) or a close spelling
     (outlet.yaml, Settings.toml)."""
-    import difflib
-
     found = []
     for entry in sorted(directory.iterdir()):
         name = entry.name

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
@@ -146,6 +146,29 @@ _BINARY_MAGIC = (
 
 # --- the entry point --------------------------------------------------------------------------
 
+def _read_structured(tree: Any, hints: Mapping[str, Any],
+                     warnings: list[str]) -> tuple[Metadata, Metadata, Metadata]:
+    """(the outlet's embedded JSON, JSON-LD, <meta> tags) of the page, each a Metadata."""
+    embedded = Metadata(source="embedded-json")
+    if hints.get("metadata_json"):
+        data, problem = embedded_json(tree, hints["metadata_json"])
+        if problem:
+            warnings.append(problem)
+        if data is not None:
+            embedded = read_embedded(data, source=_selector_label(tree, hints["metadata_json"]))
+    ld = read_json_ld(tree)
+    warnings.extend(ld.warnings)
+    return embedded, ld, read_meta(tree)
+
+
+def _drop_selected(tree: Any, selectors: Iterable[str], warnings: list[str]) -> None:
+    """Remove what the outlet's `drop_selectors` name (share bars, related lists)."""
+    for selector in selectors:
+        for el in _css(selector, tree, warnings, "drop_selectors"):
+            if el.getparent() is not None:
+                el.drop_tree()
+
+
 def extract_article(body: bytes | str, url: str, *, outlet=None, headers: Mapping | Any = None,
                     now: datetime | None = None) -> dict[str, Any]:
     """Extract one article; `outlet` is a `pipelines.outlets.Outlet` (hints, zone), `headers` the
@@ -161,16 +184,7 @@ def extract_article(body: bytes | str, url: str, *, outlet=None, headers: Mappin
     tree = _parse(decoded_text, url)
 
     # Structured data, read before anything is removed from the tree.
-    embedded = Metadata(source="embedded-json")
-    if hints.get("metadata_json"):
-        data, problem = embedded_json(tree, hints["metadata_json"])
-        if problem:
-            warnings.append(problem)
-        if data is not None:
-            embedded = read_embedded(data, source=_selector_label(tree, hints["metadata_json"]))
-    ld = read_json_ld(tree)
-    warnings.extend(ld.warnings)
-    meta = read_meta(tree)
+    embedded, ld, meta = _read_structured(tree, hints, warnings)
     selected = {name: _select_text(tree, hints.get(f"{name}_selector"), warnings, name)
                 for name in ("title", "author", "date", "summary")}
 
@@ -178,10 +192,7 @@ def extract_article(body: bytes | str, url: str, *, outlet=None, headers: Mappin
     # The title first: it is needed to recognise what repeats it.
     title, title_source = _pick_title(tree, embedded, selected["title"], ld, meta)
     _drop_promotional_embeds(tree, title)
-    for selector in hints.get("drop_selectors") or ():
-        for el in _css(selector, tree, warnings, "drop_selectors"):
-            if el.getparent() is not None:
-                el.drop_tree()
+    _drop_selected(tree, hints.get("drop_selectors") or (), warnings)
 
     text, method = _body(tree, url, hints, warnings, [embedded, ld])
     drop_patterns = [p if hasattr(p, "search") else re.compile(p) for p in hints.get("drop_text") or ()]
