@@ -349,7 +349,7 @@ class Node:
             # A node still recovering its security index may refuse a valid password for a
             # moment; a refusal that lasts is a wrong password or CA, and waiting will not help.
             refused_since = (refused_since or time.monotonic()) if problem else None
-            if problem and time.monotonic() - refused_since > 20:
+            if refused_since is not None and time.monotonic() - refused_since > 20:
                 self.stop()
                 raise NodeError(f"Elasticsearch at {self.url} started, but {problem}; it was stopped. "
                                 f"Its log is in {self.dir / 'logs'}.")

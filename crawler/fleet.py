@@ -61,7 +61,7 @@ class FleetBusy(RuntimeError):
     """An outlet is being crawled by another member of the fleet."""
 
 
-def redis_advice(exc: Exception) -> str:
+def redis_advice(exc: BaseException) -> str:
     """What to do about a Redis failure the client did not ride out (its own retries cover
     blips): said with the error wherever one stops a command."""
     from redis import exceptions as rx
@@ -76,7 +76,7 @@ def redis_advice(exc: Exception) -> str:
     return "Redis's own log says more."
 
 
-def redis_failure(where: str, exc: Exception) -> str:
+def redis_failure(where: str, exc: BaseException) -> str:
     """The words for a Redis failure that stops a crawl or a command: what Redis said, what to
     do, and that nothing is lost by stopping."""
     return (f"Redis at {where} failed: {str(exc).rstrip('.')}. {redis_advice(exc)} Then run the crawl again: "
@@ -288,7 +288,7 @@ class Fleet:
         crawl lock (FleetBusy when another member holds one) and resets the outlets' fleet
         counters and blocks, so the crawl's report starts from zero."""
         outlets = list(outlets)
-        taken = []
+        taken: list[FleetLock] = []
         self.member.join()       # a heartbeat before any lock: a crash from here on is recognised (Member.gone)
         for outlet in outlets:
             lock = self.lock(f"crawl:{outlet}")
@@ -443,8 +443,8 @@ def settle(fleet: Fleet, state, stats, outlets: list[str], *, timeout: float = S
     back."""
     count = getattr(state, "spool_count", None)
     deadline = time.monotonic() + timeout
-    waiting = {o: count(o) for o in outlets} if count else {}
-    while any(waiting.values()) and time.monotonic() < deadline:
+    waiting = {o: count(o) for o in outlets} if count is not None else {}
+    while count is not None and any(waiting.values()) and time.monotonic() < deadline:
         time.sleep(0.2)
         waiting = {o: count(o) for o in outlets}
     # and every live crawl process has sent what it counted until now (they send every second)

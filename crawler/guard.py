@@ -18,10 +18,12 @@ from scrapy.utils.defer import deferred_from_coro
 from crawler.fleet import redis_failure
 from pipelines.storage import StateWriteError
 
+_REDIS_ERRORS: tuple[type[Exception], ...]
 try:
     from redis.exceptions import RedisError
+    _REDIS_ERRORS = (RedisError,)
 except ImportError:         # installed without the fleet's extra: no Redis to fail
-    RedisError = ()         # noqa: N816
+    _REDIS_ERRORS = ()
 
 logger = logging.getLogger("raqib.crawl")
 
@@ -32,7 +34,7 @@ FINISH_REASON = "state_unwritable"
 def is_storage_fault(exc: BaseException | None) -> bool:
     """A fault of what the crawl keeps its work in: the local state or spool, or the fleet's
     Redis (an error that outlived the client's retries: Redis is gone, full or read-only)."""
-    return isinstance(exc, (StateWriteError, RedisError))
+    return isinstance(exc, (StateWriteError, *_REDIS_ERRORS))
 
 
 def describe(crawler, exc: BaseException) -> str:

@@ -154,9 +154,10 @@ def describe(h: Health, now: float | None = None) -> str:
         word = "failure" if h.consecutive_failures == 1 else "failures"
         parts.append(f"{h.consecutive_failures} {word} in a row ({h.failure_points:g} points; last: "
                      f"{h.last_failure_kind}: {h.last_failure})")
-        if h.backing_off(now):
-            parts.append(f"backing off until {time.strftime('%Y-%m-%d %H:%M', time.localtime(h.backoff_until))} "
-                         f"(in {span(h.backoff_until - now)})")
+        until = h.backoff_until
+        if until is not None and h.backing_off(now):
+            parts.append(f"backing off until {time.strftime('%Y-%m-%d %H:%M', time.localtime(until))} "
+                         f"(in {span(until - now)})")
         parts.append(f"last success {ago(h.last_success_at)}")
     else:
         parts.append(f"healthy, last success {ago(h.last_success_at)}")

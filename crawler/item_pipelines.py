@@ -164,21 +164,22 @@ class DedupePipeline(_Step):
         self._timer: asyncio.TimerHandle | None = None
 
     async def process_item(self, item: FetchedPage, spider=None):
-        fp = await self.cpu(dedupe.fingerprint, item.doc)
-        item.doc.update(fp.fields())
-        match = dedupe.best_match(fp, self.recent.candidates(fp), exclude=item.doc_id)
+        doc_id, doc = item.document()
+        fp = await self.cpu(dedupe.fingerprint, doc)
+        doc.update(fp.fields())
+        match = dedupe.best_match(fp, self.recent.candidates(fp), exclude=doc_id)
         # known at once to the articles behind it, before the cluster has answered
-        self.recent.add(item.doc_id, fp, match.doc_id if match is not None else None)
+        self.recent.add(doc_id, fp, match.doc_id if match is not None else None)
         if match is None and self.ctx.client is not None:
-            match = dedupe.best_match(fp, await self._stored(fp, item.doc_id), exclude=item.doc_id)
+            match = dedupe.best_match(fp, await self._stored(fp, doc_id), exclude=doc_id)
             if match is not None:
-                self.recent.add(item.doc_id, fp, match.doc_id)
+                self.recent.add(doc_id, fp, match.doc_id)
         if match is not None:
-            item.doc["duplicate_of"] = match.doc_id
+            doc["duplicate_of"] = match.doc_id
             item.duplicate_of = match.doc_id
             self.ostats.inc(item.outlet, "duplicates")
         else:
-            item.doc.pop("duplicate_of", None)
+            doc.pop("duplicate_of", None)
         return item
 
     def _stored(self, fp: dedupe.Fingerprint, exclude: str) -> asyncio.Future:
@@ -278,18 +279,19 @@ class IndexPipeline(_Step):
         if self.ctx.client is None:
             return item
         state = self.ctx.state
-        state.spool_put(item.doc_id, item.outlet, item.key, item.doc)     # StateWriteError stops the crawl
+        doc_id, doc = item.document()
+        state.spool_put(doc_id, item.outlet, item.key, doc)     # StateWriteError stops the crawl
         if self.outage_since is not None:
-            self.waiting.add(item.doc_id)
+            self.waiting.add(doc_id)
         rec = state.article(item.key)
         if rec is not None:      # fetched and extracted: from now on the spool owns it
             rec.status, rec.fetched_at = SPOOLED, time.time()
             state.save_article(rec)
-        queued = self.queue.get(item.doc_id)
+        queued = self.queue.get(doc_id)
         keys = ([*queued.keys, item.key] if queued is not None else [item.key])
-        self.queue[item.doc_id] = _Queued(item.doc_id, item.outlet, keys, item.doc, item.lastmod,
-                                          item.headers.get("etag"), item.headers.get("last-modified"),
-                                          duplicate=item.duplicate_of is not None)
+        self.queue[doc_id] = _Queued(doc_id, item.outlet, keys, doc, item.lastmod,
+                                     item.headers.get("etag"), item.headers.get("last-modified"),
+                                     duplicate=item.duplicate_of is not None)
         if len(self.queue) >= self.bulk_size:
             await self.flush()
         return item

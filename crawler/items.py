@@ -51,5 +51,11 @@ class FetchedPage:
     duplicate_of: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
+    def document(self) -> tuple[str, dict[str, Any]]:
+        """(doc_id, doc), set by the extract and enrich pipelines that every later one follows."""
+        if self.doc_id is None or self.doc is None:
+            raise ValueError(f"{self!r} reached a pipeline after extraction without a document")
+        return self.doc_id, self.doc
+
     def __repr__(self) -> str:   # the body stays out of logs
         return f"<FetchedPage {self.outlet} {self.final_url} {self.status} {len(self.body)} bytes>"

@@ -20,11 +20,20 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from crawler.fleet import Fleet
 from pipelines.backoff import backoff
 from pipelines.process import die_with_parent, raqib_argv
+
+
+class Led(Protocol):
+    """What leadership tells the local service (crawler.service.Service): it leads now, with
+    the fleet's shared schedule, or it no longer does."""
+
+    def lead(self, shared: dict[str, Any] | None) -> None: ...
+
+    def follow(self) -> None: ...
 
 log = logging.getLogger("raqib.service")
 
@@ -46,7 +55,7 @@ class Leadership:
         self.worker_argv = worker_argv
         self.stop_timeout = stop_timeout
         self.lock = fleet.lock("scheduler", on_lost=self._lost)
-        self.service = None
+        self.service: Led | None = None
         self.leading = False
         self.since: float | None = None
         self._stop = threading.Event()
@@ -61,7 +70,7 @@ class Leadership:
 
     # --- lifecycle ----------------------------------------------------------------------
 
-    def start(self, service) -> None:
+    def start(self, service: Led) -> None:
         self.service = service
         self.fleet.member.join()
         threading.Thread(target=self._contend, name="raqib-leadership", daemon=True).start()
@@ -101,6 +110,8 @@ class Leadership:
                         holder = shared.pop("_leader", None) if shared else None
                         log.info("fleet: this `raqib run` now schedules crawls and alerts for the fleet%s",
                                  f" (taking over from {holder})" if holder and holder != self.fleet.member.id else "")
+                        if self.service is None:
+                            raise RuntimeError("Leadership.start(service) was not called")
                         self.service.lead(shared)
                     except Exception:  # noqa: BLE001 - give the lock to someone who can use it
                         log.exception("fleet: could not start scheduling; giving the lock up")
@@ -156,12 +167,15 @@ class Leadership:
     # --- the worker child ----------------------------------------------------------------
 
     def _supervise_worker(self) -> None:
+        argv = self.worker_argv
+        if not argv:
+            return
         crashes = 0          # in a row: the restart waits back off while the worker keeps dying
         while not self._stop.is_set():
             wait = backoff(crashes, WORKER_RESTART_MIN, WORKER_RESTART_MAX)
             started = time.monotonic()
             try:
-                self._worker = subprocess.Popen(self.worker_argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                self._worker = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                                 preexec_fn=die_with_parent)
             except OSError as exc:
                 log.error("fleet: cannot start the worker (%s); trying again in %gs", exc, wait)

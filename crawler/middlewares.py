@@ -25,6 +25,7 @@ from typing import Any
 from scrapy import Request
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.http import Response
 from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
@@ -162,7 +163,9 @@ class HostGuardMiddleware:
         from twisted.internet import reactor
 
         try:
-            address = await maybe_deferred_to_future(reactor.resolve(host))
+            # zope interfaces declare methods without `self`, so mypy (without the zope plugin)
+            # shifts IReactorCore.resolve's parameters by one
+            address = await maybe_deferred_to_future(reactor.resolve(host))  # type: ignore[arg-type]
         except Exception:  # noqa: BLE001 - the download will fail with a DNS error, counted there
             return []
         return [address]
@@ -243,11 +246,11 @@ class RobotsMiddleware:
         return robots
 
     async def _download(self, origin: str, request: Request) -> Robots:
-        info = dict(_info(request) or {})
+        info = _info(request)
         url = origin + "/robots.txt"
         state = getattr(self.crawler.spider, "state", None)
         stored = state.source(url) if state is not None else None
-        headers = {}
+        headers: dict[str, str] = {}
         if stored is not None and stored.body is not None:
             if stored.etag:
                 headers["If-None-Match"] = stored.etag
@@ -283,7 +286,7 @@ class RobotsMiddleware:
         logger.info("robots.txt of %s answered %s: the host is treated as disallowed for this crawl", origin, response.status)
         return Robots.disallow_all(cause_message=f"HTTP {response.status}")
 
-    async def _get(self, url: str, headers: dict, info: dict):
+    async def _get(self, url: str, headers: dict[str, str], info: RequestInfo) -> Response:
         robots_request = Request(
             url, headers=headers, priority=self.PRIORITY, callback=NO_CALLBACK, dont_filter=True,
             meta={"dont_obey_robotstxt": True, "handle_httpstatus_all": True,

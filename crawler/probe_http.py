@@ -122,7 +122,7 @@ class Fetcher:
         if host not in self._addresses:
             try:
                 infos = socket.getaddrinfo(host.strip("[]"), None, type=socket.SOCK_STREAM)
-                self._addresses[host] = list(dict.fromkeys(info[4][0] for info in infos))
+                self._addresses[host] = list(dict.fromkeys(str(info[4][0]) for info in infos))
             except (socket.gaierror, UnicodeError, OSError):
                 self._addresses[host] = []
         return self._addresses[host]
@@ -177,7 +177,7 @@ class Fetcher:
         return self._get(url, kind, limit)
 
     def _get(self, url: str, kind: str, limit: int) -> Response:
-        current, hops = safe_url(url), []
+        current, hops = safe_url(url), list[str]()
         while True:
             try:
                 address = self.guard(current)
@@ -276,9 +276,12 @@ class Fetcher:
     def _connection(self, parts, address: str) -> http.client.HTTPConnection:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         timeout = self.options.timeout
+        conn: http.client.HTTPConnection
         if self.options.proxy:
             # Through the crawl's proxy: CONNECT for https, the absolute URL for http.
             proxy = urlsplit(self.options.proxy)
+            if not proxy.hostname:
+                raise OSError(f"the proxy {self.options.proxy!r} names no host")
             if parts.scheme == "https":
                 conn = http.client.HTTPSConnection(proxy.hostname, proxy.port or 8080, timeout=timeout, context=self._tls)
                 conn.set_tunnel(parts.hostname, port, headers=self._proxy_auth)
@@ -371,7 +374,7 @@ class RobotsResult:
             html = response.content_type in ("text/html", "application/xhtml+xml") or \
                 response.body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html"))
             return cls(url, "ok", Robots.parse(response.body), response.status, "", block, html)
-        if 400 <= response.status < 500 and response.status != 429:
+        if response.status is not None and 400 <= response.status < 500 and response.status != 429:
             return cls(url, "missing", Robots.allow_all(), response.status, response.describe(), block)
         return cls(url, "unreachable", Robots.disallow_all(), response.status, response.describe(), block)
 
@@ -379,6 +382,8 @@ class RobotsResult:
 def refusal(response: Response, markers: tuple[str, ...]) -> str | None:
     """The crawl's block detection (`crawler.middlewares.block_reason`), said more fully: a
     403 that is a challenge page is named as one, and the page's title is quoted."""
+    if response.status is None:   # no answer: nothing refused
+        return None
     content_type = response.headers.get("content-type", "").lower()
     reason = block_reason(response.status, response.body, content_type, markers)
     if reason is None:

@@ -33,10 +33,11 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import IO, Any, Protocol
 
 from crawler import health
 from crawler.health import backoff_seconds
@@ -49,6 +50,12 @@ log = logging.getLogger("raqib.service")
 
 STATE_FILE = "service.json"
 CommandFactory = Callable[[Outlet, Path], list[str]]
+
+
+class Stoppable(Protocol):
+    """What runs beside the service and ends with it (crawler.web.server.WebServer)."""
+
+    def stop(self) -> None: ...
 
 
 @dataclass
@@ -97,7 +104,7 @@ class ServiceLock:
 
     def __init__(self, path: Path):
         self.path = path
-        self._fh = None
+        self._fh: IO[str] | None = None
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -216,7 +223,7 @@ def summarize(stats: dict[str, Any], outlet: str) -> tuple[int, int, str, str | 
 class Service:
     def __init__(self, *, config_dir: Path | None, settings, outlets: list[Outlet], state_dir: Path,
                  command: CommandFactory, every: float | None = None, es_client_factory=None,
-                 alias: str | None = None, fleet=None):
+                 alias: str | None = None, fleet=None, workspace: Callable[[], Stoppable | None] | None = None):
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -230,6 +237,8 @@ class Service:
         self.alias = alias or settings.get("elasticsearch", "alias")
         self._client_factory = es_client_factory
         self._client = None
+        self._workspace = workspace   # starts `raqib web` beside the service when `[web] enabled` (commands/run.py)
+        self.web: Stoppable | None = None
         self.fleet = fleet        # crawler.leadership.Leadership: in a fleet, crawls and alerts run only while leading
         self.store = StateStore(state_dir / STATE_FILE)
         self.lock = ServiceLock(state_dir / "service.lock")
@@ -245,16 +254,14 @@ class Service:
             executors={"crawls": ThreadPoolExecutor(max(1, int(self.svc["max_parallel_crawls"]))),
                        "alerts": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-            timezone=timezone.utc,
+            timezone=UTC,
         )
 
     # --- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> None:
-        from crawler.web.server import start_if_enabled
-
         self.lock.acquire()
-        self.web = start_if_enabled(self.settings, self.config_dir)   # `[web] enabled`: the workspace too
+        self.web = self._workspace() if self._workspace is not None else None
         self._restore()
         self.scheduler.start()
         if self.fleet is not None:
@@ -268,18 +275,19 @@ class Service:
     def _arm(self) -> None:
         """Schedule every outlet's next crawl and the alerts job."""
         now = time.time()
+        first: dict[str, float] = {}
         for key, outlet in self.outlets.items():
             st = self.state[key]
             jitter = random.uniform(0, min(self.svc["jitter"], st.interval / 4))
             when = st.next_run if st.next_run and st.next_run > now else now + jitter   # missed runs: one, soon
-            st.next_run = when
+            st.next_run = first[key] = when
             self._reschedule(key, when)
         sweep = float(self.settings.get("alerts", "sweep_interval"))
         self.scheduler.add_job(self._alerts_job, "interval", seconds=max(1.0, sweep), id="alerts",
-                               executor="alerts", next_run_time=datetime.now(timezone.utc), replace_existing=True)
+                               executor="alerts", next_run_time=datetime.now(UTC), replace_existing=True)
         self._save()
         log.info("raqib run: %d outlet(s) scheduled (%s); alerts every %gs; state in %s", len(self.outlets),
-                 ", ".join(f"{k} in {span(self.state[k].next_run - now)}" for k in self.outlets),
+                 ", ".join(f"{k} in {span(when - now)}" for k, when in first.items()),
                  sweep, self.store.path)
 
     def lead(self, shared: dict[str, Any] | None) -> None:
@@ -327,7 +335,7 @@ class Service:
         except Exception:  # noqa: BLE001 - not started
             pass
         self._save(stopped=True)
-        if getattr(self, "web", None) is not None:
+        if self.web is not None:
             self.web.stop()
         if self.fleet is not None:
             self.fleet.release()                  # only now: another instance may start crawls
@@ -377,7 +385,9 @@ class Service:
                 with self._state_lock:
                     st.running_pid = proc.pid
                 self._save()
-                status, error = self._supervise(key, proc, start)
+                status, error = supervise(key, proc, start, stopping=self.stopping,
+                                          crawl_timeout=float(self.svc["crawl_timeout"]),
+                                          stop_timeout=float(self.svc["stop_timeout"]))
                 with self._children_lock:
                     self._children.pop(key, None)
         finally:
@@ -392,7 +402,8 @@ class Service:
         base = self.every or outlet.schedule
         lo = self.every or float(self.svc["min_interval"])
         hi = float(self.svc["max_interval"])      # a failing outlet backs off even under --every
-        h = self._judge(key, stats, status, error, end, base=outlet.schedule, hi=hi, new=new, errors=errors)
+        h = judge_health(self.settings, self.state_dir, key, stats, status, error, end, base=outlet.schedule, hi=hi,
+                         new=new, errors=errors)
         with self._state_lock:
             ok = not h.failing if h is not None else status in ("ok", "stopped")
             st.interval = next_interval(st, base=base, lo=lo, hi=hi, ok=ok, new=new,
@@ -405,77 +416,12 @@ class Service:
             st.new_articles += new
             jitter = random.uniform(0, min(self.svc["jitter"], st.interval / 4))
             st.next_run = end + st.interval + jitter
-        line = (f"crawl {key}: {status} in {end - start:.1f}s"
-                + (f" ({summary})" if summary else "") + (f"; {error}" if error else "")
-                + (f"; next in {span(st.next_run - end)}" if not self.stopping.is_set() else ""))
-        fields = {"outlet": key, "status": status, "seconds": round(end - start, 1), "new": new, "errors": errors,
-                  "stats": stats, "next_run": _iso(st.next_run), "interval": st.interval}
-        (log.info if status in ("ok", "stopped") else log.warning)(line, extra={"fields": fields})
+        _log_run(key, st, status, error, start, end, summary, new, errors, with_next=not self.stopping.is_set())
         self._save()
         if not self.stopping.is_set():
             self._reschedule(key, st.next_run)
             if new:
                 self._kick_alerts()
-
-    def _judge(self, key: str, stats: dict[str, Any], status: str, error: str | None, finished: float, *,
-               base: float, hi: float, new: int, errors: int):
-        """The outlet's health after a run (crawler/health.py): as the crawl recorded it in the
-        crawl state and its report, or recorded here when it could not (it crashed, was
-        killed, or timed out before writing its report). None when the service stopped it
-        before it reported: that says nothing about the outlet."""
-        outlets = stats.get("outlets") if isinstance(stats.get("outlets"), dict) else {}
-        entry = outlets.get(key) if isinstance(outlets.get(key), dict) else None
-        if entry is not None and isinstance(entry.get("health"), dict):
-            return health.Health.from_state(key, entry["health"])
-        if status == "stopped" and entry is None:
-            return None
-        failure = health.failure_of(entry) if entry is not None and entry.get("status") else None
-        if failure is None and status not in ("ok", "stopped"):
-            failure = ("crawl_timeout" if status == "timeout" else "crawl_crashed", error or status)
-        try:
-            state = open_state(self.settings, state_dir=self.state_dir)
-        except Exception as exc:  # noqa: BLE001 - scheduling goes on without the record
-            log.warning("crawl %s: cannot record its health in the crawl state: %s", key, exc)
-            return None
-        try:
-            return health.record(state, key, failure=failure, finished_at=finished, base=base, hi=hi,
-                                 status=status, new=new, errors=errors)
-        finally:
-            state.close()
-
-    def _supervise(self, key: str, proc: subprocess.Popen, start: float) -> tuple[str, str | None]:
-        """Wait for a child crawl; stop it on shutdown or when it overruns (see module doc)."""
-        asked_at = None
-        reason = None
-        while True:
-            try:
-                code = proc.wait(timeout=0.5)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-            now = time.time()
-            if asked_at is None and self.stopping.is_set():
-                asked_at, reason = now, "stopped"        # exactly one SIGTERM: a second one forces Scrapy
-                _signal(proc, signal.SIGTERM)
-            elif asked_at is None and now - start > self.svc["crawl_timeout"]:
-                asked_at, reason = now, "timeout"
-                log.warning("crawl %s: running for %s, longer than [service] crawl_timeout; asking it to stop",
-                            key, span(now - start))
-                _signal(proc, signal.SIGTERM)
-            elif asked_at is not None and now - asked_at > self.svc["stop_timeout"]:
-                log.error("crawl %s: did not stop within %s of being asked; killing it (articles it had not "
-                          "written yet are fetched again next time)", key, span(self.svc["stop_timeout"]))
-                _signal(proc, signal.SIGKILL)
-                asked_at = float("inf")
-        if reason == "stopped":
-            return "stopped", None if code == 0 else f"exit code {code} while stopping"
-        if reason == "timeout":
-            return "timeout", f"stopped after {span(time.time() - start)}"
-        if code == 0:
-            return "ok", None
-        if code < 0:
-            return "failed", f"killed by signal {-code}"
-        return "failed", f"exit code {code} (see the crawl's log lines above)"
 
     def _reschedule(self, key: str, when: float) -> None:
         """Arm the outlet's next run. Exactly one is pending per outlet (one at start, one
@@ -492,7 +438,7 @@ class Service:
 
     def _kick_alerts(self) -> None:
         try:
-            self.scheduler.modify_job("alerts", next_run_time=datetime.now(timezone.utc))
+            self.scheduler.modify_job("alerts", next_run_time=datetime.now(UTC))
         except Exception:  # noqa: BLE001
             pass
 
@@ -573,6 +519,86 @@ class Service:
             self.fleet.share(data)
 
 
+def judge_health(settings: Any, state_dir: Path, key: str, stats: dict[str, Any], status: str,
+                 error: str | None, finished: float, *, base: float, hi: float, new: int,
+                 errors: int) -> health.Health | None:
+    """The outlet's health after a run (crawler/health.py): as the crawl recorded it in the
+    crawl state and its report, or recorded here when it could not (it crashed, was
+    killed, or timed out before writing its report). None when the service stopped it
+    before it reported: that says nothing about the outlet."""
+    outlets = stats.get("outlets")
+    if not isinstance(outlets, dict):
+        outlets = {}
+    entry = outlets.get(key) if isinstance(outlets.get(key), dict) else None
+    if entry is not None and isinstance(entry.get("health"), dict):
+        return health.Health.from_state(key, entry["health"])
+    if status == "stopped" and entry is None:
+        return None
+    failure = health.failure_of(entry) if entry is not None and entry.get("status") else None
+    if failure is None and status not in ("ok", "stopped"):
+        failure = ("crawl_timeout" if status == "timeout" else "crawl_crashed", error or status)
+    try:
+        state = open_state(settings, state_dir=state_dir)
+    except Exception as exc:  # noqa: BLE001 - scheduling goes on without the record
+        log.warning("crawl %s: cannot record its health in the crawl state: %s", key, exc)
+        return None
+    try:
+        return health.record(state, key, failure=failure, finished_at=finished, base=base, hi=hi,
+                             status=status, new=new, errors=errors)
+    finally:
+        state.close()
+
+
+
+def supervise(key: str, proc: subprocess.Popen, start: float, *, stopping: threading.Event,
+              crawl_timeout: float, stop_timeout: float) -> tuple[str, str | None]:
+    """Wait for a child crawl; stop it on shutdown or when it overruns (see module doc)."""
+    asked_at: float | None = None
+    reason = None
+    while True:
+        try:
+            code = proc.wait(timeout=0.5)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.time()
+        if asked_at is None and stopping.is_set():
+            asked_at, reason = now, "stopped"        # exactly one SIGTERM: a second one forces Scrapy
+            _signal(proc, signal.SIGTERM)
+        elif asked_at is None and now - start > crawl_timeout:
+            asked_at, reason = now, "timeout"
+            log.warning("crawl %s: running for %s, longer than [service] crawl_timeout; asking it to stop",
+                        key, span(now - start))
+            _signal(proc, signal.SIGTERM)
+        elif asked_at is not None and now - asked_at > stop_timeout:
+            log.error("crawl %s: did not stop within %s of being asked; killing it (articles it had not "
+                      "written yet are fetched again next time)", key, span(stop_timeout))
+            _signal(proc, signal.SIGKILL)
+            asked_at = float("inf")
+    if reason == "stopped":
+        return "stopped", None if code == 0 else f"exit code {code} while stopping"
+    if reason == "timeout":
+        return "timeout", f"stopped after {span(time.time() - start)}"
+    if code == 0:
+        return "ok", None
+    if code < 0:
+        return "failed", f"killed by signal {-code}"
+    return "failed", f"exit code {code} (see the crawl's log lines above)"
+
+
+
+def _log_run(key: str, st: OutletState, status: str, error: str | None, start: float, end: float,
+             summary: str, new: int, errors: int, *, with_next: bool) -> None:
+    """The one log line (and its JSON fields) of a finished crawl run."""
+    next_run = st.next_run if st.next_run is not None else end
+    line = (f"crawl {key}: {status} in {end - start:.1f}s"
+            + (f" ({summary})" if summary else "") + (f"; {error}" if error else "")
+            + (f"; next in {span(next_run - end)}" if with_next else ""))
+    fields = {"outlet": key, "status": status, "seconds": round(end - start, 1), "new": new,
+              "errors": errors, "stats": st.last_stats, "next_run": _iso(st.next_run), "interval": st.interval}
+    (log.info if status in ("ok", "stopped") else log.warning)(line, extra={"fields": fields})
+
+
 def read_state(state_dir: Path) -> dict[str, Any]:
     return StateStore(state_dir / STATE_FILE).load()
 
@@ -607,7 +633,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _dt(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, timezone.utc)
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 def _iso(epoch: float | None) -> str | None:

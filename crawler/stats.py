@@ -56,6 +56,7 @@ class CrawlTotals(TypedDict):
     indexed_new: int
     indexed_updated: int
     errors: int
+    robots_refused: int    # robots.txt refusals: the site's wish, not counted in `errors`
     bytes: int
     pages_per_s: float
 

@@ -10,9 +10,10 @@ import difflib
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -36,10 +37,9 @@ class Problem:
 class ConfigError(Exception):
     """One or more problems in the configuration; `str()` lists them one per line."""
 
-    def __init__(self, problems: Iterable[Problem] | Problem | str):
-        if isinstance(problems, (Problem, str)):
-            problems = [problems]
-        self.problems = list(problems)
+    def __init__(self, problems: Iterable[Problem | str] | Problem | str):
+        self.problems: list[Problem | str] = (
+            [problems] if isinstance(problems, (Problem, str)) else list(problems))
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
@@ -146,8 +146,6 @@ def misnamed_files(directory: Path) -> list[tuple[str, str]]:
     """(file, the config name it was probably meant as) for each near miss in `directory`
     whose intended file is absent: another extension (alerts.yml) or a close spelling
     (outlet.yaml, Settings.toml)."""
-    import difflib
-
     found = []
     for entry in sorted(directory.iterdir()):
         name = entry.name

@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from email.utils import parsedate_to_datetime
 from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-UTC = timezone.utc
 
 # Nothing raqib follows was published before the web; older dates are parse errors or defaults.
 OLDEST = datetime(1990, 1, 1, tzinfo=UTC)

@@ -79,7 +79,7 @@ class DeadLetters:
         """(letters, unreadable lines), oldest first; a document set aside twice (a crash
         between writing its letter and leaving the spool) is listed once, as last written."""
         if not self.path.exists():
-            return [], 0
+            return [], []
         with self._locked():
             return _parse(self._raw())
 
@@ -118,11 +118,13 @@ class DeadLetters:
             for letter in letters:
                 if letter["doc_id"] not in outcome:
                     kept.append(letter)
-                elif outcome[letter["doc_id"]] is None:
+                    continue
+                refused = outcome[letter["doc_id"]]
+                if refused is None:
                     result.written.append(letter["doc_id"])
                 else:
-                    result.rejected.append((letter["doc_id"], outcome[letter["doc_id"]]))
-                    kept.append({**letter, "reason": outcome[letter["doc_id"]], "time": now,
+                    result.rejected.append((letter["doc_id"], refused))
+                    kept.append({**letter, "reason": refused, "time": now,
                                  "replays": int(letter.get("replays") or 0) + 1})
             tmp = self.path.with_name(self.path.name + ".tmp")
             with open(tmp, "w", encoding="utf-8") as out:

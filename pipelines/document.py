@@ -11,7 +11,7 @@ from typing import Any, TypedDict
 from pipelines import language, normalize, tagging
 from pipelines.index import now_iso
 
-Tagger = Callable[[str, str, str | None], dict[str, Any]]
+Tagger = Callable[[str, str, str | None], Mapping[str, Any]]
 
 
 class ArticleDoc(TypedDict, total=False):
@@ -44,6 +44,7 @@ class ArticleDoc(TypedDict, total=False):
     declared_lang: str
     topics: list[str]
     topic_scores: dict[str, float]
+    topic_evidence: dict[str, Any]   # why each topic was (or was not) given; stored, not searchable
     matches: dict[str, Any]
     topic_evidence: dict[str, Any]
     matched_terms: list[str]
@@ -98,7 +99,7 @@ def _hash_of_norms(title_norm: str, text_norm: str) -> str:
     return hashlib.sha256((title_norm + "\n" + text_norm).encode("utf-8")).hexdigest()
 
 
-def default_tagger(config_dir=None) -> Tagger:
+def default_tagger(config_dir: str | None = None) -> Tagger:
     """The topic tagger built from topics.yaml and entities.yaml (`config_dir`'s, else the shipped ones)."""
 
     return tagging.default_tagger(config_dir)

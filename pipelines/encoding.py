@@ -53,9 +53,11 @@ _ARABIC_LETTER = re.compile(r"[\u0621-\u064A\u0660-\u0669\u0671-\u06D3\u06F0-\u0
 _NON_ASCII_WORD = re.compile(r"[^\x00-\x7f\s]{3,}")
 
 
-def _nbsp_or_replace(exc: UnicodeDecodeError):
+def _nbsp_or_replace(exc: UnicodeError) -> tuple[str, int]:
     """A lone 0xA0 in UTF-8 is a no-break space typed in a Latin-1 editor: read it as one;
     any other invalid byte becomes U+FFFD."""
+    if not isinstance(exc, UnicodeDecodeError):  # registered for decoding only
+        raise exc
     bad = exc.object[exc.start:exc.end]
     if bad == b"\xa0":
         return "\u00a0", exc.end
@@ -83,7 +85,8 @@ def decode_html(body: bytes, content_type: str | bytes | None = None) -> Decoded
             return _decode(body[len(bom):], encoding, "bom", ())
 
     warnings: list[str] = []
-    declared, source = None, None
+    declared: str | None = None
+    source = "default"
     header_label = charset_from_content_type(content_type)
     if header_label:
         declared = normalize_label(header_label)

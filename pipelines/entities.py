@@ -54,7 +54,8 @@ class Gazetteer:
     source: str
 
     def concepts(self) -> list[Concept]:
-        return [c for e in (*self.actors.values(), *self.places.values()) for c in e.concepts]
+        entities: list[Actor | Place] = [*self.actors.values(), *self.places.values()]
+        return [c for e in entities for c in e.concepts]
 
     def places_in(self, country: str) -> list[str]:
         """Concept names of every place in a country (the country itself included)."""

@@ -25,20 +25,32 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime
-from typing import Any, Mapping
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urljoin
 
 from lxml.cssselect import CSSSelector
 from lxml.etree import ParserError
 
-from pipelines.blocks import find_block_marker
 from pipelines import dates, normalize
+from pipelines.blocks import find_block_marker
 from pipelines.compression import InflateError, inflate
 from pipelines.encoding import decode_html
 from pipelines.safetext import clean_value
-from pipelines.structured import (Metadata, amp_link, canonical_link, element_text, embedded_json, html_lang,
-                                  plain, read_embedded, read_json_ld, read_meta, time_elements)
+from pipelines.structured import (
+    Metadata,
+    amp_link,
+    canonical_link,
+    element_text,
+    embedded_json,
+    html_lang,
+    plain,
+    read_embedded,
+    read_json_ld,
+    read_meta,
+    time_elements,
+)
 
 # Bigger than any article page; bigger bodies are refused before parsing (parsing cost and
 # memory grow with size, and such a page is a file, a feed dump or an attack, not an article).
@@ -134,21 +146,9 @@ _BINARY_MAGIC = (
 
 # --- the entry point --------------------------------------------------------------------------
 
-def extract_article(body: bytes | str, url: str, *, outlet=None, headers: Mapping | Any = None,
-                    now: datetime | None = None) -> dict[str, Any]:
-    """Extract one article; `outlet` is a `pipelines.outlets.Outlet` (hints, zone), `headers` the
-    response headers (a dict or Scrapy `Headers`), `now` the reference for "in the future"
-    (default: the clock). Returns the fields of OUTPUT_KEYS; raises ExtractionError."""
-    hints: dict[str, Any] = dict(getattr(outlet, "extraction", None) or {})
-    tz = outlet.tz if outlet is not None else dates.UTC
-    convention = hints.get("date_convention", "auto")
-    warnings: list[str] = []
-
-    content_type = _header(headers, "content-type")
-    decoded_text, encoding = _decode_body(body, url, content_type, warnings)
-    tree = _parse(decoded_text, url)
-
-    # Structured data, read before anything is removed from the tree.
+def _read_structured(tree: Any, hints: Mapping[str, Any],
+                     warnings: list[str]) -> tuple[Metadata, Metadata, Metadata]:
+    """(the outlet's embedded JSON, JSON-LD, <meta> tags) of the page, each a Metadata."""
     embedded = Metadata(source="embedded-json")
     if hints.get("metadata_json"):
         data, problem = embedded_json(tree, hints["metadata_json"])
@@ -158,7 +158,33 @@ def extract_article(body: bytes | str, url: str, *, outlet=None, headers: Mappin
             embedded = read_embedded(data, source=_selector_label(tree, hints["metadata_json"]))
     ld = read_json_ld(tree)
     warnings.extend(ld.warnings)
-    meta = read_meta(tree)
+    return embedded, ld, read_meta(tree)
+
+
+def _drop_selected(tree: Any, selectors: Iterable[str], warnings: list[str]) -> None:
+    """Remove what the outlet's `drop_selectors` name (share bars, related lists)."""
+    for selector in selectors:
+        for el in _css(selector, tree, warnings, "drop_selectors"):
+            if el.getparent() is not None:
+                el.drop_tree()
+
+
+def extract_article(body: bytes | str, url: str, *, outlet=None, headers: Mapping | Any = None,
+                    now: datetime | None = None) -> dict[str, Any]:
+    """Extract one article; `outlet` is a `pipelines.outlets.Outlet` (hints, zone), `headers` the
+    response headers (a dict or Scrapy `Headers`), `now` the reference for "in the future"
+    (default: the clock). Returns the fields of OUTPUT_KEYS; raises ExtractionError."""
+    hints: dict[str, Any] = dict(getattr(outlet, "extraction", None) or {})
+    tz = outlet.tz if outlet is not None else UTC
+    convention = hints.get("date_convention", "auto")
+    warnings: list[str] = []
+
+    content_type = _header(headers, "content-type")
+    decoded_text, encoding = _decode_body(body, url, content_type, warnings)
+    tree = _parse(decoded_text, url)
+
+    # Structured data, read before anything is removed from the tree.
+    embedded, ld, meta = _read_structured(tree, hints, warnings)
     selected = {name: _select_text(tree, hints.get(f"{name}_selector"), warnings, name)
                 for name in ("title", "author", "date", "summary")}
 
@@ -166,10 +192,7 @@ def extract_article(body: bytes | str, url: str, *, outlet=None, headers: Mappin
     # The title first: it is needed to recognise what repeats it.
     title, title_source = _pick_title(tree, embedded, selected["title"], ld, meta)
     _drop_promotional_embeds(tree, title)
-    for selector in hints.get("drop_selectors") or ():
-        for el in _css(selector, tree, warnings, "drop_selectors"):
-            if el.getparent() is not None:
-                el.drop_tree()
+    _drop_selected(tree, hints.get("drop_selectors") or (), warnings)
 
     text, method = _body(tree, url, hints, warnings, [embedded, ld])
     drop_patterns = [p if hasattr(p, "search") else re.compile(p) for p in hints.get("drop_text") or ()]
@@ -499,6 +522,8 @@ def _trafilatura(tree, url: str, *, precision: bool) -> str:
         # trafilatura signals "nothing found" by exceptions in some paths; an unusual tree must
         # never cost the page: it falls back to the other mode or to structured text.
         return ""
+    if isinstance(doc, dict):   # the as_dict form (not asked for here, but in its return type)
+        return str(doc.get("text") or "").strip()
     return (doc.text or "").strip() if doc is not None else ""
 
 
@@ -661,7 +686,7 @@ def _harvest(line: str, found: dict, tz, convention: str) -> None:
 
 # --- dates ----------------------------------------------------------------------------------------
 
-def _pick_published(tree, page: "_PageLines", embedded: Metadata, ld: Metadata, meta: Metadata,
+def _pick_published(tree, page: _PageLines, embedded: Metadata, ld: Metadata, meta: Metadata,
                     selected: str | None, found: dict, tz, convention: str, now, warnings: list[str]):
     candidates: list[tuple[str | None, str]] = [
         (embedded.published, embedded.source),
@@ -727,11 +752,12 @@ class _PageLines:
 
     def around_title(self) -> list[str]:
         lines = self.lines
-        title_form = " ".join(normalize.tokens(self.title or ""))
+        title = self.title or ""
+        title_form = " ".join(normalize.tokens(title))
         index = None
         if title_form:
             for i, line in enumerate(lines):
-                if not 0.3 * len(self.title) <= len(line) <= 3 * len(self.title) + 20:
+                if not 0.3 * len(title) <= len(line) <= 3 * len(title) + 20:
                     continue              # cheap test first: most lines are far from the title's size
                 form = " ".join(normalize.tokens(line))
                 if form and (form == title_form or (len(form) > 15 and title_form.startswith(form)) or
@@ -779,7 +805,7 @@ def _htmldate(tree, tz, now, warnings: list[str]):
         return None
     try:
         value = find_date(tree, extensive_search=False, original_date=True, outputformat="%Y-%m-%d",
-                          max_date=(now or datetime.now(dates.UTC)).strftime("%Y-%m-%d"))
+                          max_date=(now or datetime.now(UTC)).strftime("%Y-%m-%d"))
     except Exception:      # htmldate is a heuristic: its failure means "no date", not a lost page
         return None
     if not value:

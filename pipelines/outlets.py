@@ -146,8 +146,8 @@ def _parse_outlet(check: Checker, key: str, raw: Any) -> Outlet | None:
                 host = urlsplit(url).hostname
                 if not any(host == d or (host or "").endswith("." + d) for d in domains):
                     check.add(join(path, url_key), f"{url} is outside the outlet's domains ({', '.join(domains)}); the crawl never leaves them")
-    if len(check.problems) > before:
-        return None
+    if len(check.problems) > before or name is None or home is None or pattern is None:
+        return None  # each missing field has added its problem
     return Outlet(
         key=key, name=name, home=home, domains=domains, article_pattern=pattern, language=language,
         feeds=feeds, sitemaps=sitemaps, sections=sections, exclude_pattern=exclude,

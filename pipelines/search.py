@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from elasticsearch import Elasticsearch
@@ -59,13 +60,13 @@ def parse_since(value: str | None) -> str | None:
     if m:
         n, unit = int(m.group(1)), m.group(2)
         delta = {"h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
-        return (datetime.now(timezone.utc) - delta).isoformat(timespec="seconds")
+        return (datetime.now(UTC) - delta).isoformat(timespec="seconds")
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         raise ValueError(f"--since expects a date (2024-05-01) or a span (7d, 12h, 2w), got {value!r}") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed.isoformat(timespec="seconds")
 
 
@@ -240,11 +241,11 @@ def search(client: Elasticsearch, query: str, *, alias: str = DEFAULT_ALIAS, siz
     return resp["hits"]["total"]["value"], hits
 
 
-def _matches(token: normalize.Token, keys: set[str], prefixes: list[str]) -> bool:
+def _matches(token: normalize.Token, keys: set[str], prefixes: Sequence[str]) -> bool:
     return token.key in keys or any(token.norm.startswith(p) or token.key.startswith(p) for p in prefixes)
 
 
-def mark(text: str, keys: set[str], prefixes: list[str] = (), *, marks=("<em>", "</em>"), escape: bool = True) -> str:
+def mark(text: str, keys: set[str], prefixes: Sequence[str] = (), *, marks=("<em>", "</em>"), escape: bool = True) -> str:
     """The whole text with every matching word wrapped in `marks`."""
     esc = html.escape if escape else (lambda s: s)
     out, pos = [], 0
@@ -257,7 +258,7 @@ def mark(text: str, keys: set[str], prefixes: list[str] = (), *, marks=("<em>", 
     return "".join(out)
 
 
-def highlight(text: str, keys: set[str], prefixes: list[str] = (), *, width: int = 160, count: int = 2,
+def highlight(text: str, keys: set[str], prefixes: Sequence[str] = (), *, width: int = 160, count: int = 2,
               marks=("<em>", "</em>"), escape: bool = True) -> list[str]:
     """Up to `count` snippets of about `width` characters around the densest runs of matches."""
     if not keys and not prefixes:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines.configfile import Checker, join, load_toml, resolve, parse_duration
+from pipelines.configfile import Checker, join, load_toml, parse_duration, resolve
 from pipelines.paths import state_dir as default_state_dir
 
 # The alias the articles are written to and searched through when `[elasticsearch] alias` is

@@ -14,8 +14,11 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
+
+from lxml.html import HtmlElement  # no type information: an alias of Any for mypy
 
 ARTICLE_TYPES = {
     "article", "newsarticle", "reportagenewsarticle", "analysisnewsarticle", "opinionnewsarticle",
@@ -107,12 +110,12 @@ def split_keywords(value: Any) -> list[str]:
 
 
 def _is_url(text: str | None) -> bool:
-    return bool(text) and bool(re.match(r"^(https?:)?//|^www\.", text.strip(), re.I))
+    return bool(text) and bool(re.match(r"^(https?:)?//|^www\.", (text or "").strip(), re.I))
 
 
 # --- <meta> and <link> ----------------------------------------------------------------------
 
-def meta_values(tree) -> dict[str, list[str]]:
+def meta_values(tree: HtmlElement) -> dict[str, list[str]]:
     """Every `<meta>` content, keyed by its lower-cased property / name / itemprop / http-equiv."""
     out: dict[str, list[str]] = {}
     for el in tree.iter("meta"):
@@ -129,7 +132,7 @@ def meta_values(tree) -> dict[str, list[str]]:
     return out
 
 
-def read_meta(tree) -> Metadata:
+def read_meta(tree: HtmlElement) -> Metadata:
     values = meta_values(tree)
 
     def first(keys: Iterable[str], *, reject_urls: bool = False) -> str | None:
@@ -172,32 +175,32 @@ def _first_with_key(values: dict[str, list[str]], keys: Iterable[str]) -> tuple[
     return None, None
 
 
-def canonical_link(tree) -> str | None:
+def canonical_link(tree: HtmlElement) -> str | None:
     for el in tree.iter("link"):
         rel = (el.get("rel") or "").lower().split()
         if "canonical" in rel and el.get("href", "").strip():
-            return el.get("href").strip()
+            return str(el.get("href")).strip()
     return None
 
 
-def amp_link(tree) -> str | None:
+def amp_link(tree: HtmlElement) -> str | None:
     for el in tree.iter("link"):
         if "amphtml" in (el.get("rel") or "").lower().split() and el.get("href", "").strip():
-            return el.get("href").strip()
+            return str(el.get("href")).strip()
     return None
 
 
-def html_lang(tree) -> str | None:
+def html_lang(tree: HtmlElement) -> str | None:
     root = tree.getroottree().getroot() if hasattr(tree, "getroottree") else tree
     for el in (root, root.find(".//body")):
         if el is not None:
             lang = el.get("lang") or el.get("{http://www.w3.org/XML/1998/namespace}lang")
             if lang and lang.strip():
-                return lang.strip()
+                return str(lang).strip()
     return None
 
 
-def time_elements(tree, title: str | None = None) -> list[tuple[str, str]]:
+def time_elements(tree: HtmlElement, title: str | None = None) -> list[tuple[str, str]]:
     """(how it was marked, value) of `<time datetime>` and `itemprop=datePublished` elements.
 
     An unmarked `<time>` is `time:headline` when it is the first one in the headline's own
@@ -205,7 +208,7 @@ def time_elements(tree, title: str | None = None) -> list[tuple[str, str]]:
     reads `title` when the page has no h1): the article's date as most
     templates print it. Other unmarked ones (`time`) may date anything on the page: a
     sidebar, a related list, a comment."""
-    out = []
+    out: list[tuple[str, str]] = []
     for el in tree.xpath('//*[@itemprop="datePublished"][not(self::meta)]'):
         value = el.get("datetime") or el.get("content") or el.text_content()
         if value and value.strip():
@@ -224,7 +227,7 @@ def time_elements(tree, title: str | None = None) -> list[tuple[str, str]]:
     return out
 
 
-def _headline(tree, title: str | None):
+def _headline(tree: HtmlElement, title: str | None) -> HtmlElement | None:
     h1 = next(tree.iter("h1"), None)
     if h1 is not None or not title:
         return h1
@@ -232,7 +235,7 @@ def _headline(tree, title: str | None):
     return next((el for el in tree.iter("h2", "h3") if " ".join(element_text(el).split()) == wanted), None)
 
 
-def _headline_time(tree, title: str | None = None):
+def _headline_time(tree: HtmlElement, title: str | None = None) -> HtmlElement | None:
     """The first `<time datetime>` after the headline inside its header or article block (or
     its grandparent when it has neither), else None."""
     h1 = _headline(tree, title)
@@ -289,9 +292,9 @@ def load_json_text(text: str | None) -> Any:
         return items
 
 
-def json_ld_objects(tree, warnings: list[str] | None = None) -> list[dict]:
+def json_ld_objects(tree: HtmlElement, warnings: list[str] | None = None) -> list[dict[str, Any]]:
     """Every JSON-LD object of the page, with `@graph` containers and lists flattened."""
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     for i, script in enumerate(tree.xpath('//script[@type="application/ld+json" or @type="application/json+ld"]')):
         try:
             data = load_json_text(script.text)
@@ -303,7 +306,7 @@ def json_ld_objects(tree, warnings: list[str] | None = None) -> list[dict]:
     return out
 
 
-def _flatten_ld(data: Any, out: list[dict], depth: int) -> None:
+def _flatten_ld(data: Any, out: list[dict[str, Any]], depth: int) -> None:
     if depth > 6:
         return
     if isinstance(data, list):
@@ -320,13 +323,13 @@ def _flatten_ld(data: Any, out: list[dict], depth: int) -> None:
                 _flatten_ld(child, out, depth + 1)
 
 
-def _types(obj: dict) -> set[str]:
+def _types(obj: dict[str, Any]) -> set[str]:
     t = obj.get("@type")
     items = t if isinstance(t, list) else [t]
     return {str(x).rsplit("/", 1)[-1].lower() for x in items if x}
 
 
-def read_json_ld(tree) -> Metadata:
+def read_json_ld(tree: HtmlElement) -> Metadata:
     warnings: list[str] = []
     objects = json_ld_objects(tree, warnings)
     meta = Metadata(source="json-ld", warnings=warnings)
@@ -398,7 +401,7 @@ _EMBEDDED_KEYS = {
 }
 
 
-def embedded_json(tree, selector: str) -> tuple[Any, str | None]:
+def embedded_json(tree: HtmlElement, selector: str) -> tuple[Any, str | None]:
     """The JSON inside the first element `selector` matches: (data, None), or (None, why not)."""
     from lxml.cssselect import CSSSelector
 
@@ -444,8 +447,9 @@ def read_embedded(data: Any, source: str = "embedded-json") -> Metadata:
     if isinstance(classes, list):
         by_mapping: dict[str, str] = {}
         for item in classes:
-            if isinstance(item, dict) and item.get("mapping") and plain(item.get("value")):
-                by_mapping.setdefault(str(item["mapping"]).lower(), plain(item.get("value")))
+            value = plain(item.get("value")) if isinstance(item, dict) else None
+            if isinstance(item, dict) and item.get("mapping") and value:
+                by_mapping.setdefault(str(item["mapping"]).lower(), value)
         meta.section = (meta.section or by_mapping.get("category") or by_mapping.get("section")
                         or by_mapping.get("posttype"))
         meta.country = by_mapping.get("country")
@@ -457,15 +461,15 @@ def read_embedded(data: Any, source: str = "embedded-json") -> Metadata:
     return meta
 
 
-def element_text(el) -> str:
+def element_text(el: HtmlElement) -> str:
     """The visible text of one element as one line (scripts and styles left out)."""
     return _SPACE.sub(" ", " ".join(_itertext_visible(el))).strip()
 
 
-def _itertext_visible(el):
+def _itertext_visible(el: HtmlElement) -> Iterator[str]:
     skip = {"script", "style", "noscript", "template"}
 
-    def walk(node):
+    def walk(node: HtmlElement) -> Iterator[str]:
         if not isinstance(node.tag, str):     # comments, processing instructions
             if node.tail:
                 yield node.tail

@@ -20,7 +20,7 @@ import re
 import unicodedata
 from functools import lru_cache
 from typing import Protocol
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
 
 # RFC 3986: characters that never need encoding, and the delimiters a path or query may
 # carry literally. A percent-escape of a reserved character is kept as an escape: decoding
@@ -113,7 +113,7 @@ def _netloc(scheme: str, host: str, port: int | None, *, keep_userinfo: str = ""
     return netloc
 
 
-def _split(url: str):
+def _split(url: str) -> tuple[SplitResult, int | None]:
     parts = urlsplit(url.strip())
     try:
         port = parts.port
@@ -216,7 +216,7 @@ _NON_ASCII_ESCAPES = re.compile(r"(?:%[89A-Fa-f][0-9A-Fa-f])+")
 def _iri(url: str) -> str:
     """`url` with its escaped non-ASCII text shown as text (as an address bar shows an
     Arabic slug); escapes of ASCII delimiters stay escapes. Undecodable bytes stay escaped."""
-    def decode(match: re.Match) -> str:
+    def decode(match: re.Match[str]) -> str:
         try:
             return unquote(match.group(0), errors="strict")
         except UnicodeDecodeError:

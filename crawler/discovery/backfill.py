@@ -45,7 +45,7 @@ def id_walk(known: set[int], id_min: int, limit: int, *, below: int | None = Non
     """Ids the crawl has never seen, newest first, below `below` (default: the highest known)."""
     if limit <= 0 or (below is None and not known):
         return []
-    out = []
+    out: list[int] = []
     n = (max(known) if below is None else below) - 1
     while n >= id_min and len(out) < limit:
         if n not in known:

@@ -4,7 +4,7 @@ None: a wrong lastmod must never stop a URL from being discovered."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 _W3C_PARTIAL = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
@@ -19,7 +19,7 @@ def parse_date(text: str | None) -> datetime | None:
     m = _W3C_PARTIAL.match(text)
     if m:
         try:
-            return datetime(int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1), tzinfo=timezone.utc)
+            return datetime(int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1), tzinfo=UTC)
         except ValueError:
             return None
     iso = text.replace("Z", "+00:00").replace("z", "+00:00")
@@ -37,9 +37,9 @@ def parse_date(text: str | None) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     try:
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     except (OverflowError, ValueError):
         return None
 
@@ -48,4 +48,4 @@ def iso_utc(value: datetime | None) -> str | None:
     """The form the crawl state stores: comparable as text."""
     if value is None:
         return None
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")

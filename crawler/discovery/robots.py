@@ -21,15 +21,15 @@ class Robots:
         self.text = text
 
     @classmethod
-    def parse(cls, body: bytes) -> "Robots":
+    def parse(cls, body: bytes) -> Robots:
         return cls(body[:MAX_BYTES].decode("utf-8", errors="replace").lstrip("\ufeff"))
 
     @classmethod
-    def allow_all(cls) -> "Robots":
+    def allow_all(cls) -> Robots:
         return cls("", status="missing")
 
     @classmethod
-    def disallow_all(cls, *, cause_kind: str = "robots_unreachable", cause_message: str = "") -> "Robots":
+    def disallow_all(cls, *, cause_kind: str = "robots_unreachable", cause_message: str = "") -> Robots:
         return cls("User-agent: *\nDisallow: /\n", status="unreachable", cause_kind=cause_kind,
                    cause_message=cause_message)
 

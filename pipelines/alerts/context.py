@@ -16,7 +16,7 @@ from pipelines.alerts.ledger_redis import RedisLedger
 from pipelines.alerts.rules import Rule, known_topics, load_rules, load_saved_rules, saved_rules_path
 from pipelines.configfile import resolve
 from pipelines.outlets import load_outlets
-from pipelines.settings import load_settings
+from pipelines.settings import Settings, load_settings
 
 _lock = threading.Lock()
 _cache: dict[str, tuple[tuple, Alerting]] = {}
@@ -26,7 +26,7 @@ _ledgers: dict[str, Ledger] = {}
 @dataclass
 class Alerting:
     rules: list[Rule]
-    settings: object
+    settings: Settings
     ledger: Ledger
     state_dir: Path
     backoff: Backoff

@@ -120,10 +120,10 @@ def _send(ctx: Alerting, rule_name: str, channel_key: str, batch: list[Delivery]
 
 def _messages(ctx: Alerting, claimed: list[Delivery]) -> list[tuple[str, str, list[Delivery]]]:
     """One message per delivery, except a digesting rule's: one per channel, in chunks."""
-    out = []
+    out: list[tuple[str, str, list[Delivery]]] = []
     claimed = sorted(claimed, key=lambda d: (d.rule, d.channel, d.created_at))
-    for (rule_name, channel_key), items in groupby(claimed, key=lambda d: (d.rule, d.channel)):
-        items = list(items)
+    for (rule_name, channel_key), group in groupby(claimed, key=lambda d: (d.rule, d.channel)):
+        items = list(group)
         rule = ctx.rule(rule_name)
         if rule is not None and rule.digest > 0:
             for i in range(0, len(items), DIGEST_MAX_ARTICLES):

@@ -68,6 +68,8 @@ def record(ctx: alert_context.Alerting, matches: dict[str, list[dict]]) -> Alert
     report = AlertReport()
     for rule_name, articles in matches.items():
         rule = ctx.rule(rule_name)
+        if rule is None:   # `match` ran on these rules: only a reload between the two drops one
+            continue
         new = ctx.ledger.record(rule_name, [c.key for c in rule.channels], articles, digest=rule.digest)
         report.matched += len(articles)
         report.new += len(new)
@@ -145,7 +147,7 @@ def _first_indexed_after(client: Elasticsearch, alias: str, since: datetime):
                 query={"bool": {"filter": [{"range": {"first_indexed_at": {"gte": since.isoformat()}}}],
                                 "must_not": [{"term": {"seed": True}}]}},
                 sort=[{"first_indexed_at": "asc"}, {"_shard_doc": "asc"}], search_after=after,
-                fields=["first_indexed_at"],
+                fields=[{"field": "first_indexed_at"}],
             ).body
             hits = resp["hits"]["hits"]
             if not hits:

@@ -265,7 +265,7 @@ class RedisLedger:
     def deliveries(self, *, rule: str | None = None) -> list[dict[str, Any]]:
         cols = ("rule", "article_id", "channel", "state", "attempts", "last_error", "sent_at")
         rows = sorted((d for d in self._all() if rule is None or d["rule"] == rule), key=lambda d: d["created_at"])
-        return [{c: (d.get(c) / 1000 if c == "sent_at" and d.get(c) else d.get(c)) for c in cols} for d in rows]
+        return [{c: (d[c] / 1000 if c == "sent_at" and d.get(c) else d.get(c)) for c in cols} for d in rows]
 
     # --- checkpoints --------------------------------------------------------------------
 

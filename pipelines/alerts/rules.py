@@ -355,8 +355,8 @@ def _parse_rule(check: Checker, path: str, raw: Any, outlets: dict | None, topic
     digest = check.duration(raw.get("digest"), join(path, "digest"))
     enabled = check.boolean(raw.get("enabled"), join(path, "enabled"))
     channels = _parse_channels(check, join(path, "notify"), raw.get("notify"))
-    if len(check.problems) > before:
-        return None
+    if len(check.problems) > before or name is None:
+        return None  # a missing name has added its problem
     return Rule(name=name, topics_all=topics_all, topics_any=topics_any, outlets=rule_outlets,
                 languages=languages, query=query.strip(), channels=tuple(channels), digest=digest or 0.0,
                 enabled=True if enabled is None else enabled)
