@@ -49,11 +49,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _measure(args, es_url: str, bench_run) -> int:
 
-    from tests.support.alert_receivers import HttpReceiver
     from pipelines import document
     from pipelines.alerts import on_indexed
     from pipelines.es import connect
     from pipelines.index import bulk_index, ensure_index
+    from tests.support.alert_receivers import HttpReceiver
 
     records = [json.loads(line) for line in args.corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
     records = (records * (args.articles // len(records) + 1))[: args.articles]

@@ -401,8 +401,8 @@ def page_sizes(sizes: dict[str, list[int]]) -> dict[str, float]:
 def extraction_bound(samples_path: Path, weights: dict[str, int], tmp: Path) -> dict:
     """CPU ms per page of extract_article alone, called as ExtractPipeline calls it, on the
     sampled pages; the mean per outlet weighted by the pages the crawl fetched there."""
-    from pipelines.outlets import load_outlets
     from pipelines.extract import ExtractionError, extract_article
+    from pipelines.outlets import load_outlets
 
     outlets = load_outlets(tmp / "p1" / "config")
     with gzip.open(samples_path, "rt", encoding="utf-8") as fh:

@@ -71,9 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     from crawler.logs import setup_logging
 
     setup_logging(args.log_format, verbosity=-1 if args.quiet else args.verbose)
-    from pipelines.es import ClusterError, redact
-    from crawler.esnode import NodeError
     from crawler.crawl import CrawlError
+    from crawler.esnode import NodeError
+    from pipelines.es import ClusterError, redact
     from pipelines.storage import StateWriteError
     try:
         from redis.exceptions import RedisError

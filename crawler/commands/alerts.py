@@ -36,8 +36,8 @@ def _context(args):
 def run_list(args: argparse.Namespace) -> int:
     from pipelines.alerts.evaluate import SOURCE_FIELDS
     from pipelines.alerts.rules import cluster_query_problem, rule_query
-    from pipelines.safetext import one_line
     from pipelines.es import ClusterError
+    from pipelines.safetext import one_line
 
     cfg, ctx = _context(args)
     alias = commands.alias(cfg)

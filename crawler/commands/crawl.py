@@ -7,7 +7,6 @@ import sys
 
 from crawler import commands
 
-
 # A backfill walks sequential ids down to the outlet's id_min: unbounded, one crawl would send
 # tens of thousands of requests to a site whose ids are sparse.
 BACKFILL_PAGES = 500
@@ -54,8 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from crawler.crawl import CrawlError, run_crawl
-    from pipelines.outlets import select
     from crawler.stats import format_report
+    from pipelines.outlets import select
 
     if args.max_pages is not None and args.max_pages < 1:
         print("raqib crawl: --max-pages must be at least 1", file=sys.stderr)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from crawler import commands
@@ -45,7 +45,7 @@ def mirror_clock(base: Path) -> datetime:
     try:
         return datetime.fromisoformat(path.read_text(encoding="utf-8").strip())
     except (OSError, ValueError):
-        now = datetime.now(timezone.utc).replace(microsecond=0)
+        now = datetime.now(UTC).replace(microsecond=0)
         base.mkdir(parents=True, exist_ok=True)
         path.write_text(now.isoformat(), encoding="utf-8")
         return now
@@ -75,10 +75,10 @@ def run(args: argparse.Namespace) -> int:
     from crawler.crawl import run_crawl
     from crawler.esnode import Node
     from crawler.mirror import Mirror
-    from pipelines.outlets import select
     from crawler.stats import format_report
     from pipelines import document
     from pipelines.index import bulk_index, ensure_index
+    from pipelines.outlets import select
     from pipelines.seeding import load_seeds, seed_documents
 
     es_url = args.es or os.environ.get("RAQIB_ES_URL")

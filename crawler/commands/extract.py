@@ -52,8 +52,8 @@ class PageError(Exception):
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.outlets import select
     from pipelines.extract import ExtractionError
+    from pipelines.outlets import select
 
     outlets = commands.load_outlets(args)
     forced = select(outlets, [args.outlet])[0] if args.outlet else None
@@ -196,7 +196,7 @@ def _fetch(url: str, user_agent: str, timeout: float) -> tuple[str, bytes, dict]
         if isinstance(reason, (socket.timeout, TimeoutError)):
             raise PageError(f"no answer within {timeout:g} s") from None
         raise PageError(f"cannot fetch it ({reason})") from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise PageError(f"no answer within {timeout:g} s") from None
     except (OSError, ValueError) as exc:
         raise PageError(f"cannot fetch it ({exc})") from None

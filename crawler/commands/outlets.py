@@ -49,8 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from pipelines.outlets import select
     from crawler.outlets_check import ProbeOptions, check_outlets
+    from pipelines.outlets import select
     from pipelines.tagging import default_tagger
 
     if not 0 <= args.samples <= MAX_SAMPLES:

@@ -41,12 +41,12 @@ def run(args: argparse.Namespace) -> int:
 
         args.json = False
         return status.run(args)
-    from pipelines.configfile import parse_duration
-    from pipelines.outlets import select
     from crawler.service import Service, ServiceError, default_command
     from pipelines.alerts import context as alert_context
+    from pipelines.configfile import parse_duration
     from pipelines.es import client_for
     from pipelines.index import ensure_index
+    from pipelines.outlets import select
 
     every = None
     if args.every:
@@ -104,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_queries_on_the_cluster(client, alias: str, rules) -> None:
     """A rule whose query the cluster rejects stops the start (it would fail at every sweep)."""
-    from pipelines.configfile import ConfigError, Problem
     from pipelines.alerts.rules import cluster_query_problem
+    from pipelines.configfile import ConfigError, Problem
 
     problems = [Problem("alerts.yaml", f"rule {rule.name}: match.query",
                         f"{rule.query!r} is not valid on the cluster: {reason}")

@@ -42,7 +42,7 @@ class ConfigRewriteError(Exception):
     pass
 
 
-def write_config(directory: Path, mirror: "Mirror", include_new_site: bool = False,
+def write_config(directory: Path, mirror: Mirror, include_new_site: bool = False,
                  source: Path | None = None) -> Path:
     """`source`: the outlets.yaml to rewrite (default: the shipped one)."""
     source = source or shipped_config_dir() / "outlets.yaml"
@@ -87,6 +87,8 @@ def rewrite_entry(entry: dict, base: str) -> dict:
         raise ConfigRewriteError("has no domains to rewrite")
     split = urlsplit(base)
     host, port = split.hostname, split.port
+    if host is None:
+        raise ValueError(f"the mirror's base URL {base!r} has no host name")
 
     def walk(value: Any, key: str | None) -> Any:
         if key in ("article_pattern", "exclude_pattern") and isinstance(value, str):

@@ -13,7 +13,8 @@ import re
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from crawler.mirror import dates, faults as F
+from crawler.mirror import dates
+from crawler.mirror import faults as F
 from crawler.mirror import weight as W
 from crawler.mirror.catalog import Article
 from crawler.mirror.render import Markup, esc, fill, join, paragraphs_html, script_json, xml
@@ -152,8 +153,8 @@ class AlMayadeen(Site):
     def items_html(self, items: list[Article]) -> Markup:
         return join(fill("almayadeen/item.html", href=self.href(self.article_path(a)), title=a.title,
                          image=self.image(a), posttype=POSTTYPES.get(a.section, "أخبار"),
-                         published_iso=dates.mayadeen_iso(a.published),
-                         published_text=dates.arabic_day(a.published, "Asia/Beirut")) for a in items)
+                         published_iso=dates.mayadeen_iso(a.when),
+                         published_text=dates.arabic_day(a.when, "Asia/Beirut")) for a in items)
 
     def most_read(self, exclude: Article | None = None) -> Markup:
         return join(f'<li><a href="{self.href(self.article_path(a))}">{esc(a.title)}</a></li>'
@@ -182,7 +183,7 @@ class AlMayadeen(Site):
             "type": "article", "postid": str(a.site_id), "title": a.title, "url": canonical,
             "keywords": ",".join(a.keywords), "thumbnail": self.base + self.image(a),
             "word_count": str(a.word_count), "lang": a.lang,
-            "published_time": dates.mayadeen_iso(a.published), "last_updated": dates.mayadeen_iso(a.modified),
+            "published_time": dates.mayadeen_iso(a.when), "last_updated": dates.mayadeen_iso(a.changed),
             "description": self.standfirst(a), "author": a.author or "", "classes": classes,
         }
 
@@ -194,7 +195,7 @@ class AlMayadeen(Site):
         if a.source == "seed" or a.site_id % 3:
             return None
         code = f"{a.site_id:x}"[-6:]
-        when = f"{dates.ENGLISH_MONTHS[a.published.month - 1]} {a.published.day}, {a.published.year}"
+        when = f"{dates.ENGLISH_MONTHS[a.when.month - 1]} {a.when.day}, {a.when.year}"
         return Markup(
             f'<blockquote class="twitter-tweet"><p lang="ar" dir="rtl">{esc(a.title)} #الميادين '
             f'<a href="https://t.co/{code}Xq">pic.twitter.com/{code}Xq</a></p>&mdash; الميادين (@AlMayadeenNews) '
@@ -224,8 +225,8 @@ class AlMayadeen(Site):
             f'<meta property="og:description" content="{esc(self.standfirst(a))}">',
             f'<meta property="og:url" content="{canonical}">',
             f'<meta property="og:image" content="{self.base}{esc(self.image(a))}">',
-            f'<meta property="article:published_time" content="{dates.mayadeen_iso(a.published)}">',
-            f'<meta property="article:modified_time" content="{dates.mayadeen_iso(a.modified)}">',
+            f'<meta property="article:published_time" content="{dates.mayadeen_iso(a.when)}">',
+            f'<meta property="article:modified_time" content="{dates.mayadeen_iso(a.changed)}">',
             '<meta name="twitter:card" content="summary_large_image">',
         ]
         if a.section == "news-2021":
@@ -237,8 +238,8 @@ class AlMayadeen(Site):
             "almayadeen/article.html", section_href="/" + section, section_name=SECTION_NAMES.get(a.section, "سياسة"),
             posttype=POSTTYPES.get(a.section, "أخبار"), title=a.title, author=a.author or "الميادين نت",
             author_href="/author/" + quote(a.author or "الميادين-نت"),
-            published_iso=dates.mayadeen_iso(a.published),
-            published_text=dates.arabic_day(a.published, "Asia/Beirut") + " " + dates.local(a.published, "Asia/Beirut").strftime("%H:%M"),
+            published_iso=dates.mayadeen_iso(a.when),
+            published_text=dates.arabic_day(a.when, "Asia/Beirut") + " " + dates.local(a.when, "Asia/Beirut").strftime("%H:%M"),
             summary=self.standfirst(a), image=self.image(a), caption=a.title[:60],
             body=paragraphs_html(self.body_lines(a), "h3", self.tweet(a)),
             disclaimer=Markup(f'        <div class="post_disclaimer"><p>{esc(disclaimer)}</p></div>' if disclaimer else ""),
@@ -259,8 +260,8 @@ class AlMayadeen(Site):
         canonical = self.url(self.canonical_path(a))
         jsonld = {
             "@context": "https://schema.org", "@type": "NewsArticle", "headline": a.title,
-            "mainEntityOfPage": canonical, "datePublished": dates.mayadeen_iso(a.published),
-            "dateModified": dates.mayadeen_iso(a.modified), "image": [self.base + self.image(a)],
+            "mainEntityOfPage": canonical, "datePublished": dates.mayadeen_iso(a.when),
+            "dateModified": dates.mayadeen_iso(a.changed), "image": [self.base + self.image(a)],
             "author": {"@type": "Organization", "name": a.author or "الميادين نت"},
             "publisher": {"@type": "Organization", "name": "الميادين نت",
                           "logo": {"@type": "ImageObject", "url": self.base + "/static/images/logo.png"}},
@@ -268,8 +269,8 @@ class AlMayadeen(Site):
         }
         highlights = [a.highlight] if a.highlight else []
         page = fill("almayadeen/amp.html", title=a.title, canonical=canonical, jsonld=script_json(jsonld),
-                    author=a.author or "الميادين نت", published_iso=dates.mayadeen_iso(a.published),
-                    published_text=dates.arabic_day(a.published, "Asia/Beirut"), summary=self.standfirst(a),
+                    author=a.author or "الميادين نت", published_iso=dates.mayadeen_iso(a.when),
+                    published_text=dates.arabic_day(a.when, "Asia/Beirut"), summary=self.standfirst(a),
                     highlights=join(f"<li>{esc(h)}</li>" for h in highlights), image=self.image(a),
                     body=paragraphs_html([p for p in a.paragraphs if p != "@@TWEET@@"], "h3"),
                     related=join(f'<li><a href="{self.href("/amp" + self.article_path(r)) if r.section == "news-2021" else self.href(self.article_path(r))}">{esc(r.title)}</a></li>'
@@ -335,7 +336,7 @@ class AlMayadeen(Site):
             return self.not_found()
         items = self.month_items(y, mo)
         rows = [f"<url><loc>{xml(self.raw_url(self.article_path(a)))}</loc>"
-                f"<lastmod>{dates.mayadeen_iso(a.modified)}</lastmod></url>" for a in items]
+                f"<lastmod>{dates.mayadeen_iso(a.changed)}</lastmod></url>" for a in items]
         body = ('<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
                 + "\n".join(rows) + "\n</urlset>\n").encode("utf-8")
         if gz:
@@ -347,13 +348,13 @@ class AlMayadeen(Site):
 
     def news_sitemap(self, req: Request, m) -> Response:
         since = self.ctx.now - timedelta(days=2)
-        items = [a for a in self.listed() if a.published >= since and a.fault not in ("sitemap_url_404",)]
+        items = [a for a in self.listed() if a.when >= since and a.fault not in ("sitemap_url_404",)]
         rows = []
         for a in items:
             rows.append(
                 f"<url><loc>{xml(self.raw_url(self.article_path(a)))}</loc><news:news><news:publication>"
                 f"<news:name>الميادين نت</news:name><news:language>{a.lang}</news:language></news:publication>"
-                f"<news:publication_date>{dates.mayadeen_iso(a.published)}</news:publication_date>"
+                f"<news:publication_date>{dates.mayadeen_iso(a.when)}</news:publication_date>"
                 f"<news:title>{xml(a.title)}</news:title></news:news></url>")
         body = ('<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
                 'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">\n' + "\n".join(rows) + "\n</urlset>\n")

@@ -9,10 +9,13 @@ and user sitemaps), Yoast-style JSON-LD and article:* meta, /category/<slug>/pag
 from __future__ import annotations
 
 import re
-from datetime import timezone
+from collections.abc import Sequence
+from datetime import UTC
+from typing import Any
 from urllib.parse import quote
 
-from crawler.mirror import dates, faults as F
+from crawler.mirror import dates
+from crawler.mirror import faults as F
 from crawler.mirror import weight as W
 from crawler.mirror.catalog import Article
 from crawler.mirror.render import Markup, cdata, esc, fill, join, paragraphs_html, script_json, xml
@@ -143,7 +146,7 @@ class NoonPost(Site):
             nav.append(f'<div class="nav-next"><a href="{page_url(page - 1)}">مقالات أحدث</a></div>')
         items_html = join(fill("noonpost/item.html", id=a.site_id, category=a.section or "politics",
                                url=self.url(self.article_path(a)), title=a.title,
-                               published_iso=self.iso(a.published), published_text=dates.arabic_day(a.published, self.timezone),
+                               published_iso=self.iso(a.when), published_text=dates.arabic_day(a.when, self.timezone),
                                excerpt=a.lead(160).rstrip("…")) for a in chunk)
         content = fill("noonpost/listing.html", heading=heading, items=items_html, pagination=join(nav, ""),
                        recent=self.recent_html())
@@ -163,7 +166,7 @@ class NoonPost(Site):
 
     def iso(self, dt) -> str:
         # Yoast prints article times in UTC with an explicit +00:00.
-        return dt.astimezone(timezone.utc).replace(microsecond=0).isoformat()
+        return dt.astimezone(UTC).replace(microsecond=0).isoformat()
 
     def image(self, a: Article) -> str:
         d = a.published or self.ctx.now
@@ -173,7 +176,7 @@ class NoonPost(Site):
     def render_article(self, a: Article, req: Request, how: str = "page") -> Response:
         url = self.url(self.article_path(a))
         cat = a.section or "politics"
-        graph = [{
+        graph: list[dict[str, Any]] = [{
             "@type": "NewsArticle", "@id": f"{url}#article", "isPartOf": {"@id": url},
             "headline": a.title, "datePublished": self.iso(a.published), "dateModified": self.iso(a.modified),
             "mainEntityOfPage": {"@id": url}, "wordCount": a.word_count, "image": {"@id": f"{url}#primaryimage"},
@@ -217,8 +220,8 @@ class NoonPost(Site):
         content = fill(
             "noonpost/article.html", id=a.site_id, base=self.base, category=cat, category_name=CATEGORIES.get(cat, "سياسة"),
             title=a.title, byline=Markup(byline), url=url, published_iso=self.iso(a.published),
-            published_text=dates.arabic_day(a.published, self.timezone), modified_iso=self.iso(a.modified),
-            modified_text=dates.arabic_day(a.modified, self.timezone), image=self.image(a),
+            published_text=dates.arabic_day(a.when, self.timezone), modified_iso=self.iso(a.changed),
+            modified_text=dates.arabic_day(a.changed, self.timezone), image=self.image(a),
             body=paragraphs_html(a.paragraphs, "h2", tweet),
             tags=join((f'<a href="{self.base}/tag/{quote(k)}/" rel="tag">{esc(k)}</a>' for k in a.keywords), "، "),
             related=join(f'<li><a href="{self.related_href(r, a)}">{esc(r.title)}</a></li>' for r in self.related(a)),
@@ -253,15 +256,15 @@ class NoonPost(Site):
         for a in items:
             creator = f"\n\t\t<dc:creator>{cdata(a.author)}</dc:creator>" if a.author else ""
             url = self.url(self.article_path(a))
-            body = paragraphs_html([p for p in a.paragraphs if p != "@@TWEET@@"], "h2")
+            content = paragraphs_html([p for p in a.paragraphs if p != "@@TWEET@@"], "h2")
             rows.append(
                 f"\t<item>\n\t\t<title>{xml(a.title)}</title>\n\t\t<link>{url}</link>\n"
                 f"\t\t<comments>{url}#respond</comments>{creator}\n"
-                f"\t\t<pubDate>{dates.rfc822(a.published)}</pubDate>\n"
+                f"\t\t<pubDate>{dates.rfc822(a.when)}</pubDate>\n"
                 f"\t\t<category>{cdata(CATEGORIES.get(a.section, 'سياسة'))}</category>\n"
                 f'\t\t<guid isPermaLink="false">{self.url("/")}?p={a.site_id}</guid>\n'
                 f"\t\t<description>{cdata(a.lead(200) + ' [&#8230;]')}</description>\n"
-                f"\t\t<content:encoded>{cdata(body)}</content:encoded>\n"
+                f"\t\t<content:encoded>{cdata(content)}</content:encoded>\n"
                 f"\t\t<wfw:commentRss>{url}feed/</wfw:commentRss>\n\t\t<slash:comments>0</slash:comments>\n\t</item>")
         last = self.last_modified(items) or self.ctx.now
         body = (
@@ -308,7 +311,7 @@ class NoonPost(Site):
         return Response(body=body.encode("utf-8"), content_type="application/xml; charset=UTF-8",
                         last_modified=self.last_modified(self.listed()))
 
-    def _urlset(self, rows: list[tuple[str, str | None]]) -> bytes:
+    def _urlset(self, rows: Sequence[tuple[str, str | None]]) -> bytes:
         body = ('<?xml version="1.0" encoding="UTF-8"?>\n<?xml-stylesheet type="text/xsl" href="'
                 + self.url("/wp-sitemap.xsl") + '" ?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
                 + "".join(f"<url><loc>{loc}</loc>" + (f"<lastmod>{lm}</lastmod>" if lm else "") + "</url>" for loc, lm in rows)
@@ -366,8 +369,8 @@ class NoonPost(Site):
 
     def api_item(self, a: Article) -> dict:
         return {
-            "id": a.site_id, "date": self.local_naive(a.published), "date_gmt": a.published.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
-            "modified_gmt": a.modified.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
+            "id": a.site_id, "date": self.local_naive(a.when), "date_gmt": a.when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+            "modified_gmt": a.changed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
             "link": self.url(self.article_path(a)), "title": {"rendered": a.title},
             "excerpt": {"rendered": f"<p>{esc(a.lead(200))}</p>"},
             "content": {"rendered": str(paragraphs_html([p for p in a.paragraphs if p != "@@TWEET@@"], "h2"))},
