@@ -6,6 +6,7 @@ import json
 import sys
 
 from crawler import commands
+from crawler.commands import Subcommands
 
 # A backfill walks sequential ids down to the outlet's id_min: unbounded, one crawl would send
 # tens of thousands of requests to a site whose ids are sparse.
@@ -15,9 +16,9 @@ BACKFILL_PAGES = 500
 DRY_RUN_PAGES = 20
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
-        "crawl", parents=[sub.common_parent], help="crawl the outlets once now, then evaluate alerts",
+        "crawl", parents=[common], help="crawl the outlets once now, then evaluate alerts",
         description="Discovers new articles of each outlet (its feeds, sitemaps, home and section pages), fetches "
                     "them politely (robots.txt, per-host delay, conditional requests: an article already indexed "
                     "is fetched again only when a feed or sitemap shows it changed), extracts, tags, deduplicates "

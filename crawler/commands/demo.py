@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from crawler import commands
+from crawler.commands import Subcommands
 
 DEMO_MIRROR_PORT = 8931
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", parents=[sub.common_parent],
+def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("demo", parents=[common],
                        help="the whole pipeline offline: local Elasticsearch, mirror of the outlets, seed, crawl, alerts",
                        description=__doc__.split("\n\n")[1])
     p.add_argument("--port", type=int, default=9200, help="port of the local Elasticsearch node (default 9200)")

@@ -14,14 +14,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from crawler import commands
+from crawler.commands import Subcommands
 
 PAGE_SUFFIXES = (".html", ".htm", ".xhtml", ".html.gz", ".htm.gz", ".gz")
 FETCH_TIMEOUT = 30.0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
-        "extract", parents=[sub.common_parent],
+        "extract", parents=[common],
         help="extract articles from saved pages or a URL; prints one JSON line per page",
         description="Extracts each page as the crawl would (structured metadata, outlet hints, trafilatura, "
                     "dates in UTC, language) and prints one JSON object per line: source, url, outlet, title, "

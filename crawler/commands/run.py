@@ -8,13 +8,14 @@ import signal
 import sys
 
 from crawler import commands
+from crawler.commands import Subcommands
 
 log = logging.getLogger("raqib.service")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
-        "run", parents=[sub.common_parent], help="the long-running service: crawl each outlet on schedule, send alerts",
+        "run", parents=[common], help="the long-running service: crawl each outlet on schedule, send alerts",
         description="Crawls each enabled outlet on its `schedule` (outlets.yaml), each crawl in its own process, "
                     "never two crawls of one outlet at once; polls an outlet that keeps publishing more often and "
                     "a quiet or failing one less often, within [service] min_interval and max_interval. Evaluates "

@@ -19,6 +19,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -27,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 from crawler.web import geo, queries, render
 from crawler.web.saved import Store
 from crawler.web.security import Auth, Guard
-from pipelines.configfile import ConfigError
+from pipelines.configfile import ConfigError, span
 
 HERE = Path(__file__).parent
 LIVE_POLL = 0.4          # seconds between two looks at the index for the live page
@@ -101,10 +102,16 @@ def _describe(query: str) -> str:
 def _ago(epoch) -> str:
     if not epoch:
         return "never"
-    from crawler.service import _span
-
     delta = time.time() - float(epoch)
-    return f"in {_span(-delta)}" if delta < 0 else f"{_span(delta)} ago"
+    return f"in {span(-delta)}" if delta < 0 else f"{span(delta)} ago"
+
+
+def _field(form: FormData, name: str) -> str:
+    """A text field of a posted form ('' when absent); a file where text belongs is refused."""
+    value = form.get(name, "")
+    if not isinstance(value, str):
+        raise queries.BadRequest(f"the form field {name!r} takes text, not a file")
+    return value
 
 
 def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, es_override: str | None = None) -> Starlette:
@@ -217,8 +224,8 @@ def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, e
     async def save_search(request: Request):
         form = await request.form()
         try:
-            p = queries.SearchParams.from_query(_qp(form.get("query", "")))
-            saved = ctx.store.save_search(form.get("name", ""), p)
+            p = queries.SearchParams.from_query(_qp(_field(form, "query")))
+            saved = ctx.store.save_search(_field(form, "name"), p)
         except (ValueError, queries.BadRequest) as exc:
             return await run_in_threadpool(alerts_page, request, "", str(exc), 400)
         return RedirectResponse(f"/alerts?saved={saved.name}", 303)
@@ -226,7 +233,7 @@ def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, e
     async def make_alert(request: Request):
         form = await request.form()
         try:
-            saved = ctx.store.search(form.get("saved", ""))
+            saved = ctx.store.search(_field(form, "saved"))
             if saved is None:
                 raise ValueError("no saved search by that name: save the search first")
             p = queries.SearchParams.from_query(_qp(saved.query))
@@ -234,7 +241,7 @@ def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, e
             from pipelines.alerts.rules import known_topics
             from pipelines.outlets import load_outlets
 
-            ctx.store.add_rule(form.get("name") or saved.name, p, email=form.get("email", ""),
+            ctx.store.add_rule(_field(form, "name") or saved.name, p, email=_field(form, "email"),
                                taken=[r.name for r in alerting.rules], outlets=load_outlets(ctx.config_dir),
                                topics=known_topics(ctx.config_dir))
         except (ValueError, ConfigError, queries.BadRequest) as exc:
@@ -243,7 +250,10 @@ def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, e
 
     async def delete(request: Request):
         form = await request.form()
-        kind, name = form.get("kind"), form.get("name", "")
+        try:
+            kind, name = _field(form, "kind"), _field(form, "name")
+        except queries.BadRequest as exc:
+            return await run_in_threadpool(alerts_page, request, "", str(exc), 400)
         if kind == "rule":
             ctx.store.delete_rule(name)
         elif kind == "search":
@@ -260,7 +270,7 @@ def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, e
         from crawler.commands.status import gather
 
         info = gather(ctx.args())
-        letters = []
+        letters: list[dict[str, Any]] = []
         if info["dead_letters"]["waiting"]:
             from pipelines.deadletters import DeadLetters, path_in
 

@@ -77,7 +77,7 @@ class SearchParams:
             out.append(("page", str(p.page)))
         return out
 
-    def url(self, path: str = "/", **changes) -> str:
+    def url(self, path: str = "/", **changes: Any) -> str:
         pairs = self.pairs(**changes)
         return path + ("?" + urlencode(pairs) if pairs else "")
 
@@ -85,7 +85,8 @@ class SearchParams:
         """The URL with one facet value added or removed (and paging reset)."""
         current = getattr(self, facet)
         new = tuple(v for v in current if v != value) if value in current else (*current, value)
-        return self.url(**{facet: new, "page": 1})
+        changes: dict[str, Any] = {facet: new, "page": 1}
+        return self.url(**changes)
 
     @property
     def empty(self) -> bool:
@@ -244,7 +245,7 @@ def related(client, alias: str, doc_id: str, doc: dict[str, Any], size: int = 8)
     it by `more_like_this` on the normalised text (the same folded words the search uses, so
     spelling variants count as one word on any cluster). README: Web says why not MinHash."""
     dup_ids = [d for d in [doc.get("duplicate_of")] if d]
-    should = [{"term": {"duplicate_of": doc_id}}]
+    should: list[dict[str, Any]] = [{"term": {"duplicate_of": doc_id}}]
     if dup_ids:
         should += [{"ids": {"values": dup_ids}}, {"terms": {"duplicate_of": dup_ids}}]
     dup_query = {"bool": {"should": should, "minimum_should_match": 1, "must_not": [{"ids": {"values": [doc_id]}}]}}
