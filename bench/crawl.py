@@ -83,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.es import connect
 
     run = common.Run("crawl", quick=args.quick)
-    with common.es_node(args.es) as es_url, tempfile.TemporaryDirectory(prefix="raqib-bench-crawl-") as tmp, \
+    with common.es_node(args.es) as es_url, tempfile.TemporaryDirectory(prefix="raqib-bench-crawl-") as tmpdir, \
             Mirror(articles_per_outlet=SIZES[mode]) as mirror:
-        tmp = Path(tmp)
+        tmp = Path(tmpdir)
         client = connect(es_url)
         if args.profile:
             return _profile(mirror, tmp, es_url, client, args.profile)
@@ -239,6 +239,7 @@ def crawl(mirror, where: Path, es_url: str, client, groups: list[list[str]], esp
         common.drop_alias(client, alias)
     wall = max(c.wall_s for c in done)
     cpu = sum(c.cpu_s for c in done)
+    main_cpu = [c.main_thread_cpu_s for c in done if c.main_thread_cpu_s is not None]
     by_outlet = {k: v["fetched"].get("article", 0) for r in reports for k, v in r["outlets"].items()}
     articles = sum(r["totals"]["articles_fetched"] for r in reports)
     requests = mirror.requests()
@@ -253,8 +254,8 @@ def crawl(mirror, where: Path, es_url: str, client, groups: list[list[str]], esp
         "cpu_s_per_process": [round(c.cpu_s, 1) for c in done],
         # the reactor (Scrapy: scheduling, downloads, middlewares, the spider, pipeline glue)
         # against the worker threads (extraction, enrichment, dedupe; cluster calls)
-        "main_thread_cpu_ms_per_article_page": (round(1000 * sum(c.main_thread_cpu_s for c in done) / max(articles, 1), 2)
-                                                if all(c.main_thread_cpu_s is not None for c in done) else None),
+        "main_thread_cpu_ms_per_article_page": (round(1000 * sum(main_cpu) / max(articles, 1), 2)
+                                                if len(main_cpu) == len(done) else None),
         "cpu_utilisation_per_process": [round(c.cpu_s / c.wall_s, 2) for c in done],
         "peak_rss_mb_per_process": [round(c.maxrss_mb) for c in done],
         "server_cpu_ms_per_request": round(1000 * server_cpu / max(len(requests), 1), 2),
@@ -357,7 +358,7 @@ def _replay(todo: Path, samples_path: Path, sample_per_outlet: int) -> int:
     order = [urls[i] for i in range(max(map(len, lists), default=0)) for urls in lists if i < len(urls)]
     kept: dict[str, dict] = {}
     errors: list[str] = []
-    ok = Counter()
+    ok: Counter[str] = Counter()
     sizes: dict[str, list[int]] = {"raw": [], "gzip": []}
     lock = threading.Lock()
 
@@ -460,13 +461,13 @@ def summarize(raw: Path, top: int = 45) -> str:
         stack, _, n = line.rpartition(" ")
         if not stack or not n.isdigit():
             continue
-        n = int(n)
-        total += n
+        count = int(n)
+        total += count
         frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 2)[-1] + ")" if " (" in f else f
                   for f in stack.split(";")]
-        own[frames[-1]] += n
+        own[frames[-1]] += count
         for f in set(frames):
-            inclusive[f] += n
+            inclusive[f] += count
     lines = [f"{total} samples", "", "self %  function"]
     lines += [f"{100 * c / total:5.1f}  {f}" for f, c in own.most_common(top)]
     lines += ["", "incl %  function"]

@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, module, needs_es, limit in todo:
                 argv_ = [sys.executable, "-m", module] + (["--quick"] if args.quick else [])
                 if needs_es:
+                    assert es_url is not None      # the node was started because one needs it
                     argv_ += ["--es", es_url]
                 if name == "crawl" and args.crawl_before:
                     argv_ += ["--before", args.crawl_before]
