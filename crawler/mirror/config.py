@@ -19,6 +19,8 @@ import yaml
 
 from crawler.mirror.errors import MirrorError
 from crawler.mirror.sites import NEW_SITE
+from pipelines.configfile import ConfigError
+from pipelines.outlets import parse_outlets
 from pipelines.paths import shipped_config_dir
 
 if TYPE_CHECKING:
@@ -64,8 +66,6 @@ def write_config(directory: Path, mirror: Mirror, include_new_site: bool = False
     text = HEADER.format(bases=bases) + yaml.safe_dump({"outlets": out}, allow_unicode=True, sort_keys=False, width=4096)
     path.write_text(text, encoding="utf-8")
     # The file must be one raqib accepts: check it the way a crawl would.
-    from pipelines.configfile import ConfigError
-    from pipelines.outlets import parse_outlets
     try:
         parse_outlets(yaml.safe_load(text), str(path))
     except ConfigError as exc:

@@ -34,6 +34,7 @@ from crawler.mirror.errors import MirrorError
 from crawler.mirror.server import VALIDATOR_MODES, HostServer, Request, RequestLog, Response
 from crawler.mirror.sites import NEW_SITE, SITES
 from crawler.mirror.sites.base import Context, Site
+from crawler.mirror.weight import WEIGHTS
 
 CLOCK_ENV = "RAQIB_MIRROR_NOW"
 TRAP_IP = "127.0.0.30"
@@ -173,7 +174,6 @@ class Mirror:
     def set_weight(self, weight: str) -> None:
         """How heavy its HTML pages are from now on (weight.py): "real" (the default), "heavy"
         or "light" (no page furniture)."""
-        from crawler.mirror.weight import WEIGHTS
 
         if weight not in WEIGHTS:
             raise MirrorError(f"unknown page weight {weight!r}; choose one of {', '.join(WEIGHTS)}")

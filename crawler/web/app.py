@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, QueryParams
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -28,7 +31,14 @@ from starlette.staticfiles import StaticFiles
 from crawler.web import geo, queries, render
 from crawler.web.saved import Store
 from crawler.web.security import Auth, Guard
+from pipelines.alerts import context
+from pipelines.alerts.rules import known_topics, rule_query
 from pipelines.configfile import ConfigError, span
+from pipelines.deadletters import DeadLetters, path_in
+from pipelines.es import ClusterError, client_for, redact
+from pipelines.outlets import load_outlets
+from pipelines.safetext import clean_value
+from pipelines.tagging import default_tagger
 
 HERE = Path(__file__).parent
 LIVE_POLL = 0.4          # seconds between two looks at the index for the live page
@@ -50,16 +60,12 @@ class Context:
     @property
     def client(self):
         if self._client is None:
-            from pipelines.es import client_for
-
             self._client = client_for(self.settings)
         return self._client
 
     @property
     def tagger(self):
         if self._tagger is None:
-            from pipelines.tagging import default_tagger
-
             self._tagger = default_tagger(self.config_dir)
         return self._tagger
 
@@ -72,8 +78,6 @@ class Context:
         return argparse.Namespace(config=str(self.config_dir) if self.config_dir else None, es=self.es_override)
 
     def alerting(self):
-        from pipelines.alerts import context
-
         return context.load(self.config_dir, settings=self.settings)
 
 
@@ -91,7 +95,6 @@ def _env() -> Environment:
 
 def _describe(query: str) -> str:
     """A saved search's URL query as a person reads it: «داعش» · outlet almayadeen · since …"""
-    from urllib.parse import parse_qsl
 
     parts = []
     for key, value in parse_qsl(query):
@@ -160,7 +163,6 @@ def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, e
     async def live_stream(request: Request):
         name = request.query_params.get("saved", "")
         chosen = ctx.store.search(name) if name else None
-        from starlette.datastructures import QueryParams
 
         try:
             p = queries.SearchParams.from_query(QueryParams(chosen.query if chosen else ""))
@@ -238,8 +240,6 @@ def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, e
                 raise ValueError("no saved search by that name: save the search first")
             p = queries.SearchParams.from_query(_qp(saved.query))
             alerting = await run_in_threadpool(ctx.alerting)
-            from pipelines.alerts.rules import known_topics
-            from pipelines.outlets import load_outlets
 
             ctx.store.add_rule(_field(form, "name") or saved.name, p, email=_field(form, "email"),
                                taken=[r.name for r in alerting.rules], outlets=load_outlets(ctx.config_dir),
@@ -272,8 +272,6 @@ def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, e
         info = gather(ctx.args())
         letters: list[dict[str, Any]] = []
         if info["dead_letters"]["waiting"]:
-            from pipelines.deadletters import DeadLetters, path_in
-
             letters, _ = DeadLetters(path_in(ctx.settings.state_dir)).read()
         return page(request, "health.html", info=info, letters=letters[:50], now=time.time(), nav="health",
                     errors={name: _errors_by_kind(st.get("last_stats") or {}, name) for name, st in info["outlets"].items()})
@@ -289,18 +287,13 @@ def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, e
     ]
 
     async def on_error(request: Request, exc: Exception):
-        from pipelines.es import ClusterError, redact
-
         if isinstance(exc, ClusterError):
             return problem(request, redact(str(exc)), 503)
         if isinstance(exc, ConfigError):
             return problem(request, "configuration error: " + str(exc), 500)
         raise exc
 
-    from starlette.middleware import Middleware
-    from starlette.middleware.gzip import GZipMiddleware
 
-    from pipelines.es import ClusterError
 
     app = Starlette(routes=routes, exception_handlers={ClusterError: on_error, ConfigError: on_error},
                     middleware=[Middleware(GZipMiddleware, minimum_size=1000)])     # never the event stream
@@ -316,14 +309,11 @@ def _errors_by_kind(stats: dict, outlet: str) -> dict[str, int]:
 
 
 def _qp(query: str):
-    from starlette.datastructures import QueryParams
-
     return QueryParams(query.lstrip("?"))
 
 
 def _last_matches(ctx: Context, rule, size: int = 5) -> list[dict]:
     """The rule's newest matching articles now (what `raqib alerts list` shows)."""
-    from pipelines.alerts.rules import rule_query
 
     try:
         resp = ctx.client.search(index=ctx.alias, size=size, source_includes=queries.LIST_FIELDS,
@@ -331,6 +321,5 @@ def _last_matches(ctx: Context, rule, size: int = 5) -> list[dict]:
                                  sort=[{"published_at": {"order": "desc", "missing": "_last"}}]).body
     except Exception:  # noqa: BLE001 - one rule's bad query must not hide the others
         return []
-    from pipelines.safetext import clean_value
 
     return [{"id": h["_id"], **clean_value(h["_source"])} for h in resp["hits"]["hits"]]

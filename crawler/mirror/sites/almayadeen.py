@@ -9,6 +9,7 @@ the last two days. There is no feed. Every article page embeds the first-party
 """
 from __future__ import annotations
 
+import gzip
 import re
 from datetime import datetime, timedelta
 from urllib.parse import quote
@@ -340,7 +341,6 @@ class AlMayadeen(Site):
         body = ('<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
                 + "\n".join(rows) + "\n</urlset>\n").encode("utf-8")
         if gz:
-            import gzip
             return Response(body=gzip.compress(body, mtime=0), content_type="application/x-gzip", compressible=False,
                             last_modified=self.last_modified(items) or _month_end(y, mo))
         return Response(body=body, content_type="application/xml; charset=utf-8",

@@ -8,6 +8,7 @@ and user sitemaps), Yoast-style JSON-LD and article:* meta, /category/<slug>/pag
 """
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from datetime import UTC
@@ -343,7 +344,6 @@ class NoonPost(Site):
 
     # --- REST API ------------------------------------------------------------------------
     def api_posts(self, req: Request, m) -> Response:
-        import json
         per_page = min(100, int(req.param("per_page", "10") or 10))
         page = int(req.param("page", "1") or 1)
         items = self.listed_on_pages()
@@ -359,7 +359,6 @@ class NoonPost(Site):
                         last_modified=self.last_modified(chunk) or self.ctx.now)
 
     def api_post(self, req: Request, m) -> Response:
-        import json
         hit = next((a for a in self.listed_on_pages() if a.site_id == int(m.group(1)) and not a.fault), None)
         if hit is None:
             return Response(status=404, cacheable=False, content_type="application/json; charset=UTF-8",
