@@ -4,12 +4,14 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeAlias
 
 from pipelines.configfile import config_dir_from_env
 
 # What each command module's `register(sub, common)` adds its parser to; `common` is the
 # parent parser of the global options, so they work after the command name too.
-Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
+# (a string: argparse's class is generic only in its stub, not at run time)
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def usage_of(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
