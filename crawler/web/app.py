@@ -117,59 +117,63 @@ def _field(form: FormData, name: str) -> str:
     return value
 
 
-def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, es_override: str | None = None) -> Starlette:
-    ctx = Context(settings=settings, config_dir=config_dir, es_override=es_override)
-    env = _env()
+class Handlers:
+    """The workspace's pages and form posts (Starlette endpoints); each reads the index, the
+    alert rules or the crawl state through the one Context."""
 
-    def page(request: Request, name: str, status: int = 200, **values) -> HTMLResponse:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.env = _env()
+
+    def page(self, request: Request, name: str, status: int = 200, **values) -> HTMLResponse:
         values.setdefault("nav", name.split(".")[0])
-        html = env.get_template(name).render(request=request, csrf=request.scope.get("state", {}).get("csrf", ""),
+        html = self.env.get_template(name).render(request=request, csrf=request.scope.get("state", {}).get("csrf", ""),
                                              **values)
         return HTMLResponse(html, status)
 
-    def problem(request: Request, message: str, status: int = 400) -> HTMLResponse:
-        return page(request, "error.html", status, message=message, nav="")
+    def problem(self, request: Request, message: str, status: int = 400) -> HTMLResponse:
+        return self.page(request, "error.html", status, message=message, nav="")
 
-    def search_page(request: Request):
+    def search_page(self, request: Request):
         try:
             p = queries.SearchParams.from_query(request.query_params)
         except queries.BadRequest as exc:
-            return problem(request, str(exc))
-        result = queries.run_search(ctx.client, ctx.alias, p, ctx.config_dir)
+            return self.problem(request, str(exc))
+        result = queries.run_search(self.ctx.client, self.ctx.alias, p, self.ctx.config_dir)
         fragment = request.headers.get("hx-request") == "true" and request.headers.get("hx-target") == "results"
-        resp = page(request, "results.html" if fragment else "search.html", r=result, p=p,
-                    saved=ctx.store.searches(), nav="search")
+        resp = self.page(request, "results.html" if fragment else "search.html", r=result, p=p,
+                         saved=self.ctx.store.searches(), nav="search")
         resp.headers.append("server-timing", f"es;dur={result.took_ms}")     # the node's share
         return resp
 
-    def article_page(request: Request):
+    def article_page(self, request: Request):
         doc_id = request.path_params["doc_id"]
-        doc = queries.get_article(ctx.client, ctx.alias, doc_id)
+        doc = queries.get_article(self.ctx.client, self.ctx.alias, doc_id)
         if doc is None:
-            return problem(request, "no article with this id in the index (it may have been deleted)", 404)
-        why = render.explain(ctx.tagger, doc)
+            return self.problem(request, "no article with this id in the index (it may have been deleted)", 404)
+        why = render.explain(self.ctx.tagger, doc)
         evidence = [e for t in why if t.passed for e in t.evidence]
-        coverage = queries.related(ctx.client, ctx.alias, doc_id, doc)
-        return page(request, "article.html", doc=doc, doc_id=doc_id, why=why,
-                    title=render.title_html(doc.get("title") or "", evidence),
-                    paragraphs=render.paragraphs(doc.get("text") or "", evidence), coverage=coverage, nav="")
+        coverage = queries.related(self.ctx.client, self.ctx.alias, doc_id, doc)
+        return self.page(request, "article.html", doc=doc, doc_id=doc_id, why=why,
+                         title=render.title_html(doc.get("title") or "", evidence),
+                         paragraphs=render.paragraphs(doc.get("text") or "", evidence), coverage=coverage, nav="")
 
-    def live_page(request: Request):
-        store = ctx.store
+    def live_page(self, request: Request):
+        store = self.ctx.store
         name = request.query_params.get("saved", "")
         chosen = store.search(name) if name else None
-        return page(request, "live.html", saved=store.searches(), chosen=chosen, nav="live")
+        return self.page(request, "live.html", saved=store.searches(), chosen=chosen, nav="live")
 
-    async def live_stream(request: Request):
+    async def live_stream(self, request: Request):
         name = request.query_params.get("saved", "")
-        chosen = ctx.store.search(name) if name else None
+        chosen = self.ctx.store.search(name) if name else None
 
         try:
             p = queries.SearchParams.from_query(QueryParams(chosen.query if chosen else ""))
         except queries.BadRequest as exc:
             return Response(f"raqib web: {exc}", 400)
-        query = queries.es_query(p, ctx.config_dir)
-        item = env.get_template("live_item.html")
+        query = queries.es_query(p, self.ctx.config_dir)
+        item = self.env.get_template("live_item.html")
 
         async def events():
             seen: set[str] = set()
@@ -179,7 +183,7 @@ def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, e
             while not await request.is_disconnected():
                 since = (cursor - timedelta(seconds=LIVE_OVERLAP)).isoformat()
                 try:
-                    found = await run_in_threadpool(queries.new_since, ctx.client, ctx.alias, query, since)
+                    found = await run_in_threadpool(queries.new_since, self.ctx.client, self.ctx.alias, query, since)
                 except Exception:  # noqa: BLE001 - a cluster hiccup: say so and keep listening
                     yield "event: problem\ndata: the cluster did not answer; retrying\n\n"
                     await asyncio.sleep(2)
@@ -204,98 +208,101 @@ def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, e
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"cache-control": "no-store", "x-accel-buffering": "no"})
 
-    def alerts_page(request: Request, message: str = "", error: str = "", status: int = 200):
+    def alerts_page(self, request: Request, message: str = "", error: str = "", status: int = 200):
         try:
-            alerting = ctx.alerting()
+            alerting = self.ctx.alerting()
             rules, rules_error = alerting.rules, ""
             deliveries = alerting.ledger.deliveries()
         except ConfigError as exc:
             rules, rules_error, deliveries = [], str(exc), []
-        web_names = {e.get("name") for e in ctx.store.rule_entries()}
+        web_names = {e.get("name") for e in self.ctx.store.rule_entries()}
         rows = []
         for rule in rules:
             mine = [d for d in deliveries if d["rule"] == rule.name]
             sent = [d for d in mine if d["state"] == "sent"]
-            matched = _last_matches(ctx, rule)
+            matched = _last_matches(self.ctx, rule)
             rows.append({"rule": rule, "from_web": rule.name in web_names, "sent": len(sent),
                          "pending": sum(1 for d in mine if d["state"] == "pending"),
                          "last_sent": max((d["sent_at"] or 0 for d in sent), default=0), "matches": matched})
-        return page(request, "alerts.html", status, rows=rows, rules_error=rules_error, saved=ctx.store.searches(),
-                    message=message, error=error, nav="alerts")
+        return self.page(request, "alerts.html", status, rows=rows, rules_error=rules_error, saved=self.ctx.store.searches(),
+                         message=message, error=error, nav="alerts")
 
-    async def save_search(request: Request):
+    async def save_search(self, request: Request):
         form = await request.form()
         try:
             p = queries.SearchParams.from_query(_qp(_field(form, "query")))
-            saved = ctx.store.save_search(_field(form, "name"), p)
+            saved = self.ctx.store.save_search(_field(form, "name"), p)
         except (ValueError, queries.BadRequest) as exc:
-            return await run_in_threadpool(alerts_page, request, "", str(exc), 400)
+            return await run_in_threadpool(self.alerts_page, request, "", str(exc), 400)
         return RedirectResponse(f"/alerts?saved={saved.name}", 303)
 
-    async def make_alert(request: Request):
+    async def make_alert(self, request: Request):
         form = await request.form()
         try:
-            saved = ctx.store.search(_field(form, "saved"))
+            saved = self.ctx.store.search(_field(form, "saved"))
             if saved is None:
                 raise ValueError("no saved search by that name: save the search first")
             p = queries.SearchParams.from_query(_qp(saved.query))
-            alerting = await run_in_threadpool(ctx.alerting)
+            alerting = await run_in_threadpool(self.ctx.alerting)
 
-            ctx.store.add_rule(_field(form, "name") or saved.name, p, email=_field(form, "email"),
-                               taken=[r.name for r in alerting.rules], outlets=load_outlets(ctx.config_dir),
-                               topics=known_topics(ctx.config_dir))
+            self.ctx.store.add_rule(_field(form, "name") or saved.name, p, email=_field(form, "email"),
+                                    taken=[r.name for r in alerting.rules], outlets=load_outlets(self.ctx.config_dir),
+                                    topics=known_topics(self.ctx.config_dir))
         except (ValueError, ConfigError, queries.BadRequest) as exc:
-            return await run_in_threadpool(alerts_page, request, "", str(exc), 400)
+            return await run_in_threadpool(self.alerts_page, request, "", str(exc), 400)
         return RedirectResponse("/alerts", 303)
 
-    async def delete(request: Request):
+    async def delete(self, request: Request):
         form = await request.form()
         try:
             kind, name = _field(form, "kind"), _field(form, "name")
         except queries.BadRequest as exc:
-            return await run_in_threadpool(alerts_page, request, "", str(exc), 400)
+            return await run_in_threadpool(self.alerts_page, request, "", str(exc), 400)
         if kind == "rule":
-            ctx.store.delete_rule(name)
+            self.ctx.store.delete_rule(name)
         elif kind == "search":
-            ctx.store.delete_search(name)
+            self.ctx.store.delete_search(name)
         return RedirectResponse("/alerts", 303)
 
-    def overview_page(request: Request):
-        data = queries.overview(ctx.client, ctx.alias)
-        return page(request, "overview.html", o=data, dots=geo.dots(data["cells"]),
-                    charts=json.dumps({"all": data["all"], "topics": data["topics"], "outlets": data["outlets"]}),
-                    nav="overview")
+    def overview_page(self, request: Request):
+        data = queries.overview(self.ctx.client, self.ctx.alias)
+        return self.page(request, "overview.html", o=data, dots=geo.dots(data["cells"]),
+                         charts=json.dumps({"all": data["all"], "topics": data["topics"], "outlets": data["outlets"]}),
+                         nav="overview")
 
-    def health_page(request: Request):
+    def health_page(self, request: Request):
         from crawler.commands.status import gather
 
-        info = gather(ctx.args())
+        info = gather(self.ctx.args())
         letters: list[dict[str, Any]] = []
         if info["dead_letters"]["waiting"]:
-            letters, _ = DeadLetters(path_in(ctx.settings.state_dir)).read()
-        return page(request, "health.html", info=info, letters=letters[:50], now=time.time(), nav="health",
-                    errors={name: _errors_by_kind(st.get("last_stats") or {}, name) for name, st in info["outlets"].items()})
+            letters, _ = DeadLetters(path_in(self.ctx.settings.state_dir)).read()
+        return self.page(request, "health.html", info=info, letters=letters[:50], now=time.time(), nav="health",
+                         errors={name: _errors_by_kind(st.get("last_stats") or {}, name) for name, st in info["outlets"].items()})
 
-    routes = [
-        Route("/", search_page), Route("/search", search_page),
-        Route("/article/{doc_id}", article_page),
-        Route("/live", live_page), Route("/live/stream", live_stream),
-        Route("/alerts", alerts_page), Route("/saved", save_search, methods=["POST"]),
-        Route("/alerts/new", make_alert, methods=["POST"]), Route("/delete", delete, methods=["POST"]),
-        Route("/overview", overview_page), Route("/health", health_page),
-        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
-    ]
 
-    async def on_error(request: Request, exc: Exception):
+    async def on_error(self, request: Request, exc: Exception):
         if isinstance(exc, ClusterError):
-            return problem(request, redact(str(exc)), 503)
+            return self.problem(request, redact(str(exc)), 503)
         if isinstance(exc, ConfigError):
-            return problem(request, "configuration error: " + str(exc), 500)
+            return self.problem(request, "configuration error: " + str(exc), 500)
         raise exc
 
 
+def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, es_override: str | None = None) -> Starlette:
+    ctx = Context(settings=settings, config_dir=config_dir, es_override=es_override)
+    h = Handlers(ctx)
+    routes = [
+        Route("/", h.search_page), Route("/search", h.search_page),
+        Route("/article/{doc_id}", h.article_page),
+        Route("/live", h.live_page), Route("/live/stream", h.live_stream),
+        Route("/alerts", h.alerts_page), Route("/saved", h.save_search, methods=["POST"]),
+        Route("/alerts/new", h.make_alert, methods=["POST"]), Route("/delete", h.delete, methods=["POST"]),
+        Route("/overview", h.overview_page), Route("/health", h.health_page),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
 
-    app = Starlette(routes=routes, exception_handlers={ClusterError: on_error, ConfigError: on_error},
+    app = Starlette(routes=routes, exception_handlers={ClusterError: h.on_error, ConfigError: h.on_error},
                     middleware=[Middleware(GZipMiddleware, minimum_size=1000)])     # never the event stream
     app.state.ctx = ctx
     return Guard(app, auth or Auth())  # type: ignore[return-value]
