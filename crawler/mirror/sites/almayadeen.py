@@ -49,7 +49,93 @@ def slug_2021(title: str) -> str:
     return re.sub(r"[^\w]+|_", "-", text).strip("-")
 
 
-class AlMayadeen(Site):
+class _MonthlySitemaps(Site):
+    """Al Mayadeen's sitemaps: an index of one sitemap per month (one of them gzipped) and a
+    Google News sitemap of the last two days."""
+
+    def months(self) -> list[tuple[int, int]]:
+        now = self.ctx.now.astimezone(dates.AL_MAYADEEN_TZ)
+        y, m = FIRST_MONTH
+        if not self.ctx.faults:
+            # A mirror grown for benchmarks dates its extra articles before the real ones; the
+            # index then reaches back to them, as the real archive does. (With faults, the
+            # months just before 2021 are the faulty sitemaps.)
+            y, m = min([FIRST_MONTH, *self._month_table()])
+        out = []
+        while (y, m) <= (now.year, now.month):
+            out.append((y, m))
+            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+        return out
+
+    def month_items(self, year: int, month: int) -> list[Article]:
+        return self._month_table().get((year, month), [])
+
+    def _month_table(self) -> dict[tuple[int, int], list[Article]]:
+        def build():
+            table: dict[tuple[int, int], list[Article]] = {}
+            for a in self.listed():
+                d = a.published.astimezone(dates.AL_MAYADEEN_TZ)
+                table.setdefault((d.year, d.month), []).append(a)
+            return table
+        return self.memo("months", build)
+
+    def gzipped_month(self) -> tuple[int, int]:
+        return FIRST_MONTH          # the oldest real month is archived as .xml.gz
+
+    def sitemap_index(self, req: Request, m) -> Response:
+        rows = []
+        for y, mo in self.months():
+            items = self.month_items(y, mo)
+            ext = ".xml.gz" if (y, mo) == self.gzipped_month() else ".xml"
+            lastmod = self.last_modified(items) or _month_end(y, mo)
+            rows.append(f"<sitemap><loc>{self.url(f'/sitemaps/all/sitemap-{y}-{mo}{ext}')}</loc>"
+                        f"<lastmod>{dates.mayadeen_iso(min(lastmod, self.ctx.now))}</lastmod></sitemap>")
+        if self.ctx.faults:
+            for (y, mo, ext) in ((2020, 12, ".xml"), (2020, 11, ".xml"), (2020, 10, ".xml.gz")):
+                rows.append(f"<sitemap><loc>{self.url(f'/sitemaps/all/sitemap-{y}-{mo}{ext}')}</loc>"
+                            f"<lastmod>{dates.mayadeen_iso(_month_end(y, mo))}</lastmod></sitemap>")
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+                + "\n".join(rows) + "\n</sitemapindex>\n")
+        return Response(body=body.encode("utf-8"), content_type="application/xml; charset=utf-8",
+                        last_modified=self.last_modified(self.listed()))
+
+    def sitemap_month(self, req: Request, m) -> Response:
+        y, mo, gz = int(m.group(1)), int(m.group(2)), bool(m.group(3))
+        if self.ctx.faults and (y, mo) == (2020, 11) and not gz:
+            return Response(body=F.malformed_sitemap([self.raw_url(self.article_path(a)) for a in self.listed()[:3]]),
+                            content_type="application/xml; charset=utf-8", cacheable=False)
+        if self.ctx.faults and (y, mo) == (2020, 10) and gz:
+            return Response(body=F.gzip_bomb(), content_type="application/x-gzip", compressible=False, cacheable=False)
+        if (y, mo) not in self.months() or gz != ((y, mo) == self.gzipped_month()):
+            return self.not_found()
+        items = self.month_items(y, mo)
+        rows = [f"<url><loc>{xml(self.raw_url(self.article_path(a)))}</loc>"
+                f"<lastmod>{dates.mayadeen_iso(a.changed)}</lastmod></url>" for a in items]
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+                + "\n".join(rows) + "\n</urlset>\n").encode("utf-8")
+        if gz:
+            return Response(body=gzip.compress(body, mtime=0), content_type="application/x-gzip", compressible=False,
+                            last_modified=self.last_modified(items) or _month_end(y, mo))
+        return Response(body=body, content_type="application/xml; charset=utf-8",
+                        last_modified=self.last_modified(items) or _month_end(y, mo))
+
+    def news_sitemap(self, req: Request, m) -> Response:
+        since = self.ctx.now - timedelta(days=2)
+        items = [a for a in self.listed() if a.when >= since and a.fault not in ("sitemap_url_404",)]
+        rows = []
+        for a in items:
+            rows.append(
+                f"<url><loc>{xml(self.raw_url(self.article_path(a)))}</loc><news:news><news:publication>"
+                f"<news:name>الميادين نت</news:name><news:language>{a.lang}</news:language></news:publication>"
+                f"<news:publication_date>{dates.mayadeen_iso(a.when)}</news:publication_date>"
+                f"<news:title>{xml(a.title)}</news:title></news:news></url>")
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+                'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">\n' + "\n".join(rows) + "\n</urlset>\n")
+        return Response(body=body.encode("utf-8"), content_type="application/xml; charset=utf-8",
+                        last_modified=self.last_modified(items) or self.ctx.now)
+
+
+class AlMayadeen(_MonthlySitemaps):
     key = "almayadeen"
     ip = "127.0.0.15"
     name = "الميادين نت"
@@ -278,88 +364,6 @@ class AlMayadeen(Site):
                                  for r in self.related(a)),
                     year=self.ctx.now.year)
         return Response.html(page, last_modified=a.modified)
-
-    # --- sitemaps ------------------------------------------------------------------------
-    def months(self) -> list[tuple[int, int]]:
-        now = self.ctx.now.astimezone(dates.AL_MAYADEEN_TZ)
-        y, m = FIRST_MONTH
-        if not self.ctx.faults:
-            # A mirror grown for benchmarks dates its extra articles before the real ones; the
-            # index then reaches back to them, as the real archive does. (With faults, the
-            # months just before 2021 are the faulty sitemaps.)
-            y, m = min([FIRST_MONTH, *self._month_table()])
-        out = []
-        while (y, m) <= (now.year, now.month):
-            out.append((y, m))
-            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-        return out
-
-    def month_items(self, year: int, month: int) -> list[Article]:
-        return self._month_table().get((year, month), [])
-
-    def _month_table(self) -> dict[tuple[int, int], list[Article]]:
-        def build():
-            table: dict[tuple[int, int], list[Article]] = {}
-            for a in self.listed():
-                d = a.published.astimezone(dates.AL_MAYADEEN_TZ)
-                table.setdefault((d.year, d.month), []).append(a)
-            return table
-        return self.memo("months", build)
-
-    def gzipped_month(self) -> tuple[int, int]:
-        return FIRST_MONTH          # the oldest real month is archived as .xml.gz
-
-    def sitemap_index(self, req: Request, m) -> Response:
-        rows = []
-        for y, mo in self.months():
-            items = self.month_items(y, mo)
-            ext = ".xml.gz" if (y, mo) == self.gzipped_month() else ".xml"
-            lastmod = self.last_modified(items) or _month_end(y, mo)
-            rows.append(f"<sitemap><loc>{self.url(f'/sitemaps/all/sitemap-{y}-{mo}{ext}')}</loc>"
-                        f"<lastmod>{dates.mayadeen_iso(min(lastmod, self.ctx.now))}</lastmod></sitemap>")
-        if self.ctx.faults:
-            for (y, mo, ext) in ((2020, 12, ".xml"), (2020, 11, ".xml"), (2020, 10, ".xml.gz")):
-                rows.append(f"<sitemap><loc>{self.url(f'/sitemaps/all/sitemap-{y}-{mo}{ext}')}</loc>"
-                            f"<lastmod>{dates.mayadeen_iso(_month_end(y, mo))}</lastmod></sitemap>")
-        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
-                + "\n".join(rows) + "\n</sitemapindex>\n")
-        return Response(body=body.encode("utf-8"), content_type="application/xml; charset=utf-8",
-                        last_modified=self.last_modified(self.listed()))
-
-    def sitemap_month(self, req: Request, m) -> Response:
-        y, mo, gz = int(m.group(1)), int(m.group(2)), bool(m.group(3))
-        if self.ctx.faults and (y, mo) == (2020, 11) and not gz:
-            return Response(body=F.malformed_sitemap([self.raw_url(self.article_path(a)) for a in self.listed()[:3]]),
-                            content_type="application/xml; charset=utf-8", cacheable=False)
-        if self.ctx.faults and (y, mo) == (2020, 10) and gz:
-            return Response(body=F.gzip_bomb(), content_type="application/x-gzip", compressible=False, cacheable=False)
-        if (y, mo) not in self.months() or gz != ((y, mo) == self.gzipped_month()):
-            return self.not_found()
-        items = self.month_items(y, mo)
-        rows = [f"<url><loc>{xml(self.raw_url(self.article_path(a)))}</loc>"
-                f"<lastmod>{dates.mayadeen_iso(a.changed)}</lastmod></url>" for a in items]
-        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
-                + "\n".join(rows) + "\n</urlset>\n").encode("utf-8")
-        if gz:
-            return Response(body=gzip.compress(body, mtime=0), content_type="application/x-gzip", compressible=False,
-                            last_modified=self.last_modified(items) or _month_end(y, mo))
-        return Response(body=body, content_type="application/xml; charset=utf-8",
-                        last_modified=self.last_modified(items) or _month_end(y, mo))
-
-    def news_sitemap(self, req: Request, m) -> Response:
-        since = self.ctx.now - timedelta(days=2)
-        items = [a for a in self.listed() if a.when >= since and a.fault not in ("sitemap_url_404",)]
-        rows = []
-        for a in items:
-            rows.append(
-                f"<url><loc>{xml(self.raw_url(self.article_path(a)))}</loc><news:news><news:publication>"
-                f"<news:name>الميادين نت</news:name><news:language>{a.lang}</news:language></news:publication>"
-                f"<news:publication_date>{dates.mayadeen_iso(a.when)}</news:publication_date>"
-                f"<news:title>{xml(a.title)}</news:title></news:news></url>")
-        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
-                'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">\n' + "\n".join(rows) + "\n</urlset>\n")
-        return Response(body=body.encode("utf-8"), content_type="application/xml; charset=utf-8",
-                        last_modified=self.last_modified(items) or self.ctx.now)
 
     def fault_urls(self) -> dict[str, str]:
         urls = super().fault_urls()
