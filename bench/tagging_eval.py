@@ -132,7 +132,7 @@ def explain(tagger: Tagger, article: dict, label: dict | None) -> None:
             print(f"   s{s['sentence']:<3} {s['zone']:<5} {s['weight']:.1f}  {s['clue']}: {', '.join(s['terms'])}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="directory with articles.jsonl and labels-dev.jsonl")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -141,7 +141,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="measure DIR/topics.yaml's rule thresholds under the same folds as the `before`")
     parser.add_argument("--no-timing", action="store_true")
     parser.add_argument("--quick", action="store_true", default=common.quick_default(), help="one repeat instead of five")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
 
     run = common.Run("tagging", quick=args.quick)
     repeats = 1 if args.quick else tt.REPEATS
