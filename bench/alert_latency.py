@@ -20,6 +20,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -47,61 +48,19 @@ def main(argv: list[str] | None = None) -> int:
         return _measure(args, es_url, bench_run)
 
 
-def _measure(args, es_url: str, bench_run) -> int:
-
-    from tests.support.alert_receivers import HttpReceiver
-    from pipelines import document
-    from pipelines.alerts import on_indexed
+def _measure(args: argparse.Namespace, es_url: str, bench_run: common.Run) -> int:
     from pipelines.es import connect
-    from pipelines.index import bulk_index, ensure_index
+    from tests.support.alert_receivers import HttpReceiver
 
-    records = [json.loads(line) for line in args.corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
-    records = (records * (args.articles // len(records) + 1))[: args.articles]
-    tagger = document.default_tagger()
-    run = uuid.uuid4().hex[:8]
-    docs = []
-    for i, r in enumerate(records):
-        url = f"https://bench.invalid/{run}/{i}/{r['id']}"
-        docs.append((document.doc_id_for(url), document.enrich(
-            {"url": url, "canonical_url": url, "outlet": r.get("outlet") or "bench", "title": r.get("title") or "",
-             "text": r["text"], "published_at": _iso(r.get("date"))}, lang_hint=r.get("lang"), tagger=tagger)))
-
+    docs = _documents(args.corpus, args.articles)
     client = connect(es_url)
-    alias = f"raqib-bench-alerts-{run}"
+    alias = f"raqib-bench-alerts-{uuid.uuid4().hex[:8]}"
     topics_hook, query_hook = HttpReceiver().start(), HttpReceiver().start()
     tmp = Path(tempfile.mkdtemp(prefix="raqib-bench-alerts-"))
-    config = tmp / "config"
-    config.mkdir()
-    (config / "settings.toml").write_text(
-        f'[elasticsearch]\nurl = ["{es_url}"]\nalias = "{alias}"\n[state]\ndir = "{tmp / "state"}"\n', encoding="utf-8")
-    (config / "alerts.yaml").write_text(
-        "alerts:\n"
-        f"  - name: topics\n    match: {{topics_any: [isis, syria, us_presence]}}\n"
-        f"    notify: [{{type: webhook, url: \"{topics_hook.url}\"}}]\n"
-        f"  - name: query\n    match: {{query: 'سوريا OR الرقة OR Syria OR Raqqa'}}\n"
-        f"    notify: [{{type: webhook, url: \"{query_hook.url}\"}}]\n", encoding="utf-8")
-    indexed_at: dict[str, float] = {}
-    call_seconds: list[float] = []
-    expected = {"topics": set(), "query": set()}
+    config = _write_config(tmp, es_url, alias, topics_hook.url, query_hook.url)
     try:
-        ensure_index(client, alias)
-        on_indexed(client, alias, [], config)     # loads rules, opens the ledger: not a per-write cost
-        for i in range(0, len(docs), args.batch):
-            batch = docs[i:i + args.batch]
-            result = bulk_index(client, batch, alias)
-            if result.rejected:
-                raise SystemExit(f"bulk write rejected: {result.rejected[0]}")
-            done = time.time()
-            for doc_id in result.created:
-                indexed_at[doc_id] = done
-            t = time.perf_counter()
-            report = on_indexed(client, alias, result.created, config)
-            call_seconds.append(time.perf_counter() - t)
-            if report.errors:
-                print("alert errors:", report.errors[:3], file=sys.stderr)
-        ledger_rows = __import__("pipelines.alerts.ledger", fromlist=["Ledger"]).Ledger(tmp / "state" / "alerts.sqlite3").deliveries()
-        for row in ledger_rows:
-            expected[row["rule"]].add(row["article_id"])
+        indexed_at, call_seconds = _index_in_batches(client, alias, config, docs, args.batch)
+        expected = _expected_alerts(tmp / "state" / "alerts.sqlite3")
         topics_hook.wait_for(len(expected["topics"]), timeout=30)
         query_hook.wait_for(len(expected["query"]), timeout=30)
     finally:
@@ -110,18 +69,9 @@ def _measure(args, es_url: str, bench_run) -> int:
         client.indices.delete(index=f"{alias}-*", ignore_unavailable=True, allow_no_indices=True)
         client.options(ignore_status=404).indices.delete_index_template(name=alias)
 
-    result = {"articles": len(docs), "batch": args.batch, "target_p95_seconds": TARGET_P95, "rules": {}}
-    for name, hook in (("topics", topics_hook), ("query", query_hook)):
-        latencies = []
-        for req in hook.requests:
-            for art in json.loads(req["body"])["articles"]:
-                latencies.append(req["time"] - indexed_at[art["id"]])
-        result["rules"][name] = {
-            "alerts_received": len(hook.requests), "alerts_expected": len(expected[name]),
-            "duplicates": len(hook.requests) - len({json.loads(r["body"])["articles"][0]["id"] for r in hook.requests}),
-            "p50_seconds": round(common.percentile(latencies, 0.5), 4), "p95_seconds": round(common.percentile(latencies, 0.95), 4),
-            "max_seconds": round(max(latencies), 4) if latencies else None,
-        }
+    result: dict[str, Any] = {"articles": len(docs), "batch": args.batch, "target_p95_seconds": TARGET_P95,
+                              "rules": {name: _rule_figures(hook.requests, indexed_at, expected[name])
+                                        for name, hook in (("topics", topics_hook), ("query", query_hook))}}
     result["on_indexed_per_bulk_write"] = {
         "calls": len(call_seconds), "p50_seconds": round(common.percentile(call_seconds, 0.5), 4),
         "p95_seconds": round(common.percentile(call_seconds, 0.95), 4), "mean_seconds": round(statistics.mean(call_seconds), 4)}
@@ -130,6 +80,84 @@ def _measure(args, es_url: str, bench_run) -> int:
     bench_run.write(result, out=args.out, es_client=client)
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _documents(corpus: Path, articles: int) -> list[tuple[str, dict[str, Any]]]:
+    """`articles` corpus records (repeated as needed), enriched and tagged as the crawl does."""
+    from pipelines import document
+
+    records = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = (records * (articles // len(records) + 1))[:articles]
+    tagger = document.default_tagger()
+    run = uuid.uuid4().hex[:8]
+    docs = []
+    for i, r in enumerate(records):
+        url = f"https://bench.invalid/{run}/{i}/{r['id']}"
+        docs.append((document.doc_id_for(url), document.enrich(
+            {"url": url, "canonical_url": url, "outlet": r.get("outlet") or "bench", "title": r.get("title") or "",
+             "text": r["text"], "published_at": _iso(r.get("date"))}, lang_hint=r.get("lang"), tagger=tagger)))
+    return docs
+
+
+def _write_config(tmp: Path, es_url: str, alias: str, topics_url: str, query_url: str) -> Path:
+    """Settings and the two rules: one on topics only, one with a Lucene query."""
+    config = tmp / "config"
+    config.mkdir()
+    (config / "settings.toml").write_text(
+        f'[elasticsearch]\nurl = ["{es_url}"]\nalias = "{alias}"\n[state]\ndir = "{tmp / "state"}"\n', encoding="utf-8")
+    (config / "alerts.yaml").write_text(
+        "alerts:\n"
+        f"  - name: topics\n    match: {{topics_any: [isis, syria, us_presence]}}\n"
+        f"    notify: [{{type: webhook, url: \"{topics_url}\"}}]\n"
+        f"  - name: query\n    match: {{query: 'سوريا OR الرقة OR Syria OR Raqqa'}}\n"
+        f"    notify: [{{type: webhook, url: \"{query_url}\"}}]\n", encoding="utf-8")
+    return config
+
+
+def _index_in_batches(client: Any, alias: str, config: Path, docs: list[tuple[str, dict[str, Any]]],
+                      batch: int) -> tuple[dict[str, float], list[float]]:
+    """(when each document's bulk write returned, seconds of each on_indexed call), writing
+    `batch` documents at a time and handing each write to the alert step as the crawl does."""
+    from pipelines.alerts import on_indexed
+    from pipelines.index import bulk_index, ensure_index
+
+    indexed_at: dict[str, float] = {}
+    call_seconds: list[float] = []
+    ensure_index(client, alias)
+    on_indexed(client, alias, [], config)     # loads rules, opens the ledger: not a per-write cost
+    for i in range(0, len(docs), batch):
+        written = bulk_index(client, docs[i:i + batch], alias)
+        if written.rejected:
+            raise SystemExit(f"bulk write rejected: {written.rejected[0]}")
+        done = time.time()
+        for doc_id in written.created:
+            indexed_at[doc_id] = done
+        t = time.perf_counter()
+        report = on_indexed(client, alias, written.created, config)
+        call_seconds.append(time.perf_counter() - t)
+        if report.errors:
+            print("alert errors:", report.errors[:3], file=sys.stderr)
+    return indexed_at, call_seconds
+
+
+def _expected_alerts(ledger_path: Path) -> dict[str, set[str]]:
+    """The articles each rule's ledger says it delivered: what the receivers must see."""
+    from pipelines.alerts.ledger import Ledger
+
+    expected: dict[str, set[str]] = {"topics": set(), "query": set()}
+    for row in Ledger(ledger_path).deliveries():
+        expected[row["rule"]].add(row["article_id"])
+    return expected
+
+
+def _rule_figures(requests: list[dict[str, Any]], indexed_at: dict[str, float], expected: set[str]) -> dict[str, Any]:
+    latencies = [req["time"] - indexed_at[art["id"]] for req in requests for art in json.loads(req["body"])["articles"]]
+    return {
+        "alerts_received": len(requests), "alerts_expected": len(expected),
+        "duplicates": len(requests) - len({json.loads(r["body"])["articles"][0]["id"] for r in requests}),
+        "p50_seconds": round(common.percentile(latencies, 0.5), 4), "p95_seconds": round(common.percentile(latencies, 0.95), 4),
+        "max_seconds": round(max(latencies), 4) if latencies else None,
+    }
 
 
 def _iso(value: str | None) -> str | None:

@@ -18,9 +18,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
 from pipelines import process
 
@@ -107,7 +108,7 @@ class Run:
         self.load_start = load()
 
     def write(self, figures: dict, *, out: Path | None = None, es_client=None) -> Path:
-        result = {
+        result: dict[str, Any] = {
             "benchmark": self.name,
             "mode": "quick" if self.quick else "full",
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
@@ -223,6 +224,11 @@ class Child:
                         self._main_cpu = t.user_time + t.system_time
         except Exception:  # noqa: BLE001 - the process ended or psutil is missing
             return
+
+    def stderr_so_far(self) -> str:
+        """What the child has written to stderr until now (it may still be running)."""
+        fd = self.err.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode("utf-8", "replace")
 
     @property
     def pid(self) -> int:

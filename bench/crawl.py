@@ -46,6 +46,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 from bench import common
 from bench.common import ROOT, Child, clean_env, raqib_argv
@@ -75,7 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-weights", action="store_true",
                         help="skip the light and heavy page points (CPU per page against page size)")
     parser.add_argument("--out", type=Path, default=common.RESULTS / "crawl.json")
-    args = parser.parse_args(argv)
+    return _measure(parser.parse_args(argv))
+
+
+def _measure(args: argparse.Namespace) -> int:
     mode = "quick" if args.quick else "full"
     counts = sorted({int(n) for n in args.processes.split(",")})
 
@@ -83,9 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.es import connect
 
     run = common.Run("crawl", quick=args.quick)
-    with common.es_node(args.es) as es_url, tempfile.TemporaryDirectory(prefix="raqib-bench-crawl-") as tmp, \
+    with common.es_node(args.es) as es_url, tempfile.TemporaryDirectory(prefix="raqib-bench-crawl-") as tmpdir, \
             Mirror(articles_per_outlet=SIZES[mode]) as mirror:
-        tmp = Path(tmp)
+        tmp = Path(tmpdir)
         client = connect(es_url)
         if args.profile:
             return _profile(mirror, tmp, es_url, client, args.profile)
@@ -108,31 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         result["startup"] = startup_cost(runs[counts[0]])
         base = runs[counts[0]]
         result["one_process" if counts[0] == 1 else f"processes_{counts[0]}"] = base
-        bound = result["extraction_bound"]["cpu_ms_per_page"]
-        result["cpu_ratio_vs_extraction"] = round(base["cpu_ms_per_article_page"] / bound, 3)
-        result["target_cpu_ratio"] = TARGET_RATIO
-        # What the crawl adds per page (fetching, scheduling, language, tagging, dedupe, indexing,
-        # the crawl state) hardly depends on the page's weight; extraction does. The mirror's
-        # pages are lighter than real ones, so the same overhead is also set against the 181
-        # real pages of the extraction benchmark (bench/results/extraction.json).
-        overhead = base["cpu_ms_per_article_page"] - bound
-        result["overhead_cpu_ms_per_article_page"] = round(overhead, 2)
-        extraction = _read(common.RESULTS / "extraction.json")
-        ms = (extraction or {}).get("scrapinghub", {}).get("cpu_ms_per_page_mean")
-        if ms:
-            result["extraction_cpu_ms_per_page_181_pages"] = ms
-            result["projected_ratio_on_181_pages"] = round((ms + overhead) / ms, 3)
+        _cpu_ratios(result, base)
         if args.before and 1 in runs:
-            before = crawl(mirror, tmp / "before", es_url, client, [sum(HALVES, [])], espid,
-                           code=_export(args.before, tmp / "code-before"))
-            common.write_json(common.RESULTS / "crawl_before_after.json", {
-                "benchmark": "crawl_before_after", "mode": mode, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "machine": {**common.machine(), "load_avg_1_5_15_start": run.load_start, "load_avg_1_5_15_end": common.load()},
-                "pages": "the same mirror pages, crawled by each code in turn",
-                "before": {"commit": args.before, **{k: before[k] for k in _COMPARED}},
-                "after": {"commit": _head(), **{k: runs[1][k] for k in _COMPARED}},
-                "extraction_bound_cpu_ms_per_page": result["extraction_bound"]["cpu_ms_per_page"],
-            })
+            _before_after(args.before, mode, run, runs[1], crawl(
+                mirror, tmp / "before", es_url, client, [sum(HALVES, [])], espid,
+                code=_export(args.before, tmp / "code-before")), result)
         result["server"]["x_faster_than_crawl"] = round(result["server"]["pages_per_s"] / base["article_pages_per_s"], 1)
         result["server"]["verified_10x"] = result["server"]["x_faster_than_crawl"] >= SERVER_FACTOR
         for n in counts[1:]:
@@ -140,27 +124,62 @@ def main(argv: list[str] | None = None) -> int:
             result[f"processes_{n}"] = runs[n]
         if 2 in runs and 1 in runs:
             result["target_speedup_2_processes"] = TARGET_SPEEDUP
-            # The machine's cores serve the crawl processes, the node and the mirror together:
-            # with every core busy, pages/s cannot pass cores / (CPU per page of all three).
-            one = runs[1]
-            per_page = one["cpu_ms_per_article_page"] + (one.get("elasticsearch_cpu_ms_per_article_page") or 0.0) \
-                + one["server_cpu_ms_per_request"] * one["requests"] / max(one["article_pages"], 1)
-            ceiling = 1000 * (os.cpu_count() or 1) / per_page
-            # one process on a core of its own (and the node and mirror on the others)
-            alone = min(1000 / one["cpu_ms_per_article_page"], ceiling)
-            result["ceiling_2_processes"] = {
-                "cores": os.cpu_count(), "cpu_ms_per_article_page_crawl_node_mirror": round(per_page, 2),
-                "article_pages_per_s_all_cores_busy": round(ceiling, 1),
-                "article_pages_per_s_one_process_with_a_core": round(alone, 1),
-                "speedup_ceiling": round(ceiling / alone, 2),
-                "why": "one crawl process keeps about one core busy (its threads share one interpreter lock); "
-                       "two can use both cores, which they share with the node's indexing and the mirror, and "
-                       "with whatever else the machine runs",
-            }
+            result["ceiling_2_processes"] = _ceiling_2_processes(runs[1])
         path = run.write(result, out=args.out, es_client=client)
     print(json.dumps(result, indent=2, ensure_ascii=False))
     print(f"bench.crawl: wrote {path}", file=sys.stderr)
     return 0
+
+
+def _cpu_ratios(result: dict[str, Any], base: dict[str, Any]) -> None:
+    """The crawl's CPU per article page against extraction alone, on these pages and
+    projected onto pages as heavy as the 181 real ones."""
+    bound = result["extraction_bound"]["cpu_ms_per_page"]
+    result["cpu_ratio_vs_extraction"] = round(base["cpu_ms_per_article_page"] / bound, 3)
+    result["target_cpu_ratio"] = TARGET_RATIO
+    # What the crawl adds per page (fetching, scheduling, language, tagging, dedupe, indexing,
+    # the crawl state) hardly depends on the page's weight; extraction does. The mirror's
+    # pages are lighter than real ones, so the same overhead is also set against the 181
+    # real pages of the extraction benchmark (bench/results/extraction.json).
+    overhead = base["cpu_ms_per_article_page"] - bound
+    result["overhead_cpu_ms_per_article_page"] = round(overhead, 2)
+    extraction = _read(common.RESULTS / "extraction.json")
+    ms = (extraction or {}).get("scrapinghub", {}).get("cpu_ms_per_page_mean")
+    if ms:
+        result["extraction_cpu_ms_per_page_181_pages"] = ms
+        result["projected_ratio_on_181_pages"] = round((ms + overhead) / ms, 3)
+
+
+def _before_after(commit: str, mode: str, run: common.Run, after: dict[str, Any], before: dict[str, Any],
+                  result: dict[str, Any]) -> None:
+    """bench/results/crawl_before_after.json: the same pages crawled by COMMIT's code and this one."""
+    common.write_json(common.RESULTS / "crawl_before_after.json", {
+        "benchmark": "crawl_before_after", "mode": mode, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {**common.machine(), "load_avg_1_5_15_start": run.load_start, "load_avg_1_5_15_end": common.load()},
+        "pages": "the same mirror pages, crawled by each code in turn",
+        "before": {"commit": commit, **{k: before[k] for k in _COMPARED}},
+        "after": {"commit": _head(), **{k: after[k] for k in _COMPARED}},
+        "extraction_bound_cpu_ms_per_page": result["extraction_bound"]["cpu_ms_per_page"],
+    })
+
+
+def _ceiling_2_processes(one: dict[str, Any]) -> dict[str, Any]:
+    # The machine's cores serve the crawl processes, the node and the mirror together:
+    # with every core busy, pages/s cannot pass cores / (CPU per page of all three).
+    per_page = one["cpu_ms_per_article_page"] + (one.get("elasticsearch_cpu_ms_per_article_page") or 0.0) \
+        + one["server_cpu_ms_per_request"] * one["requests"] / max(one["article_pages"], 1)
+    ceiling = 1000 * (os.cpu_count() or 1) / per_page
+    # one process on a core of its own (and the node and mirror on the others)
+    alone = min(1000 / one["cpu_ms_per_article_page"], ceiling)
+    return {
+        "cores": os.cpu_count(), "cpu_ms_per_article_page_crawl_node_mirror": round(per_page, 2),
+        "article_pages_per_s_all_cores_busy": round(ceiling, 1),
+        "article_pages_per_s_one_process_with_a_core": round(alone, 1),
+        "speedup_ceiling": round(ceiling / alone, 2),
+        "why": "one crawl process keeps about one core busy (its threads share one interpreter lock); "
+               "two can use both cores, which they share with the node's indexing and the mirror, and "
+               "with whatever else the machine runs",
+    }
 
 
 def _split(halves: list[list[str]], n: int) -> list[list[str]]:
@@ -239,6 +258,7 @@ def crawl(mirror, where: Path, es_url: str, client, groups: list[list[str]], esp
         common.drop_alias(client, alias)
     wall = max(c.wall_s for c in done)
     cpu = sum(c.cpu_s for c in done)
+    main_cpu = [c.main_thread_cpu_s for c in done if c.main_thread_cpu_s is not None]
     by_outlet = {k: v["fetched"].get("article", 0) for r in reports for k, v in r["outlets"].items()}
     articles = sum(r["totals"]["articles_fetched"] for r in reports)
     requests = mirror.requests()
@@ -253,8 +273,8 @@ def crawl(mirror, where: Path, es_url: str, client, groups: list[list[str]], esp
         "cpu_s_per_process": [round(c.cpu_s, 1) for c in done],
         # the reactor (Scrapy: scheduling, downloads, middlewares, the spider, pipeline glue)
         # against the worker threads (extraction, enrichment, dedupe; cluster calls)
-        "main_thread_cpu_ms_per_article_page": (round(1000 * sum(c.main_thread_cpu_s for c in done) / max(articles, 1), 2)
-                                                if all(c.main_thread_cpu_s is not None for c in done) else None),
+        "main_thread_cpu_ms_per_article_page": (round(1000 * sum(main_cpu) / max(articles, 1), 2)
+                                                if len(main_cpu) == len(done) else None),
         "cpu_utilisation_per_process": [round(c.cpu_s / c.wall_s, 2) for c in done],
         "peak_rss_mb_per_process": [round(c.maxrss_mb) for c in done],
         "server_cpu_ms_per_request": round(1000 * server_cpu / max(len(requests), 1), 2),
@@ -357,7 +377,7 @@ def _replay(todo: Path, samples_path: Path, sample_per_outlet: int) -> int:
     order = [urls[i] for i in range(max(map(len, lists), default=0)) for urls in lists if i < len(urls)]
     kept: dict[str, dict] = {}
     errors: list[str] = []
-    ok = Counter()
+    ok: Counter[str] = Counter()
     sizes: dict[str, list[int]] = {"raw": [], "gzip": []}
     lock = threading.Lock()
 
@@ -401,8 +421,8 @@ def page_sizes(sizes: dict[str, list[int]]) -> dict[str, float]:
 def extraction_bound(samples_path: Path, weights: dict[str, int], tmp: Path) -> dict:
     """CPU ms per page of extract_article alone, called as ExtractPipeline calls it, on the
     sampled pages; the mean per outlet weighted by the pages the crawl fetched there."""
-    from pipelines.outlets import load_outlets
     from pipelines.extract import ExtractionError, extract_article
+    from pipelines.outlets import load_outlets
 
     outlets = load_outlets(tmp / "p1" / "config")
     with gzip.open(samples_path, "rt", encoding="utf-8") as fh:
@@ -460,13 +480,13 @@ def summarize(raw: Path, top: int = 45) -> str:
         stack, _, n = line.rpartition(" ")
         if not stack or not n.isdigit():
             continue
-        n = int(n)
-        total += n
+        count = int(n)
+        total += count
         frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 2)[-1] + ")" if " (" in f else f
                   for f in stack.split(";")]
-        own[frames[-1]] += n
+        own[frames[-1]] += count
         for f in set(frames):
-            inclusive[f] += n
+            inclusive[f] += count
     lines = [f"{total} samples", "", "self %  function"]
     lines += [f"{100 * c / total:5.1f}  {f}" for f, c in own.most_common(top)]
     lines += ["", "incl %  function"]

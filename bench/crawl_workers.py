@@ -55,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     run = common.Run("crawl_workers", quick=args.quick)
     redis = RedisServer()
     try:
-        with common.es_node(args.es) as es_url, tempfile.TemporaryDirectory(prefix="raqib-bench-fleet-") as tmp:
-            tmp = Path(tmp)
+        with common.es_node(args.es) as es_url, tempfile.TemporaryDirectory(prefix="raqib-bench-fleet-") as tmpdir:
+            tmp = Path(tmpdir)
             client = connect(es_url)
             result: dict = {"mirror": {"grown": SIZES[mode]}, "settings": common.LOOPBACK, "redis": _redis_version(redis)}
             with Mirror(articles_per_outlet=SIZES[mode]) as mirror:
@@ -137,7 +137,7 @@ def fleet_crawl(mirror, where: Path, es_url: str, client, redis, n: int, crawl: 
         while r.scard("raqib:members") < n - 1:           # registered: their start-up is not timed
             if time.monotonic() > deadline or any(w.proc.poll() is not None for w in workers):
                 raise SystemExit("bench.crawl_workers: a worker did not start:\n"
-                                 + "\n".join(w.proc.stderr.read() if w.proc.stderr else "" for w in workers))
+                                 + "\n".join(w.stderr_so_far()[-2000:] for w in workers))
             time.sleep(0.1)
         coordinator = Child(raqib_argv(config, "-q", "crawl", "--no-alerts", "--stats-json", str(where / "report.json")),
                             env=clean_env())

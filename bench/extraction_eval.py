@@ -27,8 +27,9 @@ import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -76,20 +77,28 @@ def aggregate(counts: list[tuple[float, float, float]]) -> dict[str, float]:
     return {"f1": round(f1, 4), "precision": round(precision, 4), "recall": round(recall, 4)}
 
 
-def raqib_extractor() -> Callable[[bytes, str], str]:
-    from pipelines.extract import ExtractionError, extract_article
+class _RaqibExtractor:
+    """raqib's extraction as the evaluation calls it, counting each outcome (the method that
+    won, where the date came from, the kind of each failure) for the result file."""
 
-    def run(body: bytes, url: str) -> str:
+    def __init__(self) -> None:
+        self.stats: Counter[str] = Counter()
+
+    def __call__(self, body: bytes, url: str) -> str:
+        from pipelines.extract import ExtractionError, extract_article
+
         try:
             article = extract_article(body, url)
         except ExtractionError as exc:
-            run.stats[f"error:{exc.kind}"] += 1
+            self.stats[f"error:{exc.kind}"] += 1
             return ""
-        run.stats[f"method:{article['extraction_method']}"] += 1
-        run.stats[f"date:{(article['date_source'] or 'none').split(':')[0]}"] += 1
+        self.stats[f"method:{article['extraction_method']}"] += 1
+        self.stats[f"date:{(article['date_source'] or 'none').split(':')[0]}"] += 1
         return article["text"]
-    run.stats = Counter()
-    return run
+
+
+def raqib_extractor() -> Callable[[bytes, str], str]:
+    return _RaqibExtractor()
 
 
 def trafilatura_extractor() -> Callable[[bytes, str], str]:
@@ -98,7 +107,6 @@ def trafilatura_extractor() -> Callable[[bytes, str], str]:
 
     def run(body: bytes, url: str) -> str:
         return trafilatura.extract(body.decode("utf-8"), include_comments=False) or ""
-    run.stats = Counter()
     return run
 
 
@@ -116,7 +124,7 @@ def evaluate_scrapinghub(data: Path, extract: Callable[[bytes, str], str], *, sh
         c = page_counts(truth[key].get("articleBody", ""), text)
         counts.append(c)
         per_page.append((key, truth[key]["url"], c))
-    result = aggregate(counts)
+    result: dict[str, Any] = dict(aggregate(counts))
     result.update({
         "pages": len(counts),
         "empty_predictions": sum(1 for c in counts if c[0] == c[1] == 0),
@@ -124,7 +132,7 @@ def evaluate_scrapinghub(data: Path, extract: Callable[[bytes, str], str], *, sh
         "cpu_ms_per_page_median": round(1000 * statistics.median(cpu), 2),
         "cpu_ms_per_page_p95": round(1000 * sorted(cpu)[int(0.95 * (len(cpu) - 1))], 2),
     })
-    if getattr(extract, "stats", None):
+    if isinstance(extract, _RaqibExtractor) and extract.stats:
         result["outcomes"] = dict(sorted(extract.stats.items()))
     if show_worst:
         def f1_of(c):
@@ -150,7 +158,7 @@ def evaluate_arabic(data: Path, extract: Callable[[bytes, str], str]) -> dict:
 def versions() -> dict:
     from importlib.metadata import version
 
-    out = {"python": platform.python_version()}
+    out: dict[str, str | None] = {"python": platform.python_version()}
     for dist in ("raqib", "trafilatura", "lxml", "htmldate", "charset-normalizer"):
         try:
             out[dist] = version(dist)

@@ -30,6 +30,7 @@ from pathlib import Path
 from bench import common
 from crawler.mirror.family import Family
 from crawler.mirror.family.score import score, table
+from crawler.mirror.family.site import TruthEntry
 
 RESULT = common.RESULTS / "generated_outlets.json"
 CLOCK = datetime(2026, 1, 1, tzinfo=UTC)      # the sites' clock (not the calendar)
@@ -56,7 +57,7 @@ def _channels(family: Family, stats: dict) -> list[dict]:
     return rows
 
 
-def _crawl_batch(seeds: list[int], es_url: str, work: Path) -> tuple[list[dict], list[dict], float, list[dict]]:
+def _crawl_batch(seeds: list[int], es_url: str, work: Path) -> tuple[list[TruthEntry], list[dict], float, list[dict]]:
     """(truth, indexed documents, seconds, channel rows) of one crawl process over these seeds' outlets."""
     from pipelines.es import connect
 
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", help="first-last seed (default 101-500; quick 101-200)")
     args = parser.parse_args(argv)
     seeds = _seeds(args.seeds or ("101-200" if args.quick else "101-500"))
-    truth: list[dict] = []
+    truth: list[TruthEntry] = []
     docs: list[dict] = []
     seconds = 0.0
     channels: list[dict] = []

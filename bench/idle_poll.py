@@ -38,9 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.es import connect
 
     run = common.Run("idle_poll", quick=args.quick)
-    with common.es_node(args.es) as es_url, tempfile.TemporaryDirectory(prefix="raqib-bench-idle-") as tmp, \
+    with common.es_node(args.es) as es_url, tempfile.TemporaryDirectory(prefix="raqib-bench-idle-") as tmpdir, \
             Mirror() as mirror:
-        tmp = Path(tmp)
+        tmp = Path(tmpdir)
         client = connect(es_url)
         alias = common.new_alias()
         config = tmp / "config"

@@ -77,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     args.repeat = args.repeat or (1 if args.quick else 2)
 
-    from pipelines.settings import SCHEMA
     from pipelines.es import connect
     from pipelines.index import ensure_index
+    from pipelines.settings import SCHEMA
 
     run = common.Run("indexing", quick=args.quick)
     crawl_size = SCHEMA["elasticsearch"]["bulk_size"][1]

@@ -51,9 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.es import connect
 
     run = common.Run("memory", quick=args.quick)
-    with common.es_node(args.es) as es_url, tempfile.TemporaryDirectory(prefix="raqib-bench-mem-") as tmp, \
+    with common.es_node(args.es) as es_url, tempfile.TemporaryDirectory(prefix="raqib-bench-mem-") as tmpdir, \
             Mirror(articles_per_outlet=GROWN[mode]) as mirror:
-        tmp = Path(tmp)
+        tmp = Path(tmpdir)
         client = connect(es_url)
         alias = common.new_alias()
         config = tmp / "config"
@@ -121,7 +121,7 @@ def summarize(samples: list[tuple[float, float]], children: dict[int, float], se
     second_half = [(t, r) for t, r in samples if t >= seconds / 2]
     base = after_warmup[0][1] if after_warmup else None
     peak = max((r for _, r in samples), default=None)
-    growth = round(max(r for _, r in after_warmup) - base, 1) if after_warmup else None
+    growth = round(max(r for _, r in after_warmup) - base, 1) if base is not None else None
     child_peak = round(max(children.values()), 1) if children else None
     return {
         "seconds": round(samples[-1][0], 1) if samples else 0, "samples": len(samples),

@@ -18,6 +18,7 @@ import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench import common
 
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench.page_weight: {len(pages)} real pages -> {args.out}", file=sys.stderr)
     if args.mirror:
         ours = mirror_pages()
-        table = {"real": figures["distribution"]}
+        table: dict[str, Any] = {"real": figures["distribution"]}
         for kind, bodies in ours.items():
             table[f"mirror_{kind}"] = distribution([measure(b) for b in bodies])
         print(json.dumps({k: {f: v[f]["median"] for f in FIELDS} for k, v in table.items()}, indent=1))

@@ -78,14 +78,16 @@ def run_trafilatura(spec: dict, out) -> None:
             if not html:
                 continue
             found = bare_extraction(html, url=url)
-            doc = found.as_dict() if hasattr(found, "as_dict") else found
-            if doc and doc.get("text"):
+            if found is None:
+                continue
+            doc = found if isinstance(found, dict) else found.as_dict()
+            if doc.get("text"):
                 out.write(json.dumps({"outlet": outlet["key"], "url": url, "title": doc.get("title"),
                                       "text": doc["text"]}, ensure_ascii=False) + "\n")
 
 
 def run_newsplease(spec: dict, out) -> None:
-    import newsplease
+    import newsplease  # type: ignore[import-not-found]  # an optional peer: untyped, installed by bench.peers only
 
     work = Path(spec["work"])
     config_dir = work / "config"

@@ -125,10 +125,10 @@ def score(truth: list[dict], docs: list[dict]) -> tuple[int, float | None]:
                 by_key.setdefault(key_of(u), t)
     best: dict[str, float] = {}
     for d in docs:
-        t = by_key.get(key_of(d.get("url") or ""))
-        if t is not None:
-            f1 = body_f1(d.get("text") or "", t["text"])
-            best[t["url"]] = max(best.get(t["url"], 0.0), f1)
+        match = by_key.get(key_of(d.get("url") or ""))
+        if match is not None:
+            f1 = body_f1(d.get("text") or "", match["text"])
+            best[match["url"]] = max(best.get(match["url"], 0.0), f1)
     if not best:
         return 0, None
     return len(best), round(sum(best.values()) / len(best), 3)
@@ -136,7 +136,7 @@ def score(truth: list[dict], docs: list[dict]) -> tuple[int, float | None]:
 
 def read_jsonl(path: Path) -> list[dict]:
     """The runner's output; a line that is not JSON is an error naming the file and line."""
-    out = []
+    out: list[dict] = []
     if not path.exists():
         return out
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -226,9 +226,9 @@ def main(argv: list[str] | None = None) -> int:
 
     run = common.Run("peers", quick=args.quick)
     figures: dict = {"tools": {}}
-    with common.es_node(args.es) as es_url, tempfile.TemporaryDirectory(prefix="raqib-bench-peers-") as tmp, \
+    with common.es_node(args.es) as es_url, tempfile.TemporaryDirectory(prefix="raqib-bench-peers-") as tmpdir, \
             Mirror(articles_per_outlet=SIZES[mode]) as mirror:
-        tmp = Path(tmp)
+        tmp = Path(tmpdir)
         client = connect(es_url)
         truth = [t for k in mirror.sites for t in mirror.truth(k, channels=CHANNELS) if not t.get("fault")]
         for tool in tools:

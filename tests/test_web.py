@@ -225,6 +225,8 @@ def test_overview_and_crawler_health_pages(tab, world):
     for outlet in world["mirror"].outlets:
         row = tab.page.locator(f"tr[data-outlet={outlet}]")
         assert row.count() == 1 and "healthy" in row.get_attribute("class"), outlet
+        # the times are spelled as people read them (pipelines.configfile.span), e.g. "2m ago"
+        assert re.search(r"\b\d+(\.\d)?[smhd] ago\b", row.inner_text()), (outlet, row.inner_text())
     tab.shot("health")
 
 

@@ -2,9 +2,24 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeAlias
 
 from pipelines.configfile import config_dir_from_env
+
+# What each command module's `register(sub, common)` adds its parser to; `common` is the
+# parent parser of the global options, so they work after the command name too.
+# (a string: argparse's class is generic only in its stub, not at run time)
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def usage_of(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """The `run` of a command given without its action: print its help, exit as a usage error."""
+    def run(args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+    return run
 
 
 def config_dir(args: argparse.Namespace) -> Path | None:

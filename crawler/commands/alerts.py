@@ -7,23 +7,24 @@ import sys
 import uuid
 
 from crawler import commands
+from crawler.commands import Subcommands
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("alerts", parents=[sub.common_parent], help="list alert rules and what they match; send a test",
+def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("alerts", parents=[common], help="list alert rules and what they match; send a test",
                        description="Alert rules live in alerts.yaml. `list` shows each rule, its channels, what it "
                                    "would match in the index now and what it has sent; `test RULE` sends a test "
                                    "notification through each of the rule's channels (recorded nowhere).")
     actions = p.add_subparsers(dest="action", metavar="ACTION")
-    lst = actions.add_parser("list", parents=[sub.common_parent], help="the rules, their matches now, their deliveries")
+    lst = actions.add_parser("list", parents=[common], help="the rules, their matches now, their deliveries")
     lst.add_argument("--json", action="store_true", help="one JSON object per rule per line")
     lst.add_argument("-n", "--size", type=int, default=3, help="newest matching articles shown per rule (default 3)")
     lst.set_defaults(run=run_list)
-    test = actions.add_parser("test", parents=[sub.common_parent], help="send a test notification for RULE")
+    test = actions.add_parser("test", parents=[common], help="send a test notification for RULE")
     test.add_argument("rule", metavar="RULE", help="the rule's name")
     test.add_argument("--channel", metavar="KEY", help="only this channel (as `alerts list` names it)")
     test.set_defaults(run=run_test)
-    p.set_defaults(run=lambda args: (p.print_help(), 2)[1])
+    p.set_defaults(run=commands.usage_of(p))
 
 
 def _context(args):
@@ -36,8 +37,8 @@ def _context(args):
 def run_list(args: argparse.Namespace) -> int:
     from pipelines.alerts.evaluate import SOURCE_FIELDS
     from pipelines.alerts.rules import cluster_query_problem, rule_query
-    from pipelines.safetext import one_line
     from pipelines.es import ClusterError
+    from pipelines.safetext import one_line
 
     cfg, ctx = _context(args)
     alias = commands.alias(cfg)

@@ -6,7 +6,7 @@ import json
 import sys
 
 from crawler import commands
-
+from crawler.commands import Subcommands
 
 # A backfill walks sequential ids down to the outlet's id_min: unbounded, one crawl would send
 # tens of thousands of requests to a site whose ids are sparse.
@@ -16,9 +16,9 @@ BACKFILL_PAGES = 500
 DRY_RUN_PAGES = 20
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
-        "crawl", parents=[sub.common_parent], help="crawl the outlets once now, then evaluate alerts",
+        "crawl", parents=[common], help="crawl the outlets once now, then evaluate alerts",
         description="Discovers new articles of each outlet (its feeds, sitemaps, home and section pages), fetches "
                     "them politely (robots.txt, per-host delay, conditional requests: an article already indexed "
                     "is fetched again only when a feed or sitemap shows it changed), extracts, tags, deduplicates "
@@ -54,8 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from crawler.crawl import CrawlError, run_crawl
-    from pipelines.outlets import select
     from crawler.stats import format_report
+    from pipelines.outlets import select
 
     if args.max_pages is not None and args.max_pages < 1:
         print("raqib crawl: --max-pages must be at least 1", file=sys.stderr)

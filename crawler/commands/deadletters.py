@@ -7,11 +7,12 @@ import sys
 import time
 
 from crawler import commands
+from crawler.commands import Subcommands
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
-        "dead-letters", parents=[sub.common_parent],
+        "dead-letters", parents=[common],
         help="list or replay the articles Elasticsearch refused (mapping errors)",
         description="A crawled article the cluster refuses (a mapping conflict, a limit of the index) is not "
                     "dropped: it is kept in dead-letters.jsonl in the state directory, with the cluster's reason "
@@ -20,10 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "document ids are stable) and leaves the file; what it still refuses stays, with the new reason.",
     )
     actions = p.add_subparsers(dest="action", metavar="ACTION")
-    ls = actions.add_parser("list", parents=[sub.common_parent], help="one line per refused article (default)")
+    ls = actions.add_parser("list", parents=[common], help="one line per refused article (default)")
     ls.add_argument("--json", action="store_true", help="one JSON object per letter per line, document included")
     ls.set_defaults(run=run_list)
-    rp = actions.add_parser("replay", parents=[sub.common_parent], help="send the refused articles again")
+    rp = actions.add_parser("replay", parents=[common], help="send the refused articles again")
     rp.add_argument("ids", nargs="*", metavar="DOC_ID", help="only these documents (default: all)")
     rp.set_defaults(run=run_replay)
     p.set_defaults(run=run_list, json=False)

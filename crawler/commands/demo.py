@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import argparse
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from crawler import commands
+from crawler.commands import Subcommands
 
 DEMO_MIRROR_PORT = 8931
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", parents=[sub.common_parent],
+def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("demo", parents=[common],
                        help="the whole pipeline offline: local Elasticsearch, mirror of the outlets, seed, crawl, alerts",
                        description=__doc__.split("\n\n")[1])
     p.add_argument("--port", type=int, default=9200, help="port of the local Elasticsearch node (default 9200)")
@@ -45,7 +46,7 @@ def mirror_clock(base: Path) -> datetime:
     try:
         return datetime.fromisoformat(path.read_text(encoding="utf-8").strip())
     except (OSError, ValueError):
-        now = datetime.now(timezone.utc).replace(microsecond=0)
+        now = datetime.now(UTC).replace(microsecond=0)
         base.mkdir(parents=True, exist_ok=True)
         path.write_text(now.isoformat(), encoding="utf-8")
         return now
@@ -75,10 +76,10 @@ def run(args: argparse.Namespace) -> int:
     from crawler.crawl import run_crawl
     from crawler.esnode import Node
     from crawler.mirror import Mirror
-    from pipelines.outlets import select
     from crawler.stats import format_report
     from pipelines import document
     from pipelines.index import bulk_index, ensure_index
+    from pipelines.outlets import select
     from pipelines.seeding import load_seeds, seed_documents
 
     es_url = args.es or os.environ.get("RAQIB_ES_URL")

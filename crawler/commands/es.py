@@ -4,11 +4,12 @@ from __future__ import annotations
 import argparse
 import json
 
+from crawler.commands import Subcommands
 from crawler.esnode import DEFAULT_PORT, ES_VERSION, Node
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("es", parents=[sub.common_parent], help="start, stop or inspect a local Elasticsearch node",
+def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("es", parents=[common], help="start, stop or inspect a local Elasticsearch node",
                        description=f"A local single-node Elasticsearch {ES_VERSION} bound to 127.0.0.1, downloaded once "
                                    "from Maven Central into the cache directory (RAQIB_CACHE_DIR). Security is off: "
                                    "for development, tests and the demo only.")

@@ -14,14 +14,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from crawler import commands
+from crawler.commands import Subcommands
 
 PAGE_SUFFIXES = (".html", ".htm", ".xhtml", ".html.gz", ".htm.gz", ".gz")
 FETCH_TIMEOUT = 30.0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
-        "extract", parents=[sub.common_parent],
+        "extract", parents=[common],
         help="extract articles from saved pages or a URL; prints one JSON line per page",
         description="Extracts each page as the crawl would (structured metadata, outlet hints, trafilatura, "
                     "dates in UTC, language) and prints one JSON object per line: source, url, outlet, title, "
@@ -52,8 +53,8 @@ class PageError(Exception):
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.outlets import select
     from pipelines.extract import ExtractionError
+    from pipelines.outlets import select
 
     outlets = commands.load_outlets(args)
     forced = select(outlets, [args.outlet])[0] if args.outlet else None
@@ -196,7 +197,7 @@ def _fetch(url: str, user_agent: str, timeout: float) -> tuple[str, bytes, dict]
         if isinstance(reason, (socket.timeout, TimeoutError)):
             raise PageError(f"no answer within {timeout:g} s") from None
         raise PageError(f"cannot fetch it ({reason})") from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise PageError(f"no answer within {timeout:g} s") from None
     except (OSError, ValueError) as exc:
         raise PageError(f"cannot fetch it ({exc})") from None

@@ -7,13 +7,14 @@ import sys
 from pathlib import Path
 
 from crawler import commands
+from crawler.commands import Subcommands
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 4
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
-        "kibana", parents=[sub.common_parent], help="import the Kibana data views, saved searches and dashboards",
+        "kibana", parents=[common], help="import the Kibana data views, saved searches and dashboards",
         description="The Kibana side of raqib: a data view over the article index (and one over the crawl "
                     "statistics), saved searches in Lucene syntax, an overview dashboard and a crawler-health "
                     "dashboard. They are built from the index fields, config/outlets.yaml (one saved search per "
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     actions = p.add_subparsers(dest="kibana_action", metavar="ACTION")
     imp = actions.add_parser(
-        "import", parents=[sub.common_parent], help="import the objects into Kibana (overwrite=true)",
+        "import", parents=[common], help="import the objects into Kibana (overwrite=true)",
         description="POSTs the objects to Kibana's /api/saved_objects/_import?overwrite=true and reports each one "
                     "as created, updated or failed. Credentials come from the environment: RAQIB_KIBANA_API_KEY, or "
                     "RAQIB_KIBANA_USER and RAQIB_KIBANA_PASSWORD; when neither is set, the Elasticsearch ones "
@@ -42,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.set_defaults(run=run_import)
 
     exp = actions.add_parser(
-        "export", parents=[sub.common_parent], help="write the objects as ndjson files",
+        "export", parents=[common], help="write the objects as ndjson files",
         description="Writes raqib-articles.ndjson and raqib-crawls.ndjson, importable through Kibana's Stack "
                     "Management > Saved Objects > Import. The shipped deploy/kibana/ files are written this way "
                     "from the shipped configuration.",
@@ -51,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     exp.set_defaults(run=run_export)
 
     chk = actions.add_parser(
-        "check", parents=[sub.common_parent], help="check ndjson files offline",
+        "check", parents=[common], help="check ndjson files offline",
         description="Parses each object, checks that every reference resolves within the files, that every "
                     "field named exists in the index, and that the attributes are ones Kibana accepts.",
     )

@@ -8,6 +8,7 @@ import sys
 from urllib.parse import unquote
 
 from crawler import commands
+from crawler.commands import Subcommands
 
 VERDICT_TEXT = {"ok": "OK", "warnings": "WORKS WITH WARNINGS", "config_wrong": "CONFIG WRONG",
                 "unreachable": "UNREACHABLE", "blocked": "BLOCKED"}
@@ -15,14 +16,14 @@ MARK = {"blocked": "✗", "unreachable": "✗", "config": "✗", "warning": "!",
 MAX_SAMPLES = 5
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("outlets", parents=[sub.common_parent], help="check outlets live (robots, feeds, sitemaps, "
+def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("outlets", parents=[common], help="check outlets live (robots, feeds, sitemaps, "
                                                                    "samples) or list them",
                        description="`check` probes each outlet on the real web and says whether raqib can crawl it; "
                                    "`list` shows the configured outlets.")
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     check = actions.add_parser(
-        "check", parents=[sub.common_parent], help="probe outlets live and judge their configuration",
+        "check", parents=[common], help="probe outlets live and judge their configuration",
         description="For each outlet (all enabled ones unless named): reads robots.txt and whether it allows raqib, "
                     "the home page and configured sections, the feeds (configured, linked from home, or at the usual "
                     "addresses when none is known) and sitemaps (robots.txt Sitemap: lines, configured, index "
@@ -42,15 +43,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     check.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                        help="give up on one request after this long (default: crawl.timeout in settings.toml, 30)")
     check.set_defaults(run=run_check)
-    lst = actions.add_parser("list", parents=[sub.common_parent], help="the configured outlets")
+    lst = actions.add_parser("list", parents=[common], help="the configured outlets")
     lst.add_argument("--json", action="store_true", help="one JSON object per outlet per line")
     lst.set_defaults(run=run_list)
-    p.set_defaults(run=lambda args: (p.print_help(), 2)[1])
+    p.set_defaults(run=commands.usage_of(p))
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from pipelines.outlets import select
     from crawler.outlets_check import ProbeOptions, check_outlets
+    from pipelines.outlets import select
     from pipelines.tagging import default_tagger
 
     if not 0 <= args.samples <= MAX_SAMPLES:
@@ -184,7 +185,8 @@ def _allows(r: dict) -> str:
     """«allows raqib on home, 2 feeds, 24 of 25 article URLs» (or what it DISALLOWS)."""
     names = {"home": ("home", "home"), "section": ("section", "sections"), "feed": ("feed", "feeds"),
              "sitemap": ("sitemap", "sitemaps"), "article": ("article URL", "article URLs")}
-    allowed, refused = [], []
+    allowed: list[str] = []
+    refused: list[str] = []
     for kind, (ok, total) in (r.get("allows") or {"home": [int(bool(r.get("allows_home"))), 1]}).items():
         one, many = names.get(kind, (kind, kind))
         if kind == "home":

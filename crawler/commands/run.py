@@ -8,13 +8,14 @@ import signal
 import sys
 
 from crawler import commands
+from crawler.commands import Subcommands
 
 log = logging.getLogger("raqib.service")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
-        "run", parents=[sub.common_parent], help="the long-running service: crawl each outlet on schedule, send alerts",
+        "run", parents=[common], help="the long-running service: crawl each outlet on schedule, send alerts",
         description="Crawls each enabled outlet on its `schedule` (outlets.yaml), each crawl in its own process, "
                     "never two crawls of one outlet at once; polls an outlet that keeps publishing more often and "
                     "a quiet or failing one less often, within [service] min_interval and max_interval. Evaluates "
@@ -41,13 +42,13 @@ def run(args: argparse.Namespace) -> int:
 
         args.json = False
         return status.run(args)
-    from pipelines.configfile import parse_duration
-    from pipelines.outlets import select
     from crawler.service import Service, ServiceError, default_command
     from crawler.web.server import start_if_enabled
     from pipelines.alerts import context as alert_context
+    from pipelines.configfile import parse_duration
     from pipelines.es import client_for
     from pipelines.index import ensure_index
+    from pipelines.outlets import select
 
     every = None
     if args.every:
@@ -105,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_queries_on_the_cluster(client, alias: str, rules) -> None:
     """A rule whose query the cluster rejects stops the start (it would fail at every sweep)."""
-    from pipelines.configfile import ConfigError, Problem
     from pipelines.alerts.rules import cluster_query_problem
+    from pipelines.configfile import ConfigError, Problem
 
     problems = [Problem("alerts.yaml", f"rule {rule.name}: match.query",
                         f"{rule.query!r} is not valid on the cluster: {reason}")

@@ -6,11 +6,12 @@ import json
 import sys
 
 from crawler import commands
+from crawler.commands import Subcommands
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
-        "search", parents=[sub.common_parent], help="search the index (Arabic-aware, highlighted)",
+        "search", parents=[common], help="search the index (Arabic-aware, highlighted)",
         description="Searches titles and texts. Arabic spelling variants match each other (hamza forms, taa "
                     "marbuta, alef maqsura, diacritics, prefixes such as و/ال/بال), and a query that only names "
                     "actors or places also finds them under their other names (داعش, تنظيم الدولة, ISIS). Syntax: words must all "

@@ -4,10 +4,11 @@ from __future__ import annotations
 import argparse
 
 from crawler import commands
+from crawler.commands import Subcommands
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("seed", parents=[sub.common_parent], help="index the five seed documents (running it twice changes nothing)",
+def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("seed", parents=[common], help="index the five seed documents (running it twice changes nothing)",
                        description="Indexes the seed documents in seeds/ with seed: true, through the same "
                                    "enrichment (language, topics, entities) as crawled articles.")
     p.set_defaults(run=run)

@@ -7,11 +7,12 @@ import time
 from datetime import datetime
 
 from crawler import commands
+from crawler.commands import Subcommands
 from pipelines.configfile import span
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("status", parents=[sub.common_parent],
+def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("status", parents=[common],
                        help="show the service: next run of each outlet, last results, health and back-offs, alerts",
                        description="Reads the state `raqib run` persists in the state directory, so it works from "
                                    "another shell and while the service is stopped. Each outlet's health (last "

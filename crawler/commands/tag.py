@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from crawler import commands
+from crawler.commands import Subcommands
 
 EXAMPLE = '{"id": "a1", "title": "…", "text": "…", "lang": "ar"}'
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
-        "tag", parents=[sub.common_parent],
+        "tag", parents=[common],
         help="tag articles read as JSON lines on stdin (topics, scores, matching terms, entities)",
         description="Reads one JSON object per line on standard input, " + EXAMPLE + " (lang is optional, "
                     "title may be null), and writes one per line on standard output: id, topics (those that "
@@ -30,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
     actions = p.add_subparsers(dest="tag_action", metavar="[train LABELS]")
     t = actions.add_parser(
-        "train", parents=[sub.common_parent],
+        "train", parents=[common],
         help="refit the topic weights from a labels file, printing cross-validated figures before and after",
         description="Refits config/topic_weights.json (the weights beside the topics.yaml in use) from LABELS, "
                     'one JSON object per line {"id", "isis": 0|1, "syria": 0|1, "us_presence": 0|1} (one key '

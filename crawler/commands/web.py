@@ -5,10 +5,11 @@ import argparse
 import sys
 
 from crawler import commands
+from crawler.commands import Subcommands
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("web", parents=[sub.common_parent],
+def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("web", parents=[common],
                        help="serve the analyst workspace in a browser (search, live, alerts, overview, health)",
                        description="Serves raqib's web workspace from the same configuration and cluster as the "
                                    "other commands. It listens on 127.0.0.1 unless told otherwise; any other "

@@ -3,6 +3,7 @@ poking at it with a browser or curl)."""
 from __future__ import annotations
 
 import argparse
+import http.client
 import shutil
 import signal
 import sys
@@ -103,8 +104,11 @@ def run_bench(per_outlet: int, clients: int) -> int:
         sizes: list[int] = []
         errors: list[str] = []
 
-        def on_reply(url, resp, body) -> None:       # list.append is atomic: no lock needed
-            (sizes if resp.status == 200 else errors).append(len(body) if resp.status == 200 else url)
+        def on_reply(url: str, resp: http.client.HTTPResponse, body: bytes) -> None:   # list.append is atomic
+            if resp.status == 200:
+                sizes.append(len(body))
+            else:
+                errors.append(url)
 
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()

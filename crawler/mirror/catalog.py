@@ -11,7 +11,7 @@ import hashlib
 import json
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 
 DATA_FILE = "articles.jsonl.gz"
@@ -45,6 +45,18 @@ class Article:
     highlight: str | None = None
     duplicate_group: str | None = None
     source_url: str | None = None
+
+    @property
+    def when(self) -> datetime:
+        """The publication time of an item on show (only a reserve has none, and it is never shown)."""
+        if self.published is None:
+            raise ValueError(f"{self!r:.60} is a reserve: it has no publication time yet")
+        return self.published
+
+    @property
+    def changed(self) -> datetime:
+        """The last modification time of an item on show (its publication time when never modified)."""
+        return self.modified if self.modified is not None else self.when
 
     @property
     def fault(self) -> str | None:
@@ -158,4 +170,4 @@ def expand(articles: list[Article], outlet: str, total: int) -> list[Article]:
 
 
 def utc_iso(dt: datetime | None) -> str | None:
-    return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if dt else None
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z") if dt else None

@@ -9,8 +9,8 @@ import http.client
 import queue
 import socket
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
 
@@ -33,6 +33,8 @@ def fetch(url: str, headers: dict[str, str] | None = None, method: str = "GET", 
           limit: int | None = None) -> Reply:
     """One request; `limit` stops reading the body after that many bytes."""
     parts = urlsplit(url)
+    if parts.hostname is None:
+        raise ValueError(f"{url!r} has no host name")
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     target = parts.path or "/"
     if parts.query:
@@ -51,7 +53,7 @@ def fetch(url: str, headers: dict[str, str] | None = None, method: str = "GET", 
         conn.close()
 
 
-def fetch_all(urls: Iterable[str], clients: int, on_reply: Callable[[str, "http.client.HTTPResponse", bytes], None],
+def fetch_all(urls: Iterable[str], clients: int, on_reply: Callable[[str, http.client.HTTPResponse, bytes], None],
               headers: dict[str, str] | None = None, timeout: float = 30.0) -> None:
     """GET every URL (in the order given) from `clients` threads, as a crawler does: one
     kept-alive connection per host and thread, gzip accepted and left compressed. `on_reply`
@@ -95,5 +97,5 @@ def wait_for_nothing(url: str, timeout: float) -> bool:
         sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode("ascii"))
         try:
             return sock.recv(1) == b""
-        except socket.timeout:
+        except TimeoutError:
             return True

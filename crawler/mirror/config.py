@@ -19,6 +19,8 @@ import yaml
 
 from crawler.mirror.errors import MirrorError
 from crawler.mirror.sites import NEW_SITE
+from pipelines.configfile import ConfigError
+from pipelines.outlets import parse_outlets
 from pipelines.paths import shipped_config_dir
 
 if TYPE_CHECKING:
@@ -42,7 +44,7 @@ class ConfigRewriteError(Exception):
     pass
 
 
-def write_config(directory: Path, mirror: "Mirror", include_new_site: bool = False,
+def write_config(directory: Path, mirror: Mirror, include_new_site: bool = False,
                  source: Path | None = None) -> Path:
     """`source`: the outlets.yaml to rewrite (default: the shipped one)."""
     source = source or shipped_config_dir() / "outlets.yaml"
@@ -64,8 +66,6 @@ def write_config(directory: Path, mirror: "Mirror", include_new_site: bool = Fal
     text = HEADER.format(bases=bases) + yaml.safe_dump({"outlets": out}, allow_unicode=True, sort_keys=False, width=4096)
     path.write_text(text, encoding="utf-8")
     # The file must be one raqib accepts: check it the way a crawl would.
-    from pipelines.configfile import ConfigError
-    from pipelines.outlets import parse_outlets
     try:
         parse_outlets(yaml.safe_load(text), str(path))
     except ConfigError as exc:
@@ -87,6 +87,8 @@ def rewrite_entry(entry: dict, base: str) -> dict:
         raise ConfigRewriteError("has no domains to rewrite")
     split = urlsplit(base)
     host, port = split.hostname, split.port
+    if host is None:
+        raise ValueError(f"the mirror's base URL {base!r} has no host name")
 
     def walk(value: Any, key: str | None) -> Any:
         if key in ("article_pattern", "exclude_pattern") and isinstance(value, str):

@@ -164,6 +164,13 @@ class FaultState:
             return self._first.setdefault(kind, time.monotonic())
 
 
+def _content(page: Response | None, kind: str) -> Response:
+    """The article page a content fault rewrites (the server renders it for those kinds)."""
+    if page is None:
+        raise ValueError(f"fault {kind!r} rewrites an article page, and none was rendered")
+    return page
+
+
 def respond(kind: str, state: FaultState, page: Response | None, *, redirect_to: str | None = None) -> Response:
     """The fault's response. `page` is the normal rendering of the article (content faults)."""
     if kind == "http_503":
@@ -172,28 +179,29 @@ def respond(kind: str, state: FaultState, page: Response | None, *, redirect_to:
     if kind == "http_500_transient":
         if state.hit(kind) <= TRANSIENT_FAILURES:
             return Response(status=500, cacheable=False, body=b"<html><body><h1>500 Internal Server Error</h1></body></html>")
-        return page
+        return _content(page, kind)
     if kind == "http_429":
         first = state.first_seen(kind)
         left = first + RETRY_AFTER - time.monotonic()
         if left > 0:
             return Response(status=429, cacheable=False, headers=[("Retry-After", str(max(1, math.ceil(left))))],
                             body=b"<html><body><h1>429 Too Many Requests</h1></body></html>")
-        return page
+        return _content(page, kind)
     if kind == "timeout":
         return Response(stream=_hang(state.hang_seconds))
     if kind == "slow_body":
-        return Response(stream=_drip(page.body, page.content_type, state.drip_seconds))
+        slow = _content(page, kind)
+        return Response(stream=_drip(slow.body, slow.content_type, state.drip_seconds))
     if kind in ("redirect_loop", "redirect_offsite", "redirect_private"):
         return Response.redirect(redirect_to or PRIVATE_TARGET, status=302)
     if kind == "truncated":
-        return Response(stream=_truncated(page.body))
+        return Response(stream=_truncated(_content(page, kind).body))
     if kind == "empty":
         return Response(body=b"", cacheable=False, compressible=False)
     if kind == "huge":
-        return Response(stream=_huge(page.body, chunked=False))
+        return Response(stream=_huge(_content(page, kind).body, chunked=False))
     if kind == "huge_chunked":
-        return Response(stream=_huge(page.body, chunked=True))
+        return Response(stream=_huge(_content(page, kind).body, chunked=True))
     if kind == "pdf":
         return Response(body=pdf_bytes(), content_type="application/pdf", compressible=False)
     if kind == "image":
@@ -341,15 +349,14 @@ def png_bytes() -> bytes:
 @lru_cache(maxsize=1)
 def pdf_bytes() -> bytes:
     """A valid one-page PDF (cross-reference offsets computed), as a report download would be."""
+    text = b"BT /F1 18 Tf 72 760 Td (Strategic Observatory - monthly report) Tj ET"
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
-        None,
+        b"<< /Length " + str(len(text)).encode() + b" >>\nstream\n" + text + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
-    text = b"BT /F1 18 Tf 72 760 Td (Strategic Observatory - monthly report) Tj ET"
-    objects[3] = b"<< /Length " + str(len(text)).encode() + b" >>\nstream\n" + text + b"\nendstream"
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for i, obj in enumerate(objects, 1):

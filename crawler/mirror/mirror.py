@@ -18,12 +18,13 @@ month or of a year, whatever the calendar says.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterable
 
 from crawler.mirror import catalog
 from crawler.mirror import faults as F
@@ -33,6 +34,7 @@ from crawler.mirror.errors import MirrorError
 from crawler.mirror.server import VALIDATOR_MODES, HostServer, Request, RequestLog, Response
 from crawler.mirror.sites import NEW_SITE, SITES
 from crawler.mirror.sites.base import Context, Site
+from crawler.mirror.weight import WEIGHTS
 
 CLOCK_ENV = "RAQIB_MIRROR_NOW"
 TRAP_IP = "127.0.0.30"
@@ -71,7 +73,7 @@ class Mirror:
         if NEW_SITE not in wanted:
             wanted.append(NEW_SITE)      # always served; only in the config when asked for
         self.faults = faults
-        self.now = (now or clock_from_env() or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+        self.now = (now or clock_from_env() or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
         self._born = time.monotonic()
         self.fault_state = F.FaultState(hang_seconds=hang_seconds, drip_seconds=drip_seconds)
         self.log = RequestLog()
@@ -97,13 +99,13 @@ class Mirror:
         self._started = False
 
     # --- lifecycle -------------------------------------------------------------------------
-    def start(self) -> "Mirror":
+    def start(self) -> Mirror:
         if self._started:
             return self
         try:
             for key, site in self.sites.items():
                 server = HostServer(site.ip, key, site.handle, self.log, self._stop,
-                                    validators=lambda k=key: self._validators.get(k, self.sites[k].validators),
+                                    validators=functools.partial(self.validators_of, key),
                                     server_header=site.server_header, port=self.port)
                 self._servers[key] = server
                 site.base = f"http://{server.host}"
@@ -133,7 +135,7 @@ class Mirror:
         self._servers.clear()
         self._started = False
 
-    def __enter__(self) -> "Mirror":
+    def __enter__(self) -> Mirror:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -172,7 +174,6 @@ class Mirror:
     def set_weight(self, weight: str) -> None:
         """How heavy its HTML pages are from now on (weight.py): "real" (the default), "heavy"
         or "light" (no page furniture)."""
-        from crawler.mirror.weight import WEIGHTS
 
         if weight not in WEIGHTS:
             raise MirrorError(f"unknown page weight {weight!r}; choose one of {', '.join(WEIGHTS)}")
@@ -213,6 +214,10 @@ class Mirror:
     def set_blocked(self, outlet: str, blocked: bool = True) -> None:
         self._site(outlet)
         (self._blocked.add if blocked else self._blocked.discard)(outlet)
+
+    def validators_of(self, outlet: str) -> str:
+        """The conditional-GET mode an outlet's server uses now (a test may switch it)."""
+        return self._validators.get(outlet, self.sites[outlet].validators)
 
     def set_validators(self, outlet: str, mode: str) -> None:
         """honest: ETag and Last-Modified, 304 when unchanged; lying: a new ETag and

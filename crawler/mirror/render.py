@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import html
 import json
-from functools import lru_cache
+from collections.abc import Iterable
+from functools import cache
 from importlib import resources
 from string import Template
-from typing import Any, Iterable
+from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
 
@@ -24,7 +25,7 @@ def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def template(name: str) -> Template:
     text = resources.files("crawler.mirror").joinpath("templates", name).read_text(encoding="utf-8")
     return Template(text)
@@ -58,7 +59,7 @@ def paragraphs_html(lines: Iterable[str], heading_tag: str = "h3", tweet: Markup
 
     `wysiwyg`: the style of old rich-text editors, headings as bold paragraphs after an empty
     `<p>&nbsp;</p>` spacer (what seed 001's text shows of Al-Marjie's pages)."""
-    out = []
+    out: list[str] = []
     for line in lines:
         if line == "@@TWEET@@":
             if tweet:

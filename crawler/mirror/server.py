@@ -12,13 +12,12 @@ import gzip
 import hashlib
 import itertools
 import re
-import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Optional
 from urllib.parse import parse_qs, unquote_to_bytes, urlsplit
 
 VALIDATOR_MODES = ("honest", "lying", "last-modified", "none")
@@ -48,23 +47,23 @@ class Response:
     body: bytes = b""
     content_type: str = "text/html; charset=utf-8"
     headers: list[tuple[str, str]] = field(default_factory=list)
-    last_modified: Optional[datetime] = None     # the resource's own modification time
+    last_modified: datetime | None = None     # the resource's own modification time
     cacheable: bool = True                       # validators and 304 apply
     compressible: bool = True                    # gzip when the client asks for it
-    stream: Optional[Stream] = None              # bypasses body, validators and gzip
+    stream: Stream | None = None              # bypasses body, validators and gzip
     close: bool = False                          # close the connection after this response
 
     @classmethod
-    def html(cls, text: str, **kw) -> "Response":
+    def html(cls, text: str, **kw) -> Response:
         return cls(body=text.encode("utf-8"), **kw)
 
     @classmethod
-    def redirect(cls, location: str, status: int = 301) -> "Response":
+    def redirect(cls, location: str, status: int = 301) -> Response:
         return cls(status=status, headers=[("Location", location)], cacheable=False,
                    body=f'<html><body>Moved to <a href="{location}">{location}</a></body></html>'.encode())
 
     @classmethod
-    def not_found(cls) -> "Response":
+    def not_found(cls) -> Response:
         return cls(status=404, cacheable=False, body=b"<!DOCTYPE html><html><head><title>404</title></head>"
                    b"<body><h1>404 Not Found</h1></body></html>")
 
@@ -113,7 +112,7 @@ class HostServer(ThreadingHTTPServer):
 
     @property
     def host(self) -> str:
-        ip, port = self.server_address[:2]
+        ip, port = self.socket.getsockname()[:2]
         return f"{ip}:{port}"
 
     def serve_in_thread(self) -> threading.Thread:
@@ -138,6 +137,9 @@ class HostServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # set by BaseHTTPRequestHandler.handle_one_request (its stub does not declare it)
+    raw_requestline: bytes
+    raw_target: str | None       # the request target as sent, when it carried raw UTF-8
     timeout = 30                     # idle keep-alive connections are dropped after this
     # Headers and body go out in two writes; with Nagle's algorithm and delayed ACKs each
     # keep-alive response would then wait about 40 ms.
@@ -194,7 +196,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             try:
                 response.stream(self, srv.stop)
-            except (BrokenPipeError, ConnectionResetError, socket.timeout, OSError):
+            except (TimeoutError, BrokenPipeError, ConnectionResetError, OSError):
                 entry["aborted"] = True
             return
         self._send(response, entry, headers)
@@ -216,7 +218,7 @@ class _Handler(BaseHTTPRequestHandler):
                 # Same bytes, a new validator every time: only a hash of the body tells the
                 # crawler nothing changed.
                 etag = f'"{srv.next_lie():x}-{int(time.time() * 1000):x}"'
-                last_modified = datetime.now(timezone.utc)
+                last_modified = datetime.now(UTC)
             elif mode == "last-modified":
                 last_modified = response.last_modified
         use_gzip = (response.compressible and len(body) > 256 and status != 304
@@ -266,7 +268,7 @@ def not_modified(headers: dict[str, str], etag: str | None, last_modified: datet
         except (TypeError, ValueError):
             return False
         if since.tzinfo is None:
-            since = since.replace(tzinfo=timezone.utc)
+            since = since.replace(tzinfo=UTC)
         return int(last_modified.timestamp()) <= int(since.timestamp())
     return False
 

@@ -15,6 +15,7 @@ furniture: the mirror's pages as they were, for the benchmark's small-page point
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import html as htmlmod
 import json
@@ -181,7 +182,6 @@ class Builder:
 
     def viewstate(self, size: int) -> str:
         """An ASP.NET __VIEWSTATE: base64 of serialized control state (high-entropy bytes)."""
-        import base64
         return base64.b64encode(self.rng.randbytes(size * 3 // 4)).decode("ascii")
 
 

@@ -15,10 +15,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, QueryParams
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -27,7 +31,14 @@ from starlette.staticfiles import StaticFiles
 from crawler.web import geo, queries, render
 from crawler.web.saved import Store
 from crawler.web.security import Auth, Guard
-from pipelines.configfile import ConfigError
+from pipelines.alerts import context
+from pipelines.alerts.rules import known_topics, rule_query
+from pipelines.configfile import ConfigError, span
+from pipelines.deadletters import DeadLetters, path_in
+from pipelines.es import ClusterError, client_for, redact
+from pipelines.outlets import load_outlets
+from pipelines.safetext import clean_value
+from pipelines.tagging import default_tagger
 
 HERE = Path(__file__).parent
 LIVE_POLL = 0.4          # seconds between two looks at the index for the live page
@@ -49,16 +60,12 @@ class Context:
     @property
     def client(self):
         if self._client is None:
-            from pipelines.es import client_for
-
             self._client = client_for(self.settings)
         return self._client
 
     @property
     def tagger(self):
         if self._tagger is None:
-            from pipelines.tagging import default_tagger
-
             self._tagger = default_tagger(self.config_dir)
         return self._tagger
 
@@ -71,8 +78,6 @@ class Context:
         return argparse.Namespace(config=str(self.config_dir) if self.config_dir else None, es=self.es_override)
 
     def alerting(self):
-        from pipelines.alerts import context
-
         return context.load(self.config_dir, settings=self.settings)
 
 
@@ -90,7 +95,6 @@ def _env() -> Environment:
 
 def _describe(query: str) -> str:
     """A saved search's URL query as a person reads it: «داعش» · outlet almayadeen · since …"""
-    from urllib.parse import parse_qsl
 
     parts = []
     for key, value in parse_qsl(query):
@@ -101,66 +105,75 @@ def _describe(query: str) -> str:
 def _ago(epoch) -> str:
     if not epoch:
         return "never"
-    from crawler.service import _span
-
     delta = time.time() - float(epoch)
-    return f"in {_span(-delta)}" if delta < 0 else f"{_span(delta)} ago"
+    return f"in {span(-delta)}" if delta < 0 else f"{span(delta)} ago"
 
 
-def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, es_override: str | None = None) -> Starlette:
-    ctx = Context(settings=settings, config_dir=config_dir, es_override=es_override)
-    env = _env()
+def _field(form: FormData, name: str) -> str:
+    """A text field of a posted form ('' when absent); a file where text belongs is refused."""
+    value = form.get(name, "")
+    if not isinstance(value, str):
+        raise queries.BadRequest(f"the form field {name!r} takes text, not a file")
+    return value
 
-    def page(request: Request, name: str, status: int = 200, **values) -> HTMLResponse:
+
+class Handlers:
+    """The workspace's pages and form posts (Starlette endpoints); each reads the index, the
+    alert rules or the crawl state through the one Context."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.env = _env()
+
+    def page(self, request: Request, name: str, status: int = 200, **values) -> HTMLResponse:
         values.setdefault("nav", name.split(".")[0])
-        html = env.get_template(name).render(request=request, csrf=request.scope.get("state", {}).get("csrf", ""),
+        html = self.env.get_template(name).render(request=request, csrf=request.scope.get("state", {}).get("csrf", ""),
                                              **values)
         return HTMLResponse(html, status)
 
-    def problem(request: Request, message: str, status: int = 400) -> HTMLResponse:
-        return page(request, "error.html", status, message=message, nav="")
+    def problem(self, request: Request, message: str, status: int = 400) -> HTMLResponse:
+        return self.page(request, "error.html", status, message=message, nav="")
 
-    def search_page(request: Request):
+    def search_page(self, request: Request):
         try:
             p = queries.SearchParams.from_query(request.query_params)
         except queries.BadRequest as exc:
-            return problem(request, str(exc))
-        result = queries.run_search(ctx.client, ctx.alias, p, ctx.config_dir)
+            return self.problem(request, str(exc))
+        result = queries.run_search(self.ctx.client, self.ctx.alias, p, self.ctx.config_dir)
         fragment = request.headers.get("hx-request") == "true" and request.headers.get("hx-target") == "results"
-        resp = page(request, "results.html" if fragment else "search.html", r=result, p=p,
-                    saved=ctx.store.searches(), nav="search")
+        resp = self.page(request, "results.html" if fragment else "search.html", r=result, p=p,
+                         saved=self.ctx.store.searches(), nav="search")
         resp.headers.append("server-timing", f"es;dur={result.took_ms}")     # the node's share
         return resp
 
-    def article_page(request: Request):
+    def article_page(self, request: Request):
         doc_id = request.path_params["doc_id"]
-        doc = queries.get_article(ctx.client, ctx.alias, doc_id)
+        doc = queries.get_article(self.ctx.client, self.ctx.alias, doc_id)
         if doc is None:
-            return problem(request, "no article with this id in the index (it may have been deleted)", 404)
-        why = render.explain(ctx.tagger, doc)
+            return self.problem(request, "no article with this id in the index (it may have been deleted)", 404)
+        why = render.explain(self.ctx.tagger, doc)
         evidence = [e for t in why if t.passed for e in t.evidence]
-        coverage = queries.related(ctx.client, ctx.alias, doc_id, doc)
-        return page(request, "article.html", doc=doc, doc_id=doc_id, why=why,
-                    title=render.title_html(doc.get("title") or "", evidence),
-                    paragraphs=render.paragraphs(doc.get("text") or "", evidence), coverage=coverage, nav="")
+        coverage = queries.related(self.ctx.client, self.ctx.alias, doc_id, doc)
+        return self.page(request, "article.html", doc=doc, doc_id=doc_id, why=why,
+                         title=render.title_html(doc.get("title") or "", evidence),
+                         paragraphs=render.paragraphs(doc.get("text") or "", evidence), coverage=coverage, nav="")
 
-    def live_page(request: Request):
-        store = ctx.store
+    def live_page(self, request: Request):
+        store = self.ctx.store
         name = request.query_params.get("saved", "")
         chosen = store.search(name) if name else None
-        return page(request, "live.html", saved=store.searches(), chosen=chosen, nav="live")
+        return self.page(request, "live.html", saved=store.searches(), chosen=chosen, nav="live")
 
-    async def live_stream(request: Request):
+    async def live_stream(self, request: Request):
         name = request.query_params.get("saved", "")
-        chosen = ctx.store.search(name) if name else None
-        from starlette.datastructures import QueryParams
+        chosen = self.ctx.store.search(name) if name else None
 
         try:
             p = queries.SearchParams.from_query(QueryParams(chosen.query if chosen else ""))
         except queries.BadRequest as exc:
             return Response(f"raqib web: {exc}", 400)
-        query = queries.es_query(p, ctx.config_dir)
-        item = env.get_template("live_item.html")
+        query = queries.es_query(p, self.ctx.config_dir)
+        item = self.env.get_template("live_item.html")
 
         async def events():
             seen: set[str] = set()
@@ -170,7 +183,7 @@ def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, e
             while not await request.is_disconnected():
                 since = (cursor - timedelta(seconds=LIVE_OVERLAP)).isoformat()
                 try:
-                    found = await run_in_threadpool(queries.new_since, ctx.client, ctx.alias, query, since)
+                    found = await run_in_threadpool(queries.new_since, self.ctx.client, self.ctx.alias, query, since)
                 except Exception:  # noqa: BLE001 - a cluster hiccup: say so and keep listening
                     yield "event: problem\ndata: the cluster did not answer; retrying\n\n"
                     await asyncio.sleep(2)
@@ -195,104 +208,101 @@ def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, e
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"cache-control": "no-store", "x-accel-buffering": "no"})
 
-    def alerts_page(request: Request, message: str = "", error: str = "", status: int = 200):
+    def alerts_page(self, request: Request, message: str = "", error: str = "", status: int = 200):
         try:
-            alerting = ctx.alerting()
+            alerting = self.ctx.alerting()
             rules, rules_error = alerting.rules, ""
             deliveries = alerting.ledger.deliveries()
         except ConfigError as exc:
             rules, rules_error, deliveries = [], str(exc), []
-        web_names = {e.get("name") for e in ctx.store.rule_entries()}
+        web_names = {e.get("name") for e in self.ctx.store.rule_entries()}
         rows = []
         for rule in rules:
             mine = [d for d in deliveries if d["rule"] == rule.name]
             sent = [d for d in mine if d["state"] == "sent"]
-            matched = _last_matches(ctx, rule)
+            matched = _last_matches(self.ctx, rule)
             rows.append({"rule": rule, "from_web": rule.name in web_names, "sent": len(sent),
                          "pending": sum(1 for d in mine if d["state"] == "pending"),
                          "last_sent": max((d["sent_at"] or 0 for d in sent), default=0), "matches": matched})
-        return page(request, "alerts.html", status, rows=rows, rules_error=rules_error, saved=ctx.store.searches(),
-                    message=message, error=error, nav="alerts")
+        return self.page(request, "alerts.html", status, rows=rows, rules_error=rules_error, saved=self.ctx.store.searches(),
+                         message=message, error=error, nav="alerts")
 
-    async def save_search(request: Request):
+    async def save_search(self, request: Request):
         form = await request.form()
         try:
-            p = queries.SearchParams.from_query(_qp(form.get("query", "")))
-            saved = ctx.store.save_search(form.get("name", ""), p)
+            p = queries.SearchParams.from_query(_qp(_field(form, "query")))
+            saved = self.ctx.store.save_search(_field(form, "name"), p)
         except (ValueError, queries.BadRequest) as exc:
-            return await run_in_threadpool(alerts_page, request, "", str(exc), 400)
+            return await run_in_threadpool(self.alerts_page, request, "", str(exc), 400)
         return RedirectResponse(f"/alerts?saved={saved.name}", 303)
 
-    async def make_alert(request: Request):
+    async def make_alert(self, request: Request):
         form = await request.form()
         try:
-            saved = ctx.store.search(form.get("saved", ""))
+            saved = self.ctx.store.search(_field(form, "saved"))
             if saved is None:
                 raise ValueError("no saved search by that name: save the search first")
             p = queries.SearchParams.from_query(_qp(saved.query))
-            alerting = await run_in_threadpool(ctx.alerting)
-            from pipelines.alerts.rules import known_topics
-            from pipelines.outlets import load_outlets
+            alerting = await run_in_threadpool(self.ctx.alerting)
 
-            ctx.store.add_rule(form.get("name") or saved.name, p, email=form.get("email", ""),
-                               taken=[r.name for r in alerting.rules], outlets=load_outlets(ctx.config_dir),
-                               topics=known_topics(ctx.config_dir))
+            self.ctx.store.add_rule(_field(form, "name") or saved.name, p, email=_field(form, "email"),
+                                    taken=[r.name for r in alerting.rules], outlets=load_outlets(self.ctx.config_dir),
+                                    topics=known_topics(self.ctx.config_dir))
         except (ValueError, ConfigError, queries.BadRequest) as exc:
-            return await run_in_threadpool(alerts_page, request, "", str(exc), 400)
+            return await run_in_threadpool(self.alerts_page, request, "", str(exc), 400)
         return RedirectResponse("/alerts", 303)
 
-    async def delete(request: Request):
+    async def delete(self, request: Request):
         form = await request.form()
-        kind, name = form.get("kind"), form.get("name", "")
+        try:
+            kind, name = _field(form, "kind"), _field(form, "name")
+        except queries.BadRequest as exc:
+            return await run_in_threadpool(self.alerts_page, request, "", str(exc), 400)
         if kind == "rule":
-            ctx.store.delete_rule(name)
+            self.ctx.store.delete_rule(name)
         elif kind == "search":
-            ctx.store.delete_search(name)
+            self.ctx.store.delete_search(name)
         return RedirectResponse("/alerts", 303)
 
-    def overview_page(request: Request):
-        data = queries.overview(ctx.client, ctx.alias)
-        return page(request, "overview.html", o=data, dots=geo.dots(data["cells"]),
-                    charts=json.dumps({"all": data["all"], "topics": data["topics"], "outlets": data["outlets"]}),
-                    nav="overview")
+    def overview_page(self, request: Request):
+        data = queries.overview(self.ctx.client, self.ctx.alias)
+        return self.page(request, "overview.html", o=data, dots=geo.dots(data["cells"]),
+                         charts=json.dumps({"all": data["all"], "topics": data["topics"], "outlets": data["outlets"]}),
+                         nav="overview")
 
-    def health_page(request: Request):
+    def health_page(self, request: Request):
         from crawler.commands.status import gather
 
-        info = gather(ctx.args())
-        letters = []
+        info = gather(self.ctx.args())
+        letters: list[dict[str, Any]] = []
         if info["dead_letters"]["waiting"]:
-            from pipelines.deadletters import DeadLetters, path_in
+            letters, _ = DeadLetters(path_in(self.ctx.settings.state_dir)).read()
+        return self.page(request, "health.html", info=info, letters=letters[:50], now=time.time(), nav="health",
+                         errors={name: _errors_by_kind(st.get("last_stats") or {}, name) for name, st in info["outlets"].items()})
 
-            letters, _ = DeadLetters(path_in(ctx.settings.state_dir)).read()
-        return page(request, "health.html", info=info, letters=letters[:50], now=time.time(), nav="health",
-                    errors={name: _errors_by_kind(st.get("last_stats") or {}, name) for name, st in info["outlets"].items()})
 
+    async def on_error(self, request: Request, exc: Exception):
+        if isinstance(exc, ClusterError):
+            return self.problem(request, redact(str(exc)), 503)
+        if isinstance(exc, ConfigError):
+            return self.problem(request, "configuration error: " + str(exc), 500)
+        raise exc
+
+
+def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, es_override: str | None = None) -> Starlette:
+    ctx = Context(settings=settings, config_dir=config_dir, es_override=es_override)
+    h = Handlers(ctx)
     routes = [
-        Route("/", search_page), Route("/search", search_page),
-        Route("/article/{doc_id}", article_page),
-        Route("/live", live_page), Route("/live/stream", live_stream),
-        Route("/alerts", alerts_page), Route("/saved", save_search, methods=["POST"]),
-        Route("/alerts/new", make_alert, methods=["POST"]), Route("/delete", delete, methods=["POST"]),
-        Route("/overview", overview_page), Route("/health", health_page),
+        Route("/", h.search_page), Route("/search", h.search_page),
+        Route("/article/{doc_id}", h.article_page),
+        Route("/live", h.live_page), Route("/live/stream", h.live_stream),
+        Route("/alerts", h.alerts_page), Route("/saved", h.save_search, methods=["POST"]),
+        Route("/alerts/new", h.make_alert, methods=["POST"]), Route("/delete", h.delete, methods=["POST"]),
+        Route("/overview", h.overview_page), Route("/health", h.health_page),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
 
-    async def on_error(request: Request, exc: Exception):
-        from pipelines.es import ClusterError, redact
-
-        if isinstance(exc, ClusterError):
-            return problem(request, redact(str(exc)), 503)
-        if isinstance(exc, ConfigError):
-            return problem(request, "configuration error: " + str(exc), 500)
-        raise exc
-
-    from starlette.middleware import Middleware
-    from starlette.middleware.gzip import GZipMiddleware
-
-    from pipelines.es import ClusterError
-
-    app = Starlette(routes=routes, exception_handlers={ClusterError: on_error, ConfigError: on_error},
+    app = Starlette(routes=routes, exception_handlers={ClusterError: h.on_error, ConfigError: h.on_error},
                     middleware=[Middleware(GZipMiddleware, minimum_size=1000)])     # never the event stream
     app.state.ctx = ctx
     return Guard(app, auth or Auth())  # type: ignore[return-value]
@@ -306,14 +316,11 @@ def _errors_by_kind(stats: dict, outlet: str) -> dict[str, int]:
 
 
 def _qp(query: str):
-    from starlette.datastructures import QueryParams
-
     return QueryParams(query.lstrip("?"))
 
 
 def _last_matches(ctx: Context, rule, size: int = 5) -> list[dict]:
     """The rule's newest matching articles now (what `raqib alerts list` shows)."""
-    from pipelines.alerts.rules import rule_query
 
     try:
         resp = ctx.client.search(index=ctx.alias, size=size, source_includes=queries.LIST_FIELDS,
@@ -321,6 +328,5 @@ def _last_matches(ctx: Context, rule, size: int = 5) -> list[dict]:
                                  sort=[{"published_at": {"order": "desc", "missing": "_last"}}]).body
     except Exception:  # noqa: BLE001 - one rule's bad query must not hide the others
         return []
-    from pipelines.safetext import clean_value
 
     return [{"id": h["_id"], **clean_value(h["_source"])} for h in resp["hits"]["hits"]]

@@ -4,12 +4,15 @@ plus the facets, the date histogram and paging a page needs."""
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from pipelines import search as rsearch
+from pipelines.es import ClusterError, explain
+from pipelines.normalize import index_form
 from pipelines.safetext import clean_value, one_line
 
 PAGE_SIZE = 20
@@ -77,7 +80,7 @@ class SearchParams:
             out.append(("page", str(p.page)))
         return out
 
-    def url(self, path: str = "/", **changes) -> str:
+    def url(self, path: str = "/", **changes: Any) -> str:
         pairs = self.pairs(**changes)
         return path + ("?" + urlencode(pairs) if pairs else "")
 
@@ -85,7 +88,8 @@ class SearchParams:
         """The URL with one facet value added or removed (and paging reset)."""
         current = getattr(self, facet)
         new = tuple(v for v in current if v != value) if value in current else (*current, value)
-        return self.url(**{facet: new, "page": 1})
+        changes: dict[str, Any] = {facet: new, "page": 1}
+        return self.url(**changes)
 
     @property
     def empty(self) -> bool:
@@ -152,13 +156,10 @@ def run_search(client, alias: str, p: SearchParams, config_dir=None) -> SearchPa
         found = client.msearch(searches=[head, hits_body, {**head, "request_cache": True},
                                          {"query": query, "size": 0, "aggs": aggs}]).body["responses"]
     except Exception as exc:  # noqa: BLE001
-        from pipelines.es import explain
 
         raise explain(exc, "the configured cluster") from None
     for r in found:
         if "error" in r:
-            from pipelines.es import ClusterError
-
             raise ClusterError(f"the search failed: {str(r['error'])[:300]}")
     resp, counts = found
     resp["aggregations"] = counts.get("aggregations") or {}
@@ -188,7 +189,6 @@ def _span(client, alias: str) -> tuple[float, float] | None:
     """The index's first and last publication date (epoch s), cached for a minute: it moves
     slowly and sets only the histogram's bucket size. (The minimal distribution has no
     auto_date_histogram.)"""
-    import time
 
     hit = _SPAN_CACHE.get(alias)
     if hit and time.monotonic() - hit[0] < 60:
@@ -244,7 +244,7 @@ def related(client, alias: str, doc_id: str, doc: dict[str, Any], size: int = 8)
     it by `more_like_this` on the normalised text (the same folded words the search uses, so
     spelling variants count as one word on any cluster). README: Web says why not MinHash."""
     dup_ids = [d for d in [doc.get("duplicate_of")] if d]
-    should = [{"term": {"duplicate_of": doc_id}}]
+    should: list[dict[str, Any]] = [{"term": {"duplicate_of": doc_id}}]
     if dup_ids:
         should += [{"ids": {"values": dup_ids}}, {"terms": {"duplicate_of": dup_ids}}]
     dup_query = {"bool": {"should": should, "minimum_should_match": 1, "must_not": [{"ids": {"values": [doc_id]}}]}}
@@ -268,8 +268,6 @@ def related(client, alias: str, doc_id: str, doc: dict[str, Any], size: int = 8)
                                      head, {"size": size, "_source": LIST_FIELDS, "query": mlt_query}]).body["responses"]
     for r in found:
         if "error" in r:
-            from pipelines.es import ClusterError
-
             raise ClusterError(f"the other-coverage search failed: {str(r['error'])[:300]}")
     dups, mlt = found
 
@@ -284,7 +282,6 @@ def related(client, alias: str, doc_id: str, doc: dict[str, Any], size: int = 8)
 def _norm_text(doc: dict[str, Any]) -> str:
     """What `more_like_this` compares: the index form of the title and the opening of the text
     (the start of a news story says what it is about, and a shorter "like" is faster)."""
-    from pipelines.normalize import index_form
 
     title = doc.get("title_norm") or index_form(doc.get("title") or "")
     body = doc.get("text_norm") or index_form(doc.get("text") or "")

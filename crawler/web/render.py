@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,7 +109,7 @@ def _marked(text: str, base: int, spans: list[tuple[int, int, str, str]], terms:
     return "".join(out)
 
 
-def paragraphs(text: str, evidence: list[Evidence] = ()) -> list[dict[str, Any]]:
+def paragraphs(text: str, evidence: Sequence[Evidence] = ()) -> list[dict[str, Any]]:
     """The stored text's paragraphs (one per line), each with its direction and its HTML."""
     spans = [(e.start, e.end, e.topic, f"{e.topic}: {e.clue} (weight {e.weight:g})") for e in evidence if e.zone != "title"]
     terms = [t for e in evidence if e.zone != "title" for t in e.terms]
@@ -124,7 +125,7 @@ def paragraphs(text: str, evidence: list[Evidence] = ()) -> list[dict[str, Any]]
     return out
 
 
-def title_html(title: str, evidence: list[Evidence] = ()) -> Markup:
+def title_html(title: str, evidence: Sequence[Evidence] = ()) -> Markup:
     spans = [(e.start, e.end, e.topic, f"{e.topic}: {e.clue} (weight {e.weight:g})") for e in evidence if e.zone == "title"]
     terms = [t for e in evidence if e.zone == "title" for t in e.terms]
     return Markup(_marked(title or "", 0, spans, terms))

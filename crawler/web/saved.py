@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -103,7 +104,7 @@ class Store:
         name = check_name(name)
         if name in set(taken):
             raise ValueError(f"a rule named {name!r} exists already (in alerts.yaml or from the web); choose another name")
-        match: dict = {}
+        match: dict[str, Any] = {}
         if params.topic:
             match["topics_any"] = list(params.topic)
         if params.outlet:
@@ -114,7 +115,7 @@ class Store:
             match["query"] = params.q
         if not match:
             raise ValueError("an empty search matches everything: add words or filters before making it an alert")
-        notify = [dict(DEFAULT_CHANNEL)]
+        notify: list[dict[str, Any]] = [dict(DEFAULT_CHANNEL)]
         if email.strip():
             notify.append({"type": "email", "to": [email.strip()]})
         entry = {"name": name, "match": match, "notify": notify, "digest": 0}

@@ -22,6 +22,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.datastructures import Headers
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -130,7 +131,6 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        from urllib.parse import parse_qs
 
         headers = Headers(scope=scope)
         cookie = _cookie(headers.get("cookie", ""), SESSION_COOKIE)
@@ -175,7 +175,6 @@ class Guard:
     async def _csrf_problem(self, scope: Scope, headers: Headers, cookie: str, receive: Receive) -> str | None:
         host = headers.get("host", "")
         origin = headers.get("origin") or headers.get("referer") or ""
-        from urllib.parse import urlsplit
 
         if not origin or urlsplit(origin).netloc != host:
             return "refused a request from another origin (or without Origin/Referer)"
@@ -194,8 +193,6 @@ class Guard:
         scope["state"]["_replay"] = replay
         sent = headers.get("x-csrf-token", "")
         if not sent:
-            from urllib.parse import parse_qs
-
             ctype = headers.get("content-type", "")
             if ctype.startswith("application/x-www-form-urlencoded"):
                 sent = (parse_qs(body.decode("utf-8", "replace")).get("csrf") or [""])[0]

@@ -14,6 +14,11 @@ import ssl
 import time
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
 from crawler.mirror.server import HostServer, _Handler
 
 SCHEME_HEADER = "X-Family-Scheme"
@@ -22,10 +27,6 @@ SCHEME_HEADER = "X-Family-Scheme"
 def make_certificate(directory: Path) -> tuple[Path, Path]:
     """A throw-away self-signed certificate for `*.test` (crawlers of news sites do not pin
     certificates; Scrapy does not verify them by default)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "generated outlets")])

@@ -10,6 +10,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from crawler.mirror.family.site import TruthEntry
 from pipelines.urls import canonicalize
 
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
@@ -30,7 +31,7 @@ def by_url(docs: list[dict]) -> dict[str, list[dict]]:
     return out
 
 
-def _date_ok(entry: dict, got: str | None) -> bool:
+def _date_ok(entry: TruthEntry, got: str | None) -> bool:
     if not got:
         return False
     want = datetime.fromisoformat(entry["published_at"].replace("Z", "+00:00"))
@@ -41,7 +42,7 @@ def _date_ok(entry: dict, got: str | None) -> bool:
     return abs(have - want) <= timedelta(minutes=1)
 
 
-def check(entry: dict, found: list[dict]) -> dict[str, bool]:
+def check(entry: TruthEntry, found: list[dict]) -> dict[str, bool]:
     """Each check of CHECKS for one truth entry: True when the index got it right."""
     unique = {d.get("_id") or id(d): d for d in found}
     if not unique:
@@ -59,7 +60,7 @@ def check(entry: dict, found: list[dict]) -> dict[str, bool]:
     }
 
 
-def score(truth: list[dict], docs: list[dict]) -> dict:
+def score(truth: list[TruthEntry], docs: list[dict]) -> dict:
     """{"articles", "correct", "recall", "checks": {check: recall}, "traits": {label: {...}},
     "problems": [readable lines]}; an article is correct when every check holds."""
     index = by_url(docs)

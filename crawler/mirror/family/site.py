@@ -76,6 +76,13 @@ class Story:
     fault: str | None = None
     boilerplate: list[str] = field(default_factory=list)
 
+    @property
+    def when(self) -> datetime:
+        """The publication time of an item on show (only a reserve has none, and it is never shown)."""
+        if self.published is None:
+            raise ValueError(f"{self!r:.60} is a reserve: it has no publication time yet")
+        return self.published
+
 
 class TruthEntry(TypedDict):
     """What a complete crawl must have indexed for one article."""
@@ -91,6 +98,11 @@ class TruthEntry(TypedDict):
     timezone: str
     lang: str
     traits: list[str]           # trait=value labels of the site
+
+
+def _hang(handler: object, stop: threading.Event) -> None:
+    """A response that never comes (until the server stops): the crawl's timeout must fire."""
+    stop.wait(HANG_SECONDS)
 
 
 def _stable(*parts) -> int:
@@ -160,7 +172,7 @@ class GeneratedSite:
 
     # --- articles ---------------------------------------------------------------------------
     def published(self) -> list[Story]:
-        return sorted((s for s in self.stories if s.published is not None), key=lambda s: s.published, reverse=True)
+        return sorted((s for s in self.stories if s.published is not None), key=lambda s: s.when, reverse=True)
 
     def publish(self, at: datetime) -> Story | None:
         with self.lock:
@@ -221,7 +233,7 @@ class GeneratedSite:
         return "day" if self.traits.dates == "text_levantine_day" else "minute"
 
     def truth_entry(self, s: Story) -> TruthEntry:
-        published = s.published
+        published = s.when
         if self.precision() == "day":
             local = published.astimezone(self.tz)
             published = datetime(local.year, local.month, local.day, tzinfo=self.tz).astimezone(UTC)
@@ -373,7 +385,7 @@ class GeneratedSite:
 
     # --- dates as pages show them ------------------------------------------------------------
     def short_date(self, s: Story) -> str:
-        local = s.published.astimezone(self.tz)
+        local = s.when.astimezone(self.tz)
         return self._digits(f"{local.day:02d}/{local.month:02d}/{local.year}")
 
     def _digits(self, text: str) -> str:
@@ -384,7 +396,7 @@ class GeneratedSite:
         return self._digits(self._visible_date(s))
 
     def _visible_date(self, s: Story) -> str:
-        local = s.published.astimezone(self.tz)
+        local = s.when.astimezone(self.tz)
         d, y, hm = local.day, local.year, f"{local.hour:02d}:{local.minute:02d}"
         wd = WEEKDAYS[local.weekday()]
         kind = self.traits.dates
@@ -396,7 +408,7 @@ class GeneratedSite:
             h12 = local.hour % 12 or 12
             return f"{wd}، {d:02d} {EGYPTIAN[local.month - 1]} {y} {h12:02d}:{local.minute:02d} {'م' if local.hour >= 12 else 'ص'}"
         if kind == "text_egyptian_gmt":
-            utc = s.published.astimezone(UTC)
+            utc = s.when.astimezone(UTC)
             return f"{utc.day} {EGYPTIAN[utc.month - 1]} {utc.year} | {utc.hour:02d}:{utc.minute:02d} GMT"
         if kind == "text_maghrebi":
             return f"{d} {self.maghrebi_months[local.month - 1]} {y} على الساعة {hm}"
@@ -405,7 +417,7 @@ class GeneratedSite:
             return f"Published {local.strftime('%B')} {d}, {y} {h12}:{local.minute:02d} {'pm' if local.hour >= 12 else 'am'}"
         if kind == "text_updated_first":
             # the last update printed first, as many CMS templates do: the publication is the second date
-            up = min(s.published + timedelta(hours=3 + s.id % 20), self.now).astimezone(self.tz)
+            up = min(s.when + timedelta(hours=3 + s.id % 20), self.now).astimezone(self.tz)
             return (f"آخر تحديث: {up.day} {EGYPTIAN[up.month - 1]} {up.year} - {up.hour:02d}:{up.minute:02d}"
                     f" | تاريخ النشر: {d} {EGYPTIAN[local.month - 1]} {y} - {hm}")
         if kind == "text_hijri":
@@ -415,7 +427,7 @@ class GeneratedSite:
         return ""
 
     def _date_head(self, s: Story) -> str:
-        kind, p = self.traits.dates, s.published
+        kind, p = self.traits.dates, s.when
         local = p.astimezone(self.tz)
         if kind == "iso_meta":
             return f'<meta property="article:published_time" content="{local.isoformat()}">'
@@ -462,16 +474,16 @@ class GeneratedSite:
         if t.byline == "meta_only" and s.author:
             head.append(f'<meta name="author" content="{html.escape(s.author)}">')
         if t.dates == "json_ld_only" or t.dates == "iso_meta":
-            ld = {"@context": "https://schema.org", "@type": "NewsArticle", "headline": s.title,
+            ld: dict[str, object] = {"@context": "https://schema.org", "@type": "NewsArticle", "headline": s.title,
                   "mainEntityOfPage": canon}
             if t.dates == "json_ld_only":
-                ld["datePublished"] = s.published.astimezone(self.tz).isoformat()
+                ld["datePublished"] = s.when.astimezone(self.tz).isoformat()
             if s.author and t.byline != "none":
                 ld["author"] = {"@type": "Person", "name": s.author}
             head.append(f'<script type="application/ld+json">{json.dumps(ld, ensure_ascii=False)}</script>')
         date_html = ""
         if t.dates == "time_only":
-            date_html = (f'<time datetime="{s.published.astimezone(UTC).isoformat().replace("+00:00", "Z")}">'
+            date_html = (f'<time datetime="{s.when.astimezone(UTC).isoformat().replace("+00:00", "Z")}">'
                          f'{self.short_date(s)}</time>')
         elif t.dates.startswith("text_"):
             date_html = f'<span class="post-date">{self.visible_date(s)}</span>'
@@ -626,7 +638,7 @@ class GeneratedSite:
             doc = {"version": "https://jsonfeed.org/version/1.1", "title": self.name, "home_page_url": f"{self.origin}/",
                    "items": [{"id": str(s.id), "url": self._feed_item_link(s), "title": s.title,
                               "content_text": s.paragraphs[0],
-                              "date_published": s.published.astimezone(UTC).isoformat()} for s in entries]}
+                              "date_published": s.when.astimezone(UTC).isoformat()} for s in entries]}
             return Response(body=json.dumps(doc, ensure_ascii=False).encode(), content_type="application/feed+json")
         esc = html.escape
         def orig(s):
@@ -638,7 +650,7 @@ class GeneratedSite:
                     if self.traits.feed_link == "guid_differs" else f"<guid>{esc(self._feed_item_link(s))}</guid>")
         if kind == "rss2":
             body = "".join(f"<item><title>{esc(s.title)}</title><link>{esc(self._feed_item_link(s))}</link>{guid(s)}"
-                           f"<pubDate>{format_datetime(s.published.astimezone(UTC), usegmt=True)}</pubDate>"
+                           f"<pubDate>{format_datetime(s.when.astimezone(UTC), usegmt=True)}</pubDate>"
                            f"<description>{esc(s.paragraphs[0])}</description>{orig(s)}</item>" for s in entries)
             xml = (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" xmlns:feedburner="http://rssnamespace.org/feedburner/ext/1.0">'
                    f"<channel><title>{esc(self.name)}</title><link>{self.origin}/</link>{body}</channel></rss>")
@@ -646,8 +658,8 @@ class GeneratedSite:
         if kind == "atom":
             body = "".join(f'<entry><title>{esc(s.title)}</title><link rel="alternate" href="{esc(self._feed_item_link(s))}"/>'
                            f"<id>tag:{self.domain},2026:{s.id}</id>"
-                           f"<updated>{s.published.astimezone(UTC).isoformat()}</updated>"
-                           f"<published>{s.published.astimezone(UTC).isoformat()}</published>{orig(s)}</entry>"
+                           f"<updated>{s.when.astimezone(UTC).isoformat()}</updated>"
+                           f"<published>{s.when.astimezone(UTC).isoformat()}</published>{orig(s)}</entry>"
                            for s in entries)
             xml = (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom" '
                    f'xmlns:feedburner="http://rssnamespace.org/feedburner/ext/1.0"><title>{esc(self.name)}</title>'
@@ -657,7 +669,7 @@ class GeneratedSite:
         seq = "".join(f'<rdf:li rdf:resource="{esc(self._feed_item_link(s))}"/>' for s in entries)
         body = "".join(f'<item rdf:about="{esc(self._feed_item_link(s))}"><title>{esc(s.title)}</title>'
                        f"<link>{esc(self._feed_item_link(s))}</link>"
-                       f"<dc:date>{s.published.astimezone(UTC).isoformat()}</dc:date>{orig(s)}</item>"
+                       f"<dc:date>{s.when.astimezone(UTC).isoformat()}</dc:date>{orig(s)}</item>"
                        for s in entries)
         xml = (f'<?xml version="1.0" encoding="utf-8"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
                f'xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/" '
@@ -698,7 +710,7 @@ class GeneratedSite:
             body = "".join(
                 f"<url><loc>{self._loc(s)}</loc><news:news><news:publication><news:name>{html.escape(self.name)}</news:name>"
                 f"<news:language>{self.lang}</news:language></news:publication>"
-                f"<news:publication_date>{s.published.astimezone(self.tz).isoformat()}</news:publication_date>"
+                f"<news:publication_date>{s.when.astimezone(self.tz).isoformat()}</news:publication_date>"
                 f"<news:title>{html.escape(s.title)}</news:title></news:news></url>" for s in stories)
             ns = ' xmlns:news="http://www.google.com/schemas/sitemap-news/0.9"'
         else:
@@ -712,7 +724,7 @@ class GeneratedSite:
         page sitemap with no articles."""
         months: dict[str, list[Story]] = {}
         for s in self.published():
-            local = s.published.astimezone(self.tz)
+            local = s.when.astimezone(self.tz)
             months.setdefault(f"{local.year}-{local.month:02d}", []).append(s)
         ext = ".xml.gz" if self.traits.sitemap == "index_gzip" else ".xml"
         return {f"/sitemaps/post-{m}{ext}": v for m, v in months.items()}
@@ -722,7 +734,7 @@ class GeneratedSite:
         stale = self.now - timedelta(days=40)
         parts = []
         for path, stories in children.items():
-            newest = max(s.published for s in stories)
+            newest = max(s.when for s in stories)
             parts.append(f"<sitemap><loc>{self.origin}{path}</loc>"
                          f"{self._lastmod(stale if self.traits.stale_children else newest)}</sitemap>")
         parts.append(f"<sitemap><loc>{self.origin}/sitemaps/pages.xml</loc></sitemap>")
@@ -876,6 +888,6 @@ class GeneratedSite:
             if n == 1 and story.fault == "http_5xx_once":
                 return Response(status=503, cacheable=False, body=b"<html><body>Service Unavailable</body></html>")
             if n == 1 and story.fault == "timeout_once":
-                return Response(stream=lambda handler, stop: stop.wait(HANG_SECONDS))
+                return Response(stream=_hang)
         return self.html_response(self.article_page(story, amp=amp, print_view=print_view),
                                   last_modified=story.published)

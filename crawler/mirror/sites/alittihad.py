@@ -79,14 +79,14 @@ class AlKhanadeq(Site):
         return fill("alittihad/layout.html", title=title, head=Markup(head), content=content, year=self.ctx.now.year)
 
     def calendar(self, exclude: Article | None = None) -> Markup:
-        return join(f'<li><span class="cal-date">{esc(dates.arabic_day(a.published, self.timezone))}</span> '
+        return join(f'<li><span class="cal-date">{esc(dates.arabic_day(a.when, self.timezone))}</span> '
                     f'<a href="{self.href(self.article_path(a))}">{esc(a.title)}</a></li>'
                     for a in self.latest(4, exclude))
 
     def items_html(self, items: list[Article]) -> Markup:
         return join(f'      <div class="post-card"><a href="{self.href(self.article_path(a))}">'
                     f'<img src="{self.image(a, 400, 225)}" alt=""><span class="label">{esc(a.section)}</span>'
-                    f'<h3>{esc(a.title)}</h3></a><span class="date">{esc(dates.levantine_line(a.published))}</span></div>'
+                    f'<h3>{esc(a.title)}</h3></a><span class="date">{esc(dates.levantine_line(a.when))}</span></div>'
                     for a in items)
 
     def home(self, req: Request, m) -> Response:
@@ -143,7 +143,7 @@ class AlKhanadeq(Site):
         related += [f'<li><a href="#">{esc(t)}</a></li>' for t in a.related]
         n = self.category_of(a)
         content = fill(
-            "alittihad/article.html", date_line=dates.levantine_line(a.published), label=a.section or "أخبار",
+            "alittihad/article.html", date_line=dates.levantine_line(a.when), label=a.section or "أخبار",
             label_href=f"/category/{n}/{slug(CATEGORIES[n])}", title=a.title, image=self.image(a),
             body=paragraphs_html(a.paragraphs, "h3"), author=a.author or "الخنادق", share=url,
             related=join(related), calendar=self.calendar(a), latest=join(
@@ -165,9 +165,9 @@ class AlKhanadeq(Site):
             entries.append(
                 f"  <entry>\n    <title>{xml(a.title)}</title>\n"
                 f'    <link rel="alternate" type="text/html" href="{xml(self.url(self.article_path(a)))}"/>\n'
-                f"    <id>tag:alkhanadeq.org.lb,{a.published.year}:post-{a.site_id}</id>\n"
-                f"    <published>{dates.iso_in(a.published, self.timezone)}</published>\n"
-                f"    <updated>{dates.iso_in(a.modified, self.timezone)}</updated>\n"
+                f"    <id>tag:alkhanadeq.org.lb,{a.when.year}:post-{a.site_id}</id>\n"
+                f"    <published>{dates.iso_in(a.when, self.timezone)}</published>\n"
+                f"    <updated>{dates.iso_in(a.changed, self.timezone)}</updated>\n"
                 f"    <author><name>{xml(a.author or 'الخنادق')}</name></author>\n"
                 f'    <category term="{xml(a.section)}"/>\n'
                 f"    <summary>{xml(a.lead(250))}</summary>\n  </entry>")
@@ -184,5 +184,5 @@ class AlKhanadeq(Site):
         return super().channels(a) + ["listing", "idwalk"]
 
     def boilerplate(self, a: Article) -> list[str]:
-        return ["روزنامة المحور", f"الكاتب: {a.author or 'الخنادق'}", dates.levantine_line(a.published),
+        return ["روزنامة المحور", f"الكاتب: {a.author or 'الخنادق'}", dates.levantine_line(a.when),
                 "جميع الحقوق محفوظة © الخنادق", "مواضيع ذات صلة"]

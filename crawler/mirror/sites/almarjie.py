@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from crawler.mirror import dates, faults as F
+from crawler.mirror import dates
+from crawler.mirror import faults as F
 from crawler.mirror import weight as W
 from crawler.mirror.catalog import Article
 from crawler.mirror.render import Markup, esc, fill, join, paragraphs_html, xml
@@ -118,7 +119,7 @@ class AlMarjie(Site):
         return f"/UploadCache/libfiles/{a.site_id // 1000}/{a.site_id % 10}/600x338o/{a.site_id}.jpg"
 
     def date_line(self, a: Article) -> str:
-        return dates.egyptian_line(a.published, variant_ibril=bool(a.site_id % 2))
+        return dates.egyptian_line(a.when, variant_ibril=bool(a.site_id % 2))
 
     # --- the article page ----------------------------------------------------------------
     def render_article(self, a: Article, req: Request, how: str = "page", charset_meta: str = UTF8_META) -> Response:
@@ -173,7 +174,7 @@ class AlMarjie(Site):
     def rss(self, req: Request, m) -> Response:
         items = self.feed_items()
         rows = [f"<item><title>{xml(a.title)}</title><link>{self.url(self.article_path(a))}</link>"
-                f"<description>{xml(a.lead(250))}</description><pubDate>{dates.rfc822(a.published)}</pubDate>"
+                f"<description>{xml(a.lead(250))}</description><pubDate>{dates.rfc822(a.when)}</pubDate>"
                 f"<guid>{self.url(self.article_path(a))}</guid></item>" for a in items]
         last = self.last_modified(items) or self.ctx.now
         body = ('<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel><title>المرجع</title>'

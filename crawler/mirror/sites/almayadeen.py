@@ -9,11 +9,13 @@ the last two days. There is no feed. Every article page embeds the first-party
 """
 from __future__ import annotations
 
+import gzip
 import re
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from crawler.mirror import dates, faults as F
+from crawler.mirror import dates
+from crawler.mirror import faults as F
 from crawler.mirror import weight as W
 from crawler.mirror.catalog import Article
 from crawler.mirror.render import Markup, esc, fill, join, paragraphs_html, script_json, xml
@@ -47,7 +49,93 @@ def slug_2021(title: str) -> str:
     return re.sub(r"[^\w]+|_", "-", text).strip("-")
 
 
-class AlMayadeen(Site):
+class _MonthlySitemaps(Site):
+    """Al Mayadeen's sitemaps: an index of one sitemap per month (one of them gzipped) and a
+    Google News sitemap of the last two days."""
+
+    def months(self) -> list[tuple[int, int]]:
+        now = self.ctx.now.astimezone(dates.AL_MAYADEEN_TZ)
+        y, m = FIRST_MONTH
+        if not self.ctx.faults:
+            # A mirror grown for benchmarks dates its extra articles before the real ones; the
+            # index then reaches back to them, as the real archive does. (With faults, the
+            # months just before 2021 are the faulty sitemaps.)
+            y, m = min([FIRST_MONTH, *self._month_table()])
+        out = []
+        while (y, m) <= (now.year, now.month):
+            out.append((y, m))
+            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+        return out
+
+    def month_items(self, year: int, month: int) -> list[Article]:
+        return self._month_table().get((year, month), [])
+
+    def _month_table(self) -> dict[tuple[int, int], list[Article]]:
+        def build():
+            table: dict[tuple[int, int], list[Article]] = {}
+            for a in self.listed():
+                d = a.published.astimezone(dates.AL_MAYADEEN_TZ)
+                table.setdefault((d.year, d.month), []).append(a)
+            return table
+        return self.memo("months", build)
+
+    def gzipped_month(self) -> tuple[int, int]:
+        return FIRST_MONTH          # the oldest real month is archived as .xml.gz
+
+    def sitemap_index(self, req: Request, m) -> Response:
+        rows = []
+        for y, mo in self.months():
+            items = self.month_items(y, mo)
+            ext = ".xml.gz" if (y, mo) == self.gzipped_month() else ".xml"
+            lastmod = self.last_modified(items) or _month_end(y, mo)
+            rows.append(f"<sitemap><loc>{self.url(f'/sitemaps/all/sitemap-{y}-{mo}{ext}')}</loc>"
+                        f"<lastmod>{dates.mayadeen_iso(min(lastmod, self.ctx.now))}</lastmod></sitemap>")
+        if self.ctx.faults:
+            for (y, mo, ext) in ((2020, 12, ".xml"), (2020, 11, ".xml"), (2020, 10, ".xml.gz")):
+                rows.append(f"<sitemap><loc>{self.url(f'/sitemaps/all/sitemap-{y}-{mo}{ext}')}</loc>"
+                            f"<lastmod>{dates.mayadeen_iso(_month_end(y, mo))}</lastmod></sitemap>")
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+                + "\n".join(rows) + "\n</sitemapindex>\n")
+        return Response(body=body.encode("utf-8"), content_type="application/xml; charset=utf-8",
+                        last_modified=self.last_modified(self.listed()))
+
+    def sitemap_month(self, req: Request, m) -> Response:
+        y, mo, gz = int(m.group(1)), int(m.group(2)), bool(m.group(3))
+        if self.ctx.faults and (y, mo) == (2020, 11) and not gz:
+            return Response(body=F.malformed_sitemap([self.raw_url(self.article_path(a)) for a in self.listed()[:3]]),
+                            content_type="application/xml; charset=utf-8", cacheable=False)
+        if self.ctx.faults and (y, mo) == (2020, 10) and gz:
+            return Response(body=F.gzip_bomb(), content_type="application/x-gzip", compressible=False, cacheable=False)
+        if (y, mo) not in self.months() or gz != ((y, mo) == self.gzipped_month()):
+            return self.not_found()
+        items = self.month_items(y, mo)
+        rows = [f"<url><loc>{xml(self.raw_url(self.article_path(a)))}</loc>"
+                f"<lastmod>{dates.mayadeen_iso(a.changed)}</lastmod></url>" for a in items]
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+                + "\n".join(rows) + "\n</urlset>\n").encode("utf-8")
+        if gz:
+            return Response(body=gzip.compress(body, mtime=0), content_type="application/x-gzip", compressible=False,
+                            last_modified=self.last_modified(items) or _month_end(y, mo))
+        return Response(body=body, content_type="application/xml; charset=utf-8",
+                        last_modified=self.last_modified(items) or _month_end(y, mo))
+
+    def news_sitemap(self, req: Request, m) -> Response:
+        since = self.ctx.now - timedelta(days=2)
+        items = [a for a in self.listed() if a.when >= since and a.fault not in ("sitemap_url_404",)]
+        rows = []
+        for a in items:
+            rows.append(
+                f"<url><loc>{xml(self.raw_url(self.article_path(a)))}</loc><news:news><news:publication>"
+                f"<news:name>الميادين نت</news:name><news:language>{a.lang}</news:language></news:publication>"
+                f"<news:publication_date>{dates.mayadeen_iso(a.when)}</news:publication_date>"
+                f"<news:title>{xml(a.title)}</news:title></news:news></url>")
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+                'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">\n' + "\n".join(rows) + "\n</urlset>\n")
+        return Response(body=body.encode("utf-8"), content_type="application/xml; charset=utf-8",
+                        last_modified=self.last_modified(items) or self.ctx.now)
+
+
+class AlMayadeen(_MonthlySitemaps):
     key = "almayadeen"
     ip = "127.0.0.15"
     name = "الميادين نت"
@@ -152,8 +240,8 @@ class AlMayadeen(Site):
     def items_html(self, items: list[Article]) -> Markup:
         return join(fill("almayadeen/item.html", href=self.href(self.article_path(a)), title=a.title,
                          image=self.image(a), posttype=POSTTYPES.get(a.section, "أخبار"),
-                         published_iso=dates.mayadeen_iso(a.published),
-                         published_text=dates.arabic_day(a.published, "Asia/Beirut")) for a in items)
+                         published_iso=dates.mayadeen_iso(a.when),
+                         published_text=dates.arabic_day(a.when, "Asia/Beirut")) for a in items)
 
     def most_read(self, exclude: Article | None = None) -> Markup:
         return join(f'<li><a href="{self.href(self.article_path(a))}">{esc(a.title)}</a></li>'
@@ -182,7 +270,7 @@ class AlMayadeen(Site):
             "type": "article", "postid": str(a.site_id), "title": a.title, "url": canonical,
             "keywords": ",".join(a.keywords), "thumbnail": self.base + self.image(a),
             "word_count": str(a.word_count), "lang": a.lang,
-            "published_time": dates.mayadeen_iso(a.published), "last_updated": dates.mayadeen_iso(a.modified),
+            "published_time": dates.mayadeen_iso(a.when), "last_updated": dates.mayadeen_iso(a.changed),
             "description": self.standfirst(a), "author": a.author or "", "classes": classes,
         }
 
@@ -194,7 +282,7 @@ class AlMayadeen(Site):
         if a.source == "seed" or a.site_id % 3:
             return None
         code = f"{a.site_id:x}"[-6:]
-        when = f"{dates.ENGLISH_MONTHS[a.published.month - 1]} {a.published.day}, {a.published.year}"
+        when = f"{dates.ENGLISH_MONTHS[a.when.month - 1]} {a.when.day}, {a.when.year}"
         return Markup(
             f'<blockquote class="twitter-tweet"><p lang="ar" dir="rtl">{esc(a.title)} #الميادين '
             f'<a href="https://t.co/{code}Xq">pic.twitter.com/{code}Xq</a></p>&mdash; الميادين (@AlMayadeenNews) '
@@ -224,8 +312,8 @@ class AlMayadeen(Site):
             f'<meta property="og:description" content="{esc(self.standfirst(a))}">',
             f'<meta property="og:url" content="{canonical}">',
             f'<meta property="og:image" content="{self.base}{esc(self.image(a))}">',
-            f'<meta property="article:published_time" content="{dates.mayadeen_iso(a.published)}">',
-            f'<meta property="article:modified_time" content="{dates.mayadeen_iso(a.modified)}">',
+            f'<meta property="article:published_time" content="{dates.mayadeen_iso(a.when)}">',
+            f'<meta property="article:modified_time" content="{dates.mayadeen_iso(a.changed)}">',
             '<meta name="twitter:card" content="summary_large_image">',
         ]
         if a.section == "news-2021":
@@ -237,8 +325,8 @@ class AlMayadeen(Site):
             "almayadeen/article.html", section_href="/" + section, section_name=SECTION_NAMES.get(a.section, "سياسة"),
             posttype=POSTTYPES.get(a.section, "أخبار"), title=a.title, author=a.author or "الميادين نت",
             author_href="/author/" + quote(a.author or "الميادين-نت"),
-            published_iso=dates.mayadeen_iso(a.published),
-            published_text=dates.arabic_day(a.published, "Asia/Beirut") + " " + dates.local(a.published, "Asia/Beirut").strftime("%H:%M"),
+            published_iso=dates.mayadeen_iso(a.when),
+            published_text=dates.arabic_day(a.when, "Asia/Beirut") + " " + dates.local(a.when, "Asia/Beirut").strftime("%H:%M"),
             summary=self.standfirst(a), image=self.image(a), caption=a.title[:60],
             body=paragraphs_html(self.body_lines(a), "h3", self.tweet(a)),
             disclaimer=Markup(f'        <div class="post_disclaimer"><p>{esc(disclaimer)}</p></div>' if disclaimer else ""),
@@ -259,8 +347,8 @@ class AlMayadeen(Site):
         canonical = self.url(self.canonical_path(a))
         jsonld = {
             "@context": "https://schema.org", "@type": "NewsArticle", "headline": a.title,
-            "mainEntityOfPage": canonical, "datePublished": dates.mayadeen_iso(a.published),
-            "dateModified": dates.mayadeen_iso(a.modified), "image": [self.base + self.image(a)],
+            "mainEntityOfPage": canonical, "datePublished": dates.mayadeen_iso(a.when),
+            "dateModified": dates.mayadeen_iso(a.changed), "image": [self.base + self.image(a)],
             "author": {"@type": "Organization", "name": a.author or "الميادين نت"},
             "publisher": {"@type": "Organization", "name": "الميادين نت",
                           "logo": {"@type": "ImageObject", "url": self.base + "/static/images/logo.png"}},
@@ -268,97 +356,14 @@ class AlMayadeen(Site):
         }
         highlights = [a.highlight] if a.highlight else []
         page = fill("almayadeen/amp.html", title=a.title, canonical=canonical, jsonld=script_json(jsonld),
-                    author=a.author or "الميادين نت", published_iso=dates.mayadeen_iso(a.published),
-                    published_text=dates.arabic_day(a.published, "Asia/Beirut"), summary=self.standfirst(a),
+                    author=a.author or "الميادين نت", published_iso=dates.mayadeen_iso(a.when),
+                    published_text=dates.arabic_day(a.when, "Asia/Beirut"), summary=self.standfirst(a),
                     highlights=join(f"<li>{esc(h)}</li>" for h in highlights), image=self.image(a),
                     body=paragraphs_html([p for p in a.paragraphs if p != "@@TWEET@@"], "h3"),
                     related=join(f'<li><a href="{self.href("/amp" + self.article_path(r)) if r.section == "news-2021" else self.href(self.article_path(r))}">{esc(r.title)}</a></li>'
                                  for r in self.related(a)),
                     year=self.ctx.now.year)
         return Response.html(page, last_modified=a.modified)
-
-    # --- sitemaps ------------------------------------------------------------------------
-    def months(self) -> list[tuple[int, int]]:
-        now = self.ctx.now.astimezone(dates.AL_MAYADEEN_TZ)
-        y, m = FIRST_MONTH
-        if not self.ctx.faults:
-            # A mirror grown for benchmarks dates its extra articles before the real ones; the
-            # index then reaches back to them, as the real archive does. (With faults, the
-            # months just before 2021 are the faulty sitemaps.)
-            y, m = min([FIRST_MONTH, *self._month_table()])
-        out = []
-        while (y, m) <= (now.year, now.month):
-            out.append((y, m))
-            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-        return out
-
-    def month_items(self, year: int, month: int) -> list[Article]:
-        return self._month_table().get((year, month), [])
-
-    def _month_table(self) -> dict[tuple[int, int], list[Article]]:
-        def build():
-            table: dict[tuple[int, int], list[Article]] = {}
-            for a in self.listed():
-                d = a.published.astimezone(dates.AL_MAYADEEN_TZ)
-                table.setdefault((d.year, d.month), []).append(a)
-            return table
-        return self.memo("months", build)
-
-    def gzipped_month(self) -> tuple[int, int]:
-        return FIRST_MONTH          # the oldest real month is archived as .xml.gz
-
-    def sitemap_index(self, req: Request, m) -> Response:
-        rows = []
-        for y, mo in self.months():
-            items = self.month_items(y, mo)
-            ext = ".xml.gz" if (y, mo) == self.gzipped_month() else ".xml"
-            lastmod = self.last_modified(items) or _month_end(y, mo)
-            rows.append(f"<sitemap><loc>{self.url(f'/sitemaps/all/sitemap-{y}-{mo}{ext}')}</loc>"
-                        f"<lastmod>{dates.mayadeen_iso(min(lastmod, self.ctx.now))}</lastmod></sitemap>")
-        if self.ctx.faults:
-            for (y, mo, ext) in ((2020, 12, ".xml"), (2020, 11, ".xml"), (2020, 10, ".xml.gz")):
-                rows.append(f"<sitemap><loc>{self.url(f'/sitemaps/all/sitemap-{y}-{mo}{ext}')}</loc>"
-                            f"<lastmod>{dates.mayadeen_iso(_month_end(y, mo))}</lastmod></sitemap>")
-        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
-                + "\n".join(rows) + "\n</sitemapindex>\n")
-        return Response(body=body.encode("utf-8"), content_type="application/xml; charset=utf-8",
-                        last_modified=self.last_modified(self.listed()))
-
-    def sitemap_month(self, req: Request, m) -> Response:
-        y, mo, gz = int(m.group(1)), int(m.group(2)), bool(m.group(3))
-        if self.ctx.faults and (y, mo) == (2020, 11) and not gz:
-            return Response(body=F.malformed_sitemap([self.raw_url(self.article_path(a)) for a in self.listed()[:3]]),
-                            content_type="application/xml; charset=utf-8", cacheable=False)
-        if self.ctx.faults and (y, mo) == (2020, 10) and gz:
-            return Response(body=F.gzip_bomb(), content_type="application/x-gzip", compressible=False, cacheable=False)
-        if (y, mo) not in self.months() or gz != ((y, mo) == self.gzipped_month()):
-            return self.not_found()
-        items = self.month_items(y, mo)
-        rows = [f"<url><loc>{xml(self.raw_url(self.article_path(a)))}</loc>"
-                f"<lastmod>{dates.mayadeen_iso(a.modified)}</lastmod></url>" for a in items]
-        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
-                + "\n".join(rows) + "\n</urlset>\n").encode("utf-8")
-        if gz:
-            import gzip
-            return Response(body=gzip.compress(body, mtime=0), content_type="application/x-gzip", compressible=False,
-                            last_modified=self.last_modified(items) or _month_end(y, mo))
-        return Response(body=body, content_type="application/xml; charset=utf-8",
-                        last_modified=self.last_modified(items) or _month_end(y, mo))
-
-    def news_sitemap(self, req: Request, m) -> Response:
-        since = self.ctx.now - timedelta(days=2)
-        items = [a for a in self.listed() if a.published >= since and a.fault not in ("sitemap_url_404",)]
-        rows = []
-        for a in items:
-            rows.append(
-                f"<url><loc>{xml(self.raw_url(self.article_path(a)))}</loc><news:news><news:publication>"
-                f"<news:name>الميادين نت</news:name><news:language>{a.lang}</news:language></news:publication>"
-                f"<news:publication_date>{dates.mayadeen_iso(a.published)}</news:publication_date>"
-                f"<news:title>{xml(a.title)}</news:title></news:news></url>")
-        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
-                'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">\n' + "\n".join(rows) + "\n</urlset>\n")
-        return Response(body=body.encode("utf-8"), content_type="application/xml; charset=utf-8",
-                        last_modified=self.last_modified(items) or self.ctx.now)
 
     def fault_urls(self) -> dict[str, str]:
         urls = super().fault_urls()

@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, Iterable
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -228,6 +228,8 @@ class Site:
 
     def serve_fault(self, a: Article, req: Request) -> Response:
         kind = a.fault
+        if kind is None:
+            raise ValueError(f"{a.key} is not a fault article")
         if kind == "sitemap_url_404":
             return self.not_found()
         page = self.article_page(a, req) if kind in SERVES_THE_PAGE else None
@@ -358,7 +360,7 @@ class Site:
             "url": self.url(self.article_path(a)), "canonical_url": self.url(self.canonical_path(a)),
             "also_at": also, "redirects_from": moved, "title": a.title, "text": a.text, "summary": a.summary,
             "author": a.author, "published_at": utc_iso(a.published),
-            "published_date": a.published.astimezone(ZoneInfo(self.timezone)).date().isoformat(),
+            "published_date": a.when.astimezone(ZoneInfo(self.timezone)).date().isoformat(),
             "published_precision": "day" if self.day_precision else "minute",
             "modified_at": utc_iso(a.modified), "lang": a.lang, "recent": a.recent,
             "channels": self.channels(a), "depth": self.depth(a), "fault": a.fault, "seed": a.seed,

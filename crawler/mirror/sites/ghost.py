@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import timezone
+from datetime import UTC
 
 from crawler.mirror import dates
 from crawler.mirror import weight as W
@@ -117,7 +117,7 @@ class LevantMonitor(Site):
             slug, name = self.tag(a)
             out.append(fill("ghost/card.html", tag_class=f"tag-{slug}", url=self.url(self.article_path(a)),
                             image=self.image(a), tag_name=name, title=a.title, excerpt=self.excerpt(a),
-                            date_attr=a.published.date().isoformat(), date_text=dates.english_day(a.published),
+                            date_attr=a.when.date().isoformat(), date_text=dates.english_day(a.when),
                             minutes=self.minutes(a)))
         return join(out)
 
@@ -130,7 +130,10 @@ class LevantMonitor(Site):
         if home and page == 1:
             # Ghost shows featured posts first on the home page: the hidden one is featured.
             chunk = [a for a in self.hidden() if a not in chunk] + chunk
-        url = lambda n: self.url(root if n == 1 else f"{root}page/{n}/")
+
+        def url(n: int) -> str:
+            return self.url(root if n == 1 else f"{root}page/{n}/")
+
         head = [f'<link rel="canonical" href="{url(page)}">']
         nav = []
         if page > 1:
@@ -173,7 +176,7 @@ class LevantMonitor(Site):
 
     # --- the post ------------------------------------------------------------------------
     def stamp(self, dt) -> str:
-        return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
     def render_article(self, a: Article, req: Request, how: str = "page") -> Response:
         url = self.url(self.article_path(a))
@@ -203,7 +206,7 @@ class LevantMonitor(Site):
                        # Casper shows an excerpt under the title only when the editor wrote one.
                        excerpt=Markup(f'        <p class="article-excerpt">{esc(a.summary)}</p>' if a.summary else ""),
                        author_href=self.url(f"/author/{slugify(a.author or 'levant-monitor')}/"),
-                       date_attr=a.published.date().isoformat(), date_text=dates.english_day(a.published),
+                       date_attr=a.when.date().isoformat(), date_text=dates.english_day(a.when),
                        minutes=self.minutes(a), image=self.image(a), body=paragraphs_html(a.paragraphs, "h2"),
                        read_more=self.cards(more))
         return Response.html(self.layout(a.title, head, content, f"post-template tag-{slug}"),
@@ -219,7 +222,7 @@ class LevantMonitor(Site):
             creator = f"<dc:creator>{cdata(a.author)}</dc:creator>" if a.author else ""
             rows.append(f"<item><title>{cdata(a.title)}</title><description>{cdata(self.excerpt(a))}</description>"
                         f"<link>{self.url(self.article_path(a))}</link><guid isPermaLink=\"false\">{self.object_id(a)}</guid>"
-                        f"<category>{cdata(self.tag(a)[1])}</category>{creator}<pubDate>{dates.rfc822(a.published)}</pubDate>"
+                        f"<category>{cdata(self.tag(a)[1])}</category>{creator}<pubDate>{dates.rfc822(a.when)}</pubDate>"
                         f'<media:content url="{self.image(a)}" medium="image"/>'
                         f"<content:encoded>{cdata(str(paragraphs_html(a.paragraphs, 'h2')))}</content:encoded></item>")
         body = ('<?xml version="1.0" encoding="UTF-8"?><rss xmlns:dc="http://purl.org/dc/elements/1.1/" '
@@ -243,6 +246,7 @@ class LevantMonitor(Site):
 
     def sitemap_part(self, req: Request, m) -> Response:
         part = m.group(1)
+        rows: list[tuple[str, str, str | None]]
         if part == "posts":
             rows = [(self.url(self.article_path(a)), self.stamp(a.modified), self.image(a)) for a in self.listed()]
         elif part == "pages":

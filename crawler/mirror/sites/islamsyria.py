@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import re
 import threading
-from datetime import datetime, time as dtime
+from datetime import datetime
+from datetime import time as dtime
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -57,7 +58,7 @@ class IslamSyria(Site):
     def day(self, a: Article) -> datetime:
         """The only date the page gives: midnight of the Damascus calendar day."""
         tz = ZoneInfo(self.timezone)
-        return datetime.combine(a.published.astimezone(tz).date(), dtime(0, 0), tzinfo=tz)
+        return datetime.combine(a.when.astimezone(tz).date(), dtime(0, 0), tzinfo=tz)
 
     # --- routes --------------------------------------------------------------------------
     def routes(self):
@@ -74,7 +75,7 @@ class IslamSyria(Site):
 
     def items_html(self, items: list[Article]) -> Markup:
         return join(f'<tr><td class="list-title"><a href="{self.href(self.article_path(a))}">{esc(a.title)}</a></td>'
-                    f'<td class="list-date">{esc(dates.portal_date(a.published))}</td></tr>' for a in items)
+                    f'<td class="list-date">{esc(dates.portal_date(a.when))}</td></tr>' for a in items)
 
     def home(self, req: Request, m) -> Response:
         items = self.home_items()
@@ -126,7 +127,7 @@ class IslamSyria(Site):
                           f'<meta property="og:url" content="{url}">', f'<link rel="canonical" href="{url}">'])
         related = [r for r in self.latest(6, a)][:4]
         content = fill("islamsyria/article.html", title=a.title, author=a.author or "",
-                       author_href="/portal/author/" + quote(a.author or ""), date_text=dates.portal_date(a.published),
+                       author_href="/portal/author/" + quote(a.author or ""), date_text=dates.portal_date(a.when),
                        views=views, body=paragraphs_html(a.paragraphs, "h3"), id=a.site_id,
                        related=join(f'<li><a href="{self.href(self.article_path(r))}">{esc(r.title)}</a></li>' for r in related))
         return Response.html(self.layout(f"{a.title} - هيئة الشام الإسلامية", head, content),
@@ -153,7 +154,7 @@ class IslamSyria(Site):
         return super().channels(a) + ["listing", "idwalk"]
 
     def boilerplate(self, a: Article) -> list[str]:
-        return ["المشاهدات :", "مقالات ذات صلة", "أرسل لصديق", f"التاريخ : {dates.portal_date(a.published)}"]
+        return ["المشاهدات :", "مقالات ذات صلة", "أرسل لصديق", f"التاريخ : {dates.portal_date(a.when)}"]
 
     def truth_entry(self, a: Article) -> dict:
         entry = super().truth_entry(a)

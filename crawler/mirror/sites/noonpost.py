@@ -8,11 +8,15 @@ and user sitemaps), Yoast-style JSON-LD and article:* meta, /category/<slug>/pag
 """
 from __future__ import annotations
 
+import json
 import re
-from datetime import timezone
+from collections.abc import Sequence
+from datetime import UTC
+from typing import Any
 from urllib.parse import quote
 
-from crawler.mirror import dates, faults as F
+from crawler.mirror import dates
+from crawler.mirror import faults as F
 from crawler.mirror import weight as W
 from crawler.mirror.catalog import Article
 from crawler.mirror.render import Markup, cdata, esc, fill, join, paragraphs_html, script_json, xml
@@ -24,7 +28,99 @@ PER_PAGE = 10              # WordPress's default posts_per_page, also the feed's
 SITEMAP_PAGE = 2000        # WordPress core sitemaps: at most 2000 URLs per file
 
 
-class NoonPost(Site):
+class _YoastSitemaps(Site):
+    """The sitemaps Yoast SEO serves on a WordPress site: an index, then posts (paged), pages,
+    categories and users."""
+
+    def iso(self, dt) -> str:
+        # Yoast prints article times in UTC with an explicit +00:00.
+        return dt.astimezone(UTC).replace(microsecond=0).isoformat()
+
+    def sitemap_index(self, req: Request, m) -> Response:
+        posts = self.listed()
+        pages = max(1, -(-len(posts) // SITEMAP_PAGE))
+        locs = [self.url(f"/wp-sitemap-posts-post-{n}.xml") for n in range(1, pages + 1)]
+        locs += [self.url("/wp-sitemap-posts-page-1.xml"), self.url("/wp-sitemap-taxonomies-category-1.xml"),
+                 self.url("/wp-sitemap-users-1.xml")]
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<?xml-stylesheet type="text/xsl" href="'
+                + self.url("/wp-sitemap-index.xsl") + '" ?>\n<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                + "".join(f"<sitemap><loc>{loc}</loc></sitemap>" for loc in locs) + "</sitemapindex>\n")
+        return Response(body=body.encode("utf-8"), content_type="application/xml; charset=UTF-8",
+                        last_modified=self.last_modified(self.listed()))
+
+    def _urlset(self, rows: Sequence[tuple[str, str | None]]) -> bytes:
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<?xml-stylesheet type="text/xsl" href="'
+                + self.url("/wp-sitemap.xsl") + '" ?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                + "".join(f"<url><loc>{loc}</loc>" + (f"<lastmod>{lm}</lastmod>" if lm else "") + "</url>" for loc, lm in rows)
+                + "</urlset>\n")
+        return body.encode("utf-8")
+
+    def sitemap_posts(self, req: Request, m) -> Response:
+        n = int(m.group(1))
+        posts = self.listed()
+        chunk = posts[(n - 1) * SITEMAP_PAGE: n * SITEMAP_PAGE]
+        if n < 1 or not chunk:
+            return self.not_found()
+        rows = [(self.url(self.article_path(a)), self.iso(a.modified)) for a in chunk]
+        return Response(body=self._urlset(rows), content_type="application/xml; charset=UTF-8",
+                        last_modified=self.last_modified(chunk))
+
+    def sitemap_pages(self, req: Request, m) -> Response:
+        rows = [(self.url(f"/{p}/"), None) for p in ("about-us", "contact", "privacy-policy", "write-for-us")]
+        return Response(body=self._urlset(rows), content_type="application/xml; charset=UTF-8", last_modified=self.ctx.now)
+
+    def sitemap_categories(self, req: Request, m) -> Response:
+        rows = [(self.url(f"/category/{c}/"), None) for c in CATEGORIES]
+        return Response(body=self._urlset(rows), content_type="application/xml; charset=UTF-8", last_modified=self.ctx.now)
+
+    def sitemap_users(self, req: Request, m) -> Response:
+        names = sorted({a.author for a in self.listed() if a.author})
+        rows = [(self.url(f"/author/{author_slug(n)}/"), None) for n in names]
+        return Response(body=self._urlset(rows), content_type="application/xml; charset=UTF-8", last_modified=self.ctx.now)
+
+
+
+class _WordPressApi(Site):
+    """The WordPress REST API's posts (wp-json/wp/v2/posts), as a crawler may read it."""
+
+    def api_posts(self, req: Request, m) -> Response:
+        per_page = min(100, int(req.param("per_page", "10") or 10))
+        page = int(req.param("page", "1") or 1)
+        items = self.listed_on_pages()
+        chunk = items[(page - 1) * per_page: page * per_page]
+        if page > 1 and not chunk:
+            return Response(status=400, cacheable=False, content_type="application/json; charset=UTF-8",
+                            body=b'{"code":"rest_post_invalid_page_number","message":"The page number requested is larger than the number of pages available.","data":{"status":400}}')
+        data = [self.api_item(a) for a in chunk]
+        pages = max(1, -(-len(items) // per_page))
+        return Response(body=json.dumps(data, ensure_ascii=False).encode("utf-8"),
+                        content_type="application/json; charset=UTF-8",
+                        headers=[("X-WP-Total", str(len(items))), ("X-WP-TotalPages", str(pages))],
+                        last_modified=self.last_modified(chunk) or self.ctx.now)
+
+    def api_post(self, req: Request, m) -> Response:
+        hit = next((a for a in self.listed_on_pages() if a.site_id == int(m.group(1)) and not a.fault), None)
+        if hit is None:
+            return Response(status=404, cacheable=False, content_type="application/json; charset=UTF-8",
+                            body=b'{"code":"rest_post_invalid_id","message":"Invalid post ID.","data":{"status":404}}')
+        return Response(body=json.dumps(self.api_item(hit), ensure_ascii=False).encode("utf-8"),
+                        content_type="application/json; charset=UTF-8", last_modified=hit.modified)
+
+    def api_item(self, a: Article) -> dict:
+        return {
+            "id": a.site_id, "date": self.local_naive(a.when), "date_gmt": a.when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+            "modified_gmt": a.changed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+            "link": self.url(self.article_path(a)), "title": {"rendered": a.title},
+            "excerpt": {"rendered": f"<p>{esc(a.lead(200))}</p>"},
+            "content": {"rendered": str(paragraphs_html([p for p in a.paragraphs if p != "@@TWEET@@"], "h2"))},
+            "categories": [list(CATEGORIES).index(a.section) + 1 if a.section in CATEGORIES else 1],
+        }
+
+    def local_naive(self, dt) -> str:
+        return dates.local(dt, self.timezone).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+class NoonPost(_YoastSitemaps, _WordPressApi):
     key = "noonpost"
     ip = "127.0.0.13"
     name = "نون بوست"
@@ -143,7 +239,7 @@ class NoonPost(Site):
             nav.append(f'<div class="nav-next"><a href="{page_url(page - 1)}">مقالات أحدث</a></div>')
         items_html = join(fill("noonpost/item.html", id=a.site_id, category=a.section or "politics",
                                url=self.url(self.article_path(a)), title=a.title,
-                               published_iso=self.iso(a.published), published_text=dates.arabic_day(a.published, self.timezone),
+                               published_iso=self.iso(a.when), published_text=dates.arabic_day(a.when, self.timezone),
                                excerpt=a.lead(160).rstrip("…")) for a in chunk)
         content = fill("noonpost/listing.html", heading=heading, items=items_html, pagination=join(nav, ""),
                        recent=self.recent_html())
@@ -161,10 +257,6 @@ class NoonPost(Site):
                     base=self.base, feed=self.url("/feed/"), comments_feed=self.url("/comments/feed/"),
                     year=self.ctx.now.year)
 
-    def iso(self, dt) -> str:
-        # Yoast prints article times in UTC with an explicit +00:00.
-        return dt.astimezone(timezone.utc).replace(microsecond=0).isoformat()
-
     def image(self, a: Article) -> str:
         d = a.published or self.ctx.now
         return f"{self.base}/wp-content/uploads/{d.year}/{d.month:02d}/{a.site_id}-1200x675.jpg"
@@ -173,7 +265,7 @@ class NoonPost(Site):
     def render_article(self, a: Article, req: Request, how: str = "page") -> Response:
         url = self.url(self.article_path(a))
         cat = a.section or "politics"
-        graph = [{
+        graph: list[dict[str, Any]] = [{
             "@type": "NewsArticle", "@id": f"{url}#article", "isPartOf": {"@id": url},
             "headline": a.title, "datePublished": self.iso(a.published), "dateModified": self.iso(a.modified),
             "mainEntityOfPage": {"@id": url}, "wordCount": a.word_count, "image": {"@id": f"{url}#primaryimage"},
@@ -217,8 +309,8 @@ class NoonPost(Site):
         content = fill(
             "noonpost/article.html", id=a.site_id, base=self.base, category=cat, category_name=CATEGORIES.get(cat, "سياسة"),
             title=a.title, byline=Markup(byline), url=url, published_iso=self.iso(a.published),
-            published_text=dates.arabic_day(a.published, self.timezone), modified_iso=self.iso(a.modified),
-            modified_text=dates.arabic_day(a.modified, self.timezone), image=self.image(a),
+            published_text=dates.arabic_day(a.when, self.timezone), modified_iso=self.iso(a.changed),
+            modified_text=dates.arabic_day(a.changed, self.timezone), image=self.image(a),
             body=paragraphs_html(a.paragraphs, "h2", tweet),
             tags=join((f'<a href="{self.base}/tag/{quote(k)}/" rel="tag">{esc(k)}</a>' for k in a.keywords), "، "),
             related=join(f'<li><a href="{self.related_href(r, a)}">{esc(r.title)}</a></li>' for r in self.related(a)),
@@ -253,15 +345,15 @@ class NoonPost(Site):
         for a in items:
             creator = f"\n\t\t<dc:creator>{cdata(a.author)}</dc:creator>" if a.author else ""
             url = self.url(self.article_path(a))
-            body = paragraphs_html([p for p in a.paragraphs if p != "@@TWEET@@"], "h2")
+            content = paragraphs_html([p for p in a.paragraphs if p != "@@TWEET@@"], "h2")
             rows.append(
                 f"\t<item>\n\t\t<title>{xml(a.title)}</title>\n\t\t<link>{url}</link>\n"
                 f"\t\t<comments>{url}#respond</comments>{creator}\n"
-                f"\t\t<pubDate>{dates.rfc822(a.published)}</pubDate>\n"
+                f"\t\t<pubDate>{dates.rfc822(a.when)}</pubDate>\n"
                 f"\t\t<category>{cdata(CATEGORIES.get(a.section, 'سياسة'))}</category>\n"
                 f'\t\t<guid isPermaLink="false">{self.url("/")}?p={a.site_id}</guid>\n'
                 f"\t\t<description>{cdata(a.lead(200) + ' [&#8230;]')}</description>\n"
-                f"\t\t<content:encoded>{cdata(body)}</content:encoded>\n"
+                f"\t\t<content:encoded>{cdata(content)}</content:encoded>\n"
                 f"\t\t<wfw:commentRss>{url}feed/</wfw:commentRss>\n\t\t<slash:comments>0</slash:comments>\n\t</item>")
         last = self.last_modified(items) or self.ctx.now
         body = (
@@ -294,88 +386,6 @@ class NoonPost(Site):
         if self.ctx.faults:
             urls["feed_billion_laughs"] = self.url("/comments/feed/")
         return urls
-
-    # --- sitemaps ------------------------------------------------------------------------
-    def sitemap_index(self, req: Request, m) -> Response:
-        posts = self.listed()
-        pages = max(1, -(-len(posts) // SITEMAP_PAGE))
-        locs = [self.url(f"/wp-sitemap-posts-post-{n}.xml") for n in range(1, pages + 1)]
-        locs += [self.url("/wp-sitemap-posts-page-1.xml"), self.url("/wp-sitemap-taxonomies-category-1.xml"),
-                 self.url("/wp-sitemap-users-1.xml")]
-        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<?xml-stylesheet type="text/xsl" href="'
-                + self.url("/wp-sitemap-index.xsl") + '" ?>\n<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-                + "".join(f"<sitemap><loc>{loc}</loc></sitemap>" for loc in locs) + "</sitemapindex>\n")
-        return Response(body=body.encode("utf-8"), content_type="application/xml; charset=UTF-8",
-                        last_modified=self.last_modified(self.listed()))
-
-    def _urlset(self, rows: list[tuple[str, str | None]]) -> bytes:
-        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<?xml-stylesheet type="text/xsl" href="'
-                + self.url("/wp-sitemap.xsl") + '" ?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-                + "".join(f"<url><loc>{loc}</loc>" + (f"<lastmod>{lm}</lastmod>" if lm else "") + "</url>" for loc, lm in rows)
-                + "</urlset>\n")
-        return body.encode("utf-8")
-
-    def sitemap_posts(self, req: Request, m) -> Response:
-        n = int(m.group(1))
-        posts = self.listed()
-        chunk = posts[(n - 1) * SITEMAP_PAGE: n * SITEMAP_PAGE]
-        if n < 1 or not chunk:
-            return self.not_found()
-        rows = [(self.url(self.article_path(a)), self.iso(a.modified)) for a in chunk]
-        return Response(body=self._urlset(rows), content_type="application/xml; charset=UTF-8",
-                        last_modified=self.last_modified(chunk))
-
-    def sitemap_pages(self, req: Request, m) -> Response:
-        rows = [(self.url(f"/{p}/"), None) for p in ("about-us", "contact", "privacy-policy", "write-for-us")]
-        return Response(body=self._urlset(rows), content_type="application/xml; charset=UTF-8", last_modified=self.ctx.now)
-
-    def sitemap_categories(self, req: Request, m) -> Response:
-        rows = [(self.url(f"/category/{c}/"), None) for c in CATEGORIES]
-        return Response(body=self._urlset(rows), content_type="application/xml; charset=UTF-8", last_modified=self.ctx.now)
-
-    def sitemap_users(self, req: Request, m) -> Response:
-        names = sorted({a.author for a in self.listed() if a.author})
-        rows = [(self.url(f"/author/{author_slug(n)}/"), None) for n in names]
-        return Response(body=self._urlset(rows), content_type="application/xml; charset=UTF-8", last_modified=self.ctx.now)
-
-    # --- REST API ------------------------------------------------------------------------
-    def api_posts(self, req: Request, m) -> Response:
-        import json
-        per_page = min(100, int(req.param("per_page", "10") or 10))
-        page = int(req.param("page", "1") or 1)
-        items = self.listed_on_pages()
-        chunk = items[(page - 1) * per_page: page * per_page]
-        if page > 1 and not chunk:
-            return Response(status=400, cacheable=False, content_type="application/json; charset=UTF-8",
-                            body=b'{"code":"rest_post_invalid_page_number","message":"The page number requested is larger than the number of pages available.","data":{"status":400}}')
-        data = [self.api_item(a) for a in chunk]
-        pages = max(1, -(-len(items) // per_page))
-        return Response(body=json.dumps(data, ensure_ascii=False).encode("utf-8"),
-                        content_type="application/json; charset=UTF-8",
-                        headers=[("X-WP-Total", str(len(items))), ("X-WP-TotalPages", str(pages))],
-                        last_modified=self.last_modified(chunk) or self.ctx.now)
-
-    def api_post(self, req: Request, m) -> Response:
-        import json
-        hit = next((a for a in self.listed_on_pages() if a.site_id == int(m.group(1)) and not a.fault), None)
-        if hit is None:
-            return Response(status=404, cacheable=False, content_type="application/json; charset=UTF-8",
-                            body=b'{"code":"rest_post_invalid_id","message":"Invalid post ID.","data":{"status":404}}')
-        return Response(body=json.dumps(self.api_item(hit), ensure_ascii=False).encode("utf-8"),
-                        content_type="application/json; charset=UTF-8", last_modified=hit.modified)
-
-    def api_item(self, a: Article) -> dict:
-        return {
-            "id": a.site_id, "date": self.local_naive(a.published), "date_gmt": a.published.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
-            "modified_gmt": a.modified.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
-            "link": self.url(self.article_path(a)), "title": {"rendered": a.title},
-            "excerpt": {"rendered": f"<p>{esc(a.lead(200))}</p>"},
-            "content": {"rendered": str(paragraphs_html([p for p in a.paragraphs if p != "@@TWEET@@"], "h2"))},
-            "categories": [list(CATEGORIES).index(a.section) + 1 if a.section in CATEGORIES else 1],
-        }
-
-    def local_naive(self, dt) -> str:
-        return dates.local(dt, self.timezone).strftime("%Y-%m-%dT%H:%M:%S")
 
     # --- truth ---------------------------------------------------------------------------
     def channels(self, a: Article) -> list[str]:
