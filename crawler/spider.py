@@ -26,9 +26,7 @@ import hashlib
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import scrapy
@@ -44,13 +42,13 @@ from crawler.discovery.planner import Fetch, Planner, Window, choose_window
 from crawler.discovery.sections import next_pages, page_links
 from crawler.discovery.sitemaps import INDEX, parse_sitemap
 from crawler.blocked import BlockedOutlets, outlet_blocked
+from crawler.context import CrawlContext, context_of
 from crawler.guard import is_storage_fault, stop_crawl
 from crawler.items import FetchedPage, RequestInfo, request_info
 from crawler.errors import RETRYABLE, classify_failure
 from crawler.middlewares import RobotsMiddleware, RobotsUnreachable
 from pipelines.outlets import Outlet
-from pipelines.settings import DEFAULT_ALIAS
-from crawler.state import DISALLOWED, FAILED, GONE, INDEXED, REJECTED, CrawlState, SourceRecord
+from crawler.state import DISALLOWED, FAILED, GONE, INDEXED, REJECTED, SourceRecord
 from crawler.stats import OutletStats
 from pipelines.urls import host_of, safe_url
 
@@ -64,28 +62,6 @@ IDWALK_BATCH = 50
 NEXT_PAGE = "next"          # a section page's stored child that is its next page (the others are its feeds)
 PENDING_BATCH = 1000
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
-
-
-@dataclass
-class CrawlContext:
-    """What one crawl works with; built by crawler.crawl.run_crawl and shared with the pipelines."""
-    outlets: list[Outlet]
-    settings: Any                     # pipelines.settings.Settings
-    state: CrawlState
-    client: Any = None                # elasticsearch.Elasticsearch (None: nothing is written)
-    alias: str = DEFAULT_ALIAS
-    config_dir: Path | None = None
-    backfill: bool = False
-    max_pages: int | None = None
-    tagger: Any = None
-    cpu: Any = None                   # executor for extraction and enrichment
-    io: Any = None                    # executor for cluster calls
-    started_at: float = field(default_factory=time.time)
-    alerts: dict[str, int] = field(default_factory=dict)   # what the alerting hook reported during the crawl
-    dry_run: bool = False             # crawler/dryrun.py: nothing is written anywhere
-    fleet: Any = None                 # crawler.fleet.Fleet when the state is shared through Redis
-    worker: bool = False              # `raqib crawl --worker`: serve the fleet's frontier, discover nothing
-    would_index: list[dict[str, Any]] = field(default_factory=list)   # a dry run's articles
 
 
 def _links_hash(items: Iterable[Any]) -> str:
@@ -102,7 +78,7 @@ class OutletSpider(scrapy.Spider):
 
     def __init__(self, context: CrawlContext, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.ctx = context
+        self.ctx = context              # the crawler's (crawler/context.py), kept at hand
         self.state = context.state
         self.outlets: dict[str, Outlet] = {o.key: o for o in context.outlets}
         self.blocked_outlets: dict[str, str] = {}
@@ -141,6 +117,8 @@ class OutletSpider(scrapy.Spider):
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
+        if "context" not in kwargs and context_of(crawler) is not None:
+            kwargs["context"] = context_of(crawler)
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider._on_idle, signal=signals.spider_idle)
         spider.blocked_outlets = BlockedOutlets.of(crawler).reasons     # the registry's, shared with the middlewares
