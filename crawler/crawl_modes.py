@@ -20,7 +20,7 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from crawler import crawls, health
 from crawler.context import CrawlContext
@@ -92,6 +92,7 @@ class FleetCoordinator(LocalCrawl):
     """Discover the outlets into the fleet's shared frontier; wait until the fleet has
     fetched them; report what the whole fleet did for them."""
     name = "fleet coordinator"
+    fleet: Fleet                    # always set in the fleet's modes
 
     def __init__(self, fleet: Fleet):
         self.fleet = fleet
@@ -153,7 +154,7 @@ class DryRun(LocalCrawl):
         pass
 
     def crawl_state(self, state: CrawlState, own_state: bool) -> CrawlState:
-        return OverlayState(state if own_state else _Unclosed(state))
+        return OverlayState(state if own_state else cast(CrawlState, _Unclosed(state)))
 
     def closes_state(self, own_state: bool) -> bool:
         return True                 # the overlay; it closes a caller's state only through _Unclosed
@@ -230,7 +231,7 @@ def record_health(state: CrawlState, outlets: list[Outlet], report: CrawlReport,
 def write_metrics(client: Any, settings: Settings, outlets: list[Outlet], report: CrawlReport) -> None:
     """One document per outlet in `[elasticsearch] crawls_index`; spooled when the cluster is away."""
     report["crawl_id"] = crawl_id = uuid.uuid4().hex
-    docs = crawls.documents(report, crawl_id=crawl_id, names={o.key: o.name for o in outlets})
+    docs = crawls.documents(cast(dict[str, Any], report), crawl_id=crawl_id, names={o.key: o.name for o in outlets})
     report["metrics"] = crawls.write(client, settings.get("elasticsearch", "crawls_index"), docs,
                                      settings.state_dir / crawls.SPOOL_FILE,
                                      replicas=settings.get("elasticsearch", "replicas"))

@@ -8,7 +8,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import scrapy
 from scrapy import Request
@@ -76,7 +76,7 @@ class SpiderCore(scrapy.Spider):
 
     def _request(self, outlet: Outlet, url: str, kind: str, callback, *, channel: str | None = None,
                  priority: int = SOURCE_PRIORITY, validators: Any = None, **info: Any) -> Request:
-        raqib = RequestInfo(outlet=outlet.key, kind=kind, channel=channel, **info)
+        raqib = cast(RequestInfo, {"outlet": outlet.key, "kind": kind, "channel": channel, **info})
         meta: dict[str, Any] = {"raqib": raqib}
         if self.ctx.fleet is not None and self.ctx.fleet.job:
             raqib["job"] = self.ctx.fleet.job      # crawler/frontier.py counts the job's articles

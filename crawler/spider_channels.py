@@ -177,7 +177,7 @@ class SitemapChannel(SpiderCore):
                 elif fetched and before.get(url) == lastmod:
                     self.ostats.inc(outlet.key, "skipped/sitemap_unchanged")
                     continue
-            elif fetched and window_start and stored.newest and stored.newest < window_start:
+            elif fetched and window_start and stored is not None and stored.newest and stored.newest < window_start:
                 recent = False
             if not recent:
                 self.ostats.inc(outlet.key, "skipped/sitemap_older_than_window")
