@@ -15,6 +15,7 @@ import logging
 from scrapy import signals
 from scrapy.utils.defer import deferred_from_coro
 
+from crawler.context import context_of
 from crawler.fleet import redis_failure
 from pipelines.storage import StateWriteError
 
@@ -41,7 +42,8 @@ def describe(crawler, exc: BaseException) -> str:
     if isinstance(exc, StateWriteError):
         return str(exc)
 
-    fleet = getattr(getattr(getattr(crawler, "spider", None), "ctx", None), "fleet", None)
+    ctx = context_of(crawler)
+    fleet = ctx.fleet if ctx is not None else None
     return f"cannot use the fleet's shared state: {redis_failure(fleet.where if fleet else 'the fleet', exc)}"
 
 

@@ -31,6 +31,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 
 from crawler.blocked import BlockedOutlets
+from crawler.context import context_of
 from crawler.discovery.robots import Robots
 from crawler.errors import Refused, classify_exception
 from crawler.items import RequestInfo, request_info
@@ -370,7 +371,8 @@ class GuardedHTTPDownloadHandler(HTTP11DownloadHandler):
             return response
 
     def _fleet(self):
-        return getattr(getattr(self._crawler.spider, "ctx", None), "fleet", None)
+        ctx = context_of(self._crawler)
+        return ctx.fleet if ctx is not None else None
 
     async def _fleet_turn(self, request: Request, host: str) -> None:
         """In a fleet: wait for the host's turn, taken in Redis, with the larger of the

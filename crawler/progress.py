@@ -15,6 +15,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from twisted.internet import task
 
+from crawler.context import context_of
 from crawler.stats import PREFIX
 
 log = logging.getLogger("raqib.progress")
@@ -66,11 +67,11 @@ class ProgressExtension:
             self.task.stop()
 
     def report(self) -> None:
-        spider = getattr(self.crawler, "spider", None)
-        outlets = list(getattr(spider, "outlets", {}) or {})
+        ctx = context_of(self.crawler)
+        outlets = [o.key for o in ctx.outlets] if ctx is not None else []
         stats = self.crawler.stats.get_stats()
         elapsed = time.monotonic() - self.started
-        dry = bool(getattr(getattr(spider, "ctx", None), "dry_run", False))
+        dry = ctx is not None and ctx.dry_run
         for outlet in outlets:
             now = counts(stats, outlet)
             if now == self.last.get(outlet) or not any(now.values()):

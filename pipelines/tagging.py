@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -446,131 +447,157 @@ def parse_tagger(data: Any, gazetteer: entities_mod.Gazetteer, source: str = TOP
     check = Checker(source)
     data = check.mapping(data, "", allowed=("settings", "sets", "concepts", "topics"), required=("topics",))
     settings = _settings(check, data.get("settings"))
-    concepts: list[Concept] = []
     known: set[str] = {a.key for a in gazetteer.actors.values()} | {p.key for p in gazetteer.places.values()}
-    raw_concepts = data.get("concepts") or {}
-    if not isinstance(raw_concepts, dict):
-        check.add("concepts", "expected a mapping of concept names to terms")
-        raw_concepts = {}
+    raw_concepts = _mapping_of(check, data.get("concepts"), "concepts", "expected a mapping of concept names to terms")
+    concepts = _parse_concepts(check, raw_concepts, known)
+    raw_sets = _mapping_of(check, data.get("sets"), "sets", "expected a mapping of set names to lists of references")
+    refs = _References(check, gazetteer, known, raw_concepts, raw_sets)
+    refs.resolve_sets()
+    raw_topics = _mapping_of(check, data.get("topics"), "topics", "expected a mapping of topic names to rules")
+    topics: list[Topic] = []
+    for name, raw in raw_topics.items():
+        topic = _parse_topic(check, name, raw, raw_topics, refs)
+        if topic is not None:
+            topics.append(topic)
+    check.raise_if_any()
+    return Tagger(topics, settings, gazetteer, concepts)
+
+
+def _mapping_of(check: Checker, value: Any, path: str, problem: str) -> dict[Any, Any]:
+    """A top-level section that must be a mapping (absent: empty)."""
+    value = value or {}
+    if not isinstance(value, dict):
+        check.add(path, problem)
+        return {}
+    return value
+
+
+def _parse_concepts(check: Checker, raw_concepts: dict[Any, Any], known: set[str]) -> list[Concept]:
+    """The concepts (each name also becomes a known reference)."""
+    concepts: list[Concept] = []
     for name, raw in raw_concepts.items():
         if not isinstance(name, str) or ":" in name:
             check.add(f"concepts.{name}", "a concept name is a plain word (actor:, place: and places: are the gazetteer's)")
             continue
         known.add(name)
         concepts.extend(check_concept(check, name, raw, f"concepts.{name}"))
+    return concepts
 
-    raw_sets = data.get("sets") or {}
-    if not isinstance(raw_sets, dict):
-        check.add("sets", "expected a mapping of set names to lists of references")
-        raw_sets = {}
 
-    sets: dict[str, list[str]] = {}
+class _References:
+    """What a clue, a signal or a set may name: a concept, a set, an actor or a place of the
+    gazetteer, or every place of a country; each unknown name is reported where it is used."""
 
-    def resolve_ref(ref: Any, path: str, in_set: bool = False) -> list[str]:
+    def __init__(self, check: Checker, gazetteer: entities_mod.Gazetteer, known: set[str],
+                 raw_concepts: dict[Any, Any], raw_sets: dict[Any, Any]):
+        self.check, self.gazetteer, self.known = check, gazetteer, known
+        self.raw_concepts, self.raw_sets = raw_concepts, raw_sets
+        self.sets: dict[str, list[str]] = {}
+
+    def resolve_sets(self) -> None:
+        """Each set's members, resolved once (a set may not name another set)."""
+        for name, members in self.raw_sets.items():
+            if name in self.raw_concepts:
+                self.check.add(f"sets.{name}", "a set and a concept cannot share a name")
+            if not isinstance(members, list) or not members:
+                self.check.add(f"sets.{name}", "expected a non-empty list of references")
+                continue
+            resolved = [n for i, m in enumerate(members) for n in self.resolve(m, f"sets.{name}[{i}]", True)]
+            self.sets[name] = list(dict.fromkeys(resolved))
+
+    def resolve(self, ref: Any, path: str, in_set: bool = False) -> list[str]:
+        check, gazetteer = self.check, self.gazetteer
         if not isinstance(ref, str) or not ref.strip():
             check.add(path, f"expected a concept name, a set name, actor:NAME, place:NAME or places:CC, got {ref!r}")
             return []
-        if ref in raw_sets:
+        if ref in self.raw_sets:
             if in_set:
                 check.add(path, f"{ref!r} is a set; a set lists concepts, actors and places, not other sets")
                 return []
-            return sets.get(ref, [])
+            return self.sets.get(ref, [])
         if ref.startswith("places:"):
             names = gazetteer.places_in(ref.split(":", 1)[1])
             if not names:
                 check.add(path, f"no place in {gazetteer.source} has country {ref.split(':', 1)[1]!r}")
             return names
-        if ref not in known:
+        if ref not in self.known:
             hint = "; actors: " + ", ".join(gazetteer.actors) if ref.startswith("actor:") else (
                 "; places: " + ", ".join(gazetteer.places) if ref.startswith("place:") else
-                "; concepts: " + ", ".join(sorted(raw_concepts)) + "; sets: " + ", ".join(sorted(raw_sets)))
+                "; concepts: " + ", ".join(sorted(self.raw_concepts)) + "; sets: " + ", ".join(sorted(self.raw_sets)))
             check.add(path, f"unknown reference {ref!r}{hint}")
             return []
         return [ref]
 
-    def refs(value: Any, path: str) -> tuple[str, ...]:
+    def group(self, value: Any, path: str) -> tuple[str, ...]:
+        """A clue's list of references (or one), resolved, without repeats."""
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not value:
-            check.add(path, "expected a non-empty list of references")
+            self.check.add(path, "expected a non-empty list of references")
             return ()
         out: list[str] = []
         for i, ref in enumerate(value):
-            out.extend(resolve_ref(ref, f"{path}[{i}]"))
+            out.extend(self.resolve(ref, f"{path}[{i}]"))
         return tuple(dict.fromkeys(out))
 
-    for name, members in raw_sets.items():
-        if name in raw_concepts:
-            check.add(f"sets.{name}", "a set and a concept cannot share a name")
-        if not isinstance(members, list) or not members:
-            check.add(f"sets.{name}", "expected a non-empty list of references")
-            continue
-        resolved = [n for i, m in enumerate(members) for n in resolve_ref(m, f"sets.{name}[{i}]", True)]
-        sets[name] = list(dict.fromkeys(resolved))
 
-    topics: list[Topic] = []
-    raw_topics = data.get("topics") or {}
-    if not isinstance(raw_topics, dict):
-        check.add("topics", "expected a mapping of topic names to rules")
-        raw_topics = {}
-    for name, raw in raw_topics.items():
-        where = f"topics.{name}"
-        if not isinstance(name, str) or not _is_topic_name(name):
-            check.add(where, "a topic name is lower-case letters, digits and _ (it is stored as a keyword)")
-            continue
-        raw = check.mapping(raw, where, allowed=TOPIC_KEYS, required=("threshold", "clues"))
-        threshold = check.number(raw.get("threshold"), f"{where}.threshold", minimum=0.01)
-        min_sentences = check.number(raw.get("min_sentences"), f"{where}.min_sentences", minimum=1, integer=True)
-        requires = tuple(check.string_list(raw.get("requires_any"), f"{where}.requires_any"))
-        for i, r in enumerate(requires):
-            if r not in raw_topics or r == name:
-                check.add(f"{where}.requires_any[{i}]", f"{r!r} is not another topic in this file")
-            elif isinstance(raw_topics.get(r), dict) and raw_topics[r].get("requires_any"):
-                check.add(f"{where}.requires_any[{i}]", f"{r!r} has requires_any itself; chains are not supported")
-        clues: list[Clue] = []
-        raw_clues = raw.get("clues")
-        if raw_clues is not None and not isinstance(raw_clues, list):
-            check.add(f"{where}.clues", "expected a list of clues")
-            raw_clues = []
-        for i, rc in enumerate(raw_clues or []):
-            cw = f"{where}.clues[{i}]"
-            rc = check.mapping(rc, cw, allowed=CLUE_KEYS, required=("weight",))
-            if ("any" in rc) == ("all" in rc):
-                check.add(cw, "give exactly one of any: [concepts] or all: [[concepts], [concepts]]")
-                continue
-            if "any" in rc:
-                groups = (refs(rc["any"], f"{cw}.any"),)
-            else:
-                value = rc["all"]
-                if not isinstance(value, list) or len(value) < 2:
-                    check.add(f"{cw}.all", "expected a list of at least two groups of concepts")
-                    continue
-                groups = tuple(refs(g, f"{cw}.all[{j}]") for j, g in enumerate(value))
-            weight = check.number(rc.get("weight"), f"{cw}.weight", minimum=0.01)
-            within = check_within(check, rc.get("within"), f"{cw}.within")
-            unless = refs(rc["unless"], f"{cw}.unless") if rc.get("unless") is not None else ()
-            label = check.string(rc.get("name"), f"{cw}.name") or f"clue {i + 1}"
-            if weight is not None and all(groups):
-                clues.append(Clue(label, groups, within, unless, float(weight)))
-        signals: list[tuple[str, tuple[str, ...]]] = []
-        raw_signals = raw.get("signals")
-        if raw_signals is not None and not isinstance(raw_signals, list):
-            check.add(f"{where}.signals", "expected a list of concepts, sets, actors or places")
-            raw_signals = []
-        for i, ref in enumerate(raw_signals or []):
-            resolved = resolve_ref(ref, f"{where}.signals[{i}]")
-            if resolved:
-                signals.append((ref, tuple(resolved)))
-        if threshold is not None:
-            topics.append(Topic(name, str(raw.get("description") or "").strip(), float(threshold),
-                                int(min_sentences or 2), requires, tuple(clues), tuple(signals)))
-    check.raise_if_any()
-    return Tagger(topics, settings, gazetteer, concepts)
+def _parse_topic(check: Checker, name: Any, raw: Any, raw_topics: dict[Any, Any], refs: _References) -> Topic | None:
+    where = f"topics.{name}"
+    if not isinstance(name, str) or not _is_topic_name(name):
+        check.add(where, "a topic name is lower-case letters, digits and _ (it is stored as a keyword)")
+        return None
+    raw = check.mapping(raw, where, allowed=TOPIC_KEYS, required=("threshold", "clues"))
+    threshold = check.number(raw.get("threshold"), f"{where}.threshold", minimum=0.01)
+    min_sentences = check.number(raw.get("min_sentences"), f"{where}.min_sentences", minimum=1, integer=True)
+    requires = tuple(check.string_list(raw.get("requires_any"), f"{where}.requires_any"))
+    for i, r in enumerate(requires):
+        if r not in raw_topics or r == name:
+            check.add(f"{where}.requires_any[{i}]", f"{r!r} is not another topic in this file")
+        elif isinstance(raw_topics.get(r), dict) and raw_topics[r].get("requires_any"):
+            check.add(f"{where}.requires_any[{i}]", f"{r!r} has requires_any itself; chains are not supported")
+    raw_clues = raw.get("clues")
+    if raw_clues is not None and not isinstance(raw_clues, list):
+        check.add(f"{where}.clues", "expected a list of clues")
+        raw_clues = []
+    clues = [c for i, rc in enumerate(raw_clues or []) if (c := _parse_clue(check, rc, f"{where}.clues[{i}]", i, refs)) is not None]
+    signals: list[tuple[str, tuple[str, ...]]] = []
+    raw_signals = raw.get("signals")
+    if raw_signals is not None and not isinstance(raw_signals, list):
+        check.add(f"{where}.signals", "expected a list of concepts, sets, actors or places")
+        raw_signals = []
+    for i, ref in enumerate(raw_signals or []):
+        resolved = refs.resolve(ref, f"{where}.signals[{i}]")
+        if resolved:
+            signals.append((ref, tuple(resolved)))
+    if threshold is None:
+        return None
+    return Topic(name, str(raw.get("description") or "").strip(), float(threshold),
+                 int(min_sentences or 2), requires, tuple(clues), tuple(signals))
+
+
+def _parse_clue(check: Checker, rc: Any, cw: str, i: int, refs: _References) -> Clue | None:
+    rc = check.mapping(rc, cw, allowed=CLUE_KEYS, required=("weight",))
+    if ("any" in rc) == ("all" in rc):
+        check.add(cw, "give exactly one of any: [concepts] or all: [[concepts], [concepts]]")
+        return None
+    if "any" in rc:
+        groups = (refs.group(rc["any"], f"{cw}.any"),)
+    else:
+        value = rc["all"]
+        if not isinstance(value, list) or len(value) < 2:
+            check.add(f"{cw}.all", "expected a list of at least two groups of concepts")
+            return None
+        groups = tuple(refs.group(g, f"{cw}.all[{j}]") for j, g in enumerate(value))
+    weight = check.number(rc.get("weight"), f"{cw}.weight", minimum=0.01)
+    within = check_within(check, rc.get("within"), f"{cw}.within")
+    unless = refs.group(rc["unless"], f"{cw}.unless") if rc.get("unless") is not None else ()
+    label = check.string(rc.get("name"), f"{cw}.name") or f"clue {i + 1}"
+    if weight is not None and all(groups):
+        return Clue(label, groups, within, unless, float(weight))
+    return None
 
 
 def _is_topic_name(name: str) -> bool:
-    import re
-
     return re.fullmatch(TOPIC_NAME_RE, name) is not None
 
 

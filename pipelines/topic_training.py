@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines import dedupe, topic_model
+from pipelines.tagging import feature_names
 from pipelines.terms import Text
 
 FOLDS, REPEATS = 5, 5
@@ -395,8 +396,6 @@ def requirements(tagger) -> dict[str, tuple[str, ...]]:
 def train_weights(tagger, items: Sequence[Example], groups: dict[str, int], *, cv: dict[str, Any] | None = None,
                   data: dict[str, Any] | None = None) -> topic_model.Weights:
     """Weights fitted on every labelled example, with where they came from."""
-    from pipelines.tagging import feature_names
-
     topics, chosen = {}, {}
     for topic in tagger.topics:
         if all(topic.name in ex.labels for ex in items):
@@ -435,8 +434,6 @@ def train_and_compare(tagger, articles: dict[str, dict[str, Any]], labels: dict[
                       repeats: int = REPEATS, current: topic_model.Weights | None = None) -> TrainReport:
     """Cross-validate the fitting procedure on these labels, fit on all of them, and say which
     topics would get worse than the weights in use (by the CV figures they were written with)."""
-    from pipelines.tagging import feature_names
-
     topics = [t.name for t in tagger.topics]
     items = examples(tagger, articles, labels)
     groups = duplicate_groups(articles, [ex.id for ex in items])

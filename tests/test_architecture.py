@@ -78,7 +78,6 @@ LOCAL_IMPORT_DEBT: set[tuple[str, str]] = {
     ('pipelines/extract.py', 'trafilatura.utils'),
     ('pipelines/search.py', 'pipelines.tagging'),
     ('pipelines/structured.py', 'lxml.cssselect'),
-    ('pipelines/tagging.py', 're'),
 }
 
 # Cycles known at the start of issue 16 (the test fails on any other, and on one that is
