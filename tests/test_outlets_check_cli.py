@@ -154,7 +154,7 @@ def test_outlets_list(tmp_path, capsys):
 def test_a_title_with_its_own_guillemets_is_shown_once_quoted(tmp_path, capsys):
     from datetime import datetime
 
-    from tests.probe_servers import article_page, articles
+    from tests.support.probe_servers import article_page, articles
 
     with ProbeSite("127.0.0.76") as site:
         news = NewsSite(site, n=1)
