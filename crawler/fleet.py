@@ -110,6 +110,13 @@ def check_persistence(client, where: str) -> None:
 # it could be (as text: Lua numbers would be truncated to integers on the way out). Taking the
 # turn at the moment of sending, not reserving one ahead, keeps the spacing even when a
 # member wakes up late. ARGV: delay s, key ttl ms.
+# Delete a lock only while it still holds the value read from it: freeing a dead holder's
+# lock must not free one a live member has taken since.
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -227,7 +234,7 @@ class Fleet:
         self.draining = False          # a coordinator whose job is done takes no more work
         self.job: str | None = None
         self._scripts = {name: client.register_script(src) for name, src in (
-            ("reserve", _RESERVE), ("pause", _PAUSE),
+            ("unlock", _UNLOCK), ("reserve", _RESERVE), ("pause", _PAUSE),
             ("paused", _PAUSED), ("reclaim", _RECLAIM), ("stats", _STATS), ("flushed", _FLUSHED))}
         self._locks: list[FleetLock] = []
         self._stats_start: dict[str, dict[str, float]] = {}
