@@ -15,6 +15,7 @@ from crawler.discovery.feeds import feed_links, parse_feed
 from crawler.discovery.sections import next_pages, page_links
 from crawler.discovery.sitemaps import INDEX, parse_sitemap
 from crawler.spider_base import MAX_SITEMAP_DEPTH, NEXT_PAGE, SpiderCore, _links_hash
+from pipelines.encoding import decode_html
 from pipelines.outlets import Outlet
 from pipelines.urls import host_of, safe_url
 
@@ -62,7 +63,9 @@ class SectionChannel(SpiderCore):
             self.state.source_failed(response.request.url, outlet.key, "section", status=response.status,
                                      error="not an HTML page")
             return
-        html = response.text
+        # decoded as article pages are (pipelines.encoding checks the declared charset against
+        # the bytes): a listing in windows-1256 served as UTF-8 keeps its Arabic «next» links
+        html = decode_html(response.body, response.headers.get("Content-Type")).text
         links = page_links(html, response.url)
         articles = [u for u in links if outlet.allows_host(host_of(u)) and outlet.is_article(u)]
         nexts = [u for u in next_pages(html, response.url) if outlet.allows_host(host_of(u))] \

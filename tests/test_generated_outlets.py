@@ -154,8 +154,6 @@ def test_every_kind_of_pagination_leads_to_the_second_page(crawled):
     assert _missed_second_pages(crawled, misstated_charset=False) == []
 
 
-@pytest.mark.xfail(strict=True, reason="listing pages are decoded with the HTTP charset (crawler/spider.py "
-                   "parse_section uses response.text): Arabic 'next'/'more' texts are lost; FOR_DISCOVERY.md item 4")
 def test_pagination_on_listing_pages_whose_server_misstates_the_charset(crawled):
     # windows-1256 listings served as charset=UTF-8: their Arabic "more"/"next" links too
     assert _missed_second_pages(crawled, misstated_charset=True) == []
