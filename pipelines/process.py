@@ -7,6 +7,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -48,3 +49,16 @@ def die_with_parent() -> None:
     no unsupervised child behind. Elsewhere it does nothing."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG = 1
+
+
+def terminate(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """Stop a child: SIGTERM, then SIGKILL if it has not exited within `grace` seconds, and
+    reap it either way (a child left unreaped stays a zombie that `pid_alive` sees)."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)

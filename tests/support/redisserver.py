@@ -11,6 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pipelines.process import terminate
+
 
 class RedisServerMissing(RuntimeError):
     pass
@@ -65,11 +67,5 @@ class RedisServer:
         return redis.Redis.from_url(self.url)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)

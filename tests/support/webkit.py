@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from pipelines.process import terminate
 from tests.support.crawlrun import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
@@ -47,13 +48,7 @@ class WebServer:
         raise RuntimeError("raqib web did not answer within 60 s")
 
     def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         return self.proc.stderr.read() if self.proc.stderr else ""
 
 
