@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from scrapy.crawler import Crawler, CrawlerProcess
 
@@ -200,7 +200,7 @@ def finalise(prepared: _Prepared, ctx: CrawlContext, ran: _Ran, stats_json: Path
     report["alerts"] = dict(ctx.alerts)
     if isinstance(spider, OutletSpider) and mode.discovers:
         for key, window in spider.windows.items():
-            cast(dict[str, Any], report["outlets"][key])["window"] = window.to_dict()
+            report["outlets"][key]["window"] = window.to_dict()
     fatal: str | None = stats.get(FATAL_STAT)
     if mode.writes:
         report["index"] = index_report(stats)

@@ -26,6 +26,7 @@ from urllib.parse import unquote
 
 from crawler.item_pipelines import _Step
 from crawler.state import FAILED, MAX_ATTEMPTS, PENDING, ArticleRecord, CrawlState, SourceRecord
+from crawler.stats import CrawlReport
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ def json_lines(articles: list[dict[str, Any]]) -> str:
     return "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in articles)
 
 
-def format_articles(report: dict[str, Any]) -> str:
+def format_articles(report: CrawlReport) -> str:
     """What a dry run would index, per outlet, for a person tuning an outlet's entry."""
     articles = report.get("articles") or []
     by_outlet: dict[str, list[dict]] = {}

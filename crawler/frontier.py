@@ -541,6 +541,6 @@ class FleetStats(MemoryStatsCollector):
                     for name, v in deltas.get(outlet, {}).items():
                         mine[name] = mine.get(name, 0) + v
                     later = self._extremes.setdefault(outlet, {})
-                    for name, v in extremes.get(outlet, {}).items():
-                        later.setdefault(name, v)
+                    for name, entry in extremes.get(outlet, {}).items():
+                        later.setdefault(name, entry)
             raise

@@ -16,11 +16,12 @@ import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from pipelines.backoff import backoff
 from pipelines.storage import StateWriteError as StateWriteError  # re-exported: the name the crawl has always used
@@ -120,7 +121,7 @@ def _newer(lastmod: str | None, rec: ArticleRecord) -> bool:
         return lastmod > rec.fetched_lastmod
     if rec.fetched_at is None:
         return True
-    fetched = datetime.fromtimestamp(rec.fetched_at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    fetched = datetime.fromtimestamp(rec.fetched_at, UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
     return lastmod > fetched
 
 
@@ -266,7 +267,7 @@ class SqliteState(CrawlState):
             raise RuntimeError(f"{path} holds crawl state of schema {found[0]}; this raqib reads schema {SCHEMA_VERSION}")
 
     @contextmanager
-    def _storage(self):
+    def _storage(self) -> Iterator[sqlite3.Connection]:
         """The lock, and a storage fault (full disk, read-only file) raised as StateWriteError."""
         with self._lock:
             try:
@@ -277,11 +278,12 @@ class SqliteState(CrawlState):
                     raise
                 raise fault from None
 
-    def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._storage() as db:
-            return db.execute(sql, args).fetchall()
+            rows: list[tuple[Any, ...]] = db.execute(sql, args).fetchall()
+            return rows
 
-    def _write(self, sql: str, args: tuple | list = ()) -> None:
+    def _write(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> None:
         with self._storage() as db:
             db.execute(sql, args)
 

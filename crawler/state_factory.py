@@ -15,8 +15,7 @@ from pipelines.settings import Settings
 def open_state(settings: Settings | None, *, state_dir: Path | None = None) -> CrawlState:
     """The state the settings ask for: `[state] redis_url` for a shared one, else the local
     SQLite file in `[state] dir` (default: the user's state directory)."""
-    redis_url = settings.get("state", "redis_url") if settings is not None else ""
-    if redis_url:
+    if settings is not None and settings.get("state", "redis_url"):
         return RedisState.open(settings)
     if state_dir is None:
         state_dir = settings.state_dir if settings is not None else default_state_dir()

@@ -27,12 +27,18 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, fields
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from crawler.fleet import Fleet, redis_failure
 from crawler.state import FAILED, MAX_ATTEMPTS, PENDING, STATUSES, ArticleRecord, CrawlState, SourceRecord
 from pipelines.storage import StateWriteError
+
+if TYPE_CHECKING:
+    from redis.client import Pipeline
+
+    from pipelines.settings import Settings
 
 _ARTICLE_FIELDS = [f.name for f in fields(ArticleRecord)]
 _SCAN = 500
@@ -61,7 +67,7 @@ return n
 class RedisState(CrawlState):
     """The shared crawl state. `fleet` is this process's crawler.fleet.Fleet."""
 
-    def __init__(self, fleet):
+    def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
         self.redis = fleet.redis
         self._put = self.redis.register_script(_SPOOL_PUT)
@@ -69,19 +75,19 @@ class RedisState(CrawlState):
         # Set by the fleet's scheduler: sends this process's counters before documents leave
         # the spool, so a coordinator that sees its outlets' spools empty also sees every
         # member's counts of those documents (crawler.fleet.settle).
-        self.before_spool_remove = None
+        self.before_spool_remove: Callable[[], None] | None = None
 
     @classmethod
-    def open(cls, settings, *, role: str = "crawl") -> "RedisState":
+    def open(cls, settings: Settings, *, role: str = "crawl") -> RedisState:
         return cls(Fleet.open(settings, role=role))
 
     def _k(self, *parts: Any) -> str:
-        return self.fleet.key(*parts)
+        return str(self.fleet.key(*parts))
 
     def _fail(self, exc: Exception) -> StateWriteError:
         return StateWriteError(f"cannot use the crawl state: {redis_failure(self.fleet.where, exc)}")
 
-    def _do(self, fn, *args, **kwargs):
+    def _do(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a Redis call; its failure (after the client's own retries) is a StateWriteError."""
         from redis.exceptions import RedisError
 
@@ -110,7 +116,7 @@ class RedisState(CrawlState):
     # --- articles ---------------------------------------------------------------------------
 
     @staticmethod
-    def _decode(raw: dict) -> ArticleRecord | None:
+    def _decode(raw: dict[Any, Any]) -> ArticleRecord | None:
         if not raw:
             return None
         values = {k.decode(): json.loads(v) for k, v in raw.items()}
@@ -119,7 +125,7 @@ class RedisState(CrawlState):
     def article(self, key: str) -> ArticleRecord | None:
         return self._decode(self._do(self.redis.hgetall, self._k("art", key)))
 
-    def _write_article(self, pipe, rec: ArticleRecord) -> None:
+    def _write_article(self, pipe: Pipeline, rec: ArticleRecord) -> None:
         if rec.status not in STATUSES:
             raise ValueError(f"unknown article status {rec.status!r}")
         pipe.hset(self._k("art", rec.key), mapping={f: json.dumps(getattr(rec, f), ensure_ascii=False)
@@ -142,7 +148,7 @@ class RedisState(CrawlState):
         now = time.time() if now is None else now
         akey = self._k("art", key)
 
-        def tx(pipe):
+        def tx(pipe: Pipeline) -> tuple[ArticleRecord | None, ArticleRecord]:
             before = self._decode(pipe.hgetall(akey))
             pipe.multi()
             if before is None:
@@ -160,7 +166,9 @@ class RedisState(CrawlState):
                 pipe.sadd(self._k("num", outlet), number)
             return before, rec
 
-        return self._do(self.redis.transaction, tx, akey, value_from_callable=True)
+        found: tuple[ArticleRecord | None, ArticleRecord] = self._do(
+            self.redis.transaction, tx, akey, value_from_callable=True)
+        return found
 
     def pending(self, outlet: str, limit: int, *, max_attempts: int = MAX_ATTEMPTS) -> list[ArticleRecord]:
         out: list[ArticleRecord] = []

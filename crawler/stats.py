@@ -46,6 +46,7 @@ class OutletReport(TypedDict, total=False):
     bytes: int
     duration_s: float
     blocked: str | None
+    window: dict[str, Any]            # crawler.discovery.planner.Window: which window applied
     status: str                       # ok, ok with errors, failed, blocked
     health: dict[str, Any]            # crawler.health.Health.to_dict() (not in dry runs)
 
@@ -227,7 +228,7 @@ def _fmt_counts(counts: dict[str, int]) -> str:
     return ", ".join(items) if items else "0"
 
 
-def format_report(report: dict[str, Any]) -> str:
+def format_report(report: CrawlReport) -> str:
     """The report as text for a terminal: one block per outlet."""
     lines = [f"crawl finished in {report['duration_s']:.1f}s ({report.get('finish_reason') or 'finished'})"]
     for name, o in report["outlets"].items():
@@ -278,7 +279,7 @@ def _fmt_window(window: dict[str, Any]) -> str:
     return f"{span} ({why})"
 
 
-def _index_lines(report: dict[str, Any]) -> list[str]:
+def _index_lines(report: CrawlReport) -> list[str]:
     """Outages of the cluster during the crawl, and dead letters: said whenever there were any."""
     lines = []
     ix = report.get("index") or {}

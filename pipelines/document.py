@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypedDict
 
 from pipelines import language, normalize, tagging
@@ -46,7 +47,6 @@ class ArticleDoc(TypedDict, total=False):
     topic_scores: dict[str, float]
     topic_evidence: dict[str, Any]   # why each topic was (or was not) given; stored, not searchable
     matches: dict[str, Any]
-    topic_evidence: dict[str, Any]
     matched_terms: list[str]
     entities: dict[str, Any]
     locations: list[Any]
@@ -99,7 +99,7 @@ def _hash_of_norms(title_norm: str, text_norm: str) -> str:
     return hashlib.sha256((title_norm + "\n" + text_norm).encode("utf-8")).hexdigest()
 
 
-def default_tagger(config_dir: str | None = None) -> Tagger:
+def default_tagger(config_dir: Path | str | None = None) -> Tagger:
     """The topic tagger built from topics.yaml and entities.yaml (`config_dir`'s, else the shipped ones)."""
 
     return tagging.default_tagger(config_dir)

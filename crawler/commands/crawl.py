@@ -7,6 +7,7 @@ import sys
 
 from crawler import commands
 from crawler.commands import Subcommands
+from crawler.stats import CrawlReport
 
 # A backfill walks sequential ids down to the outlet's id_min: unbounded, one crawl would send
 # tens of thousands of requests to a site whose ids are sparse.
@@ -128,7 +129,7 @@ def _stopped(exc, args: argparse.Namespace) -> int:
     return 1
 
 
-def _exit_code(report: dict) -> int:
+def _exit_code(report: CrawlReport) -> int:
     statuses = [o["status"] for o in report["outlets"].values()]
     return 1 if statuses and all(s in ("failed", "blocked") for s in statuses) else 0
 
