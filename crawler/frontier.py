@@ -47,16 +47,16 @@ import threading
 import time
 from typing import Any
 
+from redis.exceptions import RedisError
 from scrapy import signals
 from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.httpobj import urlparse_cached
-from redis.exceptions import RedisError
 from scrapy_redis.dupefilter import RFPDupeFilter
 from scrapy_redis.queue import Base as RedisQueueBase
 from scrapy_redis.scheduler import Scheduler as RedisScheduler
 
-from crawler.items import FetchedPage, request_info
 from crawler.fleet import REQUEUE
+from crawler.items import FetchedPage, request_info
 
 log = logging.getLogger("raqib.frontier")
 

@@ -25,26 +25,31 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from datetime import datetime, timezone
-from typing import Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 from scrapy import Request, signals
 from scrapy.http import TextResponse
 
-from crawler.discovery.backfill import IdTemplate, sitemap_months
-from crawler.discovery.planner import Planner, Window, choose_window
 from crawler.blocked import BlockedOutlets, outlet_blocked
 from crawler.context import CrawlContext, context_of
+from crawler.discovery.backfill import IdTemplate, sitemap_months
+from crawler.discovery.planner import Planner, Window, choose_window
 from crawler.items import FetchedPage
 from crawler.middlewares import RobotsMiddleware
-from pipelines.outlets import Outlet
-from crawler.state import INDEXED, REJECTED
-from pipelines.urls import safe_url
-
-
-from crawler.spider_base import _HTML_TYPES, ARTICLE_PRIORITY, BACKFILL_PRIORITY, MAX_SITEMAP_DEPTH, SOURCE_PRIORITY, _header
+from crawler.spider_base import (
+    _HTML_TYPES,
+    ARTICLE_PRIORITY,
+    BACKFILL_PRIORITY,
+    MAX_SITEMAP_DEPTH,
+    SOURCE_PRIORITY,
+    _header,
+)
 from crawler.spider_channels import FeedChannel, SectionChannel, SitemapChannel
 from crawler.spider_followup import Failures, Leftovers
+from crawler.state import INDEXED, REJECTED
+from pipelines.outlets import Outlet
+from pipelines.urls import safe_url
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +129,7 @@ class OutletSpider(SectionChannel, FeedChannel, SitemapChannel, Failures, Leftov
         for url in outlet.sitemaps:
             yield from self._source(outlet, url, "sitemap", depth=0)
         if self.ctx.backfill and outlet.backfill.get("sitemap_template"):
-            today = datetime.now(timezone.utc).date()
+            today = datetime.now(UTC).date()
             start = outlet.backfill.get("sitemap_start") or f"{today.year}-{today.month}"
             self._backfill_sitemaps[outlet.key].extend(
                 safe_url(u) for u in sitemap_months(outlet.backfill["sitemap_template"], start, today))
@@ -170,7 +175,7 @@ class OutletSpider(SectionChannel, FeedChannel, SitemapChannel, Failures, Leftov
             outlet=outlet.key, key=key, url=response.request.meta.get("redirect_urls", [response.url])[0],
             final_url=response.url, status=response.status, headers=headers, body=response.body,
             channel=info.get("channel") or "section",
-            fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
             lastmod=info.get("lastmod"), reason=info.get("reason") or "new",
         )
 
