@@ -6,7 +6,7 @@ architecture contract test (tests/test_architecture.py) checks.
 
 The import graph is read with ast, never by importing the code, so it sees imports that
 only run on one branch or inside a function. An edge goes to the most specific module
-the statement names (``from crawler import stats`` is an edge to crawler.stats).
+the statement names (``from crawler import stats`` is an edge to crawler.report.stats).
 """
 from __future__ import annotations
 

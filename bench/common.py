@@ -140,7 +140,7 @@ def es_node(url: str | None) -> Iterator[str]:
     if url:
         yield url
         return
-    from crawler.esnode import throwaway_node
+    from crawler.ops.esnode import throwaway_node
 
     print("bench: starting an Elasticsearch node for the run …", file=sys.stderr)
     with throwaway_node("bench") as node:

@@ -288,7 +288,7 @@ def crawl(mirror, where: Path, es_url: str, client, groups: list[list[str]], esp
 WEIGHT_PAGES = {"full": 1500, "quick": 120}   # article pages per outlet (--max-pages)
 # What a crawl process loads before its first request: the modules `raqib crawl` imports and
 # the language profiles (its other start-up work, config and state, is small).
-STARTUP = ("import crawler.cli, crawler.crawl, crawler.spider, pipelines.item_pipelines, pipelines.extract, "
+STARTUP = ("import crawler.cli.main, crawler.run.crawl, crawler.engine.spider, pipelines.item_pipelines, pipelines.extract, "
            "pipelines.tagging, pipelines.es; from pipelines import language; language._get_factory()")
 
 

@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     run = common.Run("web", quick=args.quick)
     rounds, articles, samples = (3, 40, 8) if args.quick else (10, 200, 30)
-    from crawler.esnode import free_port
+    from crawler.ops.esnode import free_port
     from crawler.web.security import Auth
     from crawler.web.server import WebServer
     from pipelines.es import connect

@@ -1,8 +1,8 @@
 """The crawl's one vocabulary of failures: every error kind, what it means for a retry, for an
 outlet's health and for the crawl's counts, and how an exception becomes one.
 
-The stats (crawler/stats.py), the crawl metrics and their Kibana fields (crawler/crawls.py,
-crawler/kibana.py), the health rule (crawler/health.py), the spider's retry decision and
+The stats (crawler/report/stats.py), the crawl metrics and their Kibana fields (crawler/report/crawls.py,
+crawler/ops/kibana.py), the health rule (crawler/report/health.py), the spider's retry decision and
 the item pipelines all read POLICY; a new kind is one line here. Kinds are strings
 (StrEnum), so a report, a Redis counter or an index field written before stays readable.
 """
@@ -52,7 +52,7 @@ class ErrorKind(StrEnum):
 @dataclass(frozen=True)
 class Policy:
     retryable: bool = False      # may go away by itself: the article is tried again by a later crawl
-    weight: float = 1.0          # failure points towards the outlet's back-off (crawler/health.py)
+    weight: float = 1.0          # failure points towards the outlet's back-off (crawler/report/health.py)
     in_total: bool = True        # counted in a crawl's errors_total (robots: the outlet's wish, no failure)
     outlets_fault: bool = True   # says something about the outlet (the cluster being down does not)
     counted: bool = True         # a crawl counts it per kind (stats, metrics fields, Kibana)

@@ -9,7 +9,7 @@ from typing import Any, TypedDict, cast
 class RequestInfo(TypedDict, total=False):
     """What raqib attaches to every request as `request.meta["raqib"]`, and reads back in the
     middlewares, the stats, the frontier and the spider's callbacks. JSON-safe: the Redis
-    frontier (crawler/frontier.py) stores it with the request."""
+    frontier (crawler/fleet/frontier.py) stores it with the request."""
     outlet: str               # the outlet's key in outlets.yaml
     kind: str                 # robots, feed, sitemap, section, article
     channel: str | None       # how an article was discovered: feed, sitemap, section, idwalk

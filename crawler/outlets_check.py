@@ -9,8 +9,8 @@ outlet requests stay sequential with the crawl's delay).
 Plain HTTP (`crawler.probe_http`, on `http.client`), not Scrapy: Scrapy's reactor runs once
 per process, and a probe must report what every single request answered, not only what
 survived the middlewares. The rules are the crawl's own, imported from where the crawl keeps
-them: the User-Agent (`crawler.scrapy_config`), robots.txt (RFC 9309), the address guard and
-block detection (`crawler.middlewares`), the feed, sitemap and listing parsers
+them: the User-Agent (`crawler.engine.scrapy_config`), robots.txt (RFC 9309), the address guard and
+block detection (`crawler.engine.middlewares`), the feed, sitemap and listing parsers
 (`crawler.discovery`), and the extraction, language and tagging of the pipelines, so what the
 probe says about an outlet is what the crawl will meet.
 """
@@ -31,7 +31,7 @@ from crawler.discovery.sections import page_links
 from crawler.discovery.sitemaps import INDEX, parse_sitemap
 from pipelines.outlets import Outlet
 from crawler.probe_http import Fetcher, Response, origin_of, refusal
-from crawler.scrapy_config import SITEMAP_MAX_BYTES
+from crawler.engine.scrapy_config import SITEMAP_MAX_BYTES
 from pipelines.urls import article_identity, canonicalize, host_of, safe_url
 
 # Verdicts, least to most severe; the last three make `raqib outlets check` exit non-zero.
@@ -83,7 +83,7 @@ class ProbeOptions:
     @classmethod
     def from_settings(cls, cfg, **overrides: Any) -> "ProbeOptions":
         """The crawl's politeness and limits, from settings.toml."""
-        from crawler.scrapy_config import user_agent
+        from crawler.engine.scrapy_config import user_agent
 
         crawl = cfg["crawl"]
         values = dict(user_agent=user_agent(cfg), timeout=float(crawl["timeout"]),

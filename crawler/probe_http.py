@@ -1,7 +1,7 @@
 """The HTTP client of `raqib outlets check` (crawler/outlets_check.py): one outlet's requests,
 under the crawl's rules.
 
-Every request passes the crawl's address guard (`crawler.middlewares.address_allowed`: never
+Every request passes the crawl's address guard (`crawler.engine.middlewares.address_allowed`: never
 outside the outlet's domains, never a private address unless home is on one, and the
 connection goes to the address that was checked, not to a second DNS answer), obeys
 robots.txt as the crawl reads it (RFC 9309, `crawler.discovery.robots`), waits the crawl's
@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 import certifi
 
 from crawler.discovery.robots import Robots
-from crawler.middlewares import address_allowed, block_reason
-from crawler.scrapy_config import robots_token
+from crawler.engine.middlewares import address_allowed, block_reason
+from crawler.engine.scrapy_config import robots_token
 from pipelines.compression import GZIP_OR_ZLIB, RAW_DEFLATE, ZLIB, InflateError, inflate
 from pipelines.outlets import Outlet
 from pipelines.urls import host_of, safe_url
@@ -380,7 +380,7 @@ class RobotsResult:
 
 
 def refusal(response: Response, markers: tuple[str, ...]) -> str | None:
-    """The crawl's block detection (`crawler.middlewares.block_reason`), said more fully: a
+    """The crawl's block detection (`crawler.engine.middlewares.block_reason`), said more fully: a
     403 that is a challenge page is named as one, and the page's title is quoted."""
     if response.status is None:   # no answer: nothing refused
         return None

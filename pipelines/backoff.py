@@ -3,10 +3,10 @@ never more than `cap`; optionally with jitter, so that many waiters on one recov
 server do not all return in the same second.
 
 Everything in raqib that waits after a failure uses it: an outlet's next crawl and a feed's
-next fetch (crawler/health.py, crawler/state.py), a throttled host's pause
-(crawler/middlewares.py), the index pipeline during a cluster outage
-(crawler/item_pipelines.py), an alert channel's retry (pipelines/alerts/ledger.py) and the
-fleet worker's restart (crawler/leadership.py).
+next fetch (crawler/report/health.py, crawler/state/store.py), a throttled host's pause
+(crawler/engine/middlewares.py), the index pipeline during a cluster outage
+(crawler/engine/item_pipelines.py), an alert channel's retry (pipelines/alerts/ledger.py) and the
+fleet worker's restart (crawler/fleet/leadership.py).
 """
 from __future__ import annotations
 

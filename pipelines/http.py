@@ -1,5 +1,5 @@
 """The one small HTTP client for raqib's own outgoing calls outside the crawl: alert webhooks
-and Slack (pipelines/alerts/channels.py) and Kibana's import API (crawler/kibana.py).
+and Slack (pipelines/alerts/channels.py) and Kibana's import API (crawler/ops/kibana.py).
 
 It is urllib3 (already installed with the Elasticsearch client), used the same way by all
 three: one POST, a timeout, TLS verified against the system CAs or a given CA file, no

@@ -16,7 +16,7 @@ def raqib_argv(*args: str, config_dir: Path | str | None = None, es: str | None 
                log_format: str | None = None) -> list[str]:
     """`raqib [global options] ARGS` in this interpreter: a child runs the same code and
     environment as its parent, even when `raqib` is not on PATH."""
-    argv = [sys.executable, "-m", "crawler.cli"]
+    argv = [sys.executable, "-m", "crawler.cli.main"]
     if log_format:
         argv += ["--log-format", log_format]
     if config_dir is not None:

@@ -17,7 +17,7 @@ from pipelines.paths import state_dir as default_state_dir
 # The alias the articles are written to and searched through when `[elasticsearch] alias` is
 # not set: the one place the name is spelled (index, search, Kibana's data view, the spider).
 DEFAULT_ALIAS = "raqib-articles"
-DEFAULT_CRAWLS_INDEX = "raqib-crawls"      # `[elasticsearch] crawls_index`: the crawl metrics (crawler/crawls.py)
+DEFAULT_CRAWLS_INDEX = "raqib-crawls"      # `[elasticsearch] crawls_index`: the crawl metrics (crawler/report/crawls.py)
 
 _str, _int, _float, _bool, _list, _dur = "str", "int", "float", "bool", "list", "duration"
 

@@ -45,7 +45,7 @@ def es_url():
     if url:
         yield url
         return
-    from crawler.esnode import throwaway_node
+    from crawler.ops.esnode import throwaway_node
 
     with throwaway_node("test") as node:
         yield node.url
@@ -86,7 +86,7 @@ def config_dir(tmp_path, es_url, alias):
 @pytest.fixture
 def raqib(config_dir, monkeypatch, capsys):
     """Run the `raqib` CLI in-process with the test config; returns (exit code, stdout, stderr)."""
-    from crawler.cli import main
+    from crawler.cli.main import main
 
     monkeypatch.delenv("RAQIB_ES_URL", raising=False)
 
@@ -101,13 +101,13 @@ def raqib(config_dir, monkeypatch, capsys):
 @pytest.fixture(scope="session")
 def secure_cluster():
     """A second real node with security on: TLS with a CA made for the session, raqib's
-    least-privilege role and user, and an API key for that user (crawler/esnode_security.py).
+    least-privilege role and user, and an API key for that user (crawler/ops/esnode_security.py).
     Its `env()` gives the RAQIB_ES_* variables that reach it; `admin()` a superuser client
     for set-up only. Started on first use, stopped at the end of the session."""
     import shutil
 
-    from crawler.esnode import free_port
-    from crawler.esnode_security import SecureCluster
+    from crawler.ops.esnode import free_port
+    from crawler.ops.esnode_security import SecureCluster
     from pipelines.paths import cache_dir
 
     port = free_port()

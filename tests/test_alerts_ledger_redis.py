@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from crawler.fleet import connect
+from crawler.fleet.members import connect
 from pipelines.alerts.ledger import Backoff, Ledger
 from pipelines.alerts.ledger_redis import RedisLedger
 

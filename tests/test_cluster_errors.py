@@ -3,8 +3,8 @@ import socket
 
 import pytest
 
-from crawler.cli import main
-from crawler.esnode import Node, NodeError, free_port
+from crawler.cli.main import main
+from crawler.ops.esnode import Node, NodeError, free_port
 
 
 def _closed_port() -> int:
@@ -43,14 +43,14 @@ def test_missing_maven_is_explained(tmp_path, monkeypatch):
     monkeypatch.setenv("RAQIB_CACHE_DIR", str(tmp_path / "empty-cache"))
     monkeypatch.delenv("RAQIB_ES_HOME", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))   # no mvn anywhere
-    from crawler.esnode import distribution_dir
+    from crawler.ops.esnode import distribution_dir
 
     with pytest.raises(NodeError, match=r"Maven \(`mvn`\) is needed once"):
         distribution_dir()
 
 
 def test_java_version_is_read_from_a_real_jdk():
-    from crawler.esnode import find_java, java_version
+    from crawler.ops.esnode import find_java, java_version
 
     home = find_java()
     assert java_version(home) >= 21
@@ -60,7 +60,7 @@ def _jdk(version_wanted: int | None = None, newest: bool = True):
     """A real JDK on this machine (the newest, or one of `version_wanted`), or None."""
     from pathlib import Path
 
-    from crawler.esnode import java_version
+    from crawler.ops.esnode import java_version
 
     homes = [p for p in Path("/usr/lib/jvm").glob("*") if (p / "bin" / "java").exists()] if Path("/usr/lib/jvm").is_dir() else []
     found = sorted(((java_version(h) or 0, h) for h in homes), reverse=newest)
@@ -71,7 +71,7 @@ def test_raqib_java_home_wins_over_a_newer_jdk_found_elsewhere(tmp_path, monkeyp
     """A real JDK placed at another path (its files linked, as a JDK unpacked in /opt would
     be) and named by RAQIB_JAVA_HOME is the one used, even with a newer JDK in /usr/lib/jvm
     and JAVA_HOME pointing at it. Before: the newest of all candidates was taken."""
-    from crawler.esnode import find_java, java_version
+    from crawler.ops.esnode import find_java, java_version
 
     newest = _jdk()
     if newest is None or (java_version(newest) or 0) < 21:

@@ -76,7 +76,7 @@ def test_environment_overrides_settings(monkeypatch):
 @pytest.fixture
 def cli(capsys, monkeypatch):
     """`raqib ARGS…` in-process without the test config (each test says where its config is)."""
-    from crawler.cli import main
+    from crawler.cli.main import main
 
     monkeypatch.delenv("RAQIB_CONFIG", raising=False)
 
@@ -215,7 +215,7 @@ def test_the_readme_and_shipped_config_cite_no_file_outside_the_repository():
 
 
 def test_es_reads_no_configuration_so_a_broken_file_never_blocks_stopping_a_node(cli, tmp_path):
-    from crawler.esnode import free_port
+    from crawler.ops.esnode import free_port
 
     config = tmp_path / "config"
     config.mkdir()

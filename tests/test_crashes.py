@@ -47,7 +47,7 @@ def _list(site: Site, paths: list[str]) -> None:
 def _start_crawl(config: Path, log: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAQIB_")}
     with log.open("ab") as fh:
-        return subprocess.Popen([sys.executable, "-m", "crawler.cli", "--config", str(config), "crawl"],
+        return subprocess.Popen([sys.executable, "-m", "crawler.cli.main", "--config", str(config), "crawl"],
                                 cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
 
 
@@ -259,7 +259,7 @@ def test_kill_9_of_raqib_run_at_three_moments(rig, es, alias, tmp_path):
 
     def start() -> subprocess.Popen:
         with log.open("ab") as fh:
-            proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "--config", str(config), "run", "--every", "2s"],
+            proc = subprocess.Popen([sys.executable, "-m", "crawler.cli.main", "--config", str(config), "run", "--every", "2s"],
                                     cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
         procs.append(proc)
         return proc

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from crawler.state import SqliteState
+from crawler.state.store import SqliteState
 from tests.support.crawlrun import AR, crawl, docs, write_config
 from tests.support.localsite import Site, article_html, listing_html, recent, urlset
 from tests.support.unseen import TRACKING, build_unseen, unseen_yaml

@@ -1,5 +1,5 @@
 """Crawl metrics: every real crawl writes one document per outlet to `[elasticsearch]
-crawls_index` (crawler/crawls.py), in the shape the Kibana "crawler health" objects read;
+crawls_index` (crawler/report/crawls.py), in the shape the Kibana "crawler health" objects read;
 a dry run writes none; a cluster that cannot take them spools them for the next crawl. The
 saved searches of the dashboard, run by the real node as Kibana runs them, find the crawls
 they should after crawls of the offline mirror."""
@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 import time
 
-from crawler import crawls, kibana
 from crawler.mirror import Mirror
-from crawler.state import SqliteState
+from crawler.ops import kibana
+from crawler.report import crawls
+from crawler.state.store import SqliteState
 from tests.support.crashkit import FlakyProxy
 from tests.support.crawlrun import crawl, outlet_yaml, site_with_articles, write_config
 from tests.support.localsite import Site

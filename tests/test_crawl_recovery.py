@@ -55,7 +55,7 @@ def test_a_crawl_killed_half_way_is_finished_by_the_next(tmp_path, es_url, es, a
                               outlets_yaml="outlets:\n" + outlet_yaml("local", site), timeout=30.0,
                               concurrency_per_domain=8)
         env = {k: v for k, v in os.environ.items() if not k.startswith("RAQIB_")}
-        proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "--config", str(config), "crawl"],
+        proc = subprocess.Popen([sys.executable, "-m", "crawler.cli.main", "--config", str(config), "crawl"],
                                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 60
@@ -109,7 +109,7 @@ def _unseen_site_crawl_killed(tmp_path, es_url, alias, es, hang: list[str], read
         settings.write_text(settings.read_text().replace(
             "[state]\n", f'[state]\nredis_url = "{redis_url}"\nredis_ttl = "60s"\n'), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAQIB_")}
-    proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "--config", str(config), "crawl"],
+    proc = subprocess.Popen([sys.executable, "-m", "crawler.cli.main", "--config", str(config), "crawl"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 90
@@ -191,7 +191,7 @@ def test_sigterm_to_raqib_run_stops_its_crawl_taking_new_work_at_once_and_loses_
         with (config / "settings.toml").open("a", encoding="utf-8") as fh:
             fh.write("[service]\njitter = 0\n")
         env = {k: v for k, v in os.environ.items() if not k.startswith("RAQIB_")}
-        proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "--config", str(config), "run", "--every", "1h"],
+        proc = subprocess.Popen([sys.executable, "-m", "crawler.cli.main", "--config", str(config), "run", "--every", "1h"],
                                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             deadline = time.monotonic() + 120

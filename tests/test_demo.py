@@ -5,14 +5,14 @@ import re
 import subprocess
 import sys
 
-from crawler.esnode import free_port
+from crawler.ops.esnode import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _demo(env, *args):
     # A process per run, as a user runs it (Scrapy's reactor cannot run twice in one process).
-    proc = subprocess.run([sys.executable, "-m", "crawler.cli", "demo", *args], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-m", "crawler.cli.main", "demo", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
@@ -50,7 +50,7 @@ def test_demo_crawls_the_mirror_beside_the_seeds_and_is_incremental_on_a_second_
     assert status and os.path.isdir(status.group(1))
     new_shell = {k: v for k, v in env.items() if k not in ("VIRTUAL_ENV",)}
     new_shell["PATH"] = "/usr/bin:/bin"
-    searched = subprocess.run([*([command] if command != "raqib" else [sys.executable, "-m", "crawler.cli"]),
+    searched = subprocess.run([*([command] if command != "raqib" else [sys.executable, "-m", "crawler.cli.main"]),
                                "--es", es_url, "search", "داعش", "--topic", "us_presence"],
                               env=new_shell, capture_output=True, text=True, timeout=120)
     assert searched.returncode == 0 and re.match(r"\d+ articles? match", searched.stdout), searched.stderr
@@ -90,8 +90,8 @@ def test_the_readme_way_to_get_raqib_on_path_works_in_a_new_shell():
 
 
 def test_the_hints_say_how_to_stop_the_node_the_demo_leaves_running(tmp_path):
-    from crawler.commands.demo import _hints
-    from crawler.esnode import Node
+    from crawler.cli.commands.demo import _hints
+    from crawler.ops.esnode import Node
 
     text = _hints("/opt/raqib/bin/raqib", "http://127.0.0.1:9201", tmp_path / "config", Node(port=9201, heap="1g"))
     assert ("The Elasticsearch node at http://127.0.0.1:9201 keeps running for these searches (heap 1g, about 1 GB "
@@ -105,7 +105,7 @@ def test_printed_commands_name_raqib_as_a_new_shell_finds_it(tmp_path):
     ~/.local/bin); inside an unactivated or activated virtualenv, its full path."""
     venv_raqib = os.path.join(os.path.dirname(sys.executable), "raqib")
     assert os.path.exists(venv_raqib), "the tests run from the project's virtualenv"
-    code = "from crawler.commands import raqib_command; print(raqib_command())"
+    code = "from crawler.cli.commands import raqib_command; print(raqib_command())"
 
     def printed(path: str) -> str:
         return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ, PATH=path),

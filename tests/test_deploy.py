@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from crawler.esnode import ES_VERSION
+from crawler.ops.esnode import ES_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"

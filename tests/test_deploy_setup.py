@@ -38,7 +38,7 @@ def test_setup_script_creates_the_shipped_role_and_a_working_user(secure_cluster
     assert set(user["roles"]) == {"raqib_writer", "raqib_kibana"}
     # raqib works with that user: seed and search through the CLI
     env = dict(os.environ, **secure_cluster.env(auth="password"))
-    seeded = subprocess.run([sys.executable, "-m", "crawler.cli", "seed"], env=env, cwd=ROOT,
+    seeded = subprocess.run([sys.executable, "-m", "crawler.cli.main", "seed"], env=env, cwd=ROOT,
                             capture_output=True, text=True, timeout=300)
     assert seeded.returncode == 0, seeded.stderr
 

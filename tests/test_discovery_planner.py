@@ -17,7 +17,7 @@ from crawler.discovery.planner import (
     choose_window,
     first_contact,
 )
-from crawler.state import INDEXED, PENDING, SqliteState
+from crawler.state.store import INDEXED, PENDING, SqliteState
 from pipelines.outlets import parse_outlets
 
 NOW = datetime(2027, 1, 1, 0, 0, tzinfo=UTC)        # the first minute of a year

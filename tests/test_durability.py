@@ -28,7 +28,7 @@ def raqib(config: Path, *args: str, limit_file_size: int | None = None, timeout:
     def cap():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_size, limit_file_size))
 
-    return subprocess.run([sys.executable, "-m", "crawler.cli", "--config", str(config), *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "crawler.cli.main", "--config", str(config), *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout,
                           preexec_fn=cap if limit_file_size else None)
 
@@ -211,7 +211,7 @@ OUTAGE_S = 60.0       # the node is dead from the kill until it answers again af
 def own_node():
     """A node of this test's own (the shared one must never be stopped), killed and restarted
     by the test; removed afterwards."""
-    from crawler.esnode import throwaway_node
+    from crawler.ops.esnode import throwaway_node
 
     with throwaway_node("outage-test", heap="512m") as node:
         yield node
@@ -247,7 +247,7 @@ def test_a_cluster_outage_of_a_minute_mid_crawl_is_survived_within_the_crawl(tmp
         stats_path = tmp_path / "stats.json"
         log_path = tmp_path / "crawl.log"
         with log_path.open("w") as log_file:
-            proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "--config", str(config), "crawl",
+            proc = subprocess.Popen([sys.executable, "-m", "crawler.cli.main", "--config", str(config), "crawl",
                                      "--stats-json", str(stats_path)], cwd=ROOT, env=env,
                                     stdout=subprocess.DEVNULL, stderr=log_file)
         try:
@@ -362,7 +362,7 @@ def test_raqib_run_on_a_full_disk_says_so_keeps_running_and_catches_up(tmp_path,
         with (config / "settings.toml").open("a", encoding="utf-8") as fh:
             fh.write("[service]\njitter = 0\n")
         env = {k: v for k, v in os.environ.items() if not k.startswith("RAQIB_")}
-        argv = [sys.executable, "-m", "crawler.cli", "--config", str(config), "run", "--every", "2s"]
+        argv = [sys.executable, "-m", "crawler.cli.main", "--config", str(config), "run", "--every", "2s"]
 
         def full():
             resource.setrlimit(resource.RLIMIT_FSIZE, (1000, resource.RLIM_INFINITY))
@@ -435,7 +435,7 @@ def test_a_redis_out_of_memory_stops_the_crawl_with_a_clear_error_and_loses_noth
                 "[state]\n", f'[state]\nredis_url = "{redis.url}"\n'), encoding="utf-8")
             client.config_set("maxmemory-policy", "noeviction")
             env = {k: v for k, v in os.environ.items() if not k.startswith("RAQIB_")}
-            proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "--config", str(config), "crawl"],
+            proc = subprocess.Popen([sys.executable, "-m", "crawler.cli.main", "--config", str(config), "crawl"],
                                     cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             try:
                 deadline = time.monotonic() + 120

@@ -14,8 +14,8 @@ import uuid
 
 import pytest
 
-from crawler.esnode import Node, free_port
 from crawler.mirror import Mirror
+from crawler.ops.esnode import Node, free_port
 from pipelines.es import connect
 from pipelines.index import ensure_index
 from pipelines.paths import cache_dir
@@ -79,7 +79,7 @@ def test_a_node_stopped_mid_crawl_stops_nothing(pair, tmp_path):
         settings = config / "settings.toml"
         settings.write_text(settings.read_text().replace(f'url = ["{b.url}"]', f'url = ["{b.url}", "{a.url}"]'))
         m.write_config(config)
-        proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "--config", str(config), "crawl", "--json"],
+        proc = subprocess.Popen([sys.executable, "-m", "crawler.cli.main", "--config", str(config), "crawl", "--json"],
                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env={k: v for k, v in os.environ.items() if not k.startswith("RAQIB_")})
         try:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.cli import main
+from crawler.cli.main import main
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "extraction" / "golden"
 

@@ -1,4 +1,4 @@
-"""Several crawl processes sharing one Redis (crawler/fleet.py, crawler/frontier.py), as
+"""Several crawl processes sharing one Redis (crawler/fleet/members.py, crawler/fleet/frontier.py), as
 real processes against the offline mirror and the real Elasticsearch node: every article
 indexed once, no page fetched twice, each host's delay kept by the fleet as a whole, and a
 worker killed with SIGKILL in the middle loses nothing."""
@@ -37,7 +37,7 @@ def fleet_config(path: Path, m: Mirror, *, es_url: str, alias: str, redis_url: s
 def start_worker(config: Path, stats: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAQIB_")}
     return subprocess.Popen(
-        [sys.executable, "-m", "crawler.cli", "--config", str(config), "crawl", "--worker", "--stats-json", str(stats)],
+        [sys.executable, "-m", "crawler.cli.main", "--config", str(config), "crawl", "--worker", "--stats-json", str(stats)],
         cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -158,7 +158,7 @@ def test_a_worker_killed_mid_crawl_loses_nothing(tmp_path, es_url, es, alias, re
             victim = start_worker(victim_cfg, tmp_path / "victim.json")
             other = None
             coordinator = subprocess.Popen(
-                [sys.executable, "-m", "crawler.cli", "--config", str(coord_cfg), "crawl", "--stats-json",
+                [sys.executable, "-m", "crawler.cli.main", "--config", str(coord_cfg), "crawl", "--stats-json",
                  str(tmp_path / "coord.json")], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             try:

@@ -2,7 +2,7 @@
 never the Redis password."""
 from __future__ import annotations
 
-from crawler.fleet import Fleet, connect
+from crawler.fleet.members import Fleet, connect
 
 
 def with_state(config_dir, text: str) -> None:

@@ -86,7 +86,7 @@ def test_one_leader_at_a_time_and_a_takeover_when_it_dies(tmp_path, es_url, alia
 
         def start(name: str) -> subprocess.Popen:
             config, _, log = dirs[name]
-            proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "--config", str(config), "run", "--every", "2s"],
+            proc = subprocess.Popen([sys.executable, "-m", "crawler.cli.main", "--config", str(config), "run", "--every", "2s"],
                                     cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
                                     preexec_fn=_die_with_parent)
             procs.append(proc)
@@ -134,7 +134,7 @@ def test_one_leader_at_a_time_and_a_takeover_when_it_dies(tmp_path, es_url, alia
             after = crawls_logged(dirs["b"][2])
             wait_until(lambda: crawls_logged(dirs["b"][2]) >= after + 2, 60, "two more crawls by b")
             time.sleep(1.5)                              # and a sweep after them
-            status = subprocess.run([sys.executable, "-m", "crawler.cli", "--config", str(dirs["b"][0]), "status",
+            status = subprocess.run([sys.executable, "-m", "crawler.cli.main", "--config", str(dirs["b"][0]), "status",
                                      "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
             fleet = json.loads(status.stdout)["fleet"]
             assert fleet["scheduler"] == service_state(sb)["fleet"]["member"]

@@ -1,4 +1,4 @@
-"""Per-outlet health (crawler/health.py): graded failure points, back-off, last success and
+"""Per-outlet health (crawler/report/health.py): graded failure points, back-off, last success and
 last new article, kept in the crawl state by every real crawl, shown by `raqib status`,
 honoured by `raqib run` (one rule: the service schedules with the same function) and by
 `raqib crawl --respect-backoff`."""
@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from crawler import health
-from crawler.health import backoff_seconds, failure_of
-from crawler.state import SqliteState
+from crawler.report import health
+from crawler.report.health import backoff_seconds, failure_of
+from crawler.state.store import SqliteState
 from tests.support.crawlrun import AR, ROOT, crawl, outlet_yaml, write_config
 from tests.support.localsite import Site, article_html, listing_html, recent, rss
 
@@ -98,7 +98,7 @@ def sites(tmp_path, es_url, alias):
 
 
 def status(config, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "crawler.cli", "--config", str(config), "status", *args],
+    return subprocess.run([sys.executable, "-m", "crawler.cli.main", "--config", str(config), "status", *args],
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
 
 
@@ -162,7 +162,7 @@ def test_a_wrong_article_pattern_is_a_config_failure(tmp_path, es_url, alias):
 def test_the_service_schedules_a_failing_outlet_by_the_recorded_back_off(sites, tmp_path, es_url):
     """`raqib run` with real child crawls: the child records the outlet's health, and the
     service's next run of it is the same back-off, from the same rule."""
-    from crawler.service import Service, default_command
+    from crawler.run.service import Service, default_command
     from pipelines.es import connect
     from pipelines.outlets import load_outlets
     from pipelines.settings import load_settings

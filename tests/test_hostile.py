@@ -135,7 +135,7 @@ def test_hostile_pages_are_stored_as_text_and_rendered_safely(tmp_path, es_url, 
 
 def _search(config, *args: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAQIB_")}
-    proc = subprocess.run([sys.executable, "-m", "crawler.cli", "--config", str(config), "search", *args],
+    proc = subprocess.run([sys.executable, "-m", "crawler.cli.main", "--config", str(config), "search", *args],
                           cwd=ROOT, env=env, capture_output=True, timeout=60)
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")
     return proc.stdout.decode("utf-8")
@@ -148,7 +148,7 @@ def _search_on_a_terminal(config, *args: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAQIB_")}
     master, slave = pty.openpty()
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "--config", str(config), "search", *args],
+        proc = subprocess.Popen([sys.executable, "-m", "crawler.cli.main", "--config", str(config), "search", *args],
                                 cwd=ROOT, env=env, stdout=slave, stderr=subprocess.PIPE)
         os.close(slave)
         out = b""

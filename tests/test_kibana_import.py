@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from crawler import kibana
+from crawler.ops import kibana
 
 USER, PASSWORD, API_KEY = "analyst", "s3cret-Kibana-pass", "c29tZS1pZDpzb21lLWtleQ=="
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler import kibana
+from crawler.ops import kibana
 from pipelines.index import mapping
 from pipelines.outlets import load_outlets, parse_outlets
 
@@ -161,7 +161,7 @@ def test_crawler_health_objects_read_the_crawl_document_shape():
     per_day = columns(panels["New articles per outlet per day"])
     assert ("date_histogram", "started_at") in per_day and ("terms", "outlet") in per_day and ("sum", "indexed") in per_day
     errors = columns(panels["Errors by kind"])
-    from crawler.stats import ERROR_KINDS
+    from crawler.report.stats import ERROR_KINDS
     assert {f for op, f in errors if op == "sum"} == {f"errors.{k}" for k in ERROR_KINDS}
     silent = columns(panels["Outlets that went silent"])
     assert ("max", "health.last_new_at") in silent and ("terms", "outlet") in silent

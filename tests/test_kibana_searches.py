@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crawler import kibana
+from crawler.ops import kibana
 from pipelines import document
 from pipelines.index import bulk_index, ensure_index
 from pipelines.outlets import load_outlets

@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from crawler.cli import main
+from crawler.cli.main import main
 from crawler.mirror import Mirror
 from tests.support.probe_servers import NewsSite, ProbeSite, outlet_entry, write_config
 

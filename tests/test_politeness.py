@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from crawler.middlewares import address_allowed, block_reason, retry_after_seconds
+from crawler.engine.middlewares import address_allowed, block_reason, retry_after_seconds
 from tests.support.crawlrun import AR, crawl, docs, outlet_yaml, write_config
 from tests.support.localsite import Site, article_html, listing_html, recent
 

@@ -1,4 +1,4 @@
-"""Per-outlet progress in the log during a long crawl (crawler/progress.py): readable lines by
+"""Per-outlet progress in the log during a long crawl (crawler/engine/progress.py): readable lines by
 default, one JSON object per line with `--log-format json`, and nothing for a short crawl."""
 from __future__ import annotations
 

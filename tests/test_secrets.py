@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.esnode_security import grant_api_key, make_ca
+from crawler.ops.esnode_security import grant_api_key, make_ca
 from pipelines.es import redact, register_secret, secret_values
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +34,7 @@ def _key_forms(key: dict) -> list[str]:
 
 
 def _registered_commands() -> list[str]:
-    from crawler.cli import build_parser
+    from crawler.cli.main import build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -187,7 +187,7 @@ def run_outputs(secure_cluster, receivers, tmp_path_factory):
     outputs = []
     try:
         for label, env, args, expected in runs:
-            proc = subprocess.run([sys.executable, "-m", "crawler.cli", *args], env=env, cwd=ROOT,
+            proc = subprocess.run([sys.executable, "-m", "crawler.cli.main", *args], env=env, cwd=ROOT,
                                   capture_output=True, text=True, timeout=300)
             outputs.append((label, args, expected, proc.returncode, proc.stdout, proc.stderr))
         outputs.append(_run_service(api_env, tmp / "service.log"))
@@ -211,7 +211,7 @@ def _run_service(env: dict, log_path: Path) -> tuple:
     """`raqib run` until its first crawl is through, then SIGTERM, as a service manager stops it."""
     args = ["-vv", "run", "--every", "2s", "--outlet", "almayadeen"]
     with log_path.open("w", encoding="utf-8") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", *args], env=env, cwd=ROOT,
+        proc = subprocess.Popen([sys.executable, "-m", "crawler.cli.main", *args], env=env, cwd=ROOT,
                                 stdout=log, stderr=subprocess.STDOUT, text=True)
         try:
             deadline = time.monotonic() + 180

@@ -16,9 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from elasticsearch import exceptions as es_exc
 
-from crawler.cli import main
-from crawler.esnode import Node
-from crawler.esnode_security import ROLE_NAME, grant_api_key, make_ca, raqib_role
+from crawler.cli.main import main
+from crawler.ops.esnode import Node
+from crawler.ops.esnode_security import ROLE_NAME, grant_api_key, make_ca, raqib_role
 from pipelines.es import connect
 
 ES_ENV = ("RAQIB_ES_URL", "RAQIB_ES_API_KEY", "RAQIB_ES_USER", "RAQIB_ES_PASSWORD", "RAQIB_ES_CA_CERTS")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.service import OutletState, Service, ServiceError, crawl_lock, next_interval, read_state, summarize
+from crawler.run.service import OutletState, Service, ServiceError, crawl_lock, next_interval, read_state, summarize
 from pipelines.outlets import Outlet
 from pipelines.settings import parse_settings
 
@@ -186,7 +186,7 @@ def test_a_failing_outlet_backs_off_and_status_shows_it(rig, config_dir):
     assert wait_until(lambda: all(read_state(rig.state_dir).get("outlets", {}).get(k, {}).get("runs")
                                   for k in ("bad", "good", "walled")))
     # `raqib status` in another process reads the same state
-    out = subprocess.run([sys.executable, "-m", "crawler.cli", "--config", str(config_dir), "status"],
+    out = subprocess.run([sys.executable, "-m", "crawler.cli.main", "--config", str(config_dir), "status"],
                          capture_output=True, text=True, cwd=ROOT, timeout=60)
     svc.stopping.set()
     svc.stop()
@@ -279,7 +279,7 @@ def test_status_says_a_run_whose_time_has_passed_is_due_not_past(config_dir, raq
     import socket
     from dataclasses import asdict
 
-    from crawler.service import STATE_FILE, StateStore
+    from crawler.run.service import STATE_FILE, StateStore
 
     now = time.time()
     StateStore(tmp_path / "state" / STATE_FILE).save({

@@ -65,7 +65,7 @@ def test_raqib_run_alerts_once_on_a_new_article_in_the_mirror(config_dir, tmp_pa
         log = tmp_path / "run.log"
 
         def start():
-            return subprocess.Popen([sys.executable, "-m", "crawler.cli", "--config", str(config_dir), "run",
+            return subprocess.Popen([sys.executable, "-m", "crawler.cli.main", "--config", str(config_dir), "run",
                                      "--every", "2s"], cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
                                     preexec_fn=_die_with_parent)
 

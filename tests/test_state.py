@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from crawler.state import (
+from crawler.state.store import (
     FAILED,
     GONE,
     INDEXED,

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from crawler.fleet import Fleet, FleetError, connect
-from crawler.state import FAILED, INDEXED, MAX_ATTEMPTS, PENDING, SPOOLED, SourceRecord
-from crawler.state_factory import open_state
-from crawler.state_redis import RedisState
+from crawler.fleet.members import Fleet, FleetError, connect
+from crawler.state.factory import open_state
+from crawler.state.redis_store import RedisState
+from crawler.state.store import FAILED, INDEXED, MAX_ATTEMPTS, PENDING, SPOOLED, SourceRecord
 from pipelines.settings import parse_settings
 
 
@@ -211,7 +211,7 @@ def test_a_wrong_password_is_named_without_showing_it(tmp_path):
 def test_the_frontier_serves_hosts_in_turn_at_their_pace_and_keeps_what_is_leased(redis_url):
     from scrapy import Request
 
-    from crawler.frontier import FleetQueue
+    from crawler.fleet.frontier import FleetQueue
 
     class Spider:
         name = "raqib"

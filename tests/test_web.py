@@ -38,7 +38,7 @@ def world(tmp_path_factory, es_url, es):
         config = write_config(base / "config", es_url=es_url, alias=alias, state_dir=base / "state", retries=1)
         mirror.write_config(config)
         env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("RAQIB_")}
-        seeded = subprocess.run([sys.executable, "-m", "crawler.cli", "--config", str(config), "seed"],
+        seeded = subprocess.run([sys.executable, "-m", "crawler.cli.main", "--config", str(config), "seed"],
                                 cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
         assert seeded.returncode == 0, seeded.stderr
         first = crawl(config)
@@ -253,7 +253,7 @@ def test_the_server_protects_itself(world):
 
 
 def test_another_address_needs_authentication(world):
-    out = subprocess.run([sys.executable, "-m", "crawler.cli", "--config", str(world["config"]), "web",
+    out = subprocess.run([sys.executable, "-m", "crawler.cli.main", "--config", str(world["config"]), "web",
                           "--host", "0.0.0.0", "--port", "0"], cwd=ROOT, capture_output=True, text=True, timeout=60,
                          env={k: v for k, v in __import__("os").environ.items() if not k.startswith("RAQIB_")})
     assert out.returncode == 2 and "RAQIB_WEB_TOKEN" in out.stderr and "Traceback" not in out.stderr
@@ -273,7 +273,7 @@ def test_another_address_needs_authentication(world):
 
 def _raqib(world, *args: str) -> str:
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("RAQIB_")}
-    out = subprocess.run([sys.executable, "-m", "crawler.cli", "--config", str(world["config"]), *args],
+    out = subprocess.run([sys.executable, "-m", "crawler.cli.main", "--config", str(world["config"]), *args],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     return out.stdout
@@ -307,7 +307,7 @@ def test_raqib_run_serves_the_workspace_when_enabled(world, tmp_path):
     import signal
     import time
 
-    from crawler.esnode import free_port
+    from crawler.ops.esnode import free_port
 
     config = tmp_path / "config"
     shutil.copytree(world["config"], config)
@@ -317,7 +317,7 @@ def test_raqib_run_serves_the_workspace_when_enabled(world, tmp_path):
     text = (config / "settings.toml").read_text(encoding="utf-8")
     (config / "settings.toml").write_text(text.replace(str(world["state"]), str(tmp_path / "state")), encoding="utf-8")
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("RAQIB_")}
-    proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "--config", str(config), "run"], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "crawler.cli.main", "--config", str(config), "run"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline, page = time.time() + 60, None

@@ -14,7 +14,7 @@ The spider hands every article link a source lists to `Planner.consider`, and se
    (`skipped/older_than_window`). When a feed, a section page, the home page or an id walk
    lists it later in the same crawl it is taken after all, and the held-back count drops by
    one: the final report counts each discovered URL once, under what finally happened to it.
-4. The frontier (`crawler.state.fetch_reason`) says whether a known article is fetched again.
+4. The frontier (`crawler.state.store.fetch_reason`) says whether a known article is fetched again.
 5. Within the crawl's page budget; beyond it an article is `deferred` (left pending for the
    next crawl, which takes it first).
 
@@ -33,12 +33,12 @@ from typing import Any, Protocol
 
 from crawler.discovery.backfill import IdTemplate
 from crawler.discovery.dates import iso_utc
-from crawler.state import PENDING, ArticleRecord, CrawlState, fetch_reason
+from crawler.state.store import PENDING, ArticleRecord, CrawlState, fetch_reason
 from pipelines.urls import canonicalize, host_of, safe_url
 
 FIRST_CRAWL = "first_crawl"
 LATER_CRAWL = "sitemap_window"
-# Where the crawl state keeps the end of an outlet's first complete crawl (crawler/crawl.py writes it).
+# Where the crawl state keeps the end of an outlet's first complete crawl (crawler/run/crawl.py writes it).
 COMPLETE_MARK = "complete_crawl_at"
 # Channels whose listing of a URL makes it eligible whatever its sitemap lastmod says.
 _DIRECT = ("feed", "section", "idwalk")
@@ -109,7 +109,7 @@ Count = Callable[[str, int], None]
 
 class Planner:
     """The decisions of one crawl of one outlet (see the module docstring). `count(name, n)`
-    receives every counter change (crawler/stats.py names: `discovered/feed`,
+    receives every counter change (crawler/report/stats.py names: `discovered/feed`,
     `skipped/older_than_window`, `errors/offsite`, ...; a negative n corrects a count)."""
 
     def __init__(self, outlet: _Outlet, state: CrawlState, count: Count, *, window: Window, now: float,

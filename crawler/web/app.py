@@ -271,7 +271,7 @@ class Handlers:
                          nav="overview")
 
     def health_page(self, request: Request):
-        from crawler.commands.status import gather
+        from crawler.cli.commands.status import gather
 
         info = gather(self.ctx.args())
         letters: list[dict[str, Any]] = []

@@ -1,4 +1,4 @@
-"""The alert ledger in Redis, for a fleet (crawler/fleet.py): the same interface and rules as
+"""The alert ledger in Redis, for a fleet (crawler/fleet/members.py): the same interface and rules as
 the SQLite `Ledger` (pipelines/alerts/ledger.py), shared by every process on every machine,
 so that a (rule, article) pair is matched once and each of its deliveries sent once by the
 whole fleet, whichever worker indexed the article and whichever `raqib run` leads when a

@@ -65,7 +65,7 @@ def crawl(config_dir: Path, *args: str, timeout: float = 180.0) -> Result:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAQIB_")}
     env["RAQIB_HOME"] = str(ROOT)
     proc = subprocess.run(
-        [sys.executable, "-m", "crawler.cli", "--config", str(config_dir), "crawl", "--stats-json", str(stats_path), *args],
+        [sys.executable, "-m", "crawler.cli.main", "--config", str(config_dir), "crawl", "--stats-json", str(stats_path), *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
     )
     stats = json.loads(stats_path.read_text(encoding="utf-8")) if stats_path.exists() else {}

@@ -24,13 +24,13 @@ class WebServer:
     """`raqib --config DIR web --port N` until stopped; `url` once it answers."""
 
     def __init__(self, config: Path, *, host: str = "127.0.0.1", env: dict | None = None):
-        from crawler.esnode import free_port
+        from crawler.ops.esnode import free_port
 
         self.port = free_port(18100, 18999)
         self.url = f"http://{host}:{self.port}"
         clean = {k: v for k, v in os.environ.items() if not k.startswith("RAQIB_")}
         clean.update(env or {})
-        self.proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "--config", str(config), "web",
+        self.proc = subprocess.Popen([sys.executable, "-m", "crawler.cli.main", "--config", str(config), "web",
                                       "--host", host, "--port", str(self.port)], cwd=ROOT, env=clean,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 60

@@ -1,0 +1,1 @@
+"""The `raqib` command line: the entry point and one module per subcommand."""

@@ -1,0 +1,1 @@
+"""The Scrapy side of one crawl: spider, middlewares, item pipelines, extensions, settings."""

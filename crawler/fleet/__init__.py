@@ -1,0 +1,1 @@
+"""Several crawl processes sharing one Redis: membership, locks, the shared frontier, leadership."""
