@@ -1,2 +1,3 @@
-"""raqib's crawler side: configuration, the command line, the Scrapy spider and its
-middlewares, crawl state, scheduling and the local Elasticsearch node manager."""
+"""raqib's crawler side, in layers that import downward only (tests/test_architecture.py):
+errors/items/logs (shared vocabulary) < report < ops < fleet < state < discovery < engine
+< probe < run < mirror < web < cli; all of them build on the Scrapy-free `pipelines/`."""

@@ -21,6 +21,8 @@ import codecs
 import re
 from typing import NamedTuple
 
+from charset_normalizer import from_bytes
+
 # How far into the document a <meta charset> is looked for. The WHATWG prescan stops at
 # 1024 bytes, but real pages put long inline scripts and styles before their meta tags.
 _META_SCAN_BYTES = 16 * 1024
@@ -159,8 +161,6 @@ def detect(body: bytes) -> str:
     if _looks_arabic(sample.decode("windows-1256", "replace")):
         return "windows-1256"
     try:
-        from charset_normalizer import from_bytes
-
         best = from_bytes(sample).best()
     except Exception:   # a detector bug must not lose the page: fall back below
         best = None

@@ -38,6 +38,11 @@ def cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "raqib"
 
 
+def demo_dir() -> Path:
+    """Where `raqib demo` keeps its configuration, state and node between runs."""
+    return state_dir() / "demo"
+
+
 def state_dir() -> Path:
     """Crawl state, spool, alert ledger: things that must survive restarts."""
     env = os.environ.get("RAQIB_STATE_DIR")

@@ -6,10 +6,25 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
+
+
+def raqib_command() -> str:
+    """How to type `raqib` in a new shell, for the commands raqib prints as hints: plain
+    `raqib` when a new shell finds this installation on PATH (pipx, pip install --user, an
+    installed system package), else its full path (a virtualenv not activated there)."""
+    here = Path(sys.executable).parent / "raqib"
+    in_venv = sys.prefix != sys.base_prefix
+    found = shutil.which("raqib")
+    # found in the virtualenv's own bin/: only because it is activated here (pipx's link in
+    # ~/.local/bin, found in every shell, is another directory)
+    if found and not (in_venv and Path(found).parent.resolve() == Path(sys.prefix).resolve() / "bin"):
+        return "raqib"
+    return str(here) if here.exists() else "raqib"
 
 
 def raqib_argv(*args: str, config_dir: Path | str | None = None, es: str | None = None,

@@ -22,6 +22,7 @@ from pipelines import normalize
 from pipelines.es import ClusterError, explain
 from pipelines.index import DEFAULT_ALIAS
 from pipelines.safetext import clean_value, one_line
+from pipelines.tagging import default_tagger
 
 _QUERY_WORD_RE = re.compile(r"(?:[^\W_]|[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640])+")
 _SOURCE_FIELDS = ["url", "canonical_url", "outlet", "outlet_name", "title", "text", "summary", "author",
@@ -154,8 +155,6 @@ def query_entities(query: str, config_dir=None) -> dict[str, list[str]] | None:
         query = query.replace("(", " ").replace(")", " ")   # grouping alone changes nothing when all words must match
     if not query.strip() or _OPERATOR_RE.search(query):
         return None
-    from pipelines.tagging import default_tagger
-
     return default_tagger(config_dir).query_entities(query)
 
 

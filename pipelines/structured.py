@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from lxml.cssselect import CSSSelector
 from lxml.html import HtmlElement  # no type information: an alias of Any for mypy
 
 ARTICLE_TYPES = {
@@ -403,8 +404,6 @@ _EMBEDDED_KEYS = {
 
 def embedded_json(tree: HtmlElement, selector: str) -> tuple[Any, str | None]:
     """The JSON inside the first element `selector` matches: (data, None), or (None, why not)."""
-    from lxml.cssselect import CSSSelector
-
     try:
         elements = CSSSelector(selector)(tree)
     except Exception as exc:   # cssselect raises several types for a bad selector

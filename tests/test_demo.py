@@ -105,7 +105,7 @@ def test_printed_commands_name_raqib_as_a_new_shell_finds_it(tmp_path):
     ~/.local/bin); inside an unactivated or activated virtualenv, its full path."""
     venv_raqib = os.path.join(os.path.dirname(sys.executable), "raqib")
     assert os.path.exists(venv_raqib), "the tests run from the project's virtualenv"
-    code = "from crawler.cli.commands import raqib_command; print(raqib_command())"
+    code = "from pipelines.process import raqib_command; print(raqib_command())"
 
     def printed(path: str) -> str:
         return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ, PATH=path),

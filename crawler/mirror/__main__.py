@@ -71,7 +71,7 @@ def _serve(mirror, config_dir: Path, *, removed: bool) -> int:
     for key, site in mirror.sites.items():
         print(f"{key:<22} {mirror.base_url(key)}/  ({len(mirror.truth(key))} articles)")
     print(f"config directory: {config_dir}" + (" (removed when the mirror stops)" if removed else ""))
-    from crawler.cli.commands import raqib_command
+    from pipelines.process import raqib_command
 
     print(f"  e.g.  {raqib_command()} --config {config_dir} crawl --dry-run")
     print("serving until interrupted (Ctrl-C)", flush=True)

@@ -10,6 +10,7 @@ unprivileged user (`nobody`, or `RAQIB_ES_RUN_AS`) that owns the node's director
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import hashlib
@@ -17,10 +18,12 @@ import http.client
 import json
 import os
 import pwd
+import random
 import re
 import shutil
 import signal
 import socket
+import ssl
 import stat
 import subprocess
 import tempfile
@@ -264,14 +267,10 @@ class Node:
         rejected credentials or a certificate the CA does not vouch for; it never holds a secret."""
         req = urllib.request.Request(f"{self.url}/_cluster/health")
         if self.auth:
-            import base64
-
             token = base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode()
             req.add_header("Authorization", f"Basic {token}")
         ctx = None
         if self.scheme == "https":
-            import ssl
-
             ctx = ssl.create_default_context(cafile=self.ca_certs)
         try:
             with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
@@ -488,8 +487,6 @@ def _status_at_least(status: str | None, wanted: str) -> bool:
 
 def free_port(start: int = 19200, end: int = 19999) -> int:
     """A port free on 127.0.0.1, for test nodes that must not collide with a dev node."""
-    import random
-
     ports = list(range(start, end))
     random.shuffle(ports)
     for port in ports:

@@ -7,7 +7,6 @@ functions: Starlette runs them in its thread pool, so a slow query never blocks 
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import time
@@ -28,6 +27,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from crawler.run.status import gather
 from crawler.web import geo, queries, render
 from crawler.web.saved import Store
 from crawler.web.security import Auth, Guard
@@ -72,10 +72,6 @@ class Context:
     @property
     def store(self) -> Store:
         return Store(self.settings.state_dir)
-
-    def args(self) -> argparse.Namespace:
-        """What `raqib status`'s gather() reads, so the health page shows its data."""
-        return argparse.Namespace(config=str(self.config_dir) if self.config_dir else None, es=self.es_override)
 
     def alerting(self):
         return context.load(self.config_dir, settings=self.settings)
@@ -271,9 +267,11 @@ class Handlers:
                          nav="overview")
 
     def health_page(self, request: Request):
-        from crawler.cli.commands.status import gather
-
-        info = gather(self.ctx.args())
+        try:
+            configured = list(load_outlets(self.ctx.config_dir))
+        except ConfigError:       # the page still shows what ran; `raqib outlets check` says why
+            configured = []
+        info = gather(self.ctx.settings, configured)
         letters: list[dict[str, Any]] = []
         if info["dead_letters"]["waiting"]:
             letters, _ = DeadLetters(path_in(self.ctx.settings.state_dir)).read()

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pipelines.configfile import Checker, ConfigError, join, load_yaml, resolve
 
@@ -463,8 +464,6 @@ _CHANNEL_PARSERS = {"webhook": _webhook, "email": _email, "slack": _slack, "file
 
 
 def _host(url: str) -> str:
-    from urllib.parse import urlsplit
-
     return urlsplit(url).hostname or "?"
 
 

@@ -77,18 +77,3 @@ def validate_config(args: argparse.Namespace) -> None:
         raise ConfigError(problems)
 
 
-def raqib_command() -> str:
-    """How to type `raqib` in a new shell, for the commands raqib prints as hints: plain
-    `raqib` when a new shell finds this installation on PATH (pipx, pip install --user, an
-    installed system package), else its full path (a virtualenv not activated there)."""
-    import shutil
-    import sys
-
-    here = Path(sys.executable).parent / "raqib"
-    in_venv = sys.prefix != sys.base_prefix
-    found = shutil.which("raqib")
-    # found in the virtualenv's own bin/: only because it is activated here (pipx's link in
-    # ~/.local/bin, found in every shell, is another directory)
-    if found and not (in_venv and Path(found).parent.resolve() == Path(sys.prefix).resolve() / "bin"):
-        return "raqib"
-    return str(here) if here.exists() else "raqib"

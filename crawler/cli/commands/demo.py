@@ -15,6 +15,8 @@ from pathlib import Path
 
 from crawler.cli import commands
 from crawler.cli.commands import Subcommands
+from pipelines.paths import demo_dir
+from pipelines.process import raqib_command
 
 DEMO_MIRROR_PORT = 8931
 
@@ -29,12 +31,6 @@ def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
     p.add_argument("--fresh", action="store_true", help="forget the demo's crawl state and alert ledger first")
     p.add_argument("--faults", action="store_true", help="let the mirror inject its faults (5xx, timeouts, bad encodings, …)")
     p.set_defaults(run=run, checks_config=False)   # it writes and uses its own configuration
-
-
-def demo_dir() -> Path:
-    from pipelines.paths import state_dir
-
-    return state_dir() / "demo"
 
 
 def mirror_clock(base: Path) -> datetime:
@@ -118,9 +114,9 @@ def run(args: argparse.Namespace) -> int:
     print("[5/5] alerts: " + _alerts_line(before, _ledger_counts(cfg, sink), sink))
     print(_summary(client, alias))
     print(_seed_search(client, alias, config_dir))
-    print(_hints(commands.raqib_command(), es_url, config_dir, node))
+    print(_hints(raqib_command(), es_url, config_dir, node))
     print(f"\nThe web workspace on the demo's data (search, articles, live, alerts, overview, health):\n"
-          f"  {commands.raqib_command()} --config {config_dir} web   then open http://127.0.0.1:{cfg.get('web', 'port')}/")
+          f"  {raqib_command()} --config {config_dir} web   then open http://127.0.0.1:{cfg.get('web', 'port')}/")
     return 0
 
 

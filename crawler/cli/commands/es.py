@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "start":
         started = node.start()
         print(("started" if started else "already running") + f": Elasticsearch {ES_VERSION} at {node.url}")
-        from crawler.cli.commands import raqib_command
+        from pipelines.process import raqib_command
 
         print(f"  use it with: {raqib_command()} --es {node.url} …  (or export RAQIB_ES_URL={node.url})")
         return 0

@@ -5,10 +5,13 @@ import argparse
 import json
 import time
 from datetime import datetime
+from typing import Any
 
 from crawler.cli import commands
 from crawler.cli.commands import Subcommands
+from crawler.run import status
 from pipelines.configfile import span
+from pipelines.process import raqib_command
 
 
 def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -24,73 +27,13 @@ def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run, checks_config=False)
 
 
-def gather(args: argparse.Namespace) -> dict:
-    from crawler.run.service import read_state, service_alive
-    from pipelines.alerts import context as alert_context
-    from pipelines.alerts.ledger import Ledger
-
+def gather(args: argparse.Namespace) -> dict[str, Any]:
     cfg = commands.load_settings(args)
-    state_dir = alert_context.state_dir_for(cfg)
-    data = read_state(state_dir)
-    ledger_path = alert_context.ledger_path(cfg)
-    alerts = data.get("alerts") or {}
-    fleet = None
-    if cfg.get("state", "redis_url"):              # a fleet: its ledger and frontier are in Redis
-        from crawler.fleet.members import Fleet, describe
-
-        handle = Fleet.open(cfg, role="status")
-        try:
-            fleet = describe(handle)
-        finally:
-            handle.close()
-        alerts = {**alerts, **alert_context.ledger_of(cfg).summary()}
-    elif ledger_path.exists():
-        with Ledger(ledger_path) as ledger:
-            alerts = {**alerts, **ledger.summary()}
     try:
         configured = list(commands.load_outlets(args))
     except Exception:  # noqa: BLE001 - status must work even with a broken outlets.yaml
         configured = []
-    names = list(dict.fromkeys([*configured, *(data.get("outlets") or {})]))
-    return {"state_dir": str(state_dir), "running": service_alive(data), "service": data.get("service") or {},
-            "demo_config": _demo_config(state_dir),
-            "outlets": data.get("outlets") or {}, "configured": configured, "alerts": alerts,
-            "health": _health(cfg, names), "dead_letters": _dead_letters(cfg), "fleet": fleet}
-
-
-def _demo_config(state_dir) -> str | None:
-    """The demo's configuration directory when the demo has run and this is not its state."""
-    from crawler.cli.commands.demo import demo_dir
-
-    demo = demo_dir()
-    if (demo / "config").is_dir() and (demo / "state").resolve() != state_dir.resolve():
-        return str(demo / "config")
-    return None
-
-
-def _dead_letters(cfg) -> dict:
-    """Articles Elasticsearch refused, waiting for `raqib dead-letters replay`."""
-    from pipelines.deadletters import summary
-
-    found = summary(cfg.state_dir)
-    return {"waiting": found["waiting"], "file": found["file"]}
-
-
-def _health(cfg, names: list[str]) -> dict:
-    """Each outlet's health from the crawl state (crawler/report/health.py); {} before any crawl.
-    A missing local state is not created: status only reads."""
-    from crawler.report import health
-    from crawler.state.factory import open_state
-    from crawler.state.store import SqliteState
-
-    if not cfg.get("state", "redis_url") and not (cfg.state_dir / SqliteState.FILENAME).exists():
-        return {}
-    state = open_state(cfg)
-    try:
-        found = {name: health.read(state, name) for name in names}
-    finally:
-        state.close()
-    return {name: h.to_dict() for name, h in found.items() if h.crawled}
+    return status.gather(cfg, configured)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,7 +60,7 @@ def show(info: dict) -> None:
         print(f"service: has never run with the state directory {info['state_dir']}; start it with `raqib run`")
     if info.get("demo_config") and not svc and not info["health"]:
         print(f"(the demo keeps its own configuration and state; see them with "
-              f"`{commands.raqib_command()} --config {info['demo_config']} status`)")
+              f"`{raqib_command()} --config {info['demo_config']} status`)")
     if info.get("fleet"):
         _print_fleet(info["fleet"], svc)
     outlets = info["outlets"]
