@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from pipelines.alerts import deliver_pending, evaluate_pending, on_indexed
 from pipelines.alerts.ledger import Ledger
 from pipelines.index import ensure_index
 from tests.support.alert_receivers import HttpReceiver, article, index
+from tests.support.ledgers import claims_by_concurrent_workers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -206,21 +206,7 @@ def test_two_processes_never_claim_the_same_delivery(tmp_path):
     path = tmp_path / "ledger.sqlite3"
     seed = Ledger(path)
     seed.record("r", ["file:x", "webhook:y"], [{"id": f"a{i}"} for i in range(200)])
-    claims: list[list] = []
-
-    def worker():
-        ledger = Ledger(path)            # its own connection, as another process has
-        got = []
-        for _ in range(20):
-            got += [d.key for d in ledger.claim_due(owner=str(threading.get_ident()), limit=15)]
-        claims.append(got)
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    everything = [k for c in claims for k in c]
+    everything = claims_by_concurrent_workers(lambda: Ledger(path))
     assert len(everything) == 400 and len(set(everything)) == 400
 
 

@@ -5,7 +5,6 @@ alert once between them."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from crawler.fleet.members import connect
 from pipelines.alerts.ledger import Backoff, Ledger
 from pipelines.alerts.ledger_redis import RedisLedger
+from tests.support.ledgers import claims_by_concurrent_workers
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -39,21 +39,7 @@ def test_a_pair_is_recorded_once_with_one_delivery_per_channel(make_ledger):
 
 def test_two_processes_never_claim_the_same_delivery(make_ledger):
     make_ledger().record("r", ["file:x", "webhook:y"], [{"id": f"a{i}"} for i in range(150)])
-    claims: list[list] = []
-
-    def worker():
-        ledger = make_ledger()
-        got = []
-        for _ in range(20):
-            got += [d.key for d in ledger.claim_due(owner=str(threading.get_ident()), limit=15)]
-        claims.append(got)
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    everything = [k for c in claims for k in c]
+    everything = claims_by_concurrent_workers(make_ledger)
     assert len(everything) == 300 and len(set(everything)) == 300
 
 
