@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.support.crawlrun import AR, SPA, crawl, docs, outlet_yaml, write_config
-from tests.support.localsite import Site, article_html, corpus, listing_html, recent, rss, sitemap_index, urlset
+from tests.support.crawlrun import AR, crawl, docs, outlet_yaml, syndicated_pair, write_config
+from tests.support.localsite import Site, article_html, listing_html, recent, rss, sitemap_index, urlset
 
 
 @pytest.fixture
@@ -165,13 +165,7 @@ def test_an_unreachable_cluster_is_one_clear_error(tmp_path, alias):
 
 
 def test_copies_across_outlets_are_marked_duplicates(tmp_path, es_url, es, alias):
-    spa = [a for a in corpus() if a["id"] in SPA[:2]]
-    with Site("127.0.0.1") as one, Site("127.0.0.2") as two:
-        for site, row in ((one, spa[0]), (two, spa[1])):
-            site.add("/news/1", article_html(row["title"], row["text"], published=recent(1).isoformat()))
-            site.add("/", listing_html([site.url("/news/1")]))
-        yaml = "outlets:\n" + outlet_yaml("one", one) + outlet_yaml("two", two)
-        config = write_config(tmp_path / "c", es_url=es_url, alias=alias, state_dir=tmp_path / "s", outlets_yaml=yaml)
+    with syndicated_pair(tmp_path, es_url=es_url, alias=alias) as (one, two, config):
         result = crawl(config, "--outlet", "one")
         assert result.code == 0, result.err
         result = crawl(config, "--outlet", "two")

@@ -12,8 +12,7 @@ from urllib.parse import unquote
 
 from crawler.mirror import Mirror
 from pipelines.urls import canonicalize
-from tests.support.crawlrun import SPA, crawl, docs, outlet_yaml, write_config
-from tests.support.localsite import Site, article_html, corpus, listing_html, recent
+from tests.support.crawlrun import crawl, docs, syndicated_pair, write_config
 
 FIELDS = {"outlet", "url", "title", "published_at", "date_source", "lang", "topics", "duplicate_of", "author",
           "text_chars", "discovered_via", "why", "id"}
@@ -111,13 +110,7 @@ def test_after_a_crawl_a_dry_run_shows_only_what_the_next_crawl_would_add(mirror
 
 
 def test_a_copy_of_an_indexed_article_is_shown_with_its_original(tmp_path, es_url, es, alias):
-    spa = [a for a in corpus() if a["id"] in SPA[:2]]
-    with Site("127.0.0.1") as one, Site("127.0.0.2") as two:
-        for site, row in ((one, spa[0]), (two, spa[1])):
-            site.add("/news/1", article_html(row["title"], row["text"], published=recent(1).isoformat()))
-            site.add("/", listing_html([site.url("/news/1")]))
-        yaml = "outlets:\n" + outlet_yaml("one", one) + outlet_yaml("two", two)
-        config = write_config(tmp_path / "c", es_url=es_url, alias=alias, state_dir=tmp_path / "s", outlets_yaml=yaml)
+    with syndicated_pair(tmp_path, es_url=es_url, alias=alias) as (one, two, config):
         assert crawl(config, "--outlet", "one").code == 0
         dry = crawl(config, "--outlet", "two", "--dry-run", "--json")
         assert dry.code == 0, dry.err

@@ -6,6 +6,8 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,3 +116,18 @@ def site_with_articles(site: Site, n: int) -> list[str]:
         site.add(path, article_html(f"{row['title']} ({i})", row["text"], published=recent(1).isoformat()))
     site.add("/", listing_html([site.url(p) for p in paths]))
     return paths
+
+
+@contextmanager
+def syndicated_pair(config_root: Path, *, es_url: str, alias: str) -> Iterator[tuple[Site, Site, Path]]:
+    """Two outlets ("one", "two") on their own hosts, each serving one copy of the same
+    syndicated story (two agency rewrites of one SPA dispatch) at /news/1, and the config
+    directory that crawls them."""
+    spa = [a for a in corpus() if a["id"] in SPA[:2]]
+    with Site("127.0.0.1") as one, Site("127.0.0.2") as two:
+        for site, row in ((one, spa[0]), (two, spa[1])):
+            site.add("/news/1", article_html(row["title"], row["text"], published=recent(1).isoformat()))
+            site.add("/", listing_html([site.url("/news/1")]))
+        yaml = "outlets:\n" + outlet_yaml("one", one) + outlet_yaml("two", two)
+        yield one, two, write_config(config_root / "c", es_url=es_url, alias=alias, state_dir=config_root / "s",
+                                     outlets_yaml=yaml)
