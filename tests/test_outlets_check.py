@@ -1,4 +1,4 @@
-"""The outlet probe (`crawler.outlets_check`) against real local sites that block, challenge,
+"""The outlet probe (`crawler.probe`) against real local sites that block, challenge,
 show a CAPTCHA, changed their layout, hang, or redirect away: the verdict, the finding and the
 suggested config change must be right, and the probe must stay as polite as the crawl."""
 from __future__ import annotations
@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from crawler.outlets_check import ProbeOptions, check_outlet, suggest_pattern, url_shape
-from crawler.probe_http import MAX_REDIRECTS, Fetcher
+from crawler.probe.check import ProbeOptions, check_outlet, suggest_pattern, url_shape
+from crawler.probe.http import MAX_REDIRECTS, Fetcher
 from pipelines.outlets import parse_outlets
 from tests.support.probe_servers import (
     CAPTCHA,

@@ -1,4 +1,4 @@
-"""`raqib outlets check [NAME]…` (a live probe of each outlet, crawler/outlets_check.py) and
+"""`raqib outlets check [NAME]…` (a live probe of each outlet, crawler/probe/check.py) and
 `raqib outlets list` (what the configuration says)."""
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from crawler.outlets_check import ProbeOptions, check_outlets
+    from crawler.probe.check import ProbeOptions, check_outlets
     from pipelines.outlets import select
     from pipelines.tagging import default_tagger
 

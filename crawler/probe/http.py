@@ -1,4 +1,4 @@
-"""The HTTP client of `raqib outlets check` (crawler/outlets_check.py): one outlet's requests,
+"""The HTTP client of `raqib outlets check` (crawler/probe/check.py): one outlet's requests,
 under the crawl's rules.
 
 Every request passes the crawl's address guard (`crawler.middlewares.address_allowed`: never
@@ -34,7 +34,7 @@ from pipelines.outlets import Outlet
 from pipelines.urls import host_of, safe_url
 
 if TYPE_CHECKING:
-    from crawler.outlets_check import ProbeOptions
+    from crawler.probe.check import ProbeOptions
 
 MAX_REDIRECTS = 5          # the crawl's REDIRECT_MAX_TIMES
 _REDIRECTS = (301, 302, 303, 307, 308)

@@ -6,7 +6,7 @@ matches what they list, what a sample article extracts to, and a verdict with th
 for several outlets at once (one thread per outlet: they are different hosts, and within an
 outlet requests stay sequential with the crawl's delay).
 
-Plain HTTP (`crawler.probe_http`, on `http.client`), not Scrapy: Scrapy's reactor runs once
+Plain HTTP (`crawler.probe.http`, on `http.client`), not Scrapy: Scrapy's reactor runs once
 per process, and a probe must report what every single request answered, not only what
 survived the middlewares. The rules are the crawl's own, imported from where the crawl keeps
 them: the User-Agent (`crawler.scrapy_config`), robots.txt (RFC 9309), the address guard and
@@ -30,7 +30,7 @@ from crawler.discovery.feeds import feed_links, parse_feed
 from crawler.discovery.sections import page_links
 from crawler.discovery.sitemaps import INDEX, parse_sitemap
 from pipelines.outlets import Outlet
-from crawler.probe_http import Fetcher, Response, origin_of, refusal
+from crawler.probe.http import Fetcher, Response, origin_of, refusal
 from crawler.scrapy_config import SITEMAP_MAX_BYTES
 from pipelines.urls import article_identity, canonicalize, host_of, safe_url
 
