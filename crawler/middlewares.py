@@ -35,10 +35,10 @@ from crawler.context import context_of
 from crawler.discovery.robots import Robots
 from crawler.errors import Refused, classify_exception
 from crawler.items import RequestInfo, request_info
-from crawler.scrapy_config import robots_token
 from crawler.state import SourceRecord
 from pipelines.backoff import backoff
 from pipelines.blocks import GENERIC_BLOCK_MARKERS, find_block_marker
+from pipelines.fetchrules import robots_token
 from pipelines.urls import safe_url
 
 logger = logging.getLogger(__name__)

@@ -21,29 +21,22 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 import certifi
 
 from crawler.discovery.robots import Robots
 from crawler.middlewares import address_allowed, block_reason
-from crawler.scrapy_config import robots_token
 from pipelines.compression import GZIP_OR_ZLIB, RAW_DEFLATE, ZLIB, InflateError, inflate
+from pipelines.fetchrules import MAX_REDIRECTS, FetchRules
 from pipelines.outlets import Outlet
 from pipelines.urls import host_of, safe_url
 
-if TYPE_CHECKING:
-    from crawler.probe.check import ProbeOptions
+__all__ = ["MAX_REDIRECTS", "MAX_REQUESTS", "Fetcher", "Response", "RobotsResult", "origin_of", "refusal"]
 
-MAX_REDIRECTS = 5          # the crawl's REDIRECT_MAX_TIMES
+MAX_REQUESTS = 30          # per outlet, redirects and robots.txt included
 _REDIRECTS = (301, 302, 303, 307, 308)
-_ACCEPT = {
-    "robots": "text/plain,*/*;q=0.5",
-    "feed": "application/rss+xml,application/atom+xml,application/feed+json,application/xml;q=0.9,*/*;q=0.5",
-    "sitemap": "application/xml,text/xml;q=0.9,*/*;q=0.5",
-}
-_ACCEPT_HTML = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"   # the crawl's default
 
 
 @dataclass
@@ -86,10 +79,13 @@ class _Refused(Exception):
 class Fetcher:
     """The probe's HTTP client for one outlet: guard, robots.txt, delay, budget, redirects."""
 
-    def __init__(self, outlet: Outlet, options: ProbeOptions, *, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, outlet: Outlet, rules: FetchRules, *, max_requests: int = MAX_REQUESTS,
+                 stop: threading.Event | None = None, sleep: Callable[[float], None] = time.sleep):
         self.outlet = outlet
-        self.options = options
-        self.token = robots_token(options.user_agent)
+        self.rules = rules
+        self.max_requests = max_requests
+        self.stop = stop
+        self.token = rules.token
         self.markers = tuple(outlet.extraction.get("blocked_markers") or ())
         self.log: list[dict[str, Any]] = []
         self.robots_seen: dict[str, RobotsResult] = {}
@@ -97,18 +93,18 @@ class Fetcher:
         self._last: dict[str, float] = {}
         self._addresses: dict[str, list[str]] = {}
         self._private_ok: bool | None = None
-        self._delay = options.delay
+        self._delay = rules.delay
         self._tls = _tls_context()
         self.unverified: dict[str, str] = {}   # host -> why its TLS certificate failed verification
         self._proxy_auth: dict[str, str] = {}
-        proxy = urlsplit(options.proxy) if options.proxy else None
+        proxy = urlsplit(rules.proxy) if rules.proxy else None
         if proxy is not None and proxy.username:
             token = base64.b64encode(f"{proxy.username}:{proxy.password or ''}".encode()).decode()
             self._proxy_auth = {"Proxy-Authorization": f"Basic {token}"}
 
     @property
     def remaining(self) -> int:
-        return self.options.max_requests - len(self.log)
+        return self.max_requests - len(self.log)
 
     # guard ------------------------------------------------------------------------------
     def private_ok(self) -> bool:
@@ -138,7 +134,7 @@ class Fetcher:
                                       "not fetched")
         addresses = self._resolve(host)
         if not addresses:
-            if self.options.proxy:
+            if self.rules.proxy:
                 return ""      # the proxy resolves it (as in the crawl, whose guard lets such a name pass)
             raise _Refused("dns", f"cannot resolve the host {host} (DNS)")
         for address in addresses:
@@ -151,12 +147,12 @@ class Fetcher:
     def robots(self, url: str) -> RobotsResult:
         origin = origin_of(url)
         if origin not in self.robots_seen:
-            response = self._get(origin + "/robots.txt", "robots", self.options.max_page_bytes)
+            response = self.get(origin + "/robots.txt", "robots")
             result = RobotsResult.from_response(response, self.markers)
             self.robots_seen[origin] = result
             delay = result.robots.crawl_delay(self.token)
             if delay:
-                self._delay = max(self._delay, min(delay, self.options.max_delay))
+                self._delay = max(self._delay, min(delay, self.rules.max_delay))
         return self.robots_seen[origin]
 
     def allowed(self, url: str) -> bool:
@@ -173,18 +169,17 @@ class Fetcher:
 
     # requests ---------------------------------------------------------------------------
     def get(self, url: str, kind: str) -> Response:
-        limit = self.options.max_sitemap_bytes if kind == "sitemap" else self.options.max_page_bytes
-        return self._get(url, kind, limit)
-
-    def _get(self, url: str, kind: str, limit: int) -> Response:
+        """GET `url` (a robots, home, section, feed, sitemap or article URL), redirects
+        followed; never raises."""
+        limit = self.rules.max_bytes(kind)
         current, hops = safe_url(url), list[str]()
         while True:
             try:
                 address = self.guard(current)
-                if self.options.stop is not None and self.options.stop.is_set():
+                if self.stop is not None and self.stop.is_set():
                     raise _Refused("stopped", "not fetched, the check was interrupted")
                 if self.remaining <= 0:
-                    raise _Refused("budget", f"not fetched, the probe's budget of {self.options.max_requests} "
+                    raise _Refused("budget", f"not fetched, the probe's budget of {self.max_requests} "
                                              "requests for this outlet is spent")
                 if kind != "robots":
                     robots = self.robots(current)
@@ -239,14 +234,14 @@ class Fetcher:
                 except OSError:
                     pass
 
-            watchdog = threading.Timer(self.options.timeout, expire)
+            watchdog = threading.Timer(self.rules.timeout, expire)
             watchdog.daemon = True
             watchdog.start()
-            target = url if (self.options.proxy and parts.scheme == "http") else (parts.path or "/") + \
+            target = url if (self.rules.proxy and parts.scheme == "http") else (parts.path or "/") + \
                 (f"?{parts.query}" if parts.query else "")
             conn.putrequest("GET", target, skip_host=True, skip_accept_encoding=True)
             conn.putheader("Host", _host_header(parts))
-            for name, value in self._headers(kind, parts.scheme).items():
+            for name, value in self._headers(parts.scheme).items():
                 conn.putheader(name, value)
             conn.endheaders()
             raw = conn.getresponse()
@@ -258,7 +253,7 @@ class Fetcher:
                 response.body = self._read(raw, limit, url)
         except Exception as exc:  # noqa: BLE001 - every network failure becomes a reported kind
             if fired.is_set():      # the watchdog cut the connection: whatever broke, it was the time
-                response.error, response.message = "timeout", f"no complete answer within {self.options.timeout:g} s"
+                response.error, response.message = "timeout", f"no complete answer within {self.rules.timeout:g} s"
             elif isinstance(exc, _Refused):
                 response.error, response.message = exc.kind, exc.message
             else:
@@ -273,15 +268,15 @@ class Fetcher:
                      seconds=round(time.monotonic() - started, 3))
         return response
 
-    def _connection(self, parts, address: str) -> http.client.HTTPConnection:
+    def _connection(self, parts: SplitResult, address: str) -> http.client.HTTPConnection:
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        timeout = self.options.timeout
+        timeout = self.rules.timeout
         conn: http.client.HTTPConnection
-        if self.options.proxy:
+        if self.rules.proxy:
             # Through the crawl's proxy: CONNECT for https, the absolute URL for http.
-            proxy = urlsplit(self.options.proxy)
+            proxy = urlsplit(self.rules.proxy)
             if not proxy.hostname:
-                raise OSError(f"the proxy {self.options.proxy!r} names no host")
+                raise OSError(f"the proxy {self.rules.proxy!r} names no host")
             if parts.scheme == "https":
                 conn = http.client.HTTPSConnection(proxy.hostname, proxy.port or 8080, timeout=timeout, context=self._tls)
                 conn.set_tunnel(parts.hostname, port, headers=self._proxy_auth)
@@ -310,15 +305,16 @@ class Fetcher:
         conn.sock = sock
         return conn
 
-    def _headers(self, kind: str, scheme: str) -> dict[str, str]:
+    def _headers(self, scheme: str) -> dict[str, str]:
+        """The crawl's headers (every kind of source gets the same from Scrapy), and one
+        connection per request."""
         headers = {
-            "User-Agent": self.options.user_agent,
-            "Accept": _ACCEPT.get(kind, _ACCEPT_HTML),
-            "Accept-Language": "ar,en;q=0.7",
+            "User-Agent": self.rules.user_agent,
+            **self.rules.headers(),
             "Accept-Encoding": "gzip, deflate",
             "Connection": "close",
         }
-        if self.options.proxy and scheme == "http":   # https: only the CONNECT carries it
+        if self.rules.proxy and scheme == "http":   # https: only the CONNECT carries it
             headers.update(self._proxy_auth)
         return headers
 
@@ -341,12 +337,12 @@ class Fetcher:
             attempts = (GZIP_OR_ZLIB,) if encoding != "deflate" else (ZLIB, RAW_DEFLATE)
             for i, wbits in enumerate(attempts):
                 try:
-                    body = inflate(b"".join(chunks), self.options.max_decompressed, wbits=wbits)
+                    body = inflate(b"".join(chunks), limit, wbits=wbits)
                     break
                 except InflateError as exc:
                     if exc.too_large:
                         raise _Refused("too_large", f"the body inflates to more than "
-                                                    f"{_size(self.options.max_decompressed)}") from None
+                                                    f"{_size(limit)}") from None
                     if i == len(attempts) - 1:
                         raise _Refused("bad_encoding", f"the {encoding} body cannot be decompressed ({exc})") from None
         return body
@@ -441,7 +437,7 @@ def _classify(exc: BaseException, url: str) -> tuple[str, str]:
     return "other", f"{type(exc).__name__}: {exc}"
 
 
-def _host_header(parts) -> str:
+def _host_header(parts: SplitResult) -> str:
     host = host_of(parts.geturl())
     if ":" in host:
         host = f"[{host}]"   # IPv6 literal
