@@ -26,6 +26,20 @@ from crawler.mirror.family.stories import (
 )
 from crawler.mirror.server import Response
 
+# How the text_* date traits print a publication date (fields: SitePages._visible_date).
+VISIBLE_DATES = {
+    "text_levantine": "{wd} {d} {lev} {y} - {hm}",
+    "text_levantine_day": "{d} {lev} {y}",
+    "text_egyptian": "{wd}، {d:02d} {egy} {y} {h12:02d}:{mi:02d} {ar_pm}",
+    "text_egyptian_gmt": "{utc.day} {utc_egy} {utc.year} | {utc.hour:02d}:{utc.minute:02d} GMT",
+    "text_maghrebi": "{d} {mag} {y} على الساعة {hm}",
+    "text_english": "Published {month_en} {d}, {y} {h12}:{mi:02d} {en_pm}",
+    # the last update printed first, as many CMS templates do: the publication is the second date
+    "text_updated_first": "آخر تحديث: {up.day} {up_egy} {up.year} - {up.hour:02d}:{up.minute:02d}"
+                          " | تاريخ النشر: {d} {egy} {y} - {hm}",
+    "text_hijri": "{wd} {hijri} الموافق {d:02d} {egy} {y} م - {hm}",
+}
+
 
 class SitePages(SiteTruth):
     """The frame every page shares, listings, and how dates and charsets look."""
@@ -42,35 +56,23 @@ class SitePages(SiteTruth):
         return self._digits(self._visible_date(s))
 
     def _visible_date(self, s: Story) -> str:
-        local = s.when.astimezone(self.tz)
-        d, y, hm = local.day, local.year, f"{local.hour:02d}:{local.minute:02d}"
-        wd = WEEKDAYS[local.weekday()]
-        kind = self.traits.dates
-        if kind == "text_levantine":
-            return f"{wd} {d} {LEVANTINE[local.month - 1]} {y} - {hm}"
-        if kind == "text_levantine_day":
-            return f"{d} {LEVANTINE[local.month - 1]} {y}"
-        if kind == "text_egyptian":
-            h12 = local.hour % 12 or 12
-            return f"{wd}، {d:02d} {EGYPTIAN[local.month - 1]} {y} {h12:02d}:{local.minute:02d} {'م' if local.hour >= 12 else 'ص'}"
-        if kind == "text_egyptian_gmt":
-            utc = s.when.astimezone(UTC)
-            return f"{utc.day} {EGYPTIAN[utc.month - 1]} {utc.year} | {utc.hour:02d}:{utc.minute:02d} GMT"
-        if kind == "text_maghrebi":
-            return f"{d} {self.maghrebi_months[local.month - 1]} {y} على الساعة {hm}"
-        if kind == "text_english":
-            h12 = local.hour % 12 or 12
-            return f"Published {local.strftime('%B')} {d}, {y} {h12}:{local.minute:02d} {'pm' if local.hour >= 12 else 'am'}"
-        if kind == "text_updated_first":
-            # the last update printed first, as many CMS templates do: the publication is the second date
-            up = min(s.when + timedelta(hours=3 + s.id % 20), self.now).astimezone(self.tz)
-            return (f"آخر تحديث: {up.day} {EGYPTIAN[up.month - 1]} {up.year} - {up.hour:02d}:{up.minute:02d}"
-                    f" | تاريخ النشر: {d} {EGYPTIAN[local.month - 1]} {y} - {hm}")
-        if kind == "text_hijri":
-            # a Hijri date first (its day and month are only plausible, never parsed), then «الموافق» the Gregorian one
-            hijri = f"{(d + 11) % 29 + 1} {HIJRI[(local.month + 4) % 12]} {y - 579} هـ"
-            return f"{wd} {hijri} الموافق {d:02d} {EGYPTIAN[local.month - 1]} {y} م - {hm}"
-        return ""
+        """The date in the words of the site's `dates` trait (VISIBLE_DATES), "" for the
+        traits that show no date in the text."""
+        template = VISIBLE_DATES.get(self.traits.dates)
+        if template is None:
+            return ""
+        local, utc = s.when.astimezone(self.tz), s.when.astimezone(UTC)
+        # the last update, printed first by the text_updated_first sites
+        up = min(s.when + timedelta(hours=3 + s.id % 20), self.now).astimezone(self.tz)
+        return template.format(
+            wd=WEEKDAYS[local.weekday()], d=local.day, y=local.year, hm=f"{local.hour:02d}:{local.minute:02d}",
+            mi=local.minute, h12=local.hour % 12 or 12, ar_pm="م" if local.hour >= 12 else "ص",
+            en_pm="pm" if local.hour >= 12 else "am", month_en=local.strftime("%B"),
+            lev=LEVANTINE[local.month - 1], egy=EGYPTIAN[local.month - 1],
+            mag=self.maghrebi_months[local.month - 1], utc=utc, utc_egy=EGYPTIAN[utc.month - 1],
+            up=up, up_egy=EGYPTIAN[up.month - 1],
+            # a Hijri date (its day and month are only plausible, never parsed) before the Gregorian one
+            hijri=f"{(local.day + 11) % 29 + 1} {HIJRI[(local.month + 4) % 12]} {local.year - 579} هـ")
 
     def listing(self, stories: list[Story], base_path: str, base_query: str, n: int, title: str, where: str) -> str:
         per = self.per_page
