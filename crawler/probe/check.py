@@ -12,12 +12,12 @@ verdict.
 Plain HTTP (`crawler.probe.http`, on `http.client`), not Scrapy: Scrapy's reactor runs once
 per process, and a probe must report what every single request answered, not only what
 survived the middlewares. The rules are the crawl's own, imported from where the crawl keeps
-them: User-Agent, timeout, delay and size limits (`pipelines.fetchrules`, which
-`crawler.scrapy_config` turns into Scrapy's settings), page decoding (`pipelines.encoding`),
-robots.txt (RFC 9309), the address guard and
-block detection (`crawler.middlewares`), the feed, sitemap and listing parsers
-(`crawler.discovery`), and the extraction, language and tagging of the pipelines, so what the
-probe says about an outlet is what the crawl will meet.
+them: User-Agent, headers, timeout, delay, redirects and size limits (`pipelines.fetchrules`,
+which `crawler.scrapy_config` turns into Scrapy's settings), page decoding
+(`pipelines.encoding`), robots.txt (RFC 9309), the address guard and block detection
+(`crawler.middlewares`), the feed, sitemap and listing parsers (`crawler.discovery`), and the
+extraction, language and tagging of the pipelines, so what the probe says about an outlet is
+what the crawl will meet.
 """
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ class Probe:
 
     def run(self) -> OutletReport:
         state, report = self.state, self.state.report
+        verdict = Verdict(state)
         started = time.monotonic()
         try:
             site = SiteCheck(state)
@@ -55,11 +56,10 @@ class Probe:
                 SitemapCheck(state).check_sitemaps()
                 PatternCheck(state).check_pattern()
                 SampleCheck(state).check_samples()
-            Verdict(state).conclude()
-        finally:
+            verdict.conclude()
+        finally:   # a step that raised still leaves a report of what was done
             report.requests = state.fetch.log
             report.duration_s = round(time.monotonic() - started, 2)
-            verdict = Verdict(state)
             report.channels = verdict.channels()
             if report.robots:
                 report.robots["allows"] = verdict.allows()
@@ -107,6 +107,7 @@ class Verdict(Step):
         return out
 
     def channels(self) -> dict[str, dict[str, int]]:
+        """URLs found and matching article_pattern, per channel read and in all."""
         out: dict[str, dict[str, int]] = {}
         all_found: set[str] = set()
         all_matched: set[str] = set()
@@ -119,8 +120,6 @@ class Verdict(Step):
             all_matched |= matched
         out["total"] = {"urls": len(all_found), "matched": len(all_matched)}
         return out
-
-
 
 
 def check_outlet(outlet: Outlet, options: ProbeOptions) -> OutletReport:

@@ -32,10 +32,6 @@ __all__ = ["MAX_REDIRECTS", "MAX_REQUESTS", "Fetcher", "Response", "RobotsResult
 MAX_REQUESTS = 30          # per outlet, redirects and robots.txt included
 
 
-
-
-
-
 class Fetcher:
     """The probe's HTTP client for one outlet: guard, robots.txt, delay, budget, redirects."""
 
@@ -187,9 +183,6 @@ class Fetcher:
         return response
 
 
-
-
-
 @dataclass
 class RobotsResult:
     url: str
@@ -236,20 +229,6 @@ def refusal(response: Response, markers: tuple[str, ...]) -> str | None:
     return reason
 
 
-
-
-
-
-
-
-
-
-
-
 def origin_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
-
-
-
-

@@ -73,7 +73,6 @@ class ListingCheck(Step):
         else:
             self.report.add("warning", f"{kind} {source.url} failed: {source.error}")
 
-
     def _markup(self, source: Source, problems: list[str]) -> None:
         if problems:
             self.report.add("warning", f"{source.kind} {source.url} is broken XML, read only as far as it goes "
@@ -118,7 +117,6 @@ class ListingCheck(Step):
             if self.report.pattern_suggestion is None:
                 self.report.pattern_suggestion = {**shape, "widened": widened}
         self.report.add("warning", message, fix, "article_pattern")
-
 
 
 class FeedCheck(ListingCheck):

@@ -73,7 +73,6 @@ def suggest_pattern(urls: Iterable[str], *, min_count: int = 2) -> dict[str, Any
     return {"pattern": pattern, "count": len(members), "examples": members[:EXAMPLES]}
 
 
-
 class PatternCheck(Step):
     """When nothing any source lists matches article_pattern: the pattern that would."""
 
