@@ -65,6 +65,49 @@ def write_all(client, alias: str, docs: list[tuple[str, dict]], size: int) -> tu
     return time.perf_counter() - t0, time.thread_time() - cpu0, counts
 
 
+def measure_size(client, espid: int | None, docs: list[tuple[str, dict]], size: int, repeat: int,
+                 crawl_size: int) -> dict:
+    """One batch size's figures: the best of `repeat` writes, and at the crawl's batch size
+    a second, unchanged write (a re-crawl's cost)."""
+    from pipelines.index import ensure_index
+
+    # wall time is what a crawl waits for, and a busy machine stretches it: the best of
+    # `repeat` writes (each into a fresh alias) is kept, with every rate measured
+    tries = []
+    for _ in range(repeat):
+        alias = common.new_alias("raqib-bench-idx")
+        try:
+            ensure_index(client, alias)
+            es0 = common.process_cpu(espid)
+            wall, cpu, counts = write_all(client, alias, docs, size)
+            es1 = common.process_cpu(espid)
+        finally:
+            common.drop_alias(client, alias)
+        tries.append((wall, cpu, counts, es0, es1))
+    wall, cpu, counts, es0, es1 = min(tries, key=lambda t: t[0])
+    alias = common.new_alias("raqib-bench-idx")
+    try:
+        entry = {"docs_per_s": round(len(docs) / wall, 1), "wall_s": round(wall, 2),
+                 "docs_per_s_each_try": [round(len(docs) / t[0], 1) for t in tries],
+                 "client_cpu_ms_per_doc": round(1000 * cpu / len(docs), 3), **counts}
+        if es0 is not None and es1 is not None:
+            entry["node_cpu_ms_per_doc"] = round(1000 * (es1 - es0) / len(docs), 3)
+        if size == crawl_size:
+            ensure_index(client, alias)
+            write_all(client, alias, docs, size)
+            es0 = common.process_cpu(espid)
+            wall2, cpu2, counts2 = write_all(client, alias, docs, size)
+            es1 = common.process_cpu(espid)
+            entry["rewrite_unchanged"] = {"docs_per_s": round(len(docs) / wall2, 1), **counts2,
+                                          "client_cpu_ms_per_doc": round(1000 * cpu2 / len(docs), 3)}
+            if es0 is not None and es1 is not None:
+                entry["rewrite_unchanged"]["node_cpu_ms_per_doc"] = round(1000 * (es1 - es0) / len(docs), 3)
+        print(f"bench.indexing: batch {size}: {entry['docs_per_s']} docs/s", file=sys.stderr)
+        return entry
+    finally:
+        common.drop_alias(client, alias)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--es", help="a running node (default: RAQIB_ES_URL, else one started for the run)")
@@ -97,41 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             common.drop_alias(client, alias)
         for size in sizes:
-            # wall time is what a crawl waits for, and a busy machine stretches it: the best of
-            # `repeat` writes (each into a fresh alias) is kept, with every rate measured
-            tries = []
-            for _ in range(args.repeat):
-                alias = common.new_alias("raqib-bench-idx")
-                try:
-                    ensure_index(client, alias)
-                    es0 = common.process_cpu(espid)
-                    wall, cpu, counts = write_all(client, alias, docs, size)
-                    es1 = common.process_cpu(espid)
-                finally:
-                    common.drop_alias(client, alias)
-                tries.append((wall, cpu, counts, es0, es1))
-            wall, cpu, counts, es0, es1 = min(tries, key=lambda t: t[0])
-            alias = common.new_alias("raqib-bench-idx")
-            try:
-                entry = {"docs_per_s": round(len(docs) / wall, 1), "wall_s": round(wall, 2),
-                         "docs_per_s_each_try": [round(len(docs) / t[0], 1) for t in tries],
-                         "client_cpu_ms_per_doc": round(1000 * cpu / len(docs), 3), **counts}
-                if es0 is not None and es1 is not None:
-                    entry["node_cpu_ms_per_doc"] = round(1000 * (es1 - es0) / len(docs), 3)
-                if size == crawl_size:
-                    ensure_index(client, alias)
-                    write_all(client, alias, docs, size)
-                    es0 = common.process_cpu(espid)
-                    wall2, cpu2, counts2 = write_all(client, alias, docs, size)
-                    es1 = common.process_cpu(espid)
-                    entry["rewrite_unchanged"] = {"docs_per_s": round(len(docs) / wall2, 1), **counts2,
-                                                  "client_cpu_ms_per_doc": round(1000 * cpu2 / len(docs), 3)}
-                    if es0 is not None and es1 is not None:
-                        entry["rewrite_unchanged"]["node_cpu_ms_per_doc"] = round(1000 * (es1 - es0) / len(docs), 3)
-                by_size[str(size)] = entry
-                print(f"bench.indexing: batch {size}: {entry['docs_per_s']} docs/s", file=sys.stderr)
-            finally:
-                common.drop_alias(client, alias)
+            by_size[str(size)] = measure_size(client, espid, docs, size, args.repeat, crawl_size)
         best = max(by_size, key=lambda s: by_size[s]["docs_per_s"])
         figures = {
             "documents": len(docs), "mean_document_kb": round(mean_kb, 1),

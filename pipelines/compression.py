@@ -1,7 +1,7 @@
 """The one bounded decompression: a gzip (or zlib, or raw deflate) body inflated to at most
 `limit` bytes, so a decompression bomb costs a bounded amount of memory. Used for a page sent
 gzipped without saying so (pipelines/extract.py), a gzipped sitemap
-(crawler/discovery/sitemaps.py) and the outlet probe's bodies (crawler/probe_http.py).
+(crawler/discovery/sitemaps.py) and the outlet probe's bodies (crawler/probe/http.py).
 
 It is here, not Scrapy's scrapy.utils.gz.gunzip(max_size=): pipelines/ and the discovery
 planner are Scrapy-free, and this is the whole of it.

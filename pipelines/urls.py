@@ -44,7 +44,8 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class _OutletLike(Protocol):
-    home: str
+    @property
+    def home(self) -> str: ...   # read-only: an Outlet is a frozen dataclass
 
     def allows_host(self, host: str | None) -> bool: ...
 

@@ -14,7 +14,6 @@ alone does not stop the others. It can also refuse (401, 403, 404, 500), keep st
 objects themselves are checked against the real Elasticsearch node in test_kibana_searches.py.
 """
 import base64
-import datetime as dt
 import email.parser
 import email.policy
 import json
@@ -26,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from crawler.mirror.certs import self_signed
 from crawler.ops import kibana
 
 USER, PASSWORD, API_KEY = "analyst", "s3cret-Kibana-pass", "c29tZS1pZDpzb21lLWtleQ=="
@@ -302,27 +302,8 @@ def test_a_bad_ndjson_file_is_named(raqib, fake, creds, tmp_path):
 # --- TLS with a private CA ----------------------------------------------------------------------
 
 def _self_signed(tmp_path):
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "raqib test CA")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = tmp_path / "kibana.crt", tmp_path / "kibana.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return str(cert_path), str(key_path)
+    cert, key = self_signed(tmp_path, "127.0.0.1", stem="kibana")
+    return str(cert), str(key)
 
 
 def test_https_with_a_private_ca(raqib, creds, tmp_path):

@@ -1,4 +1,4 @@
-"""The outlet probe (`crawler.outlets_check`) against real local sites that block, challenge,
+"""The outlet probe (`crawler.probe`) against real local sites that block, challenge,
 show a CAPTCHA, changed their layout, hang, or redirect away: the verdict, the finding and the
 suggested config change must be right, and the probe must stay as polite as the crawl."""
 from __future__ import annotations
@@ -6,11 +6,14 @@ from __future__ import annotations
 import re
 import socket
 import time
+from dataclasses import fields
 
 import pytest
 
-from crawler.outlets_check import ProbeOptions, check_outlet, suggest_pattern, url_shape
-from crawler.probe_http import MAX_REDIRECTS, Fetcher
+from crawler.probe.check import ProbeOptions, check_outlet
+from crawler.probe.http import MAX_REDIRECTS, Fetcher
+from crawler.probe.patterns import suggest_pattern, url_shape
+from pipelines.fetchrules import FetchRules
 from pipelines.outlets import parse_outlets
 from tests.support.probe_servers import (
     CAPTCHA,
@@ -35,7 +38,8 @@ def outlet_for(site: ProbeSite, **extra):
 def options(**kw) -> ProbeOptions:
     kw.setdefault("delay", 0.0)
     kw.setdefault("timeout", 5.0)
-    return ProbeOptions(user_agent=UA, **kw)
+    rules = {k: kw.pop(k) for k in [f.name for f in fields(FetchRules)] if k in kw}
+    return ProbeOptions(FetchRules(user_agent=UA, **rules), **kw)
 
 
 def levels(report) -> dict[str, list[str]]:
@@ -352,7 +356,7 @@ def test_the_guard_refuses_private_addresses_when_home_is_public():
         outlet = parse_outlets({"outlets": {"public": {
             "name": "public", "home": "http://8.8.8.8/", "domains": ["8.8.8.8", site.host],
             "article_pattern": r"/news/\d+"}}})["public"]
-        response = Fetcher(outlet, options()).get(site.url("/"), "home")
+        response = Fetcher(outlet, options().rules).get(site.url("/"), "home")
     assert response.error == "private_address"
     assert "private or local address" in response.message
     assert site.hits == []
@@ -363,7 +367,7 @@ def test_redirect_loops_stop_at_the_crawl_limit():
         site.route("/robots.txt", "User-agent: *\n", content_type="text/plain")
         site.route("/a", "", status=302, headers={"Location": "/b"})
         site.route("/b", "", status=302, headers={"Location": "/a"})
-        response = Fetcher(outlet_for(site), options()).get(site.url("/a"), "article")
+        response = Fetcher(outlet_for(site), options().rules).get(site.url("/a"), "article")
     assert response.error == "redirect_loop"
     assert site.paths().count("/a") + site.paths().count("/b") == MAX_REDIRECTS + 1
 

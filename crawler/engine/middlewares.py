@@ -33,12 +33,12 @@ from scrapy.utils.httpobj import urlparse_cached
 from crawler.discovery.robots import Robots
 from crawler.engine.blocked import BlockedOutlets
 from crawler.engine.context import context_of
-from crawler.engine.scrapy_config import robots_token
 from crawler.errors import Refused, classify_exception
 from crawler.items import RequestInfo, request_info
 from crawler.state.store import SourceRecord
 from pipelines.backoff import backoff
 from pipelines.blocks import GENERIC_BLOCK_MARKERS, find_block_marker
+from pipelines.fetchrules import robots_token
 from pipelines.urls import safe_url
 
 logger = logging.getLogger(__name__)

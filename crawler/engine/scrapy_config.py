@@ -13,45 +13,22 @@ What replaces a Scrapy default, and why:
 """
 from __future__ import annotations
 
-from importlib import metadata
 from typing import Any
 
+from pipelines.fetchrules import MAX_REDIRECTS, FetchRules
 from pipelines.settings import Settings
-
-SITEMAP_MAX_BYTES = 50 * 1024 * 1024   # the sitemap protocol's own limit, uncompressed
 
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 
 
-def version() -> str:
-    try:
-        return metadata.version("raqib")
-    except metadata.PackageNotFoundError:
-        return "0"
-
-
-def user_agent(cfg: Settings) -> str:
-    """`raqib/<version> (news monitoring crawler; +<contact>)`: who we are and where to read
-    about the crawler (and complain), as webmasters expect."""
-    crawl = cfg["crawl"]
-    return crawl["user_agent"].replace("{version}", version()).replace("{contact}", crawl["contact"])
-
-
-def robots_token(ua: str) -> str:
-    """The product token robots.txt groups are matched against (RFC 9309 §2.2.1)."""
-    return ua.split("/", 1)[0].split()[0].lower() if ua.strip() else "raqib"
-
-
 def scrapy_settings(cfg: Settings, *, log_level: str = "WARNING") -> dict[str, Any]:
     crawl = cfg["crawl"]
-    delay = float(crawl["download_delay"])
+    rules = FetchRules.from_settings(cfg)     # shared with the outlet probe (crawler/probe/)
+    delay = rules.delay
     return {
         "BOT_NAME": "raqib",
-        "USER_AGENT": user_agent(cfg),
-        "DEFAULT_REQUEST_HEADERS": {
-            "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-            "Accept-Language": "ar,en;q=0.7",
-        },
+        "USER_AGENT": rules.user_agent,
+        "DEFAULT_REQUEST_HEADERS": rules.headers(),
         # politeness
         "ROBOTSTXT_OBEY": False,             # crawler.engine.middlewares.RobotsMiddleware does it (see above)
         "CONCURRENT_REQUESTS": int(crawl["concurrency"]),
@@ -59,24 +36,24 @@ def scrapy_settings(cfg: Settings, *, log_level: str = "WARNING") -> dict[str, A
         "DOWNLOAD_DELAY": delay,
         "AUTOTHROTTLE_ENABLED": bool(crawl["autothrottle"]),
         "AUTOTHROTTLE_START_DELAY": max(delay, 1.0) if delay else 0.0,
-        "AUTOTHROTTLE_MAX_DELAY": float(crawl["autothrottle_max_delay"]),
+        "AUTOTHROTTLE_MAX_DELAY": rules.max_delay,
         "AUTOTHROTTLE_TARGET_CONCURRENCY": float(crawl["autothrottle_target_concurrency"]),
         "COOKIES_ENABLED": False,
         # failures
-        "DOWNLOAD_TIMEOUT": float(crawl["timeout"]),
+        "DOWNLOAD_TIMEOUT": rules.timeout,
         "RETRY_ENABLED": True,
         "RETRY_TIMES": int(crawl["retries"]),
         "RETRY_HTTP_CODES": RETRY_HTTP_CODES,
         "RETRY_GIVE_UP_LOG_LEVEL": "INFO",   # counted per outlet in the report instead
         "RAQIB_RETRY_BACKOFF": float(crawl["retry_backoff"]),
         "RAQIB_RETRY_AFTER_MAX": float(crawl["retry_after_max"]),
-        "REDIRECT_MAX_TIMES": 5,
+        "REDIRECT_MAX_TIMES": MAX_REDIRECTS,
         "HTTPERROR_ALLOWED_CODES": [304],    # conditional GETs answer 304; callbacks handle it
         # size caps: a larger body is abandoned and counted as too_large
-        "DOWNLOAD_MAXSIZE": int(crawl["max_page_bytes"]),
+        "DOWNLOAD_MAXSIZE": rules.max_page_bytes,
         "DOWNLOAD_WARNSIZE": 0,
-        "RAQIB_SITEMAP_MAXSIZE": max(SITEMAP_MAX_BYTES, int(crawl["max_page_bytes"])),
-        "RAQIB_MAX_DECOMPRESSED": int(crawl["max_decompressed_bytes"]),   # what a .xml.gz sitemap may inflate to
+        "RAQIB_SITEMAP_MAXSIZE": rules.max_sitemap_bytes,
+        "RAQIB_MAX_DECOMPRESSED": rules.max_decompressed,   # what a .xml.gz sitemap may inflate to
         "DOWNLOAD_FAIL_ON_DATALOSS": True,
         # components
         "DOWNLOAD_HANDLERS": {

@@ -3,10 +3,8 @@
 produce a real outage."""
 from __future__ import annotations
 
-import datetime
 import email
 import email.policy
-import ipaddress
 import socket
 import ssl
 import threading
@@ -14,6 +12,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from crawler.mirror.certs import self_signed
 from pipelines import document
 from pipelines.index import bulk_index, ensure_index
 
@@ -126,26 +125,8 @@ class SmtpReceiver:
 
 def make_cert(directory: Path) -> tuple[str, str]:
     """A self-signed certificate for 127.0.0.1, for a real STARTTLS handshake."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    directory.mkdir(parents=True, exist_ok=True)
-    cert_path, key_path = directory / "smtp.crt", directory / "smtp.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                           serialization.NoEncryption()))
-    return str(cert_path), str(key_path)
+    cert, key = self_signed(directory, "127.0.0.1", stem="smtp")
+    return str(cert), str(key)
 
 
 def article(n: int, *, topics=("isis", "us_presence"), outlet="almayadeen", lang="ar", title=None, text=None):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import ipaddress
 import json
 import ssl
 import threading
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import yaml
 
+from crawler.mirror import certs
 from tests.support.localsite import LoopbackSite
 
 ARTICLES = Path(__file__).resolve().parents[1] / "data" / "crawl" / "articles.jsonl"
@@ -89,26 +89,8 @@ class ProbeSite(LoopbackSite):
 
 def self_signed(directory: Path, host: str) -> ssl.SSLContext:
     """A server TLS context with a self-signed certificate for `host` (no client trusts it)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
-            .sign(key, hashes.SHA256()))
-    directory.mkdir(parents=True, exist_ok=True)
-    cert_path, key_path = directory / "site.crt", directory / "site.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_path, key_path)
+    context.load_cert_chain(*certs.self_signed(directory, host, stem="site"))
     return context
 
 

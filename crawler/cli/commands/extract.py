@@ -157,19 +157,9 @@ def _outlet_for(outlets: dict, url: str):
 
 
 def _user_agent(args: argparse.Namespace) -> str:
-    cfg = commands.load_settings(args)
-    try:
-        from crawler.engine.scrapy_config import user_agent
-    except ImportError:   # the crawl's settings module is what formats it; this is the same rule
-        from importlib.metadata import PackageNotFoundError, version
+    from pipelines.fetchrules import user_agent
 
-        try:
-            ver = version("raqib")
-        except PackageNotFoundError:
-            ver = "0"
-        crawl = cfg["crawl"]
-        return crawl["user_agent"].replace("{version}", ver).replace("{contact}", crawl["contact"])
-    return user_agent(cfg)
+    return user_agent(commands.load_settings(args))
 
 
 def _fetch(url: str, user_agent: str, timeout: float) -> tuple[str, bytes, dict]:

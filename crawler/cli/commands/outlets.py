@@ -1,4 +1,4 @@
-"""`raqib outlets check [NAME]…` (a live probe of each outlet, crawler/outlets_check.py) and
+"""`raqib outlets check [NAME]…` (a live probe of each outlet, crawler/probe/check.py) and
 `raqib outlets list` (what the configuration says)."""
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from crawler.outlets_check import ProbeOptions, check_outlets
+    from crawler.probe.check import ProbeOptions, check_outlets
     from pipelines.outlets import select
     from pipelines.tagging import default_tagger
 
@@ -68,8 +68,8 @@ def run_check(args: argparse.Namespace) -> int:
     tagger = default_tagger(commands.config_dir(args)) if args.samples else None
     options = ProbeOptions.from_settings(cfg, timeout=args.timeout, samples=args.samples, tagger=tagger)
     if not args.quiet:
-        print(f"raqib outlets check: {len(outlets)} outlet{'s' if len(outlets) != 1 else ''} as «{options.user_agent}», "
-              f"at most {options.max_requests} requests each, {options.delay:g} s apart per host…",
+        print(f"raqib outlets check: {len(outlets)} outlet{'s' if len(outlets) != 1 else ''} as «{options.rules.user_agent}», "
+              f"at most {options.max_requests} requests each, {options.rules.delay:g} s apart per host…",
               file=sys.stderr, flush=True)
     verdicts: dict[str, list[str]] = {}
     for report in check_outlets(outlets, options):

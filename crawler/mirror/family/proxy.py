@@ -8,39 +8,21 @@ request like any other.
 """
 from __future__ import annotations
 
-import datetime as dt
 import socketserver
 import ssl
 import time
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
+from crawler.mirror.certs import self_signed
 from crawler.mirror.server import HostServer, _Handler
 
 SCHEME_HEADER = "X-Family-Scheme"
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
-    """A throw-away self-signed certificate for `*.test` (crawlers of news sites do not pin
-    certificates; Scrapy does not verify them by default)."""
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "generated outlets")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("*.test")]), critical=False)
-            .sign(key, hashes.SHA256()))
-    certfile, keyfile = directory / "family.crt", directory / "family.key"
-    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    return certfile, keyfile
+    """A throw-away certificate for `*.test` (crawlers of news sites do not pin certificates;
+    Scrapy does not verify them by default)."""
+    return self_signed(directory, "*.test", stem="family")
 
 
 class ProxyServer(HostServer):

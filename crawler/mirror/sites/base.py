@@ -1,5 +1,6 @@
-"""What every mirrored outlet shares: routing, robots.txt, the challenge page, publishing,
-and the ground truth of what a crawl of it must produce.
+"""What every mirrored outlet shares: routing and the challenge page here, on top of its
+listings, robots.txt and publishing (sites/content.py) and its faults and ground truth
+(sites/truth.py).
 
 A site subclass declares its facts (host, name, time zone, robots rules, validators) and its
 pages (article URL, article page, listings, feeds, sitemaps); `Site.handle` does the rest.
@@ -8,57 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from urllib.parse import quote
-from zoneinfo import ZoneInfo
+from collections.abc import Callable
 
 from crawler.mirror import faults as F
 from crawler.mirror import weight as W
-from crawler.mirror.catalog import Article, utc_iso
+from crawler.mirror.catalog import Article
 from crawler.mirror.server import Request, Response
+from crawler.mirror.sites.content import Context, encode_path
+from crawler.mirror.sites.truth import SiteTruth
 
-# Characters left as they are when a path is percent-encoded (RFC 3986 path characters).
-PATH_SAFE = "/:@!$&'()*+,;=-._~%"
-
-
-def encode_path(path: str) -> str:
-    return quote(path, safe=PATH_SAFE)
-
-
-@dataclass
-class Context:
-    """What a site needs from its Mirror."""
-    now: datetime
-    faults: bool
-    fault_state: F.FaultState
-    trap_base: Callable[[], str]          # base URL of the off-site trap server
-    blocked: Callable[[str], bool]
-    lock: threading.RLock = field(default_factory=threading.RLock)
-    weight: str = "real"                  # page furniture: light | real | heavy (see weight.py)
-
+__all__ = ["Context", "Route", "Site", "challenge", "encode_path"]
 
 Route = tuple[re.Pattern, Callable[[Request, re.Match], Response]]
 
 
-class Site:
-    key = ""                 # the outlet's key in config/outlets.yaml
-    ip = ""                  # its loopback address
-    name = ""
-    lang = "ar"
-    timezone = "UTC"
-    validators = "honest"    # honest | lying | last-modified | none (see server.py)
-    server_header = "nginx"
-    home_size = 20
-    feed_size = 20
-    robots_disallow: tuple[str, ...] = ()
-    robots_extra = ""        # extra groups (other user agents) appended verbatim
-    stub_paths: tuple[str, ...] = ()   # other pages of the site (regexes): served as small stubs
-    day_precision = False    # the page gives a date without a time
-    in_config = True         # False: the site is not in the shipped config/outlets.yaml
-    chrome: W.Chrome | None = None     # the furniture around its pages (weight.py); None: none
+class Site(SiteTruth):
+    """A mirrored outlet (facts and listings, faults and truth: the classes below it), and
+    here how it answers a request."""
 
     def __init__(self, ctx: Context, articles: list[Article]):
         self.ctx = ctx
@@ -73,91 +40,6 @@ class Site:
         self._stubs = [re.compile(p) for p in self.stub_paths]
         self._check_hidden()
 
-    # --- URLs ---------------------------------------------------------------------------
-    def url(self, path: str) -> str:
-        """Absolute, percent-encoded: the form a client sends and the truth records."""
-        return self.base + encode_path(path)
-
-    def raw_url(self, path: str) -> str:
-        return self.base + path
-
-    def href(self, path: str) -> str:
-        """What this CMS writes into href attributes; most encode, some don't (override)."""
-        return self.url(path)
-
-    def article_path(self, a: Article) -> str:
-        raise NotImplementedError
-
-    def canonical_path(self, a: Article) -> str:
-        return self.article_path(a)
-
-    def alias_paths(self, a: Article) -> dict[str, str]:
-        """Other paths that reach the article: path -> 'same' (served as is) or 'redirect'."""
-        return {}
-
-    # --- content ------------------------------------------------------------------------
-    def memo(self, name: str, build: Callable[[], object]):
-        """Per-version cache: cleared whenever the site's content changes."""
-        key = f"{self.version}:{name}"
-        hit = self._memo.get(key)
-        if hit is None:
-            with self.ctx.lock:
-                hit = self._memo.get(key)
-                if hit is None:
-                    if len(self._memo) > 2000:
-                        self._memo.clear()
-                    hit = build()
-                    self._memo[key] = hit
-        return hit
-
-    def changed(self) -> None:
-        with self.ctx.lock:
-            self.version += 1
-            self._memo.clear()
-
-    def listed(self) -> list[Article]:
-        """Everything the site links to, newest first (published articles, the hidden one,
-        fault pages); not the reserves that are still unpublished."""
-        def build():
-            items = [a for a in self.articles if a.published is not None and a.role != "reserve"]
-            return sorted(items, key=lambda a: (a.published, a.site_id), reverse=True)
-        return self.memo("listed", build)
-
-    def listed_on_pages(self) -> list[Article]:
-        """What home pages, sections and feeds show (a few faults live only in sitemaps)."""
-        return self.memo("on_pages", lambda: [a for a in self.listed() if a.fault not in SITEMAP_ONLY])
-
-    def home_items(self) -> list[Article]:
-        """The latest articles; the page robots.txt forbids is always among them (pinned),
-        so every crawl of the home page meets a link it must not follow."""
-        def build():
-            items = self.listed_on_pages()[: self.home_size]
-            return items + [a for a in self.hidden() if a not in items and a.published]
-        return self.memo("home", build)
-
-    def feed_items(self) -> list[Article]:
-        return self.listed_on_pages()[: self.feed_size]
-
-    def by_path(self) -> dict[str, tuple[Article, str]]:
-        def build():
-            table: dict[str, tuple[Article, str]] = {}
-            for a in self.listed():
-                table[self.article_path(a)] = (a, "page")
-                for p, how in self.alias_paths(a).items():
-                    table.setdefault(p, (a, how))
-                if a.fault == "redirect_loop":
-                    table.setdefault(self.loop_partner(a), (a, "loop"))
-            return table
-        return self.memo("by_path", build)
-
-    def latest(self, n: int, exclude: Article | None = None) -> list[Article]:
-        return [a for a in self.listed_on_pages() if a is not exclude and a.role == "article"][:n]
-
-    def last_modified(self, items: Iterable[Article]) -> datetime | None:
-        dates = [a.modified or a.published for a in items if a.published]
-        return max(dates) if dates else None
-
-    # --- serving ------------------------------------------------------------------------
     def routes(self) -> list[Route]:
         return []
 
@@ -240,145 +122,9 @@ class Site:
             target = self.ctx.trap_base() + encode_path(self.article_path(a))
         return F.respond(kind, self.ctx.fault_state, page, redirect_to=target)
 
-    def loop_partner(self, a: Article) -> str:
-        """The second URL of a redirect loop (must also match the article pattern)."""
-        raise NotImplementedError
-
-    # --- robots.txt ---------------------------------------------------------------------
-    def hidden(self) -> list[Article]:
-        return [a for a in self.articles if a.role == "hidden"]
-
-    def hidden_rules(self) -> list[str]:
-        """Disallow lines that cover the hidden article (linked from pages, never to be fetched)."""
-        return [self.article_path(a) for a in self.hidden()]
-
-    def sitemap_urls(self) -> list[str]:
-        return []
-
-    def robots(self) -> str:
-        lines = ["User-agent: *"]
-        lines += [f"Disallow: {encode_path(p)}" for p in (*self.robots_disallow, *self.hidden_rules())]
-        lines.append("")
-        if self.robots_extra:
-            lines.append(self.robots_extra.strip())
-            lines.append("")
-        lines += [f"Sitemap: {u}" for u in self.sitemap_urls()]
-        return "\n".join(lines).strip() + "\n"
-
-    def _check_hidden(self) -> None:
-        """A Disallow rule is a prefix: make sure no listed article falls under it by accident."""
-        rules = [encode_path(p) for p in self.hidden_rules()]
-        for a in self.articles:
-            if a.role == "hidden" or a.published is None and a.role != "reserve":
-                continue
-            path = encode_path(self.article_path(a))
-            for rule in rules:
-                if path.startswith(rule):
-                    raise RuntimeError(f"{self.key}: {path} falls under the robots rule {rule}")
-
-    # --- faults ---------------------------------------------------------------------------
-    def fault_articles(self) -> list[Article]:
-        """Listing entries for this outlet's faults that have no article of their own."""
-        kinds = [f.kind for f in F.FAULTS if f.outlet == self.key and not f.content and f.kind in PAGE_FAULTS]
-        donor = next((a for a in self.articles if a.role == "reserve"), self.articles[0])
-        top = max(a.site_id for a in self.articles)
-        out = []
-        for i, kind in enumerate(kinds):
-            published = self.ctx.now.replace(second=0, microsecond=0) - timedelta(minutes=37 + 211 * i)
-            out.append(Article(
-                key=f"{self.key}-fault-{kind}", outlet=self.key, role=f"fault:{kind}", lang="ar",
-                title=F.HEADLINES[(i + len(self.key)) % len(F.HEADLINES)], paragraphs=list(donor.paragraphs),
-                author=donor.author, site_id=top + 3 + 2 * i, section=self.fault_section(),
-                published=published, modified=published, source="fault", source_id=kind,
-                selection_group="fault", recent=True,
-            ))
-        return out
-
-    def fault_section(self) -> str:
-        return ""
-
-    def fault_urls(self) -> dict[str, str]:
-        urls = {}
-        for a in self.listed():
-            if a.fault:
-                urls[a.fault] = self.url(self.article_path(a))
-        return urls
-
-    # --- publishing ---------------------------------------------------------------------
-    def next_site_id(self) -> int:
-        return max(a.site_id for a in self.articles) + 1
-
-    def publish(self, article: Article) -> Article:
-        with self.ctx.lock:
-            self.articles.append(article)
-            self.changed()
-        return article
-
-    # --- ground truth -------------------------------------------------------------------
-    def channels(self, a: Article) -> list[str]:
-        """Where the article is linked: home (page 1), home_pagination (later home pages),
-        section (the sections the shipped config lists), listing (other listing pages),
-        feed, sitemap, idwalk (reachable by the config's backfill id template)."""
-        out = []
-        if a in self.home_items():
-            out.append("home")
-        elif self.depth(a).get("home"):
-            out.append("home_pagination")
-        if a in self.feed_items() and self.has_feed():
-            out.append("feed")
-        return out
-
-    def depth(self, a: Article) -> dict[str, int]:
-        """The page (1 = first) on which the article is listed in paginated channels."""
-        return {"home": 1} if a in self.home_items() else {}
-
-    def paged_depth(self, items: list[Article], a: Article, size: int) -> int | None:
-        return items.index(a) // size + 1 if a in items else None
-
-    def has_feed(self) -> bool:
-        return True
-
-    def boilerplate(self, a: Article) -> list[str]:
-        """Strings the page shows around the article that must not end up in its text."""
-        return []
-
-    def chrome_boilerplate(self) -> list[str]:
-        return self.chrome.boilerplate() if self.chrome is not None and self.ctx.weight != "light" else []
-
-    def expected(self) -> list[Article]:
-        """The articles a complete crawl must index: published ones, and the fault pages whose
-        article can be recovered."""
-        return [a for a in self.listed()
-                if a.role == "article" or (a.fault and F.BY_KIND[a.fault].indexed)]
-
-    def truth_entry(self, a: Article) -> dict:
-        aliases = self.alias_paths(a).items()
-        also = [self.url(p) for p, how in aliases if how != "redirect"]
-        moved = [self.url(p) for p, how in aliases if how == "redirect"]
-        return {
-            "outlet": self.key, "key": a.key, "site_id": a.site_id,
-            "url": self.url(self.article_path(a)), "canonical_url": self.url(self.canonical_path(a)),
-            "also_at": also, "redirects_from": moved, "title": a.title, "text": a.text, "summary": a.summary,
-            "author": a.author, "published_at": utc_iso(a.published),
-            "published_date": a.when.astimezone(ZoneInfo(self.timezone)).date().isoformat(),
-            "published_precision": "day" if self.day_precision else "minute",
-            "modified_at": utc_iso(a.modified), "lang": a.lang, "recent": a.recent,
-            "channels": self.channels(a), "depth": self.depth(a), "fault": a.fault, "seed": a.seed,
-            "duplicate_group": a.duplicate_group, "source_id": a.source_id,
-            "selection_group": a.selection_group,
-            "boilerplate": [b for b in self.boilerplate(a) + self.chrome_boilerplate()
-                            if b not in a.text and b not in a.title],
-        }
-
 
 IMAGE_EXT = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".ico")
 ASSET_EXT = (".css", ".js", ".svg", ".woff2")
-# Faults served at an article URL (the others are sitemap or feed faults).
-PAGE_FAULTS = {"http_503", "http_500_transient", "http_429", "timeout", "slow_body", "sitemap_url_404",
-               "charset_none", "charset_meta_only", "charset_wrong", "invalid_utf8", "redirect_loop",
-               "redirect_offsite", "redirect_private", "truncated", "empty", "huge", "huge_chunked", "pdf",
-               "image", "binary_as_html", "gzip_bomb"}
-SITEMAP_ONLY = {"sitemap_url_404"}
 # Faults whose bytes are (a damaged or delayed copy of) the article page itself.
 SERVES_THE_PAGE = {"http_500_transient", "http_429", "slow_body", "truncated", "huge", "huge_chunked"}
 
