@@ -11,6 +11,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from pipelines.process import raqib_command
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m crawler.mirror", description=__doc__)
@@ -71,12 +73,10 @@ def _serve(mirror, config_dir: Path, *, removed: bool) -> int:
     for key, site in mirror.sites.items():
         print(f"{key:<22} {mirror.base_url(key)}/  ({len(mirror.truth(key))} articles)")
     print(f"config directory: {config_dir}" + (" (removed when the mirror stops)" if removed else ""))
-    from pipelines.process import raqib_command
-
     print(f"  e.g.  {raqib_command()} --config {config_dir} crawl --dry-run")
-    print("serving until interrupted (Ctrl-C)", flush=True)
     done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGTERM, lambda *_: done.set())   # before the line a supervisor waits for
+    print("serving until interrupted (Ctrl-C)", flush=True)
     try:
         done.wait()
     except KeyboardInterrupt:

@@ -20,6 +20,7 @@ from crawler.mirror.catalog import Article
 from crawler.mirror.render import Markup, esc, fill, join, paragraphs_html, xml
 from crawler.mirror.server import Request, Response
 from crawler.mirror.sites.base import Site
+from crawler.mirror.sites.content import one_page, page_number
 
 CATEGORIES = {1: "تقدير موقف", 2: "مترجم", 3: "دراسة", 4: "أخبار"}
 PAGE_SIZE = 12
@@ -101,12 +102,11 @@ class AlKhanadeq(Site):
         if n not in CATEGORIES:
             return self.not_found()
         items = [a for a in self.listed_on_pages() if self.category_of(a) == n]
-        raw = req.param("page", "1") or "1"
-        page = int(raw) if raw.isdigit() and int(raw) > 0 else 0
-        pages = max(1, -(-len(items) // PAGE_SIZE))
-        if not 1 <= page <= pages:
+        page = page_number(req, otherwise=None)
+        found = one_page(items, page, PAGE_SIZE)
+        if found is None:
             return self.not_found()
-        chunk = items[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+        chunk, page, pages = found
         path = f"/category/{n}/{slug(CATEGORIES[n])}"
         links = []
         if page > 1:

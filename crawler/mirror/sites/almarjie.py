@@ -21,6 +21,7 @@ from crawler.mirror.catalog import Article
 from crawler.mirror.render import Markup, esc, fill, join, paragraphs_html, xml
 from crawler.mirror.server import Request, Response
 from crawler.mirror.sites.base import Site
+from crawler.mirror.sites.content import one_page, page_number
 
 LISTS = {1: "ملفات", 2: "تقارير", 3: "حوارات", 4: "دراسات"}
 PAGE_SIZE = 20
@@ -85,12 +86,11 @@ class AlMarjie(Site):
         if n not in LISTS:
             return self.not_found()
         items = [a for a in self.listed_on_pages() if a.site_id % len(LISTS) + 1 == n]
-        raw = req.param("page", "1") or "1"
-        page = int(raw) if raw.isdigit() and int(raw) > 0 else 1
-        pages = max(1, -(-len(items) // PAGE_SIZE))
-        if page > pages:
+        page = page_number(req, otherwise=1)
+        found = one_page(items, page, PAGE_SIZE)
+        if found is None:
             return self.not_found()
-        chunk = items[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+        chunk, page, pages = found
         path = f"/List/{n}/{LISTS[n]}"
         nav = " ".join(f'<a href="{self.href(path)}?page={i}">{i}</a>' if i != page else f"<span>{i}</span>"
                        for i in range(1, pages + 1))

@@ -21,6 +21,7 @@ from crawler.mirror.catalog import Article
 from crawler.mirror.render import Markup, esc, fill, join, paragraphs_html, script_json, xml
 from crawler.mirror.server import Request, Response
 from crawler.mirror.sites.base import Site
+from crawler.mirror.sites.content import one_page
 
 HARAKAT = re.compile("[\u0640\u064b-\u065f\u0670]")
 SECTION_NAMES = {"news/politics": "سياسة", "articles": "مقالات", "press": "صحافة",
@@ -213,12 +214,10 @@ class AlMayadeen(_MonthlySitemaps):
         section = m.group(1)
         items = [a for a in self.listed_on_pages() if a.section == section]
         page = _page(req)
-        if page is None:
+        found = one_page(items, page, PAGE_SIZE)
+        if found is None:
             return self.not_found()
-        pages = max(1, -(-len(items) // PAGE_SIZE))
-        if page > pages:
-            return self.not_found()
-        chunk = items[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+        chunk, page, pages = found
         path = "/" + section
         head = [f'<link rel="canonical" href="{self.url(path)}{f"?page={page}" if page > 1 else ""}">']
         if page > 1:

@@ -14,10 +14,27 @@ from urllib.parse import quote
 from crawler.mirror import faults as F
 from crawler.mirror import weight as W
 from crawler.mirror.catalog import Article
+from crawler.mirror.server import Request
 
 # Characters left as they are when a path is percent-encoded (RFC 3986 path characters).
 PATH_SAFE = "/:@!$&'()*+,;=-._~%"
 SITEMAP_ONLY = {"sitemap_url_404"}
+
+
+def page_number(req: Request, *, otherwise: int | None) -> int | None:
+    """`?page=N` as most sites read it: absent or empty is page 1, anything but a positive
+    number is `otherwise` (None: no such page)."""
+    raw = req.param("page", "1") or "1"
+    return int(raw) if raw.isdigit() and int(raw) > 0 else otherwise
+
+
+def one_page(items: list[Article], page: int | None, size: int) -> tuple[list[Article], int, int] | None:
+    """(the articles on listing page `page` of `size` each, that page, how many pages there
+    are); None for a page that does not exist. A listing has one page even when empty."""
+    pages = max(1, -(-len(items) // size))
+    if page is None or not 1 <= page <= pages:
+        return None
+    return items[(page - 1) * size: page * size], page, pages
 
 
 def encode_path(path: str) -> str:

@@ -19,6 +19,7 @@ from crawler.mirror.catalog import Article
 from crawler.mirror.render import Markup, cdata, esc, fill, join, paragraphs_html, script_json
 from crawler.mirror.server import Request, Response
 from crawler.mirror.sites.base import Site
+from crawler.mirror.sites.content import one_page
 
 PER_PAGE = 12
 
@@ -123,10 +124,10 @@ class LevantMonitor(Site):
 
     def listing(self, items: list[Article], root: str, page: int, title: str, body_class: str,
                 home: bool = False) -> Response:
-        pages = max(1, -(-len(items) // PER_PAGE))
-        if not 1 <= page <= pages:
+        found = one_page(items, page, PER_PAGE)
+        if found is None:
             return self.not_found()
-        chunk = items[(page - 1) * PER_PAGE: page * PER_PAGE]
+        chunk, page, pages = found
         if home and page == 1:
             # Ghost shows featured posts first on the home page: the hidden one is featured.
             chunk = [a for a in self.hidden() if a not in chunk] + chunk

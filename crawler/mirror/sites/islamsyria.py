@@ -23,6 +23,7 @@ from crawler.mirror.catalog import Article, utc_iso
 from crawler.mirror.render import Markup, esc, fill, join, paragraphs_html
 from crawler.mirror.server import Request, Response
 from crawler.mirror.sites.base import Site
+from crawler.mirror.sites.content import one_page, page_number
 
 LIST_ID = 12
 PAGE_SIZE = 15
@@ -88,12 +89,11 @@ class IslamSyria(Site):
         if int(m.group(1)) != LIST_ID:
             return self.stub(req)        # the portal's other categories: not mirrored
         items = self.listed_on_pages()
-        raw = req.param("page", "1") or "1"
-        page = int(raw) if raw.isdigit() and int(raw) > 0 else 0
-        pages = max(1, -(-len(items) // PAGE_SIZE))
-        if not 1 <= page <= pages:
+        page = page_number(req, otherwise=None)
+        found = one_page(items, page, PAGE_SIZE)
+        if found is None:
             return self.not_found()
-        chunk = items[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+        chunk, page, pages = found
         path = f"/portal/article/list/{LIST_ID}"
         head = []
         if page < pages:
