@@ -19,7 +19,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
 from pathlib import Path
 
@@ -329,3 +331,31 @@ def test_kill_9_of_raqib_run_at_three_moments(rig, es, alias, tmp_path):
             os.kill(child, signal.SIGKILL)
     assert_exactly_once(es, alias, site, paths, receiver, state)
     assert "Traceback" not in log.read_text(errors="replace")
+
+
+def test_a_crawl_that_ends_while_a_bulk_write_is_unanswered_counts_and_alerts_each_article_once(rig, es, alias,
+                                                                                               tmp_path):
+    """The periodic flush sends a batch; the cluster writes it and its answer is held while the
+    crawl runs out of pages. The end of the crawl waits for that answer: sent again instead,
+    the batch was found stored and counted "unchanged", so the report missed those articles
+    as new and no alert went out for them."""
+    site, proxy, receiver, config, state = rig
+    paths = _site(site, 3)
+    _list(site, paths)
+    last_page = threading.Event()
+    site.hang([paths[-1]], last_page)          # keeps the crawl going past the first periodic flush
+    proxy.hold = "after"
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(crawl, config)
+        _wait(proxy.held, 90, None, None, "the periodic bulk write")
+        last_page.set()
+        # Released when the end of the crawl has sent a batch of its own, or after 10 s: an
+        # end that waits for the held answer sends nothing before it.
+        deadline = time.monotonic() + 10
+        while len(proxy.bulk_bodies) < 2 and not running.done() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proxy.release()
+        result = running.result(timeout=180)
+    assert result.code == 0, result.err
+    assert result.outlet("local")["indexed"]["new"] == len(paths), result.outlet("local")["indexed"]
+    assert_exactly_once(es, alias, site, paths, receiver, state)

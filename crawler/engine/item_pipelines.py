@@ -445,7 +445,11 @@ class IndexPipeline(_Step):
             state.save_article(rec)
 
     async def close_spider(self, spider=None):
-        self.task.cancel()
+        # A periodic flush under way has sent its bulk request: it hears the answer first.
+        # Cancelled mid-write, its batch went out again, was found stored and counted
+        # "unchanged": no "new" in the report, and no alert for those articles.
+        async with self.lock:
+            self.task.cancel()
         if self.ctx.client is None:
             return
         try:
