@@ -24,16 +24,17 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypedDict
 
-from pipelines.configfile import Checker, ConfigError, Problem, config_dir_from_env, load_yaml, resolve
 from pipelines import entities as entities_mod
 from pipelines import topic_model
-from pipelines.terms import Concept, Hit, Lexicon, Nearby, Text, check_concept, check_within
+from pipelines.configfile import Checker, ConfigError, Problem, config_dir_from_env, load_yaml, resolve
 from pipelines.normalize import normalize_text
+from pipelines.terms import Concept, Hit, Lexicon, Nearby, Text, Within, check_concept, check_within
 
 TOPIC_FILE = "topics.yaml"
 ZONES = ("title", "lead", "body")
@@ -97,7 +98,7 @@ class TagResult(TypedDict):
 class Clue:
     name: str
     groups: tuple[tuple[str, ...], ...]   # concept names: one group for `any`, several for `all`
-    within: int | str
+    within: Within
     unless: tuple[str, ...]
     weight: float
 
@@ -165,8 +166,8 @@ class Tagger:
         they were fitted to other rules (a clue renamed, a topic added since)."""
         models: dict[str, topic_model.TopicWeights] = {}
         problems = []
-        for topic in self.topics if weights else ():
-            model = weights.topics.get(topic.name)
+        for topic in self.topics:
+            model = weights.topics.get(topic.name) if weights else None
             if model is None:
                 continue
             expected = feature_names(topic, self.topics)
@@ -376,7 +377,7 @@ def _hits(groups: tuple[str, ...], found: dict[str, list[Hit]]) -> list[Hit]:
     return sorted(out, key=lambda h: h.first)
 
 
-def _fire(clue: Clue, doc: Text, found: dict[str, list[Hit]]):
+def _fire(clue: Clue, doc: Text, found: dict[str, list[Hit]]) -> Iterator[tuple[int, list[Hit]]]:
     """(sentence, hits) for every sentence where the clue fires."""
     groups = [_hits(g, found) for g in clue.groups]
     if not all(groups):
@@ -391,8 +392,8 @@ def _fire(clue: Clue, doc: Text, found: dict[str, list[Hit]]):
         blockers = Nearby(doc, unless)
         for anchor in groups[0]:
             partners = []
-            for group in others:
-                close = group.around(anchor, within)
+            for nearby in others:
+                close = nearby.around(anchor, within)
                 if not close:
                     break
                 partners.append(min(close, key=lambda h: abs(h.first - anchor.first)))
@@ -415,9 +416,9 @@ def _fire(clue: Clue, doc: Text, found: dict[str, list[Hit]]):
     for unit, anchors in by_unit[0].items():
         if unit in blocked or not all(unit in d for d in by_unit[1:]):
             continue
-        others = [h for d in by_unit[1:] for h in d[unit]]
+        in_unit = [h for d in by_unit[1:] for h in d[unit]]
         for sentence in sorted({tokens[h.first].sentence for h in anchors}):
-            yield sentence, [h for h in anchors if tokens[h.first].sentence == sentence] + others
+            yield sentence, [h for h in anchors if tokens[h.first].sentence == sentence] + in_unit
 
 
 # --- loading -----------------------------------------------------------------------------
@@ -580,6 +581,7 @@ def _parse_clue(check: Checker, rc: Any, cw: str, i: int, refs: _References) -> 
     if ("any" in rc) == ("all" in rc):
         check.add(cw, "give exactly one of any: [concepts] or all: [[concepts], [concepts]]")
         return None
+    groups: tuple[tuple[str, ...], ...]
     if "any" in rc:
         groups = (refs.group(rc["any"], f"{cw}.any"),)
     else:
@@ -615,7 +617,7 @@ def _settings(check: Checker, value: Any) -> Settings:
 
 
 @lru_cache(maxsize=8)
-def _cached(topics_path: str, entities_path: str, _stamp: tuple) -> Tagger:
+def _cached(topics_path: str, entities_path: str, _stamp: tuple[float, ...]) -> Tagger:
     return load_tagger(topics_path=Path(topics_path), entities_path=Path(entities_path))
 
 
