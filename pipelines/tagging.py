@@ -9,8 +9,8 @@ zone's weight (title, lead, body): the topic's clue mass.
 
 The rules find the evidence; how much it weighs is learned from labelled articles. The
 evidence becomes a dozen or two features per topic (`topic_features`: the mass, sentences and
-paragraphs with evidence, the best paragraph, the share of the text, title and lead, each
-clue and signal, the other topics), and a logistic regression per topic
+paragraphs with evidence, the best paragraph or passage, evidence that opens its sentence, the
+share of the text, title and lead, each clue and signal, the other topics), and a logistic regression per topic
 (`pipelines.topic_model`, weights in `config/topic_weights.json`) turns them into a
 probability held against the topic's fitted threshold. Where a topic has no weights, the rule
 decides alone: the mass must reach `threshold` *and* `min_sentences` sentences contribute.
@@ -315,8 +315,14 @@ def evidence(doc: Text, result: TopicResult, *, min_effect: float = 0.005) -> To
 
 # --- features: what the weights see ---------------------------------------------------------
 
-BASE_FEATURES = ("mass", "sentences", "paragraphs", "share", "best_paragraph", "title", "lead", "length",
-                 "strongest", "rule_bar")
+BASE_FEATURES = ("mass", "sentences", "paragraphs", "share", "best_paragraph", "best_passage", "up_front",
+                 "title", "lead", "length", "strongest", "rule_bar")
+# A passage is this many consecutive sentences: about what a reader calls "a paragraph on it",
+# whatever the outlet's markup (many put every sentence on its own line).
+PASSAGE_SENTENCES = 3
+# A clue's first term within this many words of its sentence's start: the topic's actor is
+# the sentence's subject («أعلنت واشنطن…», "US jets struck…"), not a name in its tail.
+SUBJECT_TOKENS = 6
 
 
 def feature_names(topic: Topic, topics: list[Topic]) -> list[str]:
@@ -330,8 +336,10 @@ def topic_features(doc: Text, found: dict[str, list[Hit]], result: TopicResult,
                    results: dict[str, TopicResult], zones: dict[str, float]) -> dict[str, float]:
     """The evidence for one topic as numbers. Counts are log1p-squashed: the tenth sentence on
     Syria adds less than the second. `best_paragraph` is what a substantive single paragraph
-    has and a scattered passing mention has not; `share` is how much of the text the evidence
-    covers; `signal:*` count the sentences holding a concept the rules name as a signal (for or
+    has and a scattered passing mention has not, and `best_passage` the same over a few
+    consecutive sentences, for outlets that give every sentence its own line; `up_front` counts
+    the evidence whose topic term opens its sentence (the subject, not background in its tail);
+    `share` is how much of the text the evidence covers; `signal:*` count the sentences holding a concept the rules name as a signal (for or
     against: the weights decide);
     `topic:*` are the other topics' rule scores (the US in an article that is about ISIS)."""
     tokens = doc.tokens
@@ -347,12 +355,16 @@ def topic_features(doc: Text, found: dict[str, list[Hit]], result: TopicResult,
         elif token.zone == "lead":
             lead = 1.0
     n_sentences = max(doc.n_sentences, 1)
+    up_front = sum(1 for number, (_, _, hits) in sentences.items()
+                   if hits[0].first - doc.sentence_tokens(number)[0] < SUBJECT_TOKENS)
     out = {
         "mass": log1p(result.score),
         "sentences": log1p(len(sentences)),
         "paragraphs": log1p(len(paragraphs)),
         "share": len(sentences) / n_sentences,
         "best_paragraph": log1p(max(paragraphs.values(), default=0)),
+        "best_passage": log1p(_best_passage(sentences)),
+        "up_front": log1p(up_front),
         "title": title,
         "lead": lead,
         "length": math.log(n_sentences),
@@ -368,6 +380,21 @@ def topic_features(doc: Text, found: dict[str, list[Hit]], result: TopicResult,
         if other is not result:
             out[f"topic:{other.topic.name}"] = log1p(other.score)
     return out
+
+
+def _best_passage(sentences: dict[int, tuple[float, str, list[Hit]]]) -> float:
+    """The most rule weight in any PASSAGE_SENTENCES consecutive sentences of the text (the
+    title apart): one substantive passage has it, scattered passing mentions have not."""
+    numbers = sorted(n for n in sentences if n > 0)
+    best = total = 0.0
+    start = 0
+    for number in numbers:
+        total += sentences[number][0]
+        while number - numbers[start] >= PASSAGE_SENTENCES:
+            total -= sentences[numbers[start]][0]
+            start += 1
+        best = max(best, total)
+    return best
 
 
 def _hits(groups: tuple[str, ...], found: dict[str, list[Hit]]) -> list[Hit]:

@@ -157,6 +157,20 @@ def test_train_writes_weights_with_their_cv_figures(raqib, tmp_path):
     assert set(tagger.models) == set(TOPICS)
 
 
+def test_train_refits_weights_that_no_longer_fit_renamed_rules(raqib, tmp_path):
+    # A renamed clue makes the weights in use unusable (every other command says so); train is
+    # what replaces them, so it must run.
+    rules = yaml.safe_load((SHIPPED / "topics.yaml").read_text(encoding="utf-8"))
+    rules["topics"]["syria"]["clues"][0]["name"] = "renamed clue"
+    (tmp_path / "topics.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
+    shutil.copy(SHIPPED / "entities.yaml", tmp_path / "entities.yaml")
+    shutil.copy(SHIPPED / "topic_weights.json", tmp_path / "topic_weights.json")
+    code, _, err = raqib("--config", str(tmp_path), "tag", "train", str(DATA / "labels.jsonl"), "--repeats", "1")
+    assert code == 0, err
+    assert "clue:renamed clue" in topic_model.read_weights(tmp_path / "topic_weights.json").topics["syria"].features
+    load_tagger(tmp_path)   # the rules and their new weights agree
+
+
 def test_train_refuses_weights_that_cross_validate_worse_unless_forced(raqib, tmp_path):
     # Labels an analyst got wrong: us_presence swapped between two real cases and two ordinary
     # news stories, so no weights can tell them apart and the CV F1 falls below a perfect one.
