@@ -318,7 +318,7 @@ def evidence(doc: Text, result: TopicResult, *, min_effect: float = 0.005) -> To
 BASE_FEATURES = ("mass", "sentences", "paragraphs", "share", "best_paragraph", "best_passage", "up_front",
                  "title", "lead", "length", "strongest", "rule_bar")
 # A passage is this many consecutive sentences: about what a reader calls "a paragraph on it",
-# whatever the outlet's markup (many put every sentence on its own line).
+# whatever the outlet's markup (some give every sentence a line, some none to a whole story).
 PASSAGE_SENTENCES = 3
 # A clue's first term within this many words of its sentence's start: the topic's actor is
 # the sentence's subject («أعلنت واشنطن…», "US jets struck…"), not a name in its tail.
