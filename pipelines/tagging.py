@@ -9,8 +9,8 @@ zone's weight (title, lead, body): the topic's clue mass.
 
 The rules find the evidence; how much it weighs is learned from labelled articles. The
 evidence becomes a dozen or two features per topic (`topic_features`: the mass, sentences and
-paragraphs with evidence, the best paragraph, the share of the text, title and lead, each
-clue and signal, the other topics), and a logistic regression per topic
+paragraphs with evidence, the best paragraph or passage, evidence that opens its sentence, the
+share of the text, title and lead, each clue and signal, the other topics), and a logistic regression per topic
 (`pipelines.topic_model`, weights in `config/topic_weights.json`) turns them into a
 probability held against the topic's fitted threshold. Where a topic has no weights, the rule
 decides alone: the mass must reach `threshold` *and* `min_sentences` sentences contribute.
@@ -24,16 +24,17 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypedDict
 
-from pipelines.configfile import Checker, ConfigError, Problem, config_dir_from_env, load_yaml, resolve
 from pipelines import entities as entities_mod
 from pipelines import topic_model
-from pipelines.terms import Concept, Hit, Lexicon, Nearby, Text, check_concept, check_within
+from pipelines.configfile import Checker, ConfigError, Problem, config_dir_from_env, load_yaml, resolve
 from pipelines.normalize import normalize_text
+from pipelines.terms import Concept, Hit, Lexicon, Nearby, Text, Within, check_concept, check_within
 
 TOPIC_FILE = "topics.yaml"
 ZONES = ("title", "lead", "body")
@@ -97,7 +98,7 @@ class TagResult(TypedDict):
 class Clue:
     name: str
     groups: tuple[tuple[str, ...], ...]   # concept names: one group for `any`, several for `all`
-    within: int | str
+    within: Within
     unless: tuple[str, ...]
     weight: float
 
@@ -165,8 +166,8 @@ class Tagger:
         they were fitted to other rules (a clue renamed, a topic added since)."""
         models: dict[str, topic_model.TopicWeights] = {}
         problems = []
-        for topic in self.topics if weights else ():
-            model = weights.topics.get(topic.name)
+        for topic in self.topics:
+            model = weights.topics.get(topic.name) if weights else None
             if model is None:
                 continue
             expected = feature_names(topic, self.topics)
@@ -314,8 +315,14 @@ def evidence(doc: Text, result: TopicResult, *, min_effect: float = 0.005) -> To
 
 # --- features: what the weights see ---------------------------------------------------------
 
-BASE_FEATURES = ("mass", "sentences", "paragraphs", "share", "best_paragraph", "title", "lead", "length",
-                 "strongest", "rule_bar")
+BASE_FEATURES = ("mass", "sentences", "paragraphs", "share", "best_paragraph", "best_passage", "up_front",
+                 "title", "lead", "length", "strongest", "rule_bar")
+# A passage is this many consecutive sentences: about what a reader calls "a paragraph on it",
+# whatever the outlet's markup (some give every sentence a line, some none to a whole story).
+PASSAGE_SENTENCES = 3
+# A clue's first term within this many words of its sentence's start: the topic's actor is
+# the sentence's subject («أعلنت واشنطن…», "US jets struck…"), not a name in its tail.
+SUBJECT_TOKENS = 6
 
 
 def feature_names(topic: Topic, topics: list[Topic]) -> list[str]:
@@ -329,8 +336,10 @@ def topic_features(doc: Text, found: dict[str, list[Hit]], result: TopicResult,
                    results: dict[str, TopicResult], zones: dict[str, float]) -> dict[str, float]:
     """The evidence for one topic as numbers. Counts are log1p-squashed: the tenth sentence on
     Syria adds less than the second. `best_paragraph` is what a substantive single paragraph
-    has and a scattered passing mention has not; `share` is how much of the text the evidence
-    covers; `signal:*` count the sentences holding a concept the rules name as a signal (for or
+    has and a scattered passing mention has not, and `best_passage` the same over a few
+    consecutive sentences, for outlets that give every sentence its own line; `up_front` counts
+    the evidence whose topic term opens its sentence (the subject, not background in its tail);
+    `share` is how much of the text the evidence covers; `signal:*` count the sentences holding a concept the rules name as a signal (for or
     against: the weights decide);
     `topic:*` are the other topics' rule scores (the US in an article that is about ISIS)."""
     tokens = doc.tokens
@@ -346,12 +355,16 @@ def topic_features(doc: Text, found: dict[str, list[Hit]], result: TopicResult,
         elif token.zone == "lead":
             lead = 1.0
     n_sentences = max(doc.n_sentences, 1)
+    up_front = sum(1 for number, (_, _, hits) in sentences.items()
+                   if hits[0].first - doc.sentence_tokens(number)[0] < SUBJECT_TOKENS)
     out = {
         "mass": log1p(result.score),
         "sentences": log1p(len(sentences)),
         "paragraphs": log1p(len(paragraphs)),
         "share": len(sentences) / n_sentences,
         "best_paragraph": log1p(max(paragraphs.values(), default=0)),
+        "best_passage": log1p(_best_passage(sentences)),
+        "up_front": log1p(up_front),
         "title": title,
         "lead": lead,
         "length": math.log(n_sentences),
@@ -369,6 +382,21 @@ def topic_features(doc: Text, found: dict[str, list[Hit]], result: TopicResult,
     return out
 
 
+def _best_passage(sentences: dict[int, tuple[float, str, list[Hit]]]) -> float:
+    """The most rule weight in any PASSAGE_SENTENCES consecutive sentences of the text (the
+    title apart): one substantive passage has it, scattered passing mentions have not."""
+    numbers = sorted(n for n in sentences if n > 0)
+    best = total = 0.0
+    start = 0
+    for number in numbers:
+        total += sentences[number][0]
+        while number - numbers[start] >= PASSAGE_SENTENCES:
+            total -= sentences[numbers[start]][0]
+            start += 1
+        best = max(best, total)
+    return best
+
+
 def _hits(groups: tuple[str, ...], found: dict[str, list[Hit]]) -> list[Hit]:
     out: list[Hit] = []
     for name in groups:
@@ -376,7 +404,7 @@ def _hits(groups: tuple[str, ...], found: dict[str, list[Hit]]) -> list[Hit]:
     return sorted(out, key=lambda h: h.first)
 
 
-def _fire(clue: Clue, doc: Text, found: dict[str, list[Hit]]):
+def _fire(clue: Clue, doc: Text, found: dict[str, list[Hit]]) -> Iterator[tuple[int, list[Hit]]]:
     """(sentence, hits) for every sentence where the clue fires."""
     groups = [_hits(g, found) for g in clue.groups]
     if not all(groups):
@@ -391,8 +419,8 @@ def _fire(clue: Clue, doc: Text, found: dict[str, list[Hit]]):
         blockers = Nearby(doc, unless)
         for anchor in groups[0]:
             partners = []
-            for group in others:
-                close = group.around(anchor, within)
+            for nearby in others:
+                close = nearby.around(anchor, within)
                 if not close:
                     break
                 partners.append(min(close, key=lambda h: abs(h.first - anchor.first)))
@@ -415,9 +443,9 @@ def _fire(clue: Clue, doc: Text, found: dict[str, list[Hit]]):
     for unit, anchors in by_unit[0].items():
         if unit in blocked or not all(unit in d for d in by_unit[1:]):
             continue
-        others = [h for d in by_unit[1:] for h in d[unit]]
+        in_unit = [h for d in by_unit[1:] for h in d[unit]]
         for sentence in sorted({tokens[h.first].sentence for h in anchors}):
-            yield sentence, [h for h in anchors if tokens[h.first].sentence == sentence] + others
+            yield sentence, [h for h in anchors if tokens[h.first].sentence == sentence] + in_unit
 
 
 # --- loading -----------------------------------------------------------------------------
@@ -580,6 +608,7 @@ def _parse_clue(check: Checker, rc: Any, cw: str, i: int, refs: _References) -> 
     if ("any" in rc) == ("all" in rc):
         check.add(cw, "give exactly one of any: [concepts] or all: [[concepts], [concepts]]")
         return None
+    groups: tuple[tuple[str, ...], ...]
     if "any" in rc:
         groups = (refs.group(rc["any"], f"{cw}.any"),)
     else:
@@ -615,7 +644,7 @@ def _settings(check: Checker, value: Any) -> Settings:
 
 
 @lru_cache(maxsize=8)
-def _cached(topics_path: str, entities_path: str, _stamp: tuple) -> Tagger:
+def _cached(topics_path: str, entities_path: str, _stamp: tuple[float, ...]) -> Tagger:
     return load_tagger(topics_path=Path(topics_path), entities_path=Path(entities_path))
 
 

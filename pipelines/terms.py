@@ -23,9 +23,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable, NamedTuple
+from typing import NamedTuple, cast
 
 from pipelines.normalize import _WORD_RE, is_arabic, normalize_token, proclitic_splits
 
@@ -49,7 +50,7 @@ class Word:
     article: bool = False     # written with the article: the article is required
     case: str | None = None   # written with =: the exact surface form required
 
-    def matches(self, token: "Token") -> bool:
+    def matches(self, token: Token) -> bool:
         if self.case is not None:
             return token.surface == self.case
         for split in token.splits:
@@ -280,12 +281,15 @@ class TermSet:
 LANGUAGES = ("ar", "en", "fr")
 CONCEPT_KEYS = (*LANGUAGES, "not", "unless_near", "only_near")
 NEAR_KEYS = ("within", "terms")
+# How close two hits must be: "sentence", "paragraph", N words, or ("sentences", N) for
+# N sentences before or after.
+Within = int | str | tuple[str, int]
 
 
 @dataclass(frozen=True)
 class Near:
     """Terms looked for around a hit: within N tokens, or in the same sentence or paragraph."""
-    within: int | str
+    within: Within
     terms: tuple[Term, ...]
 
 
@@ -320,7 +324,7 @@ def check_terms(check, value, path: str) -> tuple[Term, ...]:
 _SENTENCES_RE = re.compile(r"^\s*(\d+)\s+sentences?\s*$")
 
 
-def check_within(check, value, path: str, default: int | str = "sentence") -> int | str | tuple:
+def check_within(check, value, path: str, default: Within = "sentence") -> Within:
     """`sentence`, `paragraph`, a number of words, or "N sentences" (N before or after)."""
     if value is None:
         return default
@@ -386,14 +390,12 @@ def _one_concept(check, name: str, value: dict, path: str) -> Concept | None:
     return Concept(name=name, terms=tuple(terms), not_terms=not_terms, unless_near=unless_near, only_near=only_near)
 
 
-def near(text: Text, hit: Hit, other: Hit, within) -> bool:
+def near(text: Text, hit: Hit, other: Hit, within: Within) -> bool:
     """Whether two hits are within `within` of each other: the same sentence or paragraph, N
     words between them (never across the title and the text), or ("sentences", N)."""
     a, b = text.tokens[hit.first], text.tokens[other.first]
-    if within == "sentence":
-        return a.sentence == b.sentence
-    if within == "paragraph":
-        return a.paragraph == b.paragraph
+    if isinstance(within, str):
+        return a.sentence == b.sentence if within == "sentence" else a.paragraph == b.paragraph
     if isinstance(within, tuple):
         return abs(a.sentence - b.sentence) <= within[1] and (a.zone == "title") == (b.zone == "title")
     if (a.zone == "title") != (b.zone == "title"):
@@ -421,12 +423,11 @@ class Nearby:
     def __bool__(self) -> bool:
         return bool(self.hits)
 
-    def around(self, hit: Hit, within) -> list[Hit]:
+    def around(self, hit: Hit, within: Within) -> list[Hit]:
         token = self.text.tokens[hit.first]
-        if within == "sentence":
-            return self._by_sentence.get(token.sentence, [])
-        if within == "paragraph":
-            return self._by_paragraph.get(token.paragraph, [])
+        if isinstance(within, str):
+            by_unit = self._by_sentence if within == "sentence" else self._by_paragraph
+            return by_unit.get(token.sentence if within == "sentence" else token.paragraph, [])
         if isinstance(within, tuple):
             out: list[Hit] = []
             for s in range(token.sentence - within[1], token.sentence + within[1] + 1):
@@ -436,7 +437,7 @@ class Nearby:
         hi = bisect_right(self._firsts, hit.last + within)
         return [h for h in self.hits[lo:hi] if near(self.text, hit, h, within)]
 
-    def any_near(self, hit: Hit, within) -> bool:
+    def any_near(self, hit: Hit, within: Within) -> bool:
         return bool(self.hits) and bool(self.around(hit, within))
 
 
@@ -465,21 +466,22 @@ class Lexicon:
         name, the longest."""
         raw: dict[tuple[str, int], list[Hit]] = {}
         for hit in self._terms.find(text):
-            raw.setdefault(hit.key, []).append(hit)
+            raw.setdefault(cast(tuple[str, int], hit.key), []).append(hit)   # as __init__ registered them
         merged: dict[str, list[Hit]] = {}
         for (kind, i), hits in raw.items():
             if kind != "is":
                 continue
             concept = self.concepts[i]
             blockers = {(b.first, b.last) for b in raw.get(("not", i), ())}
-            unless = Nearby(text, raw.get(("unless", i), ())) if concept.unless_near else None
-            only = Nearby(text, raw.get(("only", i), ())) if concept.only_near else None
+            unless_near, only_near = concept.unless_near, concept.only_near
+            unless = Nearby(text, raw.get(("unless", i), ())) if unless_near else None
+            only = Nearby(text, raw.get(("only", i), ())) if only_near else None
             for hit in hits:
                 if blockers and _inside_longer(hit, blockers):
                     continue
-                if unless and unless.any_near(hit, concept.unless_near.within):
+                if unless and unless_near and unless.any_near(hit, unless_near.within):
                     continue
-                if only is not None and not only.any_near(hit, concept.only_near.within):
+                if only is not None and only_near and not only.any_near(hit, only_near.within):
                     continue
                 merged.setdefault(concept.name, []).append(hit)
         return {name: _longest(hits) for name, hits in merged.items()}

@@ -171,12 +171,11 @@ def duplicate_groups(articles: dict[str, dict[str, Any]], ids: Sequence[str]) ->
         if ra != rb:
             parent[rb] = ra
 
-    signatures = {i: dedupe.minhash(articles[i].get("text")) for i in ids}
+    signatures = {i: sig for i in ids if (sig := dedupe.minhash(articles[i].get("text"))) is not None}
     buckets: dict[str, list[str]] = {}
     for i, sig in signatures.items():
-        if sig is not None:
-            for band in dedupe.bands(sig):
-                buckets.setdefault(band, []).append(i)
+        for band in dedupe.bands(sig):
+            buckets.setdefault(band, []).append(i)
     for members in buckets.values():
         for a_i, a in enumerate(members):
             for b in members[a_i + 1:]:

@@ -157,6 +157,20 @@ def test_train_writes_weights_with_their_cv_figures(raqib, tmp_path):
     assert set(tagger.models) == set(TOPICS)
 
 
+def test_train_refits_weights_that_no_longer_fit_renamed_rules(raqib, tmp_path):
+    # A renamed clue makes the weights in use unusable (every other command says so); train is
+    # what replaces them, so it must run.
+    rules = yaml.safe_load((SHIPPED / "topics.yaml").read_text(encoding="utf-8"))
+    rules["topics"]["syria"]["clues"][0]["name"] = "renamed clue"
+    (tmp_path / "topics.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
+    shutil.copy(SHIPPED / "entities.yaml", tmp_path / "entities.yaml")
+    shutil.copy(SHIPPED / "topic_weights.json", tmp_path / "topic_weights.json")
+    code, _, err = raqib("--config", str(tmp_path), "tag", "train", str(DATA / "labels.jsonl"), "--repeats", "1")
+    assert code == 0, err
+    assert "clue:renamed clue" in topic_model.read_weights(tmp_path / "topic_weights.json").topics["syria"].features
+    load_tagger(tmp_path)   # the rules and their new weights agree
+
+
 def test_train_refuses_weights_that_cross_validate_worse_unless_forced(raqib, tmp_path):
     # Labels an analyst got wrong: us_presence swapped between two real cases and two ordinary
     # news stories, so no weights can tell them apart and the CV F1 falls below a perfect one.
@@ -190,3 +204,29 @@ def test_train_names_the_bad_lines_of_a_labels_file(raqib, tmp_path):
     labels.write_text('{"id": "missing", "isis": 1, "syria": 0, "us_presence": 0}\n', encoding="utf-8")
     code, _, err = raqib("tag", "train", str(labels))
     assert code == 2 and "not in it" in err and "--articles" in err
+
+
+# --- the features ---------------------------------------------------------------------------
+
+def _features(tagger, text):
+    doc, results = tagger.explain("", text)
+    return {r.topic.name: r.features for r in results}["syria"]
+
+
+def test_one_substantive_passage_outweighs_the_same_mentions_scattered(tagger):
+    filler = "The weather was mild and the markets were quiet."
+    on_syria = ["Rebels took a village near Aleppo.", "Shelling hit Homs overnight.", "Fighting spread in Idlib."]
+    together = " ".join([filler] * 6 + on_syria + [filler] * 6)
+    scattered = " ".join(s for part in on_syria for s in (part, filler, filler, filler, filler))
+    close, apart = _features(tagger, together), _features(tagger, scattered)
+    assert close["sentences"] == apart["sentences"] == math.log1p(3)      # the same evidence...
+    assert close["best_passage"] == math.log1p(3) and apart["best_passage"] == math.log1p(1)
+
+
+def test_evidence_that_opens_its_sentence_counts_as_its_subject(tagger):
+    subject = "Aleppo was shelled again. Homs saw heavy fighting. Idlib is under siege."
+    tail = ("The minister spoke at length about the economy in Aleppo. The bank cut its rates, as it did "
+            "in Homs. Analysts were sombre about trade with Idlib.")
+    first, last = _features(tagger, subject), _features(tagger, tail)
+    assert first["sentences"] == last["sentences"] == math.log1p(3)
+    assert first["up_front"] == math.log1p(3) and last["up_front"] == 0.0
