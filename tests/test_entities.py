@@ -106,3 +106,13 @@ def test_every_alias_of_isis_resolves_to_one_actor(tagger):
     assert tagger.entities("what is this")["actors"] == []        # the verb is not the group
     assert tagger.entities("قسد")["actors"] == ["SDF"]
     assert tagger.entities("أمريكا")["actors"] == tagger.entities("أميركا")["actors"] == ["United States"]
+
+
+@pytest.mark.parametrize("text", ["قال باحث في جامعة واشنطن إن الحرب طويلة", "نقلت صحيفة واشنطن بوست عن مصادر",
+                                  "A professor at Washington University said", "The Washington Post reported"])
+def test_an_institution_named_after_washington_is_not_the_united_states(tagger, text):
+    assert "United States" not in tagger.entities(text)["actors"]
+
+
+def test_washington_as_the_government_is_the_united_states(tagger):
+    assert "United States" in tagger.entities("قالت واشنطن إن قواتها في سوريا باقية")["actors"]
