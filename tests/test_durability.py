@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.crawlrun import AR, ROOT, by_url_and_id, crawl, docs, outlet_yaml, write_config
+from tests.support.crawlrun import AR, ROOT, assert_indexed_once, by_url_and_id, crawl, docs, outlet_yaml, write_config
 from tests.support.localsite import Site, article_html, listing_html, recent
 
 
@@ -180,10 +180,7 @@ def test_a_full_disk_stops_the_crawl_with_a_clear_error_and_loses_nothing(tmp_pa
         site.log.clear()
         done = crawl(config)
         assert done.code == 0, done.err
-        urls, ids = by_url_and_id(es, alias)
-        assert set(docs(es, alias)) == {site.url(p) for p in paths}
-        assert len(ids) == len(paths) and set(urls.values()) == {1} and set(ids.values()) == {1}
-        assert all(d["version"] == 1 for d in docs(es, alias).values())
+        assert_indexed_once(es, alias, site, paths)
         refetched = {site.url(r.path) for r in site.requests("/news/")}
         assert not refetched & before                 # what was indexed before is not fetched again
 
@@ -464,10 +461,7 @@ def test_a_redis_out_of_memory_stops_the_crawl_with_a_clear_error_and_loses_noth
             client.config_set("maxmemory", "0")
             done = crawl(config)
             assert done.code == 0, done.err
-            urls, ids = by_url_and_id(es, alias)
-            assert set(docs(es, alias)) == {site.url(p) for p in paths}
-            assert len(ids) == len(paths) and set(urls.values()) == {1} and set(ids.values()) == {1}
-            assert all(d["version"] == 1 for d in docs(es, alias).values())
+            assert_indexed_once(es, alias, site, paths)
     finally:
         client.close()
         redis.stop()

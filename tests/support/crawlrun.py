@@ -131,3 +131,12 @@ def syndicated_pair(config_root: Path, *, es_url: str, alias: str) -> Iterator[t
         yaml = "outlets:\n" + outlet_yaml("one", one) + outlet_yaml("two", two)
         yield one, two, write_config(config_root / "c", es_url=es_url, alias=alias, state_dir=config_root / "s",
                                      outlets_yaml=yaml)
+
+
+def assert_indexed_once(es, alias, site: Site, paths: list[str]) -> None:
+    """Each page of `paths` on `site` is one document, by canonical URL and by id, written once."""
+    urls, ids = by_url_and_id(es, alias)
+    stored = docs(es, alias)
+    assert set(stored) == {site.url(p) for p in paths}
+    assert len(ids) == len(paths) and set(urls.values()) == {1} and set(ids.values()) == {1}
+    assert all(d["version"] == 1 for d in stored.values())
