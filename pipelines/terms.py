@@ -260,9 +260,16 @@ class TermSet:
         hits: list[Hit] = []
         tokens = text.tokens
         n = len(tokens)
+        # Most tokens start no term: their cached empty answer is read here, without a call.
+        cached, candidates = self._cache.get, self._candidates
         for i, token in enumerate(tokens):
+            found = cached((token.surface, token.norm))
+            if found is None:
+                found = candidates(token)
+            if not found:
+                continue
             in_title = token.zone == "title"
-            for term, key in self._candidates(token):   # first word matched, each term once
+            for term, key in found:   # first word matched, each term once
                 last = i + len(term.words) - 1
                 if last >= n:
                     continue
