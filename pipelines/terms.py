@@ -215,7 +215,8 @@ class TermSet:
         self._prefix: dict[str, list[tuple[Term, object]]] = {}
         self._case: dict[str, list[tuple[Term, object]]] = {}
         self._prefix_lengths: set[int] = set()
-        self._cache: dict[tuple[str, str], tuple[tuple[Term, object], ...]] = {}
+        # keyed by the surface form alone: the normalised form and the readings follow from it
+        self._cache: dict[str, tuple[tuple[Term, object], ...]] = {}
 
     def add(self, term: Term, key: object) -> None:
         first = term.words[0]
@@ -231,7 +232,7 @@ class TermSet:
     def _candidates(self, token: Token) -> tuple[tuple[Term, object], ...]:
         """Terms whose first word may match the token; cached per word form, since a news
         vocabulary is small next to the number of tokens."""
-        key = (token.surface, token.norm)
+        key = token.surface
         cached = self._cache.get(key)
         if cached is None:
             if len(self._cache) > 200_000:
@@ -263,7 +264,7 @@ class TermSet:
         # Most tokens start no term: their cached empty answer is read here, without a call.
         cached, candidates = self._cache.get, self._candidates
         for i, token in enumerate(tokens):
-            found = cached((token.surface, token.norm))
+            found = cached(token.surface)
             if found is None:
                 found = candidates(token)
             if not found:
