@@ -11,13 +11,13 @@ is not written twice (stable document ids).
 from __future__ import annotations
 
 import logging
-import sys
 
 from scrapy import signals
 from scrapy.utils.defer import deferred_from_coro
 
 from crawler.context import context_of
 from crawler.fleet import redis_failure
+from pipelines.redisconn import is_redis_error
 from pipelines.storage import StateWriteError
 
 logger = logging.getLogger("raqib.crawl")
@@ -29,12 +29,7 @@ FINISH_REASON = "state_unwritable"
 def is_storage_fault(exc: BaseException | None) -> bool:
     """A fault of what the crawl keeps its work in: the local state or spool, or the fleet's
     Redis (an error that outlived the client's retries: Redis is gone, full or read-only)."""
-    if isinstance(exc, StateWriteError):
-        return True
-    # A Redis error exists only once the client is loaded, which a crawl without a fleet
-    # never does: looked up, not imported (importing the client cost every crawl ~60 ms).
-    redis_errors = sys.modules.get("redis.exceptions")
-    return redis_errors is not None and isinstance(exc, redis_errors.RedisError)
+    return isinstance(exc, StateWriteError) or is_redis_error(exc)
 
 
 def describe(crawler, exc: BaseException) -> str:
