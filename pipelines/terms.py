@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable, NamedTuple
 
-from pipelines.normalize import _WORD_RE, is_arabic, normalize_token, proclitic_splits
+from pipelines.normalize import _WORD_RE, is_arabic, normalize_token, proclitic_splits, stem
 
 # A wildcard needs this many letters before it: «ام*» would match half the Arabic lexicon.
 MIN_WILDCARD_STEM = 3
@@ -128,6 +128,18 @@ class Text:
 
     def source(self, token: Token) -> str:
         return self.title if token.zone == "title" else self.body
+
+    def index_forms(self) -> tuple[str, str]:
+        """`normalize.index_form` of the title and of the body, from these tokens: the same
+        words, normalised alike, so only their stems are added (an enriched article needs
+        both, and tokenizing its text once is cheaper than twice)."""
+        tokens = self.tokens
+        n = 0
+        for token in tokens:
+            if token.zone != "title":
+                break
+            n += 1
+        return " ".join([stem(t.norm) for t in tokens[:n]]), " ".join([stem(t.norm) for t in tokens[n:]])
 
     def sentence_tokens(self, sentence: int) -> tuple[int, int]:
         """The first and last token of a sentence (tokens are in sentence order)."""
