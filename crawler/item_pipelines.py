@@ -36,7 +36,7 @@ from crawler.items import FetchedPage
 from crawler.state import FAILED, INDEXED, REJECTED, SPOOLED
 from pipelines import dedupe, document
 from pipelines.backoff import backoff
-from pipelines.storage import StateWriteError, storage_fault
+from pipelines.storage import StateWriteError, doc_json, storage_fault
 from pipelines.urls import article_identity, canonicalize, safe_url
 
 logger = logging.getLogger(__name__)
@@ -225,6 +225,7 @@ class _Queued:
     etag: str | None = None
     last_modified: str | None = None
     duplicate: bool = False
+    data: str | None = None       # doc as the spool stored it (doc_json), sent as is by the bulk request
 
 
 class IndexPipeline(_Step):
@@ -280,7 +281,8 @@ class IndexPipeline(_Step):
             return item
         state = self.ctx.state
         doc_id, doc = item.document()
-        state.spool_put(doc_id, item.outlet, item.key, doc)     # StateWriteError stops the crawl
+        data = doc_json(doc)           # once, for the spool and the bulk request
+        state.spool_put(doc_id, item.outlet, item.key, doc, data)     # StateWriteError stops the crawl
         if self.outage_since is not None:
             self.waiting.add(doc_id)
         rec = state.article(item.key)
@@ -291,7 +293,7 @@ class IndexPipeline(_Step):
         keys = ([*queued.keys, item.key] if queued is not None else [item.key])
         self.queue[doc_id] = _Queued(doc_id, item.outlet, keys, doc, item.lastmod,
                                      item.headers.get("etag"), item.headers.get("last-modified"),
-                                     duplicate=item.duplicate_of is not None)
+                                     duplicate=item.duplicate_of is not None, data=data)
         if len(self.queue) >= self.bulk_size:
             await self.flush()
         return item
@@ -308,7 +310,8 @@ class IndexPipeline(_Step):
         from pipelines.index import bulk_index
 
         try:
-            result = await self.io(bulk_index, self.ctx.client, [(q.doc_id, q.doc) for q in batch], self.ctx.alias)
+            result = await self.io(bulk_index, self.ctx.client, [(q.doc_id, q.doc) for q in batch], self.ctx.alias,
+                                   serialized={q.doc_id: q.data for q in batch if q.data is not None})
         except ClusterError as exc:
             if exc.status == 413:
                 return await self._too_large(batch, exc)
