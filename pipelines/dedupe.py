@@ -68,10 +68,11 @@ def _shingle_hashes(text: str | None, words: list[str] | None = None) -> set[int
     words = normalize.stems(text or "") if words is None else words
     if len(words) < MIN_WORDS:
         return None
-    return {
-        int.from_bytes(hashlib.blake2b(" ".join(words[i:i + SHINGLE]).encode("utf-8"), digest_size=8).digest(), "big")
-        for i in range(len(words) - SHINGLE + 1)
-    }
+    # each word encoded once, not once per shingle it is in: the same bytes as the joined text's
+    encoded = [w.encode("utf-8") for w in words]
+    blake2b, number, join = hashlib.blake2b, int.from_bytes, b" ".join
+    return {number(blake2b(join(encoded[i:i + SHINGLE]), digest_size=8).digest(), "big")
+            for i in range(len(encoded) - SHINGLE + 1)}
 
 
 def minhash(text: str | None, *, words: list[str] | None = None) -> tuple[int, ...] | None:

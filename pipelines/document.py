@@ -120,11 +120,18 @@ def enrich(article: dict[str, Any], *, lang_hint: str | None = None, tagger: Tag
             doc["lang_prob"] = detected.prob
     if lang_hint:
         doc.setdefault("declared_lang", lang_hint)
-    doc["title_norm"] = normalize.index_form(title)
-    doc["text_norm"] = normalize.index_form(text)
+    # raqib's tagger tokenizes the text anyway; its tokens give the same index forms
+    words = tagger.text(title, text) if isinstance(tagger, tagging.Tagger) else None
+    if words is not None:
+        doc["title_norm"], doc["text_norm"] = words.index_forms()
+    else:
+        doc["title_norm"] = normalize.index_form(title)
+        doc["text_norm"] = normalize.index_form(text)
     doc["content_hash"] = _hash_of_norms(doc["title_norm"], doc["text_norm"])   # = content_hash(title, text)
     doc["word_count"] = len(text.split())
     doc.setdefault("crawled_at", now_iso())
-    if tagger is not None:
+    if isinstance(tagger, tagging.Tagger) and words is not None:
+        doc.update(tagger.tag(words))
+    elif tagger is not None:
         doc.update(tagger(title, text, doc.get("lang")))
     return doc

@@ -27,6 +27,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
@@ -827,8 +828,6 @@ def _raise_if_blocked(decoded: str, hints: dict, url: str) -> None:
 
 def read_page_file(path) -> bytes:
     """A saved page: `.gz` files are decompressed (bounded, like a response body)."""
-    from pathlib import Path
-
     path = Path(path)
     data = path.read_bytes()
     if path.suffix == ".gz" or data[:2] == b"\x1f\x8b":

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, cast
 
 from elasticsearch import Elasticsearch
 from elasticsearch import exceptions as es_exc
 
 from pipelines.es import ClusterError, explain
 from pipelines.settings import DEFAULT_ALIAS as DEFAULT_ALIAS  # re-exported: index and search take it as default
+from pipelines.storage import doc_json as doc_json  # re-exported: the form bulk_index(serialized=…) takes
 
 MAPPING_FILE = Path(__file__).with_name("mapping.json")
 
@@ -140,8 +142,16 @@ class BulkResult:
         self.retry += other.retry
 
 
+def _body(doc: dict, added: dict[str, Any], serialized: str | None) -> dict | str:
+    """The document with the fields indexing adds: its JSON text extended when the caller
+    has it (and it holds none of those fields), else a new dict."""
+    if serialized is not None and len(serialized) > 2 and serialized.endswith("}") and not added.keys() & doc.keys():
+        return serialized[:-1] + "," + json.dumps(added, ensure_ascii=False)[1:]
+    return {**doc, **added}
+
+
 def bulk_index(client: Elasticsearch, docs: Iterable[tuple[str, dict]], alias: str = DEFAULT_ALIAS,
-               *, refresh: bool | str = False) -> BulkResult:
+               *, refresh: bool | str = False, serialized: Mapping[str, str] | None = None) -> BulkResult:
     """Write (id, document) pairs. A document whose `content_hash` equals the stored one is left
     alone; a changed one is rewritten with `version` + 1 and its `first_seen_at` kept.
 
@@ -149,7 +159,8 @@ def bulk_index(client: Elasticsearch, docs: Iterable[tuple[str, dict]], alias: s
     the rest of the batch is written. A document the cluster could not take *now* (429: its
     queues are full; 5xx: a shard is not ready, as after a restart) is returned in `retry`,
     never as a rejection: writing it again later succeeds. Connection failures raise
-    ClusterError.
+    ClusterError. `serialized`: the documents' `doc_json` by id, where the caller already made
+    it (the spool did), so that a document is not serialized a second time.
     """
     docs = list(docs)
     result = BulkResult()
@@ -157,7 +168,7 @@ def bulk_index(client: Elasticsearch, docs: Iterable[tuple[str, dict]], alias: s
         return result
     try:
         existing = _existing(client, alias, [doc_id for doc_id, _ in docs])
-        operations: list[dict] = []
+        operations: list[dict | str] = []
         kinds: dict[str, str] = {}
         now = now_iso()
         for doc_id, doc in docs:
@@ -165,26 +176,27 @@ def bulk_index(client: Elasticsearch, docs: Iterable[tuple[str, dict]], alias: s
             if old is not None and old.get("content_hash") == doc.get("content_hash") and old.get("content_hash"):
                 result.unchanged.append(doc_id)
                 continue
-            body = dict(doc)
-            body["indexed_at"] = now
+            added: dict[str, Any] = {"indexed_at": now}
             if old is None:
-                body.setdefault("first_seen_at", body.get("crawled_at") or now)
-                body["first_indexed_at"] = now   # what alert evaluation keys on
-                body["version"] = 1
+                if "first_seen_at" not in doc:
+                    added["first_seen_at"] = doc.get("crawled_at") or now
+                added["first_indexed_at"] = now   # what alert evaluation keys on
+                added["version"] = 1
                 kinds[doc_id] = "created"
             else:
-                body["first_seen_at"] = old.get("first_seen_at") or body.get("crawled_at") or now
-                body["first_indexed_at"] = old.get("first_indexed_at") or now
-                body["version"] = int(old.get("version") or 1) + 1
+                added["first_seen_at"] = old.get("first_seen_at") or doc.get("crawled_at") or now
+                added["first_indexed_at"] = old.get("first_indexed_at") or now
+                added["version"] = int(old.get("version") or 1) + 1
                 kinds[doc_id] = "updated"
             # An article stored before a rollover is rewritten where it lives, never copied into
             # the new write index: one article, one document, whatever the alias spans.
             target = (old or {}).get("_index") or alias
             operations.append({"index": {"_index": target, "_id": doc_id}})
-            operations.append(body)
+            operations.append(_body(doc, added, (serialized or {}).get(doc_id)))
         if not operations:
             return result
-        resp = client.bulk(operations=operations, refresh=refresh).body
+        # the client's NDJSON serializer sends a line that is already text as it is
+        resp = client.bulk(operations=cast(Any, operations), refresh=refresh).body
     except ClusterError:
         raise
     except Exception as exc:  # noqa: BLE001

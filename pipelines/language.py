@@ -36,17 +36,18 @@ _factory: DetectorFactory | None = None
 # Arabic; anything else (mixed scripts, another Arabic-script language, a short text) goes to
 # langdetect. On the corpus's 422 Arabic articles the rule answers for 420 as langdetect does
 # (1.3 instead of 2.1 ms each on average) and leaves two to it (a Persian name, a short text).
-_ARABIC_SCRIPT_RE = re.compile("[\u0620-\u064a\u066e-\u06d3\u06d5\u06fa-\u06ff\u0750-\u077f]")
+# Counted as the total length of runs of such letters (a run per word, not a string per letter).
+_ARABIC_SCRIPT_RE = re.compile("[\u0620-\u064a\u066e-\u06d3\u06d5\u06fa-\u06ff\u0750-\u077f]+")
 _OTHER_LANGS_RE = re.compile("[\u067e\u0686\u0698\u06af\u06a9\u06cc\u06c1-\u06c3\u06d2\u06d3"
                              "\u06ba\u0679\u0688\u0691\u06c6\u06ce\u06d5\u0695\u06b5"
                              "\u067c\u0689\u069a\u0696\u0681\u0685\u0693\u06ab\u06bc]")
-_LETTER_RE = re.compile(r"[^\W\d_]")
+_LETTER_RE = re.compile(r"[^\W\d_]+")
 _MIN_SCRIPT_LETTERS = 200
 
 
 def _arabic_by_script(sample: str) -> bool:
-    letters = len(_LETTER_RE.findall(sample))
-    arabic = len(_ARABIC_SCRIPT_RE.findall(sample))
+    letters = sum(map(len, _LETTER_RE.findall(sample)))
+    arabic = sum(map(len, _ARABIC_SCRIPT_RE.findall(sample)))
     if arabic < _MIN_SCRIPT_LETTERS or arabic < 0.9 * letters:
         return False
     others = len(_OTHER_LANGS_RE.findall(sample))

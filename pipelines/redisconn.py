@@ -4,6 +4,7 @@ the same kind of client the crawl uses, without importing the crawler.
 """
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -11,6 +12,14 @@ from pipelines.es import ClusterError, redact_url, register_secret
 
 if TYPE_CHECKING:
     import redis
+
+
+def is_redis_error(exc: BaseException | None) -> bool:
+    """Whether `exc` is an error of the Redis client. Such an error exists only once the client
+    is loaded, which a process without a fleet never does: the module is looked up, not
+    imported (importing it cost every crawl ~60 ms of start-up)."""
+    errors = sys.modules.get("redis.exceptions")
+    return errors is not None and isinstance(exc, errors.RedisError)
 
 
 class FleetError(ClusterError):

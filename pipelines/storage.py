@@ -1,12 +1,15 @@
 """The one error a full (or read-only) disk raises, wherever raqib writes its own files:
 the crawl state, the spool, the alert ledger. Both layers raise and catch it, so it lives
-here, at the bottom.
+here, at the bottom, with the JSON form a document is kept in (`doc_json`).
 """
 from __future__ import annotations
 
 import errno
+import json
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 
 class StateWriteError(RuntimeError):
@@ -33,3 +36,15 @@ def storage_fault(exc: BaseException, path: Path | str) -> StateWriteError | Non
             f"dropped; free disk space (or make the directory writable, or raise the file size limit) and run "
             f"the crawl again: what was not written is fetched again, nothing is indexed twice.")
     return None
+
+
+def doc_json(doc: Mapping[str, Any]) -> str:
+    """A document as JSON text, as the crawl's spool keeps it and a bulk request can send it
+    (`bulk_index(serialized=…)`): one serialization for both. A lone surrogate is kept,
+    escaped, rather than refused."""
+    try:
+        data = json.dumps(doc, ensure_ascii=False, default=str)
+        data.encode("utf-8")
+    except UnicodeEncodeError:
+        data = json.dumps(doc, default=str)
+    return data

@@ -182,7 +182,14 @@ class Tagger:
         self.weights, self.models = weights, models
 
     def __call__(self, title: str | None, text: str | None, lang: str | None = None) -> TagResult:
-        doc = Text(title or "", text or "", lead_tokens=self.settings.lead_words)
+        return self.tag(self.text(title, text))
+
+    def text(self, title: str | None, text: str | None) -> Text:
+        """The article as the tagger reads it (tokens, zones, sentences)."""
+        return Text(title or "", text or "", lead_tokens=self.settings.lead_words)
+
+    def tag(self, doc: Text) -> TagResult:
+        """Topics, evidence and entities of an article made into `text(title, text)`."""
         found = self.lexicon.find(doc)
         results = self.evaluate(doc, found)
         entities, locations = self.gazetteer.extract(found)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NamedTuple, cast
 
-from pipelines.normalize import _WORD_RE, is_arabic, normalize_token, proclitic_splits
+from pipelines.normalize import _WORD_RE, is_arabic, normalize_token, proclitic_splits, stem
 
 # A wildcard needs this many letters before it: «ام*» would match half the Arabic lexicon.
 MIN_WILDCARD_STEM = 3
@@ -130,6 +130,18 @@ class Text:
     def source(self, token: Token) -> str:
         return self.title if token.zone == "title" else self.body
 
+    def index_forms(self) -> tuple[str, str]:
+        """`normalize.index_form` of the title and of the body, from these tokens: the same
+        words, normalised alike, so only their stems are added (an enriched article needs
+        both, and tokenizing its text once is cheaper than twice)."""
+        tokens = self.tokens
+        n = 0
+        for token in tokens:
+            if token.zone != "title":
+                break
+            n += 1
+        return " ".join([stem(t.norm) for t in tokens[:n]]), " ".join([stem(t.norm) for t in tokens[n:]])
+
     def sentence_tokens(self, sentence: int) -> tuple[int, int]:
         """The first and last token of a sentence (tokens are in sentence order)."""
         numbers = self.__dict__.get("_sentence_numbers")
@@ -216,7 +228,8 @@ class TermSet:
         self._prefix: dict[str, list[tuple[Term, object]]] = {}
         self._case: dict[str, list[tuple[Term, object]]] = {}
         self._prefix_lengths: set[int] = set()
-        self._cache: dict[tuple[str, str], tuple[tuple[Term, object], ...]] = {}
+        # keyed by the surface form alone: the normalised form and the readings follow from it
+        self._cache: dict[str, tuple[tuple[Term, object], ...]] = {}
 
     def add(self, term: Term, key: object) -> None:
         first = term.words[0]
@@ -232,7 +245,7 @@ class TermSet:
     def _candidates(self, token: Token) -> tuple[tuple[Term, object], ...]:
         """Terms whose first word may match the token; cached per word form, since a news
         vocabulary is small next to the number of tokens."""
-        key = (token.surface, token.norm)
+        key = token.surface
         cached = self._cache.get(key)
         if cached is None:
             if len(self._cache) > 200_000:
@@ -261,9 +274,16 @@ class TermSet:
         hits: list[Hit] = []
         tokens = text.tokens
         n = len(tokens)
+        # Most tokens start no term: their cached empty answer is read here, without a call.
+        cached, candidates = self._cache.get, self._candidates
         for i, token in enumerate(tokens):
+            found = cached(token.surface)
+            if found is None:
+                found = candidates(token)
+            if not found:
+                continue
             in_title = token.zone == "title"
-            for term, key in self._candidates(token):   # first word matched, each term once
+            for term, key in found:   # first word matched, each term once
                 last = i + len(term.words) - 1
                 if last >= n:
                     continue

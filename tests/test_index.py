@@ -76,3 +76,36 @@ def test_after_a_rollover_an_article_is_updated_where_it_lives_never_copied(es, 
     new = bulk_index(es, [("b", {"title": "new", "content_hash": "h3"})], alias, refresh=True)
     assert new.created == ["b"]
     assert es.search(index=alias, query={"ids": {"values": ["b"]}}).body["hits"]["hits"][0]["_index"] == f"{alias}-000002"
+
+
+def test_a_document_sent_as_its_spooled_json_is_stored_as_the_same_document(es, alias):
+    """The crawl sends the JSON text its spool already holds (`serialized`): the node must
+    store exactly what sending the dict stores, on a first write and on an update, and a
+    document that already holds a field indexing sets must get indexing's value."""
+    from pipelines.index import doc_json
+
+    ensure_index(es, alias)
+    docs = {
+        "plain": {"title": "عنوان «مقتبس»", "text": "سطر\nسطر \"ثان\" \\ \u2028", "content_hash": "h1", "outlet": "x",
+                  "crawled_at": "2026-01-02T03:04:05+00:00", "topic_scores": {"a": 0.5}, "topics": ["a"]},
+        "has_first_seen": {"title": "t", "text": "b", "content_hash": "h2", "outlet": "x",
+                           "first_seen_at": "2025-12-31T00:00:00+00:00"},
+    }
+
+    def write_both(version: str) -> None:
+        as_dicts = [(f"{k}-dict", dict(d, content_hash=d["content_hash"] + version)) for k, d in docs.items()]
+        as_json = [(f"{k}-json", dict(d, content_hash=d["content_hash"] + version)) for k, d in docs.items()]
+        bulk_index(es, as_dicts, alias, refresh=True)
+        bulk_index(es, as_json, alias, refresh=True, serialized={i: doc_json(d) for i, d in as_json})
+
+    write_both("")
+    first = {h["_id"]: h["_source"] for h in es.search(index=alias, size=10).body["hits"]["hits"]}
+    write_both("-changed")
+    stored = {h["_id"]: h["_source"] for h in es.search(index=alias, size=10).body["hits"]["hits"]}
+    for key in docs:
+        for sources in (first, stored):
+            by_dict, by_json = dict(sources[f"{key}-dict"]), dict(sources[f"{key}-json"])
+            for moment in ("indexed_at", "first_indexed_at"):     # the clock differs between the two writes
+                assert by_json.pop(moment) and by_dict.pop(moment)
+            assert by_json == by_dict, key
+    assert stored["plain-json"]["version"] == 2 and stored["has_first_seen-json"]["first_seen_at"].startswith("2025-12-31")

@@ -73,13 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     from crawler.ops.esnode import NodeError
     from crawler.run.crawl import CrawlError
     from pipelines.es import ClusterError, redact
+    from pipelines.redisconn import is_redis_error
     from pipelines.storage import StateWriteError
-    redis_errors: tuple[type[Exception], ...] = ()   # installed without the fleet's extra: nothing to catch
-    try:
-        from redis.exceptions import RedisError
-        redis_errors = (RedisError,)
-    except ImportError:
-        pass
 
     try:
         if getattr(args, "checks_config", True):   # a command that checks its own opts out (demo, status)
@@ -99,14 +94,17 @@ def main(argv: list[str] | None = None) -> int:
     except (CrawlError, StateWriteError) as exc:       # the crawl state or a ledger cannot be written (a full disk)
         print(f"raqib: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except redis_errors as exc:   # the fleet's Redis failed outside the crawl state (which says so itself)
-        print(f"raqib: {_redis_failure(args, exc)}", file=sys.stderr)
-        return EXIT_CLUSTER
     except KeyboardInterrupt:
         print("raqib: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:
+        if not is_redis_error(exc):
+            raise
+        # the fleet's Redis failed outside the crawl state (which says so itself)
+        print(f"raqib: {_redis_failure(args, exc)}", file=sys.stderr)
+        return EXIT_CLUSTER
 
 
 def _redis_failure(args, exc: Exception) -> str:

@@ -17,14 +17,8 @@ from scrapy.utils.defer import deferred_from_coro
 
 from crawler.engine.context import context_of
 from crawler.fleet.members import redis_failure
+from pipelines.redisconn import is_redis_error
 from pipelines.storage import StateWriteError
-
-_REDIS_ERRORS: tuple[type[Exception], ...]
-try:
-    from redis.exceptions import RedisError
-    _REDIS_ERRORS = (RedisError,)
-except ImportError:         # installed without the fleet's extra: no Redis to fail
-    _REDIS_ERRORS = ()
 
 logger = logging.getLogger("raqib.crawl")
 
@@ -35,7 +29,7 @@ FINISH_REASON = "state_unwritable"
 def is_storage_fault(exc: BaseException | None) -> bool:
     """A fault of what the crawl keeps its work in: the local state or spool, or the fleet's
     Redis (an error that outlived the client's retries: Redis is gone, full or read-only)."""
-    return isinstance(exc, (StateWriteError, *_REDIS_ERRORS))
+    return isinstance(exc, StateWriteError) or is_redis_error(exc)
 
 
 def describe(crawler, exc: BaseException) -> str:

@@ -35,8 +35,13 @@ from crawler.errors import RETRYABLE, extraction_kind
 from crawler.items import FetchedPage
 from crawler.state.store import FAILED, INDEXED, REJECTED, SPOOLED
 from pipelines import dedupe, document
+from pipelines.alerts import evaluate as alerts
 from pipelines.backoff import backoff
-from pipelines.storage import StateWriteError, storage_fault
+from pipelines.deadletters import DeadLetters, path_in
+from pipelines.es import ClusterError
+from pipelines.extract import ExtractionError, extract_article
+from pipelines.index import BulkResult, bulk_index, mapping
+from pipelines.storage import StateWriteError, doc_json, storage_fault
 from pipelines.urls import article_identity, canonicalize, safe_url
 
 logger = logging.getLogger(__name__)
@@ -96,8 +101,6 @@ class ExtractPipeline(_Step):
     """The article in the page, its canonical URL and document id."""
 
     async def process_item(self, item: FetchedPage, spider=None):
-        from pipelines.extract import ExtractionError, extract_article
-
         outlet = self.spider.outlets[item.outlet]
         try:
             article = await self.cpu(extract_article, item.body, item.final_url, outlet=outlet, headers=item.headers)
@@ -126,8 +129,6 @@ class EnrichPipeline(_Step):
     fields are kept (the index mapping is strict; the two are checked equal at start-up)."""
 
     def open_spider(self, spider=None):
-        from pipelines.index import mapping
-
         document.check_mapping(mapping()["properties"])
         self.fields = document.ARTICLE_DOC_FIELDS
 
@@ -225,6 +226,7 @@ class _Queued:
     etag: str | None = None
     last_modified: str | None = None
     duplicate: bool = False
+    data: str | None = None       # doc as the spool stored it (doc_json), sent as is by the bulk request
 
 
 class IndexPipeline(_Step):
@@ -237,12 +239,6 @@ class IndexPipeline(_Step):
         self.bulk_size = int(self.ctx.settings.get("elasticsearch", "bulk_size")) if self.ctx.settings else 200
         self.failures = 0
         self.next_try = 0.0
-        self.hook = None
-        try:
-            from pipelines.alerts import evaluate as alerts
-        except ImportError:
-            alerts = None
-        self.hook = getattr(alerts, "on_indexed", None)
         self.dead_letters = _dead_letters(self.ctx)
         self.outage_since: float | None = None       # monotonic time of the first failed write of an outage
         self.waiting: set[str] = set()               # doc ids held in the spool by the current outage
@@ -280,7 +276,8 @@ class IndexPipeline(_Step):
             return item
         state = self.ctx.state
         doc_id, doc = item.document()
-        state.spool_put(doc_id, item.outlet, item.key, doc)     # StateWriteError stops the crawl
+        data = doc_json(doc)           # once, for the spool and the bulk request
+        state.spool_put(doc_id, item.outlet, item.key, doc, data)     # StateWriteError stops the crawl
         if self.outage_since is not None:
             self.waiting.add(doc_id)
         rec = state.article(item.key)
@@ -291,7 +288,7 @@ class IndexPipeline(_Step):
         keys = ([*queued.keys, item.key] if queued is not None else [item.key])
         self.queue[doc_id] = _Queued(doc_id, item.outlet, keys, doc, item.lastmod,
                                      item.headers.get("etag"), item.headers.get("last-modified"),
-                                     duplicate=item.duplicate_of is not None)
+                                     duplicate=item.duplicate_of is not None, data=data)
         if len(self.queue) >= self.bulk_size:
             await self.flush()
         return item
@@ -304,11 +301,9 @@ class IndexPipeline(_Step):
                     break
 
     async def _write(self, batch: list[_Queued]) -> bool:
-        from pipelines.es import ClusterError
-        from pipelines.index import bulk_index
-
         try:
-            result = await self.io(bulk_index, self.ctx.client, [(q.doc_id, q.doc) for q in batch], self.ctx.alias)
+            result = await self.io(bulk_index, self.ctx.client, [(q.doc_id, q.doc) for q in batch], self.ctx.alias,
+                                   serialized={q.doc_id: q.data for q in batch if q.data is not None})
         except ClusterError as exc:
             if exc.status == 413:
                 return await self._too_large(batch, exc)
@@ -362,8 +357,6 @@ class IndexPipeline(_Step):
             first = await self._write(batch[:half])
             second = await self._write(batch[half:])
             return first and second
-        from pipelines.index import BulkResult
-
         q = batch[0]
         result = BulkResult(rejected=[(q.doc_id, f"too large to send: {exc}"[:1000])])
         try:
@@ -401,9 +394,9 @@ class IndexPipeline(_Step):
                 done.append(q.doc_id)
         self.ctx.state.spool_remove(done)
         fresh = [i for i in result.created if not by_id[i].duplicate]
-        if self.hook is not None and fresh:
+        if fresh:
             try:
-                outcome = await self.io(self.hook, self.ctx.client, self.ctx.alias, fresh, self.ctx.config_dir,
+                outcome = await self.io(alerts.on_indexed, self.ctx.client, self.ctx.alias, fresh, self.ctx.config_dir,
                                         settings=self.ctx.settings)
             except Exception as exc:  # noqa: BLE001 - alerting never stops the crawl
                 logger.warning("alert evaluation after indexing failed: %s", exc)
@@ -486,8 +479,6 @@ def index_report(stats: dict[str, Any]) -> dict[str, Any]:
 
 
 def _dead_letters(ctx):
-    from pipelines.deadletters import DeadLetters, path_in
-
     if ctx.settings is not None:
         return DeadLetters(path_in(ctx.settings.state_dir))
     return DeadLetters(path_in(Path(getattr(ctx.state, "path", "crawl.sqlite3")).parent))

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from crawler.fleet.members import Fleet, redis_failure
 from crawler.state.store import FAILED, MAX_ATTEMPTS, PENDING, STATUSES, ArticleRecord, CrawlState, SourceRecord
-from pipelines.storage import StateWriteError
+from pipelines.storage import StateWriteError, doc_json
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
@@ -199,13 +199,9 @@ class RedisState(CrawlState):
     def _spool(self) -> str:
         return self._k("spool", self.fleet.member.id)
 
-    def spool_put(self, doc_id: str, outlet: str, key: str, doc: dict[str, Any]) -> None:
+    def spool_put(self, doc_id: str, outlet: str, key: str, doc: dict[str, Any], data: str | None = None) -> None:
         self.fleet.member.join()       # a registered member's spool is adopted if it dies
-        try:
-            body = json.dumps(doc, ensure_ascii=False, default=str)
-            body.encode("utf-8")
-        except UnicodeEncodeError:     # a lone surrogate: kept, escaped, rather than refused
-            body = json.dumps(doc, default=str)
+        body = doc_json(doc) if data is None else data
         value = f"{outlet}\n{key}\n{time.time():.6f}\n{body}"
         self._do(self._put, keys=[self._spool, self._k("spool-count")], args=[doc_id, outlet, value.encode("utf-8")])
 

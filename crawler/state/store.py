@@ -25,7 +25,7 @@ from typing import Any
 
 from pipelines.backoff import backoff
 from pipelines.storage import StateWriteError as StateWriteError  # re-exported: the name the crawl has always used
-from pipelines.storage import storage_fault
+from pipelines.storage import doc_json, storage_fault
 
 # Article statuses. `pending` and `failed` are fetched on the next occasion; `gone` (404/410)
 # and `rejected` (not an article: not HTML, too large, nothing to extract) only when a source
@@ -184,7 +184,9 @@ class CrawlState(ABC):
 
     # documents extracted but not yet confirmed by Elasticsearch
     @abstractmethod
-    def spool_put(self, doc_id: str, outlet: str, key: str, doc: dict[str, Any]) -> None: ...
+    def spool_put(self, doc_id: str, outlet: str, key: str, doc: dict[str, Any], data: str | None = None) -> None:
+        """Keep `doc` until the cluster has it; `data`: its `pipelines.index.doc_json`, when the
+        caller has made it already."""
 
     @abstractmethod
     def spooled(self, limit: int = 1000) -> list[tuple[str, str, str, dict[str, Any]]]:
@@ -326,12 +328,8 @@ class SqliteState(CrawlState):
         return {r[0] for r in self._query("SELECT number FROM articles WHERE outlet=? AND number IS NOT NULL", (outlet,))}
 
     # spool
-    def spool_put(self, doc_id: str, outlet: str, key: str, doc: dict[str, Any]) -> None:
-        try:
-            data = json.dumps(doc, ensure_ascii=False, default=str)
-            data.encode("utf-8")
-        except UnicodeEncodeError:      # a lone surrogate: kept, escaped, rather than refused
-            data = json.dumps(doc, default=str)
+    def spool_put(self, doc_id: str, outlet: str, key: str, doc: dict[str, Any], data: str | None = None) -> None:
+        data = doc_json(doc) if data is None else data
         self._write("INSERT OR REPLACE INTO spool VALUES (?, ?, ?, ?, ?)", (doc_id, outlet, key, data, time.time()))
 
     def spooled(self, limit: int = 1000) -> list[tuple[str, str, str, dict[str, Any]]]:
