@@ -278,7 +278,6 @@ class Handlers:
         return self.page(request, "health.html", info=info, letters=letters[:50], now=time.time(), nav="health",
                          errors={name: _errors_by_kind(st.get("last_stats") or {}, name) for name, st in info["outlets"].items()})
 
-
     async def on_error(self, request: Request, exc: Exception):
         if isinstance(exc, ClusterError):
             return self.problem(request, redact(str(exc)), 503)
