@@ -34,11 +34,15 @@ class Import:
 
 
 def modules(root: Path = ROOT, packages: Iterable[str] = PACKAGES) -> dict[str, Path]:
-    """Dotted module name -> file, for every .py file of the given packages."""
+    """Dotted module name -> file, for every importable .py file of the given packages (not
+    those under a directory no import can name, such as bench/.peers-venv, which `make bench`
+    creates: mypy passes over them the same way)."""
     found: dict[str, Path] = {}
     for package in packages:
         for path in sorted((root / package).rglob("*.py")):
             parts = list(path.relative_to(root).with_suffix("").parts)
+            if not all(part.isidentifier() for part in parts):
+                continue
             if parts[-1] == "__init__":
                 parts.pop()
             found[".".join(parts)] = path
