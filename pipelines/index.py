@@ -21,7 +21,6 @@ from elasticsearch import exceptions as es_exc
 
 from pipelines.es import ClusterError, explain
 from pipelines.settings import DEFAULT_ALIAS as DEFAULT_ALIAS  # re-exported: index and search take it as default
-from pipelines.storage import doc_json as doc_json  # re-exported: the form bulk_index(serialized=…) takes
 
 MAPPING_FILE = Path(__file__).with_name("mapping.json")
 
@@ -159,7 +158,7 @@ def bulk_index(client: Elasticsearch, docs: Iterable[tuple[str, dict]], alias: s
     the rest of the batch is written. A document the cluster could not take *now* (429: its
     queues are full; 5xx: a shard is not ready, as after a restart) is returned in `retry`,
     never as a rejection: writing it again later succeeds. Connection failures raise
-    ClusterError. `serialized`: the documents' `doc_json` by id, where the caller already made
+    ClusterError. `serialized`: the documents' `pipelines.storage.doc_json` by id, where the caller already made
     it (the spool did), so that a document is not serialized a second time.
     """
     docs = list(docs)

@@ -82,7 +82,7 @@ def test_a_document_sent_as_its_spooled_json_is_stored_as_the_same_document(es, 
     """The crawl sends the JSON text its spool already holds (`serialized`): the node must
     store exactly what sending the dict stores, on a first write and on an update, and a
     document that already holds a field indexing sets must get indexing's value."""
-    from pipelines.index import doc_json
+    from pipelines.storage import doc_json
 
     ensure_index(es, alias)
     docs = {

@@ -185,7 +185,7 @@ class CrawlState(ABC):
     # documents extracted but not yet confirmed by Elasticsearch
     @abstractmethod
     def spool_put(self, doc_id: str, outlet: str, key: str, doc: dict[str, Any], data: str | None = None) -> None:
-        """Keep `doc` until the cluster has it; `data`: its `pipelines.index.doc_json`, when the
+        """Keep `doc` until the cluster has it; `data`: its `pipelines.storage.doc_json`, when the
         caller has made it already."""
 
     @abstractmethod
