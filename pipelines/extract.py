@@ -498,26 +498,30 @@ def _body(tree, url: str, hints: dict, warnings: list[str], structured: list[Met
         warnings.append(f"body_selector {selector!r} " + ("matched nothing" if not elements else
                         f"held only {len(text)} characters") + "; the generic extractor was used")
 
-    text = _trafilatura(tree, url, precision=True)
+    # trafilatura's comparison with readability and jusText on every page cost about half as
+    # much CPU again for no better body F1 on the 181 benchmark pages (bench/extraction_eval):
+    # it runs on the second pass below, and on every page only for an outlet that asks.
+    text = _trafilatura(tree, url, precision=True, compare=bool(hints.get("compare_extractors")))
     method = "trafilatura"
     if len(text) < SHORT_TEXT:
         # A fragment: the publisher's own full text (JSON-LD articleBody, embedded JSON) when
-        # it has one, else trafilatura's balanced mode, whichever is clearly longer.
+        # it has one, else trafilatura's balanced mode with every comparison, whichever is
+        # clearly longer.
         for meta in structured:
             body = (meta.body or "").strip()
             if len(body) >= max(MIN_TEXT, FALLBACK_GAIN * len(text)):
                 return body, f"{meta.source}-body"
-        balanced = _trafilatura(tree, url, precision=False)
+        balanced = _trafilatura(tree, url, precision=False, compare=True)
         if len(balanced) >= FALLBACK_GAIN * max(len(text), 1):
             text, method = balanced, "trafilatura-fallback"
     return text, method
 
 
-def _trafilatura(tree, url: str, *, precision: bool) -> str:
+def _trafilatura(tree, url: str, *, precision: bool, compare: bool) -> str:
     from trafilatura import bare_extraction
 
     try:
-        doc = bare_extraction(tree, url=url, favor_precision=precision, include_comments=False,
+        doc = bare_extraction(tree, url=url, fast=not compare, favor_precision=precision, include_comments=False,
                               include_tables=True, with_metadata=False, deduplicate=False)
     except (ValueError, TypeError, RecursionError, AttributeError):
         # trafilatura signals "nothing found" by exceptions in some paths; an unusual tree must

@@ -31,6 +31,7 @@ EXTRACTION_KEYS = (
     "title_selector", "author_selector", "date_selector", "summary_selector",
     "date_convention",     # iso | egyptian | levantine | auto
     "blocked_markers",     # texts that mark a challenge or block page for this outlet
+    "compare_extractors",  # true: trafilatura also compares readability and jusText on every page
 )
 DATE_CONVENTIONS = ("auto", "iso", "egyptian", "levantine")
 
@@ -174,6 +175,8 @@ def _parse_extraction(check: Checker, path: str, raw: Any) -> dict[str, Any]:
                             if (p := check.regex(v, f"{join(path, 'drop_text')}[{i}]")) is not None]
     if raw.get("blocked_markers") is not None:
         out["blocked_markers"] = check.string_list(raw["blocked_markers"], join(path, "blocked_markers"))
+    if (compare := check.boolean(raw.get("compare_extractors"), join(path, "compare_extractors"))) is not None:
+        out["compare_extractors"] = compare
     if raw.get("date_convention") is not None:
         conv = raw["date_convention"]
         if conv not in DATE_CONVENTIONS:

@@ -17,6 +17,7 @@ from pipelines.extract import (
     extract_article,
     html_to_text,
 )
+from pipelines.configfile import ConfigError
 from pipelines.outlets import parse_outlets
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -388,3 +389,23 @@ def test_invisible_characters_are_removed():
 def test_a_lone_less_than_sign_is_text_not_a_tag():
     head = '<meta property="og:title" content="التضخم &lt; 2% والأسعار &gt; المتوقع">'
     assert extract_article(html(head), URL, now=NOW)["title"] == "التضخم < 2% والأسعار > المتوقع"
+
+
+# --- trafilatura's comparison with other extractors ------------------------------------------
+
+def test_outlet_can_ask_for_trafilaturas_comparison():
+    # A real page (tests/data/extraction/SOURCES.md) on which the two paths differ: by default
+    # the fast path keeps the gold body; `compare_extractors` runs readability and jusText
+    # too and, here, also keeps the rail of other texts that follows it.
+    data = ROOT / "tests" / "data" / "extraction" / "scrapinghub"
+    (key, gold), = json.loads((data / "ground-truth.json").read_text(encoding="utf-8")).items()
+    body = gzip.decompress((data / f"{key}.html.gz").read_bytes())
+    fast = extract_article(body, gold["url"], outlet=outlet())["text"]
+    compared = extract_article(body, gold["url"], outlet=outlet(compare_extractors=True))["text"]
+    assert fast == gold["articleBody"].strip()
+    assert compared.startswith(fast[:200]) and len(compared) > 2 * len(fast)
+
+
+def test_compare_extractors_must_be_a_boolean():
+    with pytest.raises(ConfigError, match=r"extraction\.compare_extractors.*expected true or false"):
+        outlet(compare_extractors="yes")
