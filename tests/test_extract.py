@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.configfile import ConfigError
 from pipelines.extract import (
     MAX_BODY_BYTES,
     BlockedPageError,
@@ -17,7 +18,6 @@ from pipelines.extract import (
     extract_article,
     html_to_text,
 )
-from pipelines.configfile import ConfigError
 from pipelines.outlets import parse_outlets
 
 ROOT = Path(__file__).resolve().parent.parent
