@@ -280,9 +280,27 @@ def crawl(mirror, where: Path, es_url: str, client, groups: list[list[str]], esp
         "server_cpu_ms_per_request": round(1000 * server_cpu / max(len(requests), 1), 2),
         "load_avg_before": load0,
     }
+    parts = _cpu_parts(reports, cpu, articles)
+    if parts:
+        out["cpu_ms_per_article_page_by_part"] = parts
     if es0 is not None and es1 is not None:
         out["elasticsearch_cpu_ms_per_article_page"] = round(1000 * (es1 - es0) / max(articles, 1), 2)
     return out
+
+
+def _cpu_parts(reports: list[dict], cpu_s: float, articles: int) -> dict[str, float] | None:
+    """The crawl's CPU per article page split as its processes reported it (crawl report `cpu`):
+    each CPU-thread step, Scrapy's thread, the other threads, and start-up (what the process
+    spent before and after the crawl proper). None for a crawler without that report."""
+    if not articles or not all("cpu" in r for r in reports):
+        return None
+    total: Counter = Counter()
+    for r in reports:
+        total.update(r["cpu"]["steps_s"])
+        total["scrapy_thread"] += r["cpu"]["reactor_s"]
+        total["other_threads"] += r["cpu"]["other_s"]
+    total["start_up_and_exit"] = cpu_s - sum(r["cpu"]["process_s"] for r in reports)
+    return {k: round(1000 * v / articles, 2) for k, v in total.items()}
 
 
 WEIGHT_PAGES = {"full": 1500, "quick": 120}   # article pages per outlet (--max-pages)

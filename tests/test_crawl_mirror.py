@@ -82,6 +82,12 @@ def test_each_outlet_once_then_only_conditional_requests_then_what_is_new(mirror
         assert first.outlet("almayadeen")["discovered"]["sitemap"] > 0
         assert first.outlet("noonpost")["discovered"]["feed"] > 0
         assert first.outlet("almarjie")["discovered"]["section"] > 0
+        # where the crawl's CPU went: each step on the CPU thread, Scrapy's thread, the rest
+        cpu = first.stats["cpu"]
+        assert set(cpu["steps_s"]) == {"extract_article", "enrich", "fingerprint"}
+        assert all(v > 0 for v in cpu["steps_s"].values()) and cpu["reactor_s"] > 0
+        assert abs(cpu["process_s"] - cpu["reactor_s"] - sum(cpu["steps_s"].values()) - cpu["other_s"]) < 0.01
+        assert f"cpu: {cpu['process_s']:.1f}s" in first.out
 
         # A second crawl of the unchanged mirror: no article page, and every source request is
         # conditional wherever the outlet gives validators at all.
@@ -94,6 +100,7 @@ def test_each_outlet_once_then_only_conditional_requests_then_what_is_new(mirror
             assert url not in articles, url
             if r["outlet"] in ("noonpost", "almayadeen", "strategic_observatory"):      # honest or Last-Modified
                 assert r["if_none_match"] or r["if_modified_since"], r["path"]
+        assert second.stats["cpu"]["steps_s"] == {}       # no page was extracted
         for outlet in m.outlets:
             assert second.outlet(outlet)["fetched"].get("article", 0) == 0
             assert second.outlet(outlet)["indexed"]["new"] == 0

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -33,6 +34,7 @@ from scrapy.exceptions import DropItem
 from crawler.engine.guard import stop_crawl
 from crawler.errors import RETRYABLE, extraction_kind
 from crawler.items import FetchedPage
+from crawler.report.stats import CPU_PREFIX
 from crawler.state.store import FAILED, INDEXED, REJECTED, SPOOLED
 from pipelines import dedupe, document
 from pipelines.alerts import evaluate as alerts
@@ -59,6 +61,15 @@ ARTICLE_FIELDS = (
 )
 
 
+def _timed(call: Callable[[], Any]) -> tuple[Any, Exception | None, float]:
+    """`call()` on the CPU thread, with the CPU time it took there, whether it returned or raised."""
+    start = time.thread_time()
+    try:
+        return call(), None, time.thread_time() - start
+    except Exception as exc:  # noqa: BLE001 - raised again in the reactor thread, by `_Step.cpu`
+        return None, exc, time.thread_time() - start
+
+
 class _Step:
     def __init__(self, crawler):
         self.crawler = crawler
@@ -83,7 +94,11 @@ class _Step:
         executor = self.ctx.cpu
         if executor is None:
             return fn(*args, **kwargs)
-        return await asyncio.wrap_future(executor.submit(partial(fn, *args, **kwargs)))
+        result, error, spent = await asyncio.wrap_future(executor.submit(_timed, partial(fn, *args, **kwargs)))
+        self.crawler.stats.inc_value(f"{CPU_PREFIX}/{fn.__name__}", spent)   # the crawl report's `cpu`
+        if error is not None:
+            raise error
+        return result
 
     async def io(self, fn, *args, **kwargs):
         executor = self.ctx.io

@@ -8,12 +8,14 @@ Keys (all per outlet):
   extracted, indexed/{new,updated,unchanged}, duplicates
   errors/<kind>                                              see crawler/errors.py
   bytes, first_at, last_at
+and, for the whole crawl, `raqib_cpu/<step>`: CPU seconds of each step run on the CPU thread.
 """
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict
@@ -25,6 +27,7 @@ from crawler.items import request_info
 from crawler.report.health import Health, describe
 
 PREFIX = "raqib"
+CPU_PREFIX = "raqib_cpu"
 CHANNELS = ("feed", "sitemap", "section", "idwalk")
 KINDS = ("robots", "feed", "sitemap", "section", "article")
 
@@ -62,6 +65,36 @@ class CrawlTotals(TypedDict):
     pages_per_s: float
 
 
+class CpuReport(TypedDict):
+    """Where this crawl process spent its CPU, in seconds, so an operator (and bench/crawl.py)
+    can tell extraction from the rest without a profiler."""
+    process_s: float             # every thread of the process, from the crawl's start to its end
+    reactor_s: float             # the thread running Scrapy: HTTP, middlewares, callbacks, pipelines' glue
+    steps_s: dict[str, float]    # each step run on the CPU thread: extract_article, enrich, fingerprint
+    other_s: float               # the rest: the cluster and state threads, the garbage collector
+
+
+@dataclass
+class CpuSpent:
+    """CPU time of the process and of the calling thread between `start()` and `stop()`."""
+    process_s: float
+    reactor_s: float
+
+    @classmethod
+    def start(cls) -> CpuSpent:
+        return cls(-time.process_time(), -time.thread_time())
+
+    def stop(self) -> None:
+        self.process_s += time.process_time()
+        self.reactor_s += time.thread_time()
+
+    def report(self, stats: dict[str, Any]) -> CpuReport:
+        steps = {k[len(CPU_PREFIX) + 1:]: round(v, 3) for k, v in sorted(stats.items()) if k.startswith(f"{CPU_PREFIX}/")}
+        other = self.process_s - self.reactor_s - sum(steps.values())
+        return {"process_s": round(self.process_s, 3), "reactor_s": round(self.reactor_s, 3),
+                "steps_s": steps, "other_s": round(max(other, 0.0), 3)}
+
+
 class CrawlReport(TypedDict, total=False):
     """What `raqib crawl --stats-json` writes and `raqib run` reads back: `build_report`'s
     keys, and those crawler/run/crawl.py adds after the crawl (alerts, index, dead_letters,
@@ -72,6 +105,7 @@ class CrawlReport(TypedDict, total=False):
     finish_reason: str | None
     outlets: dict[str, OutletReport]
     totals: CrawlTotals
+    cpu: CpuReport
     alerts: dict[str, int]
     index: dict[str, Any]             # crawler.engine.item_pipelines.index_report
     dead_letters: dict[str, Any]
@@ -266,10 +300,19 @@ def format_report(report: CrawlReport) -> str:
                  + (f", {t['robots_refused']} disallowed by robots.txt" if t.get("robots_refused") else "")
                  + f", {t['pages_per_s']} pages/s")
     lines.extend(_index_lines(report))
+    if report.get("cpu"):
+        lines.append(_cpu_line(report["cpu"], t["articles_fetched"]))
     metrics = report.get("metrics") or {}
     if metrics.get("spooled"):
         lines.append(f"crawl metrics: not written ({metrics.get('error')}); {metrics['spooled']} kept for the next crawl")
     return "\n".join(lines)
+
+
+def _cpu_line(cpu: CpuReport, articles: int) -> str:
+    parts = [f"{name} {seconds:.1f}s" for name, seconds in cpu["steps_s"].items()]
+    parts += [f"Scrapy's thread {cpu['reactor_s']:.1f}s", f"other {cpu['other_s']:.1f}s"]
+    per = f" ({1000 * cpu['process_s'] / articles:.1f} ms an article)" if articles else ""
+    return f"cpu: {cpu['process_s']:.1f}s{per}: " + ", ".join(parts)
 
 
 def _fmt_window(window: dict[str, Any]) -> str:

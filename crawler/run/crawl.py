@@ -23,7 +23,7 @@ from crawler.engine.guard import FATAL_STAT, FINISH_REASON, describe, is_storage
 from crawler.engine.item_pipelines import index_report
 from crawler.engine.scrapy_config import scrapy_settings
 from crawler.engine.spider import OutletSpider
-from crawler.report.stats import CrawlReport, build_report, write_json
+from crawler.report.stats import CpuSpent, CrawlReport, build_report, write_json
 from crawler.run.modes import CrawlError as CrawlError  # re-exported: what callers catch
 from crawler.run.modes import Mode, select_mode
 from crawler.state.factory import open_state
@@ -71,6 +71,7 @@ class _Ran:
     crawler: Crawler
     started: float
     finished: float
+    cpu: CpuSpent
 
 
 def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | None = None, *,
@@ -171,6 +172,7 @@ def configure(mode: Mode, ctx: CrawlContext, verbosity: int) -> tuple[CrawlerPro
 def run(process: CrawlerProcess, crawler: Crawler, ctx: CrawlContext) -> _Ran:
     """The crawl itself, until the reactor stops; a fault that stopped it is raised."""
     started = time.time()
+    cpu = CpuSpent.start()
     failures: list[Any] = []
     _tune_gc()
     try:
@@ -181,11 +183,12 @@ def run(process: CrawlerProcess, crawler: Crawler, ctx: CrawlContext) -> _Ran:
             if pool is not None:
                 pool.shutdown(wait=True)
     finished = time.time()
+    cpu.stop()
     if failures:
         if is_storage_fault(failures[0].value):
             raise CrawlError(describe(crawler, failures[0].value))
         raise CrawlError(f"the crawl stopped with an internal error: {failures[0].getErrorMessage()}")
-    return _Ran(crawler=crawler, started=started, finished=finished)
+    return _Ran(crawler=crawler, started=started, finished=finished, cpu=cpu)
 
 
 def finalise(prepared: _Prepared, ctx: CrawlContext, ran: _Ran, stats_json: Path | None) -> CrawlReport:
@@ -198,6 +201,7 @@ def finalise(prepared: _Prepared, ctx: CrawlContext, ran: _Ran, stats_json: Path
                           finish_reason=stats.get("finish_reason"),
                           outlet_status={k: {"blocked": v} for k, v in blocked.items()})
     report["alerts"] = dict(ctx.alerts)
+    report["cpu"] = ran.cpu.report(stats)
     if isinstance(spider, OutletSpider) and mode.discovers:
         for key, window in spider.windows.items():
             report["outlets"][key]["window"] = window.to_dict()
