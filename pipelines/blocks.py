@@ -8,7 +8,10 @@ from collections.abc import Iterable
 GENERIC_BLOCK_MARKERS = (
     # named vendors first, so a report names who blocks: Cloudflare, Imperva/Incapsula,
     # DDoS-Guard, SiteGround
-    "cf-browser-verification", "cf_chl_opt", "cf-challenge", "challenge-platform",
+    # Cloudflare's challenge scripts live under /cdn-cgi/challenge-platform/h/; the bare
+    # "challenge-platform" is no marker, because Cloudflare's JavaScript detections inject
+    # /cdn-cgi/challenge-platform/scripts/jsd/main.js before </body> of ordinary pages.
+    "cf-browser-verification", "cf_chl_opt", "cf-challenge", "/cdn-cgi/challenge-platform/h/",
     "attention required! | cloudflare", "_incapsula_resource", "request unsuccessful. incapsula",
     "ddos-guard", "sgcaptcha",
     # then the phrases such pages share

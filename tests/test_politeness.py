@@ -233,3 +233,20 @@ def test_block_reasons():
     assert "challenge" in block_reason(503, b"<title>Just a moment...</title>", "text/html", markers)
     assert block_reason(200, "<p>مقال عادي</p>".encode(), "text/html", markers) is None
     assert block_reason(200, b"%PDF Just a moment...", "application/pdf", markers) is None
+
+
+# What Cloudflare's JavaScript detections put before </body> of an ordinary page (its
+# documentation: a snippet whose source starts with /cdn-cgi/challenge-platform/).
+JSD = ("<script>(function(){function c(){var b=a.contentDocument||a.contentWindow.document;if(b){"
+       "var d=b.createElement('script');d.innerHTML=\"window.__CF$cv$params={r:'9a55',t:'MTc2'};"
+       "var a=document.createElement('script');a.src='/cdn-cgi/challenge-platform/scripts/jsd/main.js';"
+       "document.getElementsByTagName('head')[0].appendChild(a);\";b.getElementsByTagName('head')[0]"
+       ".appendChild(d)}}c()})();</script>")
+
+
+def test_an_ordinary_page_with_cloudflares_injected_detection_script_is_no_block():
+    page = ("<html><head><title>مقال</title></head><body>" + "<p>فقرة من مقال عادي عن الأخبار.</p>" * 40
+            + JSD + "</body></html>").encode()
+    assert block_reason(200, page, "text/html", ()) is None
+    challenge = b"<html><body><script src='/cdn-cgi/challenge-platform/h/b/orchestrate/jsch/v1'></script></body></html>"
+    assert "challenge page" in block_reason(503, challenge, "text/html", ())
