@@ -2,6 +2,7 @@
 the pages print them, charsets, and article pages drawn from the site's traits."""
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 from datetime import UTC, timedelta
@@ -144,7 +145,20 @@ class SitePages(SiteTruth):
         return (f'<!DOCTYPE html><html lang="{self.lang}" dir="{"ltr" if en else "rtl"}"><head>{early}{filler}{late}{base}'
                 f'<title>{html.escape(title)}</title>{feed}{head}</head><body>'
                 f'<header class="site-header"><a class="logo" href="/">{html.escape(self.name)}</a><nav><ul>{nav}</ul></nav></header>'
-                f'<main id="main">{main}</main>{side}{foot}</body></html>')
+                f'<main id="main">{main}</main>{side}{foot}{self._cdn_script()}</body></html>')
+
+    def _cdn_script(self) -> str:
+        """What Cloudflare's JavaScript detections inject into every HTML page a site serves
+        (its documentation: a snippet loading /cdn-cgi/challenge-platform/scripts/jsd/main.js)."""
+        if self.traits.cdn != "cloudflare_jsd":
+            return ""
+        ray = hashlib.sha1(f"{self.seed}".encode()).hexdigest()[:16]
+        return ("<script>(function(){function c(){var b=a.contentDocument||a.contentWindow.document;if(b){"
+                "var d=b.createElement('script');d.innerHTML=\"window.__CF$cv$params={r:'" + ray + "',t:'MTc2NDI4NjczNQ=='};"
+                "var a=document.createElement('script');a.src='/cdn-cgi/challenge-platform/scripts/jsd/main.js';"
+                "document.getElementsByTagName('head')[0].appendChild(a);\";b.getElementsByTagName('head')[0].appendChild(d)}}"
+                "if(document.body){var a=document.createElement('iframe');a.height=1;a.width=1;a.style.position='absolute';"
+                "a.style.visibility='hidden';document.body.appendChild(a);c()}})();</script>")
 
     def _meta_charset(self) -> str:
         c = self.traits.charset

@@ -7,7 +7,9 @@ feeds whose links carry utm parameters or pass through a redirecting proxy
 non-W3C forms ("2020-10-10 12:34:12", date only, no zone), gzipped child sitemaps and
 sitemap indexes, child sitemaps whose index `<lastmod>` never moves, trailing-slash and
 `www` duplicates, canonical tags pointing at the home page, comments and "related" lists
-leaking into the text, dates only in visible text in a regional month convention.
+leaking into the text, dates only in visible text in a regional month convention, and a
+CDN's bot-detection script injected before `</body>` of every page (Cloudflare's JavaScript
+detections), which is not a challenge page.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ SCHEME = ("http", "https", "https_old_http_links")
 BODY = ("p", "br", "inline_read_also", "inline_ad_newsletter", "div_soup")
 LINKS = ("absolute", "root_relative", "base_href")
 ROBOTS = ("plain", "wildcards", "crlf_bom")
+CDN = ("none", "cloudflare_jsd")
 XML_PREFIX = ("none", "blank_lines", "bom")
 DIGITS = ("latin", "arabic_indic")
 EN_DATES = DATES[:4] + ("text_english",)
@@ -71,6 +74,7 @@ class Traits:
     robots: str = "plain"
     xml_prefix: str = "none"
     digits: str = "latin"
+    cdn: str = "none"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -100,5 +104,5 @@ def draw(seed: int) -> Traits:
         faults=tuple(sorted({rng.choice(FAULTS) for _ in range(2)} - {"none"})),
         english=english, scheme=rng.choice(SCHEME), body=rng.choice(BODY), title=rng.choice(TITLE),
         links=rng.choice(LINKS), robots=rng.choice(ROBOTS), xml_prefix=rng.choice(XML_PREFIX),
-        digits="latin" if english else rng.choice(DIGITS),
+        digits="latin" if english else rng.choice(DIGITS), cdn=rng.choice(CDN),
     )
