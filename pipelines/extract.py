@@ -512,9 +512,17 @@ def _body(tree, url: str, hints: dict, warnings: list[str], structured: list[Met
             if len(body) >= max(MIN_TEXT, FALLBACK_GAIN * len(text)):
                 return body, f"{meta.source}-body"
         balanced = _trafilatura(tree, url, precision=False, compare=True)
-        if len(balanced) >= FALLBACK_GAIN * max(len(text), 1):
+        if len(balanced) >= FALLBACK_GAIN * max(len(text), 1) and not _only_link_texts(balanced, tree):
             text, method = balanced, "trafilatura-fallback"
     return text, method
+
+
+def _only_link_texts(text: str, tree) -> bool:
+    """Whether every line of `text` is the text of one of the page's links: the balanced mode's
+    reading of a listing or a menu, which the precision mode rightly found no article in."""
+    links = {t for t in (element_text(a) for a in tree.iter("a")) if t}
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return bool(lines) and all(line in links for line in lines)
 
 
 def _trafilatura(tree, url: str, *, precision: bool, compare: bool) -> str:

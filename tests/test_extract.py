@@ -409,3 +409,15 @@ def test_outlet_can_ask_for_trafilaturas_comparison():
 def test_compare_extractors_must_be_a_boolean():
     with pytest.raises(ConfigError, match=r"extraction\.compare_extractors.*expected true or false"):
         outlet(compare_extractors="yes")
+
+
+def test_a_page_of_links_is_no_article_even_when_the_balanced_mode_reads_them():
+    # The precision mode finds nothing on a listing; the balanced mode returns its link texts,
+    # one a line, which must not become an article's text.
+    items = "".join(f'<li><a href="/news/{i}/story-{i}">{i}</a></li>' for i in range(12))
+    page = (f'<!DOCTYPE html><html lang="ar"><head><meta charset="utf-8"><title>home</title></head><body>'
+            f'<nav><a href="/">الرئيسية</a> <a href="/about">من نحن</a> <a href="/contact">اتصل بنا</a></nav>'
+            f'<ul>{items}</ul></body></html>').encode()
+    with pytest.raises(ExtractionError) as err:
+        extract_article(page, "https://news.example.org/news/cat1/list")
+    assert err.value.kind == "no_text"
