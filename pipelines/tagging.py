@@ -336,6 +336,7 @@ def feature_names(topic: Topic, topics: list[Topic]) -> list[str]:
     """The features of one topic, in the order the weights file lists them."""
     return [*BASE_FEATURES, *(f"clue:{c.name}" for c in topic.clues),
             *(f"signal:{name}" for name, _ in topic.signals),
+            *(f"in_evidence:{name}" for name, _ in topic.signals),
             *(f"topic:{t.name}" for t in topics if t.name != topic.name)]
 
 
@@ -347,7 +348,8 @@ def topic_features(doc: Text, found: dict[str, list[Hit]], result: TopicResult,
     consecutive sentences, for outlets that give every sentence its own line; `up_front` counts
     the evidence whose topic term opens its sentence (the subject, not background in its tail);
     `share` is how much of the text the evidence covers; `signal:*` count the sentences holding a concept the rules name as a signal (for or
-    against: the weights decide);
+    against: the weights decide), and `in_evidence:*` the share of the topic's evidence
+    sentences that hold it (Syria named only beside refugees, ISIS only beside the PKK);
     `topic:*` are the other topics' rule scores (the US in an article that is about ISIS)."""
     tokens = doc.tokens
     log1p = math.log1p
@@ -380,9 +382,14 @@ def topic_features(doc: Text, found: dict[str, list[Hit]], result: TopicResult,
     }
     for clue in result.topic.clues:
         out[f"clue:{clue.name}"] = log1p(len(result.clue_sentences.get(clue.name, ())))
+    # Each signal twice: how many sentences hold it, and the share of the topic's evidence
+    # sentences it is in (Syria named only beside refugees abroad; ISIS only beside the PKK).
+    shares = {}
     for name, concepts in result.topic.signals:
         holding = {tokens[h.first].sentence for c in concepts for h in found.get(c, ())}
         out[f"signal:{name}"] = log1p(len(holding))
+        shares[f"in_evidence:{name}"] = len(holding.intersection(sentences)) / len(sentences) if sentences else 0.0
+    out.update(shares)
     for other in results.values():
         if other is not result:
             out[f"topic:{other.topic.name}"] = log1p(other.score)
