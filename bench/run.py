@@ -466,7 +466,7 @@ def notes(results: dict[str, dict]) -> list[str]:
 def _overhead_split(parts: dict[str, float] | None, bound: float | None) -> str:
     """The crawl report's split of a page's CPU (`cpu` in `raqib crawl --stats-json`), as a sentence."""
     if not parts:
-        return ". "
+        return "."
     names = {"enrich": "enrichment (language, tokens, topics, entities)", "fingerprint": "the near-duplicate fingerprint",
              "scrapy_thread": "Scrapy's thread (scheduler, download handler and middlewares, decompression, discovery, "
                               "the crawl state, the spool, the bulk requests)",
