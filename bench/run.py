@@ -432,8 +432,8 @@ def notes(results: dict[str, dict]) -> list[str]:
                 + " The overhead hardly grows with the page (`by_page_weight`: light, real and heavy pages), so the ratio "
                 "falls as pages get heavier, and rises as extraction gets cheaper: trafilatura's fast path, with its "
                 "comparison against readability and jusText kept for the pages where that path finds only a fragment "
-                "(README: Extraction), costs about a third less per page at the same body F1, which lowered both the "
-                "crawl's CPU per article and the bound. Reaching 1.25 would need the overhead under a quarter of "
+                "(README: Extraction), costs less than half as much on these pages at the same body F1, which lowered "
+                "both the crawl's CPU per article and the bound. Reaching 1.25 would need the overhead under a quarter of "
                 f"extraction, {_fmt((bound or 0) / 4, ' ms', 1)}.")
         if ba:
             out.append(

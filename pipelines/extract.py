@@ -498,9 +498,10 @@ def _body(tree, url: str, hints: dict, warnings: list[str], structured: list[Met
         warnings.append(f"body_selector {selector!r} " + ("matched nothing" if not elements else
                         f"held only {len(text)} characters") + "; the generic extractor was used")
 
-    # trafilatura's comparison with readability and jusText on every page cost about half as
-    # much CPU again for no better body F1 on the 181 benchmark pages (bench/extraction_eval):
-    # it runs on the second pass below, and on every page only for an outlet that asks.
+    # trafilatura's comparison with readability and jusText on every page cost 30 % more CPU
+    # on the 181 benchmark pages (twice as much on the mirror's) for no better body F1
+    # (bench/extraction_eval): it runs on the second pass below, and on every page only for
+    # an outlet that asks.
     text = _trafilatura(tree, url, precision=True, compare=bool(hints.get("compare_extractors")))
     method = "trafilatura"
     if len(text) < SHORT_TEXT:
