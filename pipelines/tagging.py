@@ -250,7 +250,7 @@ class Tagger:
                 result.threshold = topic.threshold
                 result.passed = result.score >= topic.threshold and len(result.sentences) >= topic.min_sentences
                 continue
-            values = list(result.features.values())
+            values = [result.features[name] for name in model.features]
             result.contributions = dict(zip(model.features, model.contributions(values)))
             result.bias = model.bias
             result.probability = topic_model.sigmoid(model.bias + sum(result.contributions.values()))
@@ -382,14 +382,10 @@ def topic_features(doc: Text, found: dict[str, list[Hit]], result: TopicResult,
     }
     for clue in result.topic.clues:
         out[f"clue:{clue.name}"] = log1p(len(result.clue_sentences.get(clue.name, ())))
-    # Each signal twice: how many sentences hold it, and the share of the topic's evidence
-    # sentences it is in (Syria named only beside refugees abroad; ISIS only beside the PKK).
-    shares = {}
     for name, concepts in result.topic.signals:
         holding = {tokens[h.first].sentence for c in concepts for h in found.get(c, ())}
         out[f"signal:{name}"] = log1p(len(holding))
-        shares[f"in_evidence:{name}"] = len(holding.intersection(sentences)) / len(sentences) if sentences else 0.0
-    out.update(shares)
+        out[f"in_evidence:{name}"] = len(holding.intersection(sentences)) / len(sentences) if sentences else 0.0
     for other in results.values():
         if other is not result:
             out[f"topic:{other.topic.name}"] = log1p(other.score)

@@ -149,7 +149,8 @@ def examples(tagger, articles: dict[str, dict[str, Any]], labels: dict[str, dict
             counts[topic] = sum(len(found.get(n, ())) for n in names)
         out.append(Example(
             id=art_id, lang=a.get("lang") or "?", labels=labels[art_id],
-            features={name: list(r.features.values()) for name, r in by_name.items()},
+            # by name, in the order the weights file lists them (tagging.feature_names)
+            features={name: [r.features[f] for f in feature_names(r.topic, tagger.topics)] for name, r in by_name.items()},
             rule_passed=rule_passed, keyword_count=counts, title=(a.get("title") or a.get("text", "")[:80]).strip(),
         ))
     return out
