@@ -230,3 +230,22 @@ def test_evidence_that_opens_its_sentence_counts_as_its_subject(tagger):
     first, last = _features(tagger, subject), _features(tagger, tail)
     assert first["sentences"] == last["sentences"] == math.log1p(3)
     assert first["up_front"] == math.log1p(3) and last["up_front"] == 0.0
+
+
+def test_the_weights_meet_each_feature_by_name_whatever_order_the_rules_write_them(tagger, monkeypatch):
+    """The features are a dict and the weights a list of names: a feature written in another
+    order once applied the shipped weights to the wrong features (syria lost on every seed)."""
+    from pipelines import tagging
+
+    article = next(iter(ARTICLES.values()))
+    before = [(r.topic.name, r.probability) for r in tagger.evaluate(*_text_and_hits(tagger, article))]
+    written = tagging.topic_features
+    monkeypatch.setattr(tagging, "topic_features",
+                        lambda *a, **k: dict(reversed(list(written(*a, **k).items()))))
+    after = [(r.topic.name, r.probability) for r in tagger.evaluate(*_text_and_hits(tagger, article))]
+    assert after == before and all(p is not None for _, p in before)
+
+
+def _text_and_hits(tagger, article):
+    doc = tagger.text(article.get("title") or "", article["text"])
+    return doc, tagger.lexicon.find(doc)
