@@ -3,7 +3,7 @@
     python -m bench.tagging_eval                      # full: 5 folds x 5 repeats, bench/results/tagging.json
     python -m bench.tagging_eval --quick              # 5 folds x 1 repeat
     python -m bench.tagging_eval --explain ID [ID..]  # why an article got (or missed) its tags
-    python -m bench.tagging_eval --before-config DIR  # also measure the rule thresholds of DIR/topics.yaml
+    python -m bench.tagging_eval --before REV         # also measure the rule thresholds of git revision REV
 
 Every quality figure is out-of-fold (pipelines/topic_training.py): 5 stratified folds, grouped
 so that syndicated near-copies of one story never sit on both sides, repeated with 5 seeds;
@@ -25,7 +25,9 @@ import argparse
 import json
 import math
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import TypedDict
@@ -132,13 +134,27 @@ def explain(tagger: Tagger, article: dict, label: dict | None) -> None:
             print(f"   s{s['sentence']:<3} {s['zone']:<5} {s['weight']:.1f}  {s['clue']}: {', '.join(s['terms'])}")
 
 
+def rules_at(revision: str, into: Path) -> str:
+    """Write the rule files of a git revision into a directory; the revision as recorded (a
+    commit, not a scratch path, so that the `before` can be measured again)."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"--before {revision}: git {' '.join(args)} failed: {done.stderr.strip()}")
+        return done.stdout
+    commit = git("rev-parse", "--verify", f"{revision}^{{commit}}").strip()
+    for name in ("topics.yaml", "entities.yaml"):
+        (into / name).write_text(git("show", f"{commit}:config/{name}"), encoding="utf-8")
+    return f"config/topics.yaml at {commit[:12]} ({git('log', '-1', '--format=%s', commit).strip()[:80]})"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="directory with articles.jsonl and labels-dev.jsonl")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--explain", nargs="+", metavar="ID", help="print the reasoning for these articles and stop")
-    parser.add_argument("--before-config", type=Path, metavar="DIR",
-                        help="measure DIR/topics.yaml's rule thresholds under the same folds as the `before`")
+    parser.add_argument("--before", metavar="REV",
+                        help="measure the rule thresholds of config/ at git revision REV under the same folds, as the `before`")
     parser.add_argument("--no-timing", action="store_true")
     parser.add_argument("--quick", action="store_true", default=common.quick_default(), help="one repeat instead of five")
     return parser
@@ -179,9 +195,11 @@ def main(argv: list[str] | None = None) -> int:
         "margin_over_keywords": {t: round(weights[t]["f1"] - keywords[t]["f1"], 4) for t in TOPICS},
         "frequent_errors": frequent_errors(m["weights"], m["items"], labels_raw, repeats),
     }
-    if args.before_config:
-        before = measure(load_tagger(args.before_config, use_weights=False), articles, labels, repeats=1, parts=parts)["rules"]
-        result["before"] = {"rules": str(args.before_config / "topics.yaml"), "topics": before.summary()}
+    if args.before:
+        with tempfile.TemporaryDirectory() as config_dir:
+            named = rules_at(args.before, Path(config_dir))
+            before = measure(load_tagger(Path(config_dir), use_weights=False), articles, labels, repeats=1, parts=parts)["rules"]
+        result["before"] = {"rules": named, "topics": before.summary()}
     elif args.out.exists():   # a measurement of other rules: kept from the run that made it
         previous = json.loads(args.out.read_text(encoding="utf-8"))
         if "before" in previous:

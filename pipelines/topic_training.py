@@ -129,6 +129,7 @@ def data_digest(labels: dict[str, dict[str, int]]) -> str:
 
 def examples(tagger, articles: dict[str, dict[str, Any]], labels: dict[str, dict[str, int]]) -> list[Example]:
     """Run the rules once over every labelled article (the features do not depend on the fold)."""
+    order = {t.name: feature_names(t, tagger.topics) for t in tagger.topics}
     out = []
     for art_id in sorted(labels):
         a = articles[art_id]
@@ -150,7 +151,7 @@ def examples(tagger, articles: dict[str, dict[str, Any]], labels: dict[str, dict
         out.append(Example(
             id=art_id, lang=a.get("lang") or "?", labels=labels[art_id],
             # by name, in the order the weights file lists them (tagging.feature_names)
-            features={name: [r.features[f] for f in feature_names(r.topic, tagger.topics)] for name, r in by_name.items()},
+            features={name: [r.features[f] for f in order[name]] for name, r in by_name.items()},
             rule_passed=rule_passed, keyword_count=counts, title=(a.get("title") or a.get("text", "")[:80]).strip(),
         ))
     return out

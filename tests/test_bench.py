@@ -8,6 +8,8 @@ from __future__ import annotations
 import sys
 import textwrap
 
+import pytest
+
 from bench import common, crawl, memory, run
 
 
@@ -138,3 +140,20 @@ def test_a_benchmark_without_its_data_names_the_data_its_source_and_where_to_put
         assert f"This benchmark measures on {name}/: " in proc.stderr and source in proc.stderr, proc.stderr
         assert f"set RAQIB_BENCH_DATA to the directory that holds it, or pass {option}." in proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def test_the_before_is_measured_on_a_named_commit_of_the_rules(tmp_path):
+    """`--before REV` records a commit, which anyone can measure again, not a scratch path;
+    a revision git does not know stops with its name."""
+    import subprocess
+
+    from bench.tagging_eval import rules_at
+
+    named = rules_at("HEAD", tmp_path)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=common.ROOT, capture_output=True, text=True).stdout
+    committed = subprocess.run(["git", "show", "HEAD:config/topics.yaml"], cwd=common.ROOT, capture_output=True, text=True).stdout
+    assert named.startswith(f"config/topics.yaml at {head[:12]} (")
+    assert (tmp_path / "topics.yaml").read_text(encoding="utf-8") == committed
+    assert (tmp_path / "entities.yaml").exists()
+    with pytest.raises(SystemExit, match="--before no-such-revision: git rev-parse"):
+        rules_at("no-such-revision", tmp_path)
