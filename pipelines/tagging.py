@@ -139,6 +139,11 @@ class TopicResult:
     threshold: float = 0.0             # the bar: on the probability, or (no weights) on `score`
 
     @property
+    def rule_passes(self) -> bool:
+        """The hand-set rule's verdict: the mass reaches `threshold` with `min_sentences` sentences."""
+        return self.score >= self.topic.threshold and len(self.sentences) >= self.topic.min_sentences
+
+    @property
     def relative(self) -> float:
         """The decisive value over its bar, as stored in `topic_scores`: 1.0 or more passes."""
         value = self.score if self.probability is None else self.probability
@@ -248,7 +253,7 @@ class Tagger:
             model = self.models.get(topic.name)
             if model is None:
                 result.threshold = topic.threshold
-                result.passed = result.score >= topic.threshold and len(result.sentences) >= topic.min_sentences
+                result.passed = result.rule_passes
                 continue
             values = [result.features[name] for name in model.features]
             result.contributions = dict(zip(model.features, model.contributions(values)))
@@ -378,7 +383,7 @@ def topic_features(doc: Text, found: dict[str, list[Hit]], result: TopicResult,
         "lead": lead,
         "length": math.log(n_sentences),
         "strongest": max((v * zones[tokens[h[0].first].zone] for v, _, h in sentences.values()), default=0.0),
-        "rule_bar": 1.0 if result.score >= result.topic.threshold and len(sentences) >= result.topic.min_sentences else 0.0,
+        "rule_bar": 1.0 if result.rule_passes else 0.0,
     }
     for clue in result.topic.clues:
         out[f"clue:{clue.name}"] = log1p(len(result.clue_sentences.get(clue.name, ())))

@@ -137,9 +137,7 @@ def examples(tagger, articles: dict[str, dict[str, Any]], labels: dict[str, dict
         found = tagger.lexicon.find(doc)
         results = tagger.evaluate(doc, found)
         by_name = {r.topic.name: r for r in results}
-        rule_passed = {}
-        for r in results:
-            rule_passed[r.topic.name] = r.score >= r.topic.threshold and len(r.sentences) >= r.topic.min_sentences
+        rule_passed = {r.topic.name: r.rule_passes for r in results}
         for r in results:
             req = r.topic.requires_any
             if rule_passed[r.topic.name] and req and not any(rule_passed[q] for q in req):
