@@ -188,6 +188,51 @@ def test_a_digest_sends_one_message_per_window(es, alias, config_dir, hook):
     assert len(json.loads(req["body"])["articles"]) == 3
 
 
+def copy_of(original_id, n, **fields):
+    """A copy of another article (as the crawl's near-duplicate test marks one)."""
+    doc_id, doc = article(n, **fields)
+    return doc_id, dict(doc, duplicate_of=original_id)
+
+
+def test_a_story_carried_by_several_outlets_alerts_once(es, alias, config_dir, hook, monkeypatch):
+    monkeypatch.setenv("RAQIB_WEBHOOK_SECRET", "s3cret")
+    write_rules(config_dir, WEBHOOK_RULE.format(url=hook.url))
+    original = article(60)
+    same_batch = copy_of(original[0], 61)
+    report = on_indexed(es, alias, index(es, alias, [original, same_batch]).created, config_dir)
+    assert (report.matched, report.new, report.copies, report.sent) == (2, 1, 1, 1)
+    later = copy_of(original[0], 62, outlet="noonpost")
+    report = on_indexed(es, alias, index(es, alias, [later]).created, config_dir)
+    assert (report.new, report.copies, report.sent) == (0, 1, 0)
+    # The sweep over the same articles finds every pair recorded: nothing sent, nothing counted twice.
+    es.indices.refresh(index=alias)
+    report = evaluate_pending(es, alias, config_dir)
+    assert (report.new, report.copies, report.sent) == (0, 0, 0)
+    time.sleep(0.5)
+    [req] = hook.requests
+    assert [a["id"] for a in json.loads(req["body"])["articles"]] == [original[0]]
+
+
+def test_a_copy_alerts_where_its_original_did_not_match_and_copies_true_alerts_each(es, alias, config_dir, hook):
+    write_rules(config_dir, f"""
+        alerts:
+          - name: noonpost-only
+            match: {{topics_all: [isis], outlets: [noonpost]}}
+            notify: [{{type: webhook, url: "{hook.url}"}}]
+          - name: every-copy
+            match: {{topics_all: [isis]}}
+            notify: [{{type: webhook, url: "{hook.url}"}}]
+            copies: true
+        """)
+    original = article(70)                                    # almayadeen: not for noonpost-only
+    copy = copy_of(original[0], 71, outlet="noonpost")
+    report = on_indexed(es, alias, index(es, alias, [original, copy]).created, config_dir)
+    assert (report.new, report.copies, report.sent) == (3, 0, 3)
+    got = sorted((body["rule"], body["articles"][0]["id"])
+                 for body in (json.loads(r["body"]) for r in hook.wait_for(3)))
+    assert got == sorted([("noonpost-only", copy[0]), ("every-copy", original[0]), ("every-copy", copy[0])])
+
+
 def test_a_lucene_query_is_run_by_elasticsearch_against_the_new_article(es, alias, config_dir, tmp_path):
     write_rules(config_dir, """
         alerts:

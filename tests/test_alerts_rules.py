@@ -55,6 +55,15 @@ def test_a_secret_url_never_becomes_the_channel_name():
     assert keys[0].startswith("slack:hooks.slack.example#") and keys[1] == "webhook:$HOOK_URL"
 
 
+def test_copies_is_a_yes_or_no():
+    [rule] = parse_rules({"alerts": [{"name": "r", "notify": [{"type": "file", "path": "x"}]}]})
+    assert rule.copies is False
+    [rule] = parse_rules({"alerts": [{"name": "r", "copies": True, "notify": [{"type": "file", "path": "x"}]}]})
+    assert rule.copies is True
+    with pytest.raises(ConfigError, match=r"alerts\[0\] \(r\)\.copies: expected true or false, got"):
+        parse_rules({"alerts": [{"name": "r", "copies": "yes", "notify": [{"type": "file", "path": "x"}]}]})
+
+
 def test_digest_accepts_durations():
     [rule] = parse_rules({"alerts": [{"name": "r", "digest": "15m", "notify": [{"type": "file", "path": "x"}]}]})
     assert rule.digest == 900

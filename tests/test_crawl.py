@@ -5,6 +5,7 @@ its request log, what it stored from the index.
 """
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -176,6 +177,20 @@ def test_copies_across_outlets_are_marked_duplicates(tmp_path, es_url, es, alias
         ids = {h["_source"]["url"]: h["_id"] for h in es.search(index=alias, size=10).body["hits"]["hits"]}
         assert copy["duplicate_of"] == ids[one.url("/news/1")]
         assert result.outlet("two")["duplicates"] == 1
+
+
+def test_a_story_syndicated_to_two_outlets_alerts_once(tmp_path, es_url, es, alias):
+    with syndicated_pair(tmp_path, es_url=es_url, alias=alias) as (one, two, config):
+        (config / "alerts.yaml").write_text(
+            "alerts:\n  - name: everything\n    notify: [{type: file, path: alerts.jsonl}]\n", encoding="utf-8")
+        result = crawl(config, "--outlet", "one")
+        assert result.code == 0, result.err
+        result = crawl(config, "--outlet", "two")
+        assert result.code == 0, result.err
+        assert result.outlet("two")["duplicates"] == 1
+        assert "0 new matches, 0 message(s) sent, 1 copy of an alerted article not sent again" in result.out
+        sent = [json.loads(line) for line in (tmp_path / "s" / "alerts.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert [a["url"] for line in sent for a in line["articles"]] == [one.url("/news/1")]
 
 
 def test_backfill_walks_ids_within_max_pages(tmp_path, es_url, es, alias):

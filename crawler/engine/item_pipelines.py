@@ -240,7 +240,6 @@ class _Queued:
     lastmod: str | None = None
     etag: str | None = None
     last_modified: str | None = None
-    duplicate: bool = False
     data: str | None = None       # doc as the spool stored it (doc_json), sent as is by the bulk request
 
 
@@ -260,7 +259,7 @@ class IndexPipeline(_Step):
         self.waited: set[str] = set()                # ... by any outage of this crawl
         # Documents a previous crawl spooled but could not write go first.
         for doc_id, outlet, key, doc in self.ctx.state.spooled(limit=100_000):
-            self.queue[doc_id] = _Queued(doc_id, outlet, [key], doc, duplicate=bool(doc.get("duplicate_of")))
+            self.queue[doc_id] = _Queued(doc_id, outlet, [key], doc)
         if self.queue:
             logger.info("%d documents left by an earlier crawl are written first", len(self.queue))
             self._stat("from_earlier_crawls", len(self.queue))
@@ -273,7 +272,7 @@ class IndexPipeline(_Step):
         """Documents a fleet member that died left in its spool, now in this process's."""
         adopted = getattr(self.ctx.state, "take_adopted", None)
         for doc_id, outlet, key, doc in (adopted() if adopted is not None else ()):
-            self.queue.setdefault(doc_id, _Queued(doc_id, outlet, [key], doc, duplicate=bool(doc.get("duplicate_of"))))
+            self.queue.setdefault(doc_id, _Queued(doc_id, outlet, [key], doc))
 
     async def _every_interval(self):
         while True:
@@ -302,8 +301,7 @@ class IndexPipeline(_Step):
         queued = self.queue.get(doc_id)
         keys = ([*queued.keys, item.key] if queued is not None else [item.key])
         self.queue[doc_id] = _Queued(doc_id, item.outlet, keys, doc, item.lastmod,
-                                     item.headers.get("etag"), item.headers.get("last-modified"),
-                                     duplicate=item.duplicate_of is not None, data=data)
+                                     item.headers.get("etag"), item.headers.get("last-modified"), data=data)
         if len(self.queue) >= self.bulk_size:
             await self.flush()
         return item
@@ -408,7 +406,10 @@ class IndexPipeline(_Step):
                 del self.queue[q.doc_id]
                 done.append(q.doc_id)
         self.ctx.state.spool_remove(done)
-        fresh = [i for i in result.created if not by_id[i].duplicate]
+        # Copies go to the rules too: a rule skips the copy of an article it already matched
+        # (pipelines.alerts.evaluate.first_copies), but a copy may be the first of its story
+        # that a rule sees (the original at an outlet the rule does not name).
+        fresh = result.created
         if fresh:
             try:
                 outcome = await self.io(alerts.on_indexed, self.ctx.client, self.ctx.alias, fresh, self.ctx.config_dir,
@@ -416,7 +417,7 @@ class IndexPipeline(_Step):
             except Exception as exc:  # noqa: BLE001 - alerting never stops the crawl
                 logger.warning("alert evaluation after indexing failed: %s", exc)
             else:
-                for name in ("matched", "new", "sent", "articles_sent", "failed"):
+                for name in ("matched", "new", "copies", "sent", "articles_sent", "failed"):
                     value = getattr(outcome, name, 0)
                     if isinstance(value, int):
                         self.ctx.alerts[name] = self.ctx.alerts.get(name, 0) + value

@@ -89,7 +89,7 @@ def run_crawl(outlets: Iterable[Outlet], settings: Settings, config_dir: Path | 
                            "blocked": reason or None, "status": "ok" | "ok with errors" | "failed" | "blocked",
                            "health": crawler.report.health.Health as a dict (not in dry runs)}},
          "totals": {requests, articles_fetched, indexed_new, indexed_updated, errors, bytes, pages_per_s},
-         "alerts": {matched, new, sent, articles_sent, failed},   (alerts sent while indexing, before the final sweep)
+         "alerts": {matched, new, copies, sent, articles_sent, failed},   (while indexing, before the final sweep)
          "index": crawler.engine.item_pipelines.index_report (cluster outages, the spool, dead letters),
          "dead_letters": {added, waiting, file},
          "crawl_id": id of the crawl's documents in `[elasticsearch] crawls_index`,

@@ -26,6 +26,7 @@ DIGEST_MAX_ARTICLES = 100   # one message stays readable; a larger backlog leave
 class AlertReport:
     matched: int = 0         # (rule, article) pairs matched in this call
     new: int = 0             # ... of which not seen before
+    copies: int = 0          # matches left out: copies of an article the rule already matched
     sent: int = 0            # messages accepted by a channel
     articles_sent: int = 0   # (rule, article, channel) deliveries completed
     failed: int = 0          # messages that failed and wait for a retry
@@ -33,13 +34,14 @@ class AlertReport:
     errors: list[str] = field(default_factory=list)
 
     def merge(self, other: AlertReport) -> AlertReport:
-        for name in ("matched", "new", "sent", "articles_sent", "failed", "abandoned"):
+        for name in ("matched", "new", "copies", "sent", "articles_sent", "failed", "abandoned"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors += other.errors
         return self
 
     def as_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("matched", "new", "sent", "articles_sent", "failed", "abandoned", "errors")}
+        return {k: getattr(self, k) for k in ("matched", "new", "copies", "sent", "articles_sent", "failed", "abandoned",
+                                              "errors")}
 
 
 LEASE = 120.0   # seconds; renewed before each send, so only a dead process's lease runs out

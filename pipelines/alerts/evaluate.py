@@ -25,6 +25,7 @@ from elasticsearch import Elasticsearch
 
 from pipelines.alerts import context as alert_context
 from pipelines.alerts.deliver import AlertReport, deliver_due
+from pipelines.alerts.ledger import Ledger
 from pipelines.alerts.render import article_snapshot
 from pipelines.alerts.rules import Rule, rule_query
 from pipelines.configfile import ConfigError
@@ -33,7 +34,7 @@ from pipelines.es import ClusterError, explain, redact
 log = logging.getLogger("raqib.alerts")
 
 SOURCE_FIELDS = ["url", "canonical_url", "title", "text", "summary", "outlet", "outlet_name", "published_at",
-                 "lang", "topics", "seed", "first_indexed_at"]
+                 "lang", "topics", "seed", "first_indexed_at", "duplicate_of"]
 BATCH = 500
 
 
@@ -70,12 +71,29 @@ def record(ctx: alert_context.Alerting, matches: dict[str, list[dict]]) -> Alert
         rule = ctx.rule(rule_name)
         if rule is None:   # `match` ran on these rules: only a reload between the two drops one
             continue
-        new = ctx.ledger.record(rule_name, [c.key for c in rule.channels], articles, digest=rule.digest)
         report.matched += len(articles)
+        originals = articles if rule.copies else first_copies(ctx.ledger, rule_name, articles)
+        if len(originals) < len(articles):
+            # Recorded as matched with no channel, so that a later sweep over the same
+            # articles, or an update of the copy, finds the pair and counts it once.
+            kept = {a["id"] for a in originals}
+            report.copies += len(ctx.ledger.record(rule_name, [], [a for a in articles if a["id"] not in kept]))
+            articles = originals
+        new = ctx.ledger.record(rule_name, [c.key for c in rule.channels], articles, digest=rule.digest)
         report.new += len(new)
         if new:
             log.info("rule %s matched %d new article%s", rule_name, len(new), "s" if len(new) != 1 else "")
     return report
+
+
+def first_copies(ledger: Ledger, rule: str, articles: list[dict]) -> list[dict]:
+    """`articles` less the copies of an article that `rule` matched, in this batch or before
+    (the ledger). The near-duplicate test points every copy at the first article of its story
+    (`duplicate_of`), so a copy whose original the rule did not match (another outlet than
+    the rule names, another language) still alerts: no story is lost, none is told twice."""
+    here = {a["id"] for a in articles}
+    return [a for a in articles
+            if not (a.get("duplicate_of") and (a["duplicate_of"] in here or ledger.matched(rule, a["duplicate_of"])))]
 
 
 def on_indexed(client: Elasticsearch, alias: str, created_ids: Iterable[str], config_dir: Path | None = None,

@@ -42,6 +42,7 @@ def article_snapshot(doc_id: str, src: dict[str, Any]) -> dict[str, Any]:
         "lang": src.get("lang"),
         "topics": list(src.get("topics") or []),
         "summary": summary,
+        "duplicate_of": src.get("duplicate_of"),
     })
 
 

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from pipelines.configfile import Checker, ConfigError, join, load_yaml, resolve
 
-RULE_KEYS = ("name", "match", "notify", "digest", "enabled")
+RULE_KEYS = ("name", "match", "notify", "digest", "enabled", "copies")
 MATCH_KEYS = ("topics_all", "topics_any", "outlets", "languages", "query")
 CHANNEL_KEYS = {
     "webhook": ("type", "url", "url_env", "secret_env", "timeout"),
@@ -60,6 +60,10 @@ class Rule:
     channels: tuple[ChannelSpec, ...] = ()
     digest: float = 0.0
     enabled: bool = True
+    # A copy of an article this rule already matched (the same text at another URL or outlet,
+    # `duplicate_of`) is not matched again unless `copies: true`: a wire story that four
+    # outlets carry is one alert, not four.
+    copies: bool = False
 
     def accepts(self, doc: dict[str, Any]) -> bool:
         """The structured conditions (everything but `query`) on one stored document."""
@@ -355,12 +359,13 @@ def _parse_rule(check: Checker, path: str, raw: Any, outlets: dict | None, topic
                     check.add(f"{join(mpath, key)}[{i}]", f"no topic named {t!r}; known topics: {', '.join(sorted(topics))}")
     digest = check.duration(raw.get("digest"), join(path, "digest"))
     enabled = check.boolean(raw.get("enabled"), join(path, "enabled"))
+    copies = check.boolean(raw.get("copies"), join(path, "copies"))
     channels = _parse_channels(check, join(path, "notify"), raw.get("notify"))
     if len(check.problems) > before or name is None:
         return None  # a missing name has added its problem
     return Rule(name=name, topics_all=topics_all, topics_any=topics_any, outlets=rule_outlets,
                 languages=languages, query=query.strip(), channels=tuple(channels), digest=digest or 0.0,
-                enabled=True if enabled is None else enabled)
+                enabled=True if enabled is None else enabled, copies=bool(copies))
 
 
 def _parse_channels(check: Checker, path: str, raw: Any) -> list[ChannelSpec]:

@@ -56,7 +56,7 @@ def run_list(args: argparse.Namespace) -> int:
         print("no alert rules: add some to alerts.yaml (see config/alerts.yaml for the format)")
     for rule in ctx.rules:
         info = {"name": rule.name, "enabled": rule.enabled, "match": _conditions(rule),
-                "channels": [c.key for c in rule.channels], "digest": rule.digest,
+                "channels": [c.key for c in rule.channels], "digest": rule.digest, "copies": rule.copies,
                 "deliveries": sent.get(rule.name, {}), "matching_now": None, "newest": []}
         if client is not None:
             try:
@@ -85,7 +85,8 @@ def run_list(args: argparse.Namespace) -> int:
         state = "" if rule.enabled else " (disabled)"
         print(f"{rule.name}{state}")
         print(f"  match:    {info['match'] or 'every new article'}")
-        print(f"  notify:   {', '.join(info['channels'])}" + (f"; digest every {rule.digest:g}s" if rule.digest else ""))
+        print(f"  notify:   {', '.join(info['channels'])}" + (f"; digest every {rule.digest:g}s" if rule.digest else "")
+              + ("; every copy of a story too" if rule.copies else ""))
         d = info["deliveries"]
         print(f"  sent:     {d.get('sent', 0)} delivered, {d.get('pending', 0)} pending"
               + (f", {d['abandoned']} abandoned" if d.get("abandoned") else ""))

@@ -196,7 +196,10 @@ def _alerts(client, cfg, config_dir, during: dict, *, quiet: bool) -> None:
         new = result.new + during.get("new", 0)
         sent = result.sent + during.get("sent", 0)
         failed = result.failed + during.get("failed", 0)
+        copies = result.copies + during.get("copies", 0)
         line = f"\nalerts: {new} new match{'es' if new != 1 else ''}, {sent} message(s) sent"
+        if copies:
+            line += f", {copies} cop{'ies' if copies != 1 else 'y'} of an alerted article not sent again"
         if failed:
             line += f", {failed} failed (retried later)"
         print(line)
