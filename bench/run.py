@@ -329,6 +329,13 @@ def _tagging_rows(results: Results) -> list[Row]:
                      f"F1 ≥ {target.get('f1')}, ≥ baseline + {target.get('margin_over_keywords')}"
                      + (f", P ≥ {floor}" if floor else ""),
                      _met(_get(tag, "meets_target", topic))))
+    held = tag.get("new_outlet") or {}
+    if held:
+        rows.append((f"Tagging on outlets never in training ({_get(held, 'outlets')} outlets in {_get(tag, 'protocol', 'folds')} "
+                     "folds): F1 ± sd of isis / syria / us_presence (keyword baseline)",
+                     " / ".join(f"{_fmt(_get(held, 'weights', t, 'f1'), digits=3)} ± {_fmt(_get(held, 'weights', t, 'f1_sd'), digits=3)}"
+                                f" ({_fmt(_get(held, 'keywords', t, 'f1'), digits=3)})" for t in ("isis", "syria", "us_presence")),
+                     "–", "–"))
     rows.append(("Tagging, CPU per article (corpus)", _fmt(_get(tag, "timing", "ms_per_article"), " ms", 2),
                  f"≤ {_get(tag, 'target', 'ms_per_article') or 2.0} ms",
                  _met((_get(tag, "timing", "ms_per_article") or 99) <= (_get(tag, "target", "ms_per_article") or 2.0))))

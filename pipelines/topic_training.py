@@ -155,22 +155,41 @@ def examples(tagger, articles: dict[str, dict[str, Any]], labels: dict[str, dict
     return out
 
 
-def duplicate_groups(articles: dict[str, dict[str, Any]], ids: Sequence[str]) -> dict[str, int]:
-    """Group number per article: near-copies (MinHash, the crawl's duplicate test) and articles
-    with the same title share one, transitively."""
-    parent = {i: i for i in ids}
+class _Partition:
+    """Articles joined into groups, transitively (union-find)."""
 
-    def find(x: str) -> str:
+    def __init__(self, ids: Sequence[str]):
+        self.parent = {i: i for i in ids}
+
+    def find(self, x: str) -> str:
+        parent = self.parent
         while parent[x] != x:
             parent[x] = parent[parent[x]]
             x = parent[x]
         return x
 
-    def union(a: str, b: str) -> None:
-        ra, rb = find(a), find(b)
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
         if ra != rb:
-            parent[rb] = ra
+            self.parent[rb] = ra
 
+    def join_by(self, ids: Sequence[str], key: Callable[[str], Any]) -> None:
+        """Join the articles that share a (non-empty) key."""
+        first: dict[Any, str] = {}
+        for i in ids:
+            k = key(i)
+            if k:
+                self.union(first.setdefault(k, i), i)
+
+    def numbered(self, ids: Sequence[str]) -> dict[str, int]:
+        roots: dict[str, int] = {}
+        return {i: roots.setdefault(self.find(i), len(roots)) for i in ids}
+
+
+def duplicate_groups(articles: dict[str, dict[str, Any]], ids: Sequence[str]) -> dict[str, int]:
+    """Group number per article: near-copies (MinHash, the crawl's duplicate test) and articles
+    with the same title share one, transitively."""
+    part = _Partition(ids)
     signatures = {i: sig for i in ids if (sig := dedupe.minhash(articles[i].get("text"))) is not None}
     buckets: dict[str, list[str]] = {}
     for i, sig in signatures.items():
@@ -179,18 +198,24 @@ def duplicate_groups(articles: dict[str, dict[str, Any]], ids: Sequence[str]) ->
     for members in buckets.values():
         for a_i, a in enumerate(members):
             for b in members[a_i + 1:]:
-                if find(a) != find(b) and dedupe.resemblance(signatures[a], signatures[b]) >= dedupe.MIN_RESEMBLANCE:
-                    union(a, b)
-    by_title: dict[str, str] = {}
-    for i in ids:
-        title = " ".join((articles[i].get("title") or "").split())
-        if len(title) >= 12:
-            if title in by_title:
-                union(by_title[title], i)
-            else:
-                by_title[title] = i
-    roots: dict[str, int] = {}
-    return {i: roots.setdefault(find(i), len(roots)) for i in ids}
+                if part.find(a) != part.find(b) and dedupe.resemblance(signatures[a], signatures[b]) >= dedupe.MIN_RESEMBLANCE:
+                    part.union(a, b)
+
+    def title(i: str) -> str:
+        words = " ".join((articles[i].get("title") or "").split())
+        return words if len(words) >= 12 else ""
+    part.join_by(ids, title)
+    return part.numbered(ids)
+
+
+def outlet_groups(articles: dict[str, dict[str, Any]], ids: Sequence[str]) -> dict[str, int]:
+    """Group number per article: its outlet. Folds on these hold whole outlets out, as a
+    deployment meets outlets the weights were never fitted on (none of the crawled outlets is
+    in the corpus); `cross_validate(..., copies=duplicate groups)` keeps a test article's
+    copies at other outlets out of training too."""
+    part = _Partition(ids)
+    part.join_by(ids, lambda i: articles[i].get("outlet") or "")
+    return part.numbered(ids)
 
 
 def folds(items: Sequence[Example], groups: dict[str, int], k: int, seed: int) -> list[list[int]]:
@@ -350,10 +375,12 @@ def _breakdown(runs: list[dict[str, dict[str, Counts]]], topic: str) -> dict[str
 def cross_validate(items: Sequence[Example], groups: dict[str, int], topics: Sequence[str], method, *,
                    k: int = FOLDS, repeats: int = REPEATS, seed: int = 0,
                    requires: dict[str, tuple[str, ...]] | None = None,
-                   parts: dict[str, str] | None = None) -> CVResult:
+                   parts: dict[str, str] | None = None, copies: dict[str, int] | None = None) -> CVResult:
     """Out-of-fold predictions of `method`, decided as the tagger decides: a topic with
     `requires_any` passes only where one of those topics is predicted too. `parts` (id ->
-    name) adds figures for parts of the data, pooled like the whole (the corpus's `set`)."""
+    name) adds figures for parts of the data, pooled like the whole (the corpus's `set`).
+    `copies` (id -> group), for folds that are not grouped by it: a training article that
+    shares a group with a test article is left out of that fold's training."""
     requires = requires or {}
     parts = parts or {}
     result = CVResult(topics, per_fold_f1={t: [] for t in topics}, errors={t: {} for t in topics})
@@ -364,7 +391,8 @@ def cross_validate(items: Sequence[Example], groups: dict[str, int], topics: Seq
         by_part: dict[str, dict[str, Counts]] = {}
         for test in split:
             test_set = set(test)
-            train = [ex for n, ex in enumerate(items) if n not in test_set]
+            held = {copies[items[n].id] for n in test} if copies else set()
+            train = [ex for n, ex in enumerate(items) if n not in test_set and not (copies and copies[ex.id] in held)]
             predictors = {t: method(train, t) for t in topics}
             fold = {t: Counts() for t in topics}
             for n in test:

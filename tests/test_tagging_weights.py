@@ -86,6 +86,34 @@ def test_near_copies_share_a_group_and_folds_keep_groups_whole_and_stratified():
             assert 1 <= sum(items[n].labels["syria"] for n in fold) <= 3
 
 
+def test_outlet_folds_hold_whole_outlets_and_their_copies_elsewhere_out_of_training():
+    original = ARTICLES["snn-alweeam-2015-07-31-1668"]
+    copy = dict(original, id="copy", outlet="elsewhere", text="الرياض - واس\n" + original["text"])
+    articles = {**ARTICLES, "copy": copy}
+    ids = sorted(articles)
+    copies = tt.duplicate_groups(articles, ids)
+    outlets = tt.outlet_groups(articles, ids)
+    assert len(set(outlets.values())) == len({a["outlet"] for a in articles.values()})
+    assert outlets["copy"] != outlets["snn-alweeam-2015-07-31-1668"]
+    items = [tt.Example(id=i, lang="ar", labels={"isis": n % 2}, features={}, rule_passed={}, keyword_count={})
+             for n, i in enumerate(ids)]
+    apart = 0
+    for seed in range(4):
+        trained: list[set[str]] = []
+
+        def method(train, topic):
+            trained.append({ex.id for ex in train})
+            return lambda ex: False
+        tt.cross_validate(items, outlets, ["isis"], method, k=3, repeats=1, seed=seed, copies=copies)
+        for train, fold in zip(trained, tt.folds(items, outlets, 3, seed), strict=True):
+            test = {items[n].id for n in fold}
+            assert not {articles[i]["outlet"] for i in train} & {articles[i]["outlet"] for i in test}
+            assert not {copies[i] for i in train} & {copies[i] for i in test}
+            assert len(train) + len(test) >= len(ids) - 1     # at most the copy's twin is left out besides the fold
+            apart += ("copy" in test) != ("snn-alweeam-2015-07-31-1668" in test)
+    assert apart                                              # the twins sat in different folds at least once
+
+
 # --- the shipped weights ------------------------------------------------------------------
 
 def test_shipped_weights_fit_the_shipped_rules_and_say_where_they_came_from(tagger):
