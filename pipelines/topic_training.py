@@ -155,41 +155,22 @@ def examples(tagger, articles: dict[str, dict[str, Any]], labels: dict[str, dict
     return out
 
 
-class _Partition:
-    """Articles joined into groups, transitively (union-find)."""
+def duplicate_groups(articles: dict[str, dict[str, Any]], ids: Sequence[str]) -> dict[str, int]:
+    """Group number per article: near-copies (MinHash, the crawl's duplicate test) and articles
+    with the same title share one, transitively."""
+    parent = {i: i for i in ids}
 
-    def __init__(self, ids: Sequence[str]):
-        self.parent = {i: i for i in ids}
-
-    def find(self, x: str) -> str:
-        parent = self.parent
+    def find(x: str) -> str:
         while parent[x] != x:
             parent[x] = parent[parent[x]]
             x = parent[x]
         return x
 
-    def union(self, a: str, b: str) -> None:
-        ra, rb = self.find(a), self.find(b)
+    def union(a: str, b: str) -> None:
+        ra, rb = find(a), find(b)
         if ra != rb:
-            self.parent[rb] = ra
+            parent[rb] = ra
 
-    def join_by(self, ids: Sequence[str], key: Callable[[str], Any]) -> None:
-        """Join the articles that share a (non-empty) key."""
-        first: dict[Any, str] = {}
-        for i in ids:
-            k = key(i)
-            if k:
-                self.union(first.setdefault(k, i), i)
-
-    def numbered(self, ids: Sequence[str]) -> dict[str, int]:
-        roots: dict[str, int] = {}
-        return {i: roots.setdefault(self.find(i), len(roots)) for i in ids}
-
-
-def duplicate_groups(articles: dict[str, dict[str, Any]], ids: Sequence[str]) -> dict[str, int]:
-    """Group number per article: near-copies (MinHash, the crawl's duplicate test) and articles
-    with the same title share one, transitively."""
-    part = _Partition(ids)
     signatures = {i: sig for i in ids if (sig := dedupe.minhash(articles[i].get("text"))) is not None}
     buckets: dict[str, list[str]] = {}
     for i, sig in signatures.items():
@@ -198,24 +179,27 @@ def duplicate_groups(articles: dict[str, dict[str, Any]], ids: Sequence[str]) ->
     for members in buckets.values():
         for a_i, a in enumerate(members):
             for b in members[a_i + 1:]:
-                if part.find(a) != part.find(b) and dedupe.resemblance(signatures[a], signatures[b]) >= dedupe.MIN_RESEMBLANCE:
-                    part.union(a, b)
-
-    def title(i: str) -> str:
-        words = " ".join((articles[i].get("title") or "").split())
-        return words if len(words) >= 12 else ""
-    part.join_by(ids, title)
-    return part.numbered(ids)
+                if find(a) != find(b) and dedupe.resemblance(signatures[a], signatures[b]) >= dedupe.MIN_RESEMBLANCE:
+                    union(a, b)
+    by_title: dict[str, str] = {}
+    for i in ids:
+        title = " ".join((articles[i].get("title") or "").split())
+        if len(title) >= 12:
+            if title in by_title:
+                union(by_title[title], i)
+            else:
+                by_title[title] = i
+    roots: dict[str, int] = {}
+    return {i: roots.setdefault(find(i), len(roots)) for i in ids}
 
 
 def outlet_groups(articles: dict[str, dict[str, Any]], ids: Sequence[str]) -> dict[str, int]:
-    """Group number per article: its outlet. Folds on these hold whole outlets out, as a
-    deployment meets outlets the weights were never fitted on (none of the crawled outlets is
-    in the corpus); `cross_validate(..., copies=duplicate groups)` keeps a test article's
-    copies at other outlets out of training too."""
-    part = _Partition(ids)
-    part.join_by(ids, lambda i: articles[i].get("outlet") or "")
-    return part.numbered(ids)
+    """Group number per article: its outlet (an article without one is a group of its own).
+    Folds on these hold whole outlets out, as a deployment meets outlets the weights were never
+    fitted on (none of the crawled outlets is in the corpus); `cross_validate(..., copies=
+    duplicate groups)` keeps a test article's copies at other outlets out of training too."""
+    numbers: dict[str, int] = {}
+    return {i: numbers.setdefault(articles[i].get("outlet") or f"no outlet: {i}", len(numbers)) for i in ids}
 
 
 def folds(items: Sequence[Example], groups: dict[str, int], k: int, seed: int) -> list[list[int]]:

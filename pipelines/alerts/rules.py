@@ -61,8 +61,8 @@ class Rule:
     digest: float = 0.0
     enabled: bool = True
     # A copy of an article this rule already matched (the same text at another URL or outlet,
-    # `duplicate_of`) is not matched again unless `copies: true`: a wire story that four
-    # outlets carry is one alert, not four.
+    # `duplicate_of`) is not sent again unless `copies: true`: a wire story that four outlets
+    # carry is one alert, not four.
     copies: bool = False
 
     def accepts(self, doc: dict[str, Any]) -> bool:
