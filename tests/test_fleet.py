@@ -72,13 +72,16 @@ def page_requests(m: Mirror) -> Counter:
 
 
 def test_workers_share_a_crawl_each_article_once_and_each_host_at_the_fleets_pace(tmp_path, es_url, es, alias,
-                                                                                  redis_url):
+                                                                                  redis_url, redis_server):
     delay = 0.15
     with Mirror() as m:
         configs = [fleet_config(tmp_path / f"c{i}", m, es_url=es_url, alias=alias, redis_url=redis_url,
                                 download_delay=delay) for i in range(3)]
         workers = [start_worker(c, tmp_path / f"worker{i}.json") for i, c in enumerate(configs[1:])]
         try:
+            # The crawl lasts a few seconds: a worker still importing when it starts (a busy
+            # machine) would find nothing left to share, which says nothing about sharing.
+            wait_for_members(redis_server.client(), workers)
             result = crawl(configs[0], timeout=300)
         finally:
             errors = [stop(w) for w in workers]
@@ -140,6 +143,16 @@ def _member_of(redis_client, pid: int) -> str | None:
         if member.decode().split(":")[1] == str(pid):
             return member.decode()
     return None
+
+
+def wait_for_members(redis_client, procs: list[subprocess.Popen], timeout: float = 60) -> None:
+    """Until each process has joined the fleet (registered, heartbeat running)."""
+    deadline = time.monotonic() + timeout
+    while not all(_member_of(redis_client, p.pid) for p in procs):
+        for p in procs:
+            assert p.poll() is None, p.stderr.read() if p.stderr else p.returncode
+        assert time.monotonic() < deadline, f"the workers did not join the fleet within {timeout}s"
+        time.sleep(0.1)
 
 
 def test_a_worker_killed_mid_crawl_loses_nothing(tmp_path, es_url, es, alias, redis_url, redis_server):
