@@ -89,8 +89,9 @@ def record(ctx: alert_context.Alerting, matches: dict[str, list[dict]]) -> Alert
 def first_copies(ledger: Ledger, rule: str, articles: list[dict]) -> list[dict]:
     """`articles` less the copies of an article that `rule` matched, in this batch or before
     (the ledger). The near-duplicate test points every copy at the first article of its story
-    (`duplicate_of`), so a copy whose original the rule did not match (another outlet than
-    the rule names, another language) still alerts: no story is lost, none is told twice."""
+    (`duplicate_of`), so a copy whose original the rule did not match (at an outlet the rule
+    does not name, under a headline its query does not find) still alerts: no story is lost,
+    none is told twice."""
     here = {a["id"] for a in articles}
     return [a for a in articles
             if not (a.get("duplicate_of") and (a["duplicate_of"] in here or ledger.matched(rule, a["duplicate_of"])))]
