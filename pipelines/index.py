@@ -93,7 +93,7 @@ def _ensure_index(client: Elasticsearch, alias: str, replicas: int) -> str:
         # New fields added by a newer raqib reach the existing index too (additions only).
         client.indices.put_mapping(index=target, **_put_mapping_body())
         return target
-    if client.indices.exists(index=alias):
+    if _is_index(client, alias):
         raise ClusterError(
             f"an index named {alias!r} exists where raqib expects its alias; it was not created by raqib. "
             f"Rename or delete it, or use another alias (settings.toml: [elasticsearch] alias)."
@@ -107,6 +107,16 @@ def _ensure_index(client: Elasticsearch, alias: str, replicas: int) -> str:
         # Another process created it between our check and our create: fine.
     client.cluster.health(index=first, wait_for_status="yellow", timeout="30s")
     return first
+
+
+def _is_index(client: Elasticsearch, name: str) -> bool:
+    """Whether `name` is an index itself. `indices.exists` says yes for an alias as well, and
+    the alias another raqib process created a moment ago (a fleet starting at once) is not a
+    stranger's index: getting an alias answers with the indices behind it, never its own name."""
+    try:
+        return name in client.indices.get(index=name).body
+    except es_exc.NotFoundError:
+        return False
 
 
 def _put_mapping_body() -> dict:

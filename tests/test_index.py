@@ -1,5 +1,12 @@
 """The index template and write alias, on the real node."""
+from urllib.parse import urlsplit
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from pipelines.es import ClusterError
 from pipelines.index import bulk_index, ensure_index, has_arabic_analyzer, mapping
+from tests.support.crashkit import EsProxy
 
 
 def test_template_and_write_alias_are_created_idempotently(es, alias):
@@ -9,6 +16,42 @@ def test_template_and_write_alias_are_created_idempotently(es, alias):
     assert aliases[first]["aliases"][alias]["is_write_index"] is True
     template = es.indices.get_index_template(name=alias).body["index_templates"][0]["index_template"]
     assert template["index_patterns"] == [f"{alias}-*"]
+
+
+class CreatedMeanwhile(EsProxy):
+    """Before the first look at the alias's own name reaches the node, another raqib process
+    creates the alias: the moment two members of a fleet start together."""
+
+    def __init__(self, target: str, es, alias: str):
+        self.es, self.alias, self.done = es, alias, False
+        super().__init__(target)
+
+    def handle(self, handler) -> None:
+        body = self.read_body(handler)
+        if urlsplit(handler.path).path == f"/{self.alias}" and not self.done:
+            self.done = True
+            ensure_index(self.es, self.alias)
+        self.forward(handler, body)
+
+
+def test_an_alias_created_meanwhile_by_another_process_is_shared_not_refused(es, es_url, alias):
+    proxy = CreatedMeanwhile(es_url, es, alias)
+    try:
+        client = Elasticsearch(proxy.url)
+        assert ensure_index(client, alias) == f"{alias}-000001"
+        assert proxy.done                    # the other process did come in between
+        assert list(es.indices.get_alias(name=alias).body) == [f"{alias}-000001"]
+    finally:
+        proxy.close()
+
+
+def test_an_index_named_like_the_alias_is_refused_by_name(es, alias):
+    es.indices.create(index=alias)
+    try:
+        with pytest.raises(ClusterError, match=f"an index named '{alias}' exists where raqib expects its alias"):
+            ensure_index(es, alias)
+    finally:
+        es.indices.delete(index=alias)
 
 
 def test_mapping_has_the_contract_fields_with_their_types(es, alias):

@@ -12,6 +12,7 @@ from crawler.state.store import (
     MAX_ATTEMPTS,
     PENDING,
     REJECTED,
+    SPOOLED,
     ArticleRecord,
     SourceRecord,
     SqliteState,
@@ -39,6 +40,22 @@ def test_state_survives_reopening(tmp_path):
     assert again.numbers("x") == {1}
     again.spool_remove(["doc1"])
     assert again.spooled() == []
+
+
+def test_a_spooled_document_and_its_article_marked_fetched_are_one_step(tmp_path):
+    """Both or neither: a crash between them would leave a spooled document whose article
+    looks unfetched, and the article would be fetched (and written) a second time."""
+    state = SqliteState(tmp_path)
+    _, rec = state.discovered("x", "k", "u", "feed")
+    rec.status, rec.fetched_at = SPOOLED, 5.0
+    state.spool_put("doc1", "x", "k", {"title": "t"}, article=rec)
+    assert state.article("k").status == SPOOLED and state.article("k").fetched_at == 5.0
+    assert [e[0] for e in state.spooled()] == ["doc1"] and state.pending("x", 10) == []
+    _, other = state.discovered("x", "k2", "u2", "feed")
+    other.status = "bogus"
+    with pytest.raises(ValueError, match="unknown article status"):
+        state.spool_put("doc2", "x", "k2", {"title": "t2"}, article=other)
+    assert [e[0] for e in state.spooled()] == ["doc1"] and state.article("k2").status == PENDING
 
 
 def test_discovery_keeps_the_newest_lastmod(tmp_path):

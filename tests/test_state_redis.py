@@ -132,6 +132,23 @@ def test_a_members_spool_is_its_own_and_is_taken_over_when_it_dies(redis_url):
         b.close()
 
 
+def test_a_spooled_document_and_its_article_marked_fetched_are_one_transaction(state):
+    """A member killed between the two would leave a spooled document whose article looks
+    unfetched: the member that takes over its requests would fetch the article again."""
+    _, rec = state.discovered("x", "k", "u", "feed")
+    rec.status, rec.fetched_at = SPOOLED, 5.0
+    state.spool_put("doc1", "x", "k", {"title": "t"}, article=rec)
+    assert state.article("k").status == SPOOLED and state.article("k").fetched_at == 5.0
+    assert [e[0] for e in state.spooled()] == ["doc1"] and state.spool_count("x") == 1
+    assert state.pending("x", 10) == []
+    _, other = state.discovered("x", "k2", "u2", "feed")
+    other.status = "bogus"
+    with pytest.raises(ValueError, match="unknown article status"):
+        state.spool_put("doc2", "x", "k2", {"title": "t2"}, article=other)
+    assert [e[0] for e in state.spooled()] == ["doc1"] and state.spool_count("x") == 1
+    assert state.article("k2").status == PENDING
+
+
 def test_a_lock_is_held_by_one_renewed_and_taken_over_after_its_holder_dies(redis_url):
     one, two = Fleet(connect(redis_url), ttl=1.0), Fleet(connect(redis_url), ttl=1.0)
     first = one.lock("scheduler")

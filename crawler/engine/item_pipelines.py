@@ -291,13 +291,12 @@ class IndexPipeline(_Step):
         state = self.ctx.state
         doc_id, doc = item.document()
         data = doc_json(doc)           # once, for the spool and the bulk request
-        state.spool_put(doc_id, item.outlet, item.key, doc, data)     # StateWriteError stops the crawl
-        if self.outage_since is not None:
-            self.waiting.add(doc_id)
         rec = state.article(item.key)
         if rec is not None:      # fetched and extracted: from now on the spool owns it
             rec.status, rec.fetched_at = SPOOLED, time.time()
-            state.save_article(rec)
+        state.spool_put(doc_id, item.outlet, item.key, doc, data, article=rec)   # StateWriteError stops the crawl
+        if self.outage_since is not None:
+            self.waiting.add(doc_id)
         queued = self.queue.get(doc_id)
         keys = ([*queued.keys, item.key] if queued is not None else [item.key])
         self.queue[doc_id] = _Queued(doc_id, item.outlet, keys, doc, item.lastmod,

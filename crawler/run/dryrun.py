@@ -81,7 +81,8 @@ class OverlayState(CrawlState):
         return found
 
     # A dry run neither writes documents nor picks up what earlier crawls left in the spool.
-    def spool_put(self, doc_id: str, outlet: str, key: str, doc: dict[str, Any], data: str | None = None) -> None:
+    def spool_put(self, doc_id: str, outlet: str, key: str, doc: dict[str, Any], data: str | None = None, *,
+                  article: ArticleRecord | None = None) -> None:
         raise RuntimeError("a dry run must not spool documents")
 
     def spooled(self, limit: int = 1000) -> list[tuple[str, str, str, dict[str, Any]]]:

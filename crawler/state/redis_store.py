@@ -199,11 +199,16 @@ class RedisState(CrawlState):
     def _spool(self) -> str:
         return self._k("spool", self.fleet.member.id)
 
-    def spool_put(self, doc_id: str, outlet: str, key: str, doc: dict[str, Any], data: str | None = None) -> None:
+    def spool_put(self, doc_id: str, outlet: str, key: str, doc: dict[str, Any], data: str | None = None, *,
+                  article: ArticleRecord | None = None) -> None:
         self.fleet.member.join()       # a registered member's spool is adopted if it dies
         body = doc_json(doc) if data is None else data
         value = f"{outlet}\n{key}\n{time.time():.6f}\n{body}"
-        self._do(self._put, keys=[self._spool, self._k("spool-count")], args=[doc_id, outlet, value.encode("utf-8")])
+        pipe = self.redis.pipeline(transaction=True)
+        self._put(keys=[self._spool, self._k("spool-count")], args=[doc_id, outlet, value.encode("utf-8")], client=pipe)
+        if article is not None:
+            self._write_article(pipe, article)
+        self._do(pipe.execute)
 
     @staticmethod
     def _entry(doc_id: str, raw: bytes) -> tuple[float, tuple[str, str, str, dict[str, Any]]]:

@@ -184,9 +184,12 @@ class CrawlState(ABC):
 
     # documents extracted but not yet confirmed by Elasticsearch
     @abstractmethod
-    def spool_put(self, doc_id: str, outlet: str, key: str, doc: dict[str, Any], data: str | None = None) -> None:
+    def spool_put(self, doc_id: str, outlet: str, key: str, doc: dict[str, Any], data: str | None = None, *,
+                  article: ArticleRecord | None = None) -> None:
         """Keep `doc` until the cluster has it; `data`: its `pipelines.storage.doc_json`, when the
-        caller has made it already."""
+        caller has made it already. `article` (its record, marked fetched) is saved in the same
+        atomic step: a crash between the two would leave a document in the spool whose article
+        looks unfetched, and a member that takes over the crash's requests would fetch it again."""
 
     @abstractmethod
     def spooled(self, limit: int = 1000) -> list[tuple[str, str, str, dict[str, Any]]]:
@@ -236,6 +239,8 @@ SCHEMA_VERSION = "1"
 
 _SOURCE_COLS = [f.name for f in fields(SourceRecord)]
 _ARTICLE_COLS = [f.name for f in fields(ArticleRecord)]
+_SAVE_ARTICLE = (f"INSERT OR REPLACE INTO articles ({', '.join(_ARTICLE_COLS)}) "
+                 f"VALUES ({', '.join('?' * len(_ARTICLE_COLS))})")
 
 
 class SqliteState(CrawlState):
@@ -285,6 +290,18 @@ class SqliteState(CrawlState):
             rows: list[tuple[Any, ...]] = db.execute(sql, args).fetchall()
             return rows
 
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._storage() as db:
+            db.execute("BEGIN")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
     def _write(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> None:
         with self._storage() as db:
             db.execute(sql, args)
@@ -310,11 +327,14 @@ class SqliteState(CrawlState):
         rows = self._query(f"SELECT {', '.join(_ARTICLE_COLS)} FROM articles WHERE key=?", (key,))
         return ArticleRecord(**dict(zip(_ARTICLE_COLS, rows[0]))) if rows else None
 
-    def save_article(self, rec: ArticleRecord) -> None:
+    @staticmethod
+    def _article_row(rec: ArticleRecord) -> tuple[str, list[Any]]:
         if rec.status not in STATUSES:
             raise ValueError(f"unknown article status {rec.status!r}")
-        values = [getattr(rec, c) for c in _ARTICLE_COLS]
-        self._write(f"INSERT OR REPLACE INTO articles ({', '.join(_ARTICLE_COLS)}) VALUES ({', '.join('?' * len(_ARTICLE_COLS))})", values)
+        return _SAVE_ARTICLE, [getattr(rec, c) for c in _ARTICLE_COLS]
+
+    def save_article(self, rec: ArticleRecord) -> None:
+        self._write(*self._article_row(rec))
 
     def pending(self, outlet: str, limit: int, *, max_attempts: int = MAX_ATTEMPTS) -> list[ArticleRecord]:
         rows = self._query(
@@ -328,9 +348,14 @@ class SqliteState(CrawlState):
         return {r[0] for r in self._query("SELECT number FROM articles WHERE outlet=? AND number IS NOT NULL", (outlet,))}
 
     # spool
-    def spool_put(self, doc_id: str, outlet: str, key: str, doc: dict[str, Any], data: str | None = None) -> None:
+    def spool_put(self, doc_id: str, outlet: str, key: str, doc: dict[str, Any], data: str | None = None, *,
+                  article: ArticleRecord | None = None) -> None:
         data = doc_json(doc) if data is None else data
-        self._write("INSERT OR REPLACE INTO spool VALUES (?, ?, ?, ?, ?)", (doc_id, outlet, key, data, time.time()))
+        row = self._article_row(article) if article is not None else None
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO spool VALUES (?, ?, ?, ?, ?)", (doc_id, outlet, key, data, time.time()))
+            if row is not None:
+                db.execute(*row)
 
     def spooled(self, limit: int = 1000) -> list[tuple[str, str, str, dict[str, Any]]]:
         rows = self._query("SELECT doc_id, outlet, key, doc FROM spool ORDER BY added_at LIMIT ?", (limit,))
@@ -338,15 +363,8 @@ class SqliteState(CrawlState):
 
     def spool_remove(self, doc_ids: Iterable[str]) -> None:
         ids = list(doc_ids)
-        with self._storage() as db:
-            db.execute("BEGIN")
-            try:
-                db.executemany("DELETE FROM spool WHERE doc_id=?", [(i,) for i in ids])
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+        with self._transaction() as db:
+            db.executemany("DELETE FROM spool WHERE doc_id=?", [(i,) for i in ids])
 
     # outlets
     def outlet(self, outlet: str) -> dict[str, Any]:
