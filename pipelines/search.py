@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from elasticsearch import Elasticsearch
 
@@ -190,6 +191,59 @@ def build_query(query: str, *, topics=(), outlets=(), langs=(), since: str | Non
     return {"bool": {"must": must, "filter": filters}}
 
 
+# --- one story, one hit ----------------------------------------------------------------------
+
+COPY_FIELDS = ["url", "outlet", "outlet_name", "title", "published_at", "duplicate_of"]
+MAX_COPIES = 200          # of all the stories of one page of hits
+
+
+class Copy(TypedDict):
+    """Another article of a hit's story: the original it copies, or a copy of it."""
+    id: str
+    url: str | None
+    outlet: str | None
+    outlet_name: str | None
+    title: str | None
+    published_at: str | None
+
+
+def story_of(doc_id: str, source: Mapping[str, Any]) -> str:
+    """The article a copy was recognised as copying (pipelines.dedupe), else the article itself:
+    what all the articles of one story have in common."""
+    return str(source.get("duplicate_of") or doc_id)
+
+
+def fold_copies(client: Elasticsearch, alias: str,
+                hits: Sequence[tuple[str, Mapping[str, Any]]]) -> tuple[list[int], dict[int, list[Copy]]]:
+    """A wire story republished by five outlets is one story, not five hits: of the hits that
+    belong to one story, only the best ranked is kept, and it names the story's other articles,
+    whether they matched or not (a copy under another headline often does not). Only the page
+    is folded: a copy whose original ranks on another page stays, marked as a copy. Returns
+    the positions kept, in order, and each kept position's other articles, oldest first."""
+    first: dict[str, int] = {}
+    for i, (doc_id, src) in enumerate(hits):
+        first.setdefault(story_of(doc_id, src), i)
+    if not first:
+        return [], {}
+    stories = list(first)
+    query = {"bool": {"should": [{"ids": {"values": stories}}, {"terms": {"duplicate_of": stories}}],
+                      "minimum_should_match": 1}}
+    try:
+        found = client.search(index=alias, query=query, size=MAX_COPIES, source_includes=COPY_FIELDS,
+                              sort=[{"published_at": {"order": "asc", "missing": "_last"}}]).body["hits"]["hits"]
+    except Exception as exc:  # noqa: BLE001
+        raise explain(exc, "the configured cluster") from None
+    kept = {hits[i][0] for i in first.values()}
+    others: dict[str, list[Copy]] = defaultdict(list)
+    for h in found:
+        if h["_id"] not in kept:
+            src = clean_value(h["_source"])
+            others[story_of(h["_id"], src)].append(Copy(
+                id=h["_id"], url=src.get("url"), outlet=src.get("outlet"), outlet_name=src.get("outlet_name"),
+                title=one_line(src.get("title")) or None, published_at=src.get("published_at")))
+    return sorted(first.values()), {i: others[story] for story, i in first.items() if others.get(story)}
+
+
 @dataclass
 class Hit:
     id: str
@@ -197,6 +251,7 @@ class Hit:
     source: dict[str, Any]
     snippets: list[str] = field(default_factory=list)
     title_marked: str = ""
+    copies: list[Copy] = field(default_factory=list)      # the story's other articles (fold_copies)
 
     def as_json(self) -> dict[str, Any]:
         src = self.source
@@ -206,12 +261,15 @@ class Hit:
             "published_at": src.get("published_at"), "lang": src.get("lang"), "topics": src.get("topics", []),
             "seed": src.get("seed", False), "author": src.get("author"),
             "highlights": self.snippets, "title_highlight": self.title_marked,
+            "duplicate_of": src.get("duplicate_of"), "copies": self.copies,
         }
 
 
 def search(client: Elasticsearch, query: str, *, alias: str = DEFAULT_ALIAS, size: int = 20,
            sort: str = "relevance", marks: tuple[str, str] = ("<em>", "</em>"), escape: bool = True,
-           config_dir=None, **filters) -> tuple[int, list[Hit]]:
+           config_dir=None, fold: bool = True, **filters) -> tuple[int, list[Hit]]:
+    """The number of matching articles, and the first `size` hits; `fold`: one hit per story
+    (`fold_copies`), so fewer hits than `size` may come back."""
     check_request(query, size)
     entities = query_entities(query, config_dir)
     body_query = build_query(query, entities=entities, **filters)
@@ -237,6 +295,9 @@ def search(client: Elasticsearch, query: str, *, alias: str = DEFAULT_ALIAS, siz
             snippets=snippets,
             title_marked=mark(one_line(src.get("title")), keys, prefixes, marks=marks, escape=escape),
         ))
+    if fold:
+        kept, copies = fold_copies(client, alias, [(h.id, h.source) for h in hits])
+        hits = [replace(hits[i], copies=copies.get(i, [])) for i in kept]
     return resp["hits"]["total"]["value"], hits
 
 

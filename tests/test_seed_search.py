@@ -80,6 +80,49 @@ def test_an_actor_is_found_under_any_of_its_names(raqib, es, alias):
     assert code == 0 and "isis-alias" not in {json.loads(l)["id"] for l in out.splitlines()}
 
 
+def test_a_story_republished_by_other_outlets_is_one_hit_that_names_its_copies(raqib, es, alias):
+    """An original and its copies (`duplicate_of`, as the crawl's dedupe step writes it): one
+    hit, listing the other outlets' copies, also the copy that does not say the word searched."""
+    from pipelines import document
+    from pipelines.index import bulk_index, ensure_index
+
+    ensure_index(es, alias)
+    story = ("قال مسؤول إن قافلة زمردية عبرت معبر اليعربية نحو الحسكة. "
+             "وأضاف أن القوات الأمريكية رافقت القافلة حتى قاعدة الشدادي.")
+    articles = {
+        "orig": ("alpha", "قافلة زمردية تعبر إلى الحسكة", story, None),
+        "copy1": ("beta", "قافلة زمردية تعبر إلى الحسكة", story, "orig"),
+        "copy2": ("gamma", "قافلة تصل الشدادي", story.replace("زمردية ", ""), "orig"),
+        "other": ("alpha", "زمردية في الأسواق", "افتتح معرض للأحجار الكريمة في دمشق وفيه زمردية نادرة.", None),
+    }
+    docs = []
+    for doc_id, (outlet, title, text, original) in articles.items():
+        doc = document.enrich({"outlet": outlet, "title": title, "text": text, "url": f"https://{outlet}.example/{doc_id}"},
+                              lang_hint="ar", tagger=document.default_tagger())
+        if original:
+            doc["duplicate_of"] = original
+        docs.append((doc_id, doc))
+    bulk_index(es, docs, alias, refresh=True)
+
+    code, out, _ = raqib("search", "زمردية", "--json")
+    hits = {h["id"]: h for h in map(json.loads, out.splitlines())}
+    assert code == 0 and set(hits) == {"orig", "other"}
+    assert {c["id"] for c in hits["orig"]["copies"]} == {"copy1", "copy2"}
+    assert {c["outlet"] for c in hits["orig"]["copies"]} == {"beta", "gamma"} and hits["other"]["copies"] == []
+
+    code, out, _ = raqib("search", "زمردية", "--all-copies", "--json")
+    assert code == 0 and {json.loads(line)["id"] for line in out.splitlines()} == {"orig", "copy1", "other"}
+
+    # only a copy says it: the copy is the hit, and it names the original and the other copy
+    code, out, _ = raqib("search", "الشدادي", "تصل", "--json")
+    [hit] = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and hit["id"] == "copy2" and {c["id"] for c in hit["copies"]} == {"orig", "copy1"}
+
+    code, out, _ = raqib("search", "زمردية")
+    assert code == 0 and "4 articles" not in out and "3 articles match" in out
+    assert "also: beta · https://beta.example/copy1" in out and "also: gamma · https://gamma.example/copy2" in out
+
+
 def test_search_sizes_and_query_length_are_bounded_with_the_limit_said(raqib):
     raqib("seed")
     for size in ("10001", "-5", "0"):

@@ -214,6 +214,35 @@ def test_hostile_content_renders_as_text(tab, world, es):
     tab.shot("hostile-article")
 
 
+def test_a_story_and_its_copies_are_one_hit_that_links_to_each_copy(tab, world, es):
+    """Adds an original and its copy at another outlet (`duplicate_of`, as the crawl's dedupe
+    step writes it), both saying a word no other article says."""
+    from pipelines import document
+    from pipelines.index import bulk_index
+
+    text = "قال مسؤول إن قافلة بنفسجية عبرت معبر اليعربية نحو الحسكة ترافقها القوات الأمريكية."
+    docs = []
+    for doc_id, outlet, name in (("story-orig", "alpha", "ألفا"), ("story-copy", "beta", "بيتا")):
+        doc = document.enrich({"outlet": outlet, "outlet_name": name, "title": "قافلة بنفسجية تعبر إلى الحسكة",
+                               "text": text, "url": f"https://{outlet}.example/1"},
+                              lang_hint="ar", tagger=document.default_tagger())
+        if doc_id == "story-copy":
+            doc["duplicate_of"] = "story-orig"
+        docs.append((doc_id, doc))
+    bulk_index(es, docs, world["alias"], refresh=True)
+
+    tab.goto("/?q=بنفسجية")
+    assert _total(tab) == 2                               # the count is of articles ...
+    assert _hits(tab).count() == 1                        # ... the list is of stories
+    also = _hits(tab).first.locator(".copies a")
+    assert also.all_inner_texts() == ["بيتا"]
+    also.first.click()
+    tab.page.wait_for_url("**/article/story-copy")
+    assert tab.page.locator("h1.title").inner_text() == "قافلة بنفسجية تعبر إلى الحسكة"
+    tab.goto("/?q=بنفسجية")
+    tab.shot("story-copies")
+
+
 def test_overview_and_crawler_health_pages(tab, world):
     tab.goto("/overview")
     assert int(tab.page.locator(".card strong").first.inner_text()) > 5

@@ -122,6 +122,7 @@ class Result:
     source: dict[str, Any]
     title_html: str
     snippets: list[str]
+    copies: list[rsearch.Copy] = field(default_factory=list)      # the story's other articles
 
 
 @dataclass
@@ -174,6 +175,8 @@ def run_search(client, alias: str, p: SearchParams, config_dir=None) -> SearchPa
             snippets = [rsearch.mark(opening[:220] + ("…" if len(opening) > 220 else ""), set())] if opening else []
         page.results.append(Result(h["_id"], src, rsearch.mark(one_line(src.get("title")) or "", keys, prefixes,
                                                                    marks=("<mark>", "</mark>")), snippets))
+    kept, copies = rsearch.fold_copies(client, alias, [(r.id, r.source) for r in page.results])
+    page.results = [replace(page.results[i], copies=copies.get(i, [])) for i in kept]
     aggr = resp.get("aggregations") or {}
     for name in (*FACETS, "seed"):
         page.facets[name] = [(str(b.get("key_as_string", b["key"])), b["doc_count"])

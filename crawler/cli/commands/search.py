@@ -8,6 +8,8 @@ import sys
 from crawler.cli import commands
 from crawler.cli.commands import Subcommands
 
+COPIES_LISTED = 5
+
 
 def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
@@ -28,6 +30,9 @@ def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
     p.add_argument("--sort", choices=("relevance", "date"), default="relevance")
     p.add_argument("-n", "--size", type=int, default=10, help="how many hits, 1 to 10000 (default 10)")
     p.add_argument("--json", action="store_true", help="one JSON object per hit per line")
+    p.add_argument("--all-copies", action="store_true",
+                   help="list each copy of a story as its own hit (by default a story republished by other "
+                        "outlets is one hit that names its copies)")
     p.set_defaults(run=run)
 
 
@@ -57,12 +62,13 @@ def run(args: argparse.Namespace) -> int:
     total, hits = search(client, query, alias=commands.alias(cfg), size=args.size, sort=args.sort,
                          config_dir=commands.config_dir(args),
                          marks=marks, escape=args.json, topics=args.topic, outlets=args.outlet,
-                         langs=args.lang, since=since, seed=True if args.seeds else None)
+                         langs=args.lang, since=since, seed=True if args.seeds else None, fold=not args.all_copies)
     if args.json:
         for hit in hits:
             print(json.dumps(hit.as_json(), ensure_ascii=False))
         return 0
-    print(f"{total} article{'s' if total != 1 else ''} match" + (f"; the first {len(hits)}:" if total > len(hits) else ":"))
+    shown = len(hits) + sum(len(h.copies) for h in hits)
+    print(f"{total} article{'s' if total != 1 else ''} match" + (f"; the first {len(hits)} stories:" if total > shown else ":"))
     for i, hit in enumerate(hits, 1):
         src = hit.source
         meta = " · ".join(str(x) for x in (src.get("outlet_name") or src.get("outlet"), (src.get("published_at") or "")[:10],
@@ -73,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"   {one_line(src['url'])}")
         for snippet in hit.snippets:
             print(f"   {snippet}")
+        for copy in hit.copies[:COPIES_LISTED]:
+            print(f"   also: {one_line(copy['outlet_name'] or copy['outlet'] or '')} · {one_line(copy['url'] or copy['id'])}")
+        if len(hit.copies) > COPIES_LISTED:
+            print(f"   and {len(hit.copies) - COPIES_LISTED} more copies (--all-copies lists them as hits)")
     return 0
 
 
