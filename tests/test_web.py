@@ -6,6 +6,8 @@ is the expensive part); tests that publish and crawl say what they add.
 Timing is not asserted here (bench/web.py measures it): the live page's wait is generous."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import subprocess
@@ -241,6 +243,53 @@ def test_a_story_and_its_copies_are_one_hit_that_links_to_each_copy(tab, world, 
     assert tab.page.locator("h1.title").inner_text() == "قافلة بنفسجية تعبر إلى الحسكة"
     tab.goto("/?q=بنفسجية")
     tab.shot("story-copies")
+
+
+def test_a_search_downloads_as_csv_and_json_lines_with_every_matching_article(tab, world, es):
+    """Adds one article whose headline a spreadsheet would run as a formula."""
+    from pipelines import document
+    from pipelines.index import bulk_index
+
+    formula = '=HYPERLINK("http://evil.example","داعش")'
+    doc = document.enrich({"outlet": "alpha", "title": formula, "url": "https://alpha.example/formula",
+                           "text": "قال مسؤول إن تنظيم داعش هاجم موقعا قرب البوكمال في ريف دير الزور الشرقي."},
+                          lang_hint="ar", tagger=document.default_tagger())
+    bulk_index(es, [("formula-title", doc)], world["alias"], refresh=True)
+
+    tab.goto("/?q=داعش")
+    total = _total(tab)
+    with tab.page.expect_download() as got:
+        tab.page.locator(".summary .export a", has_text="CSV").click()
+    raw = open(got.value.path(), "rb").read()
+    assert raw.startswith("\ufeff".encode()) and got.value.suggested_filename.endswith(".csv")
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert len(rows) == total > 20                         # every match, not one page of them
+    assert len({r["id"] for r in rows}) == total
+    dates = [r["published_at"] for r in rows if r["published_at"]]
+    assert dates == sorted(dates, reverse=True)            # newest first
+    [hostile] = [r for r in rows if r["id"] == "formula-title"]
+    assert hostile["title"] == "'" + formula               # a cell a spreadsheet shows, never runs
+
+    with tab.page.expect_download() as got:
+        tab.page.locator(".summary .export a", has_text="JSON Lines").click()
+    lines = [json.loads(line) for line in open(got.value.path(), encoding="utf-8")]
+    assert {r["id"] for r in lines} == {r["id"] for r in rows}
+    assert next(r for r in lines if r["id"] == "formula-title")["title"] == formula    # stored value, as it is
+
+    resp = tab.goto("/export?q=داعش&format=xlsx")
+    assert resp.status == 400 and "format must be one of csv, jsonl" in tab.page.inner_text("main")
+    tab.problems.clear()                                   # the 400 the browser logged was the point
+
+
+def test_an_export_reads_the_index_in_pages_without_repeating_or_losing_one(world, es):
+    from crawler.web import export
+    from crawler.web.queries import SearchParams
+
+    every = {h["_id"] for h in es.search(index=world["alias"], size=5000, query={"match_all": {}},
+                                         source=False).body["hits"]["hits"]}
+    ids = [r["id"] for r in export.articles(es, world["alias"], SearchParams(), page=7)]
+    assert len(ids) == len(set(ids)) == len(every) and set(ids) == every
+    assert len([r for r in export.articles(es, world["alias"], SearchParams(), page=7, limit=30)]) == 30
 
 
 def test_overview_and_crawler_health_pages(tab, world):

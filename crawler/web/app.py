@@ -8,6 +8,7 @@ functions: Starlette runs them in its thread pool, so a slow query never blocks 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from crawler.run.status import gather
-from crawler.web import geo, queries, render
+from crawler.web import export, geo, queries, render
 from crawler.web.saved import Store
 from crawler.web.security import Auth, Guard
 from pipelines.alerts import context
@@ -141,6 +142,22 @@ class Handlers:
                          saved=self.ctx.store.searches(), nav="search")
         resp.headers.append("server-timing", f"es;dur={result.took_ms}")     # the node's share
         return resp
+
+    def export_search(self, request: Request):
+        """The search's articles as a download (crawler/web/export.py). The first page is read
+        before the answer starts, so a cluster that is away gives the error page, not half a file."""
+        try:
+            p = queries.SearchParams.from_query(request.query_params)
+        except queries.BadRequest as exc:
+            return self.problem(request, str(exc))
+        fmt = request.query_params.get("format", "csv")
+        if fmt not in export.FORMATS:
+            return self.problem(request, f"format must be one of {', '.join(export.FORMATS)}, got {fmt[:20]!r}")
+        rows = export.articles(self.ctx.client, self.ctx.alias, p, self.ctx.config_dir)
+        first = list(itertools.islice(rows, 1))
+        name = f"raqib-{datetime.now(UTC):%Y%m%d-%H%M}.{fmt}"
+        return StreamingResponse(export.lines(fmt, itertools.chain(first, rows)), media_type=export.FORMATS[fmt],
+                                 headers={"content-disposition": f'attachment; filename="{name}"'})
 
     def article_page(self, request: Request):
         doc_id = request.path_params["doc_id"]
@@ -291,7 +308,7 @@ def create_app(settings, config_dir: Path | None, *, auth: Auth | None = None, e
     h = Handlers(ctx)
     routes = [
         Route("/", h.search_page), Route("/search", h.search_page),
-        Route("/article/{doc_id}", h.article_page),
+        Route("/export", h.export_search), Route("/article/{doc_id}", h.article_page),
         Route("/live", h.live_page), Route("/live/stream", h.live_stream),
         Route("/alerts", h.alerts_page), Route("/saved", h.save_search, methods=["POST"]),
         Route("/alerts/new", h.make_alert, methods=["POST"]), Route("/delete", h.delete, methods=["POST"]),

@@ -84,6 +84,10 @@ class SearchParams:
         pairs = self.pairs(**changes)
         return path + ("?" + urlencode(pairs) if pairs else "")
 
+    def export_url(self, fmt: str) -> str:
+        """The search's articles as a file (crawler/web/export.py), newest first whatever the sort."""
+        return "/export?" + urlencode([*self.pairs(page=1, sort="relevance"), ("format", fmt)])
+
     def toggle(self, facet: str, value: str) -> str:
         """The URL with one facet value added or removed (and paging reset)."""
         current = getattr(self, facet)
