@@ -213,6 +213,12 @@ def story_of(doc_id: str, source: Mapping[str, Any]) -> str:
     return str(source.get("duplicate_of") or doc_id)
 
 
+def story_query(stories: Sequence[str]) -> dict[str, Any]:
+    """Every article of these stories (`story_of`): the originals and the copies that name them."""
+    return {"bool": {"should": [{"ids": {"values": list(stories)}}, {"terms": {"duplicate_of": list(stories)}}],
+                     "minimum_should_match": 1}}
+
+
 def fold_copies(client: Elasticsearch, alias: str,
                 hits: Sequence[tuple[str, Mapping[str, Any]]]) -> tuple[list[int], dict[int, list[Copy]]]:
     """A wire story republished by five outlets is one story, not five hits: of the hits that
@@ -225,11 +231,8 @@ def fold_copies(client: Elasticsearch, alias: str,
         first.setdefault(story_of(doc_id, src), i)
     if not first:
         return [], {}
-    stories = list(first)
-    query = {"bool": {"should": [{"ids": {"values": stories}}, {"terms": {"duplicate_of": stories}}],
-                      "minimum_should_match": 1}}
     try:
-        found = client.search(index=alias, query=query, size=MAX_COPIES, source_includes=COPY_FIELDS,
+        found = client.search(index=alias, query=story_query(list(first)), size=MAX_COPIES, source_includes=COPY_FIELDS,
                               sort=[{"published_at": {"order": "asc", "missing": "_last"}}]).body["hits"]["hits"]
     except Exception as exc:  # noqa: BLE001
         raise explain(exc, "the configured cluster") from None

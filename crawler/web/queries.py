@@ -251,10 +251,8 @@ def related(client, alias: str, doc_id: str, doc: dict[str, Any], size: int = 8)
     it by `more_like_this` on the normalised text (the same folded words the search uses, so
     spelling variants count as one word on any cluster). README: Web says why not MinHash."""
     dup_ids = [d for d in [doc.get("duplicate_of")] if d]
-    should: list[dict[str, Any]] = [{"term": {"duplicate_of": doc_id}}]
-    if dup_ids:
-        should += [{"ids": {"values": dup_ids}}, {"terms": {"duplicate_of": dup_ids}}]
-    dup_query = {"bool": {"should": should, "minimum_should_match": 1, "must_not": [{"ids": {"values": [doc_id]}}]}}
+    dup_query = rsearch.story_query(list(dict.fromkeys([rsearch.story_of(doc_id, doc), doc_id])))
+    dup_query["bool"]["must_not"] = [{"ids": {"values": [doc_id]}}]
     filters: list[dict] = []
     when = doc.get("published_at")
     if when:
